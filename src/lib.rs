@@ -1,0 +1,17 @@
+//! sockscope: find the listener that is dropping connections and the process that is leaking
+//! sockets, on a live Linux host, and say why and what to do.
+//!
+//! The layers, in the order data flows through them:
+//!
+//! - [`collect`] reads the kernel (sock_diag, /proc, sysctls) into a [`model::Snapshot`];
+//! - [`analyze`] turns snapshots and thresholds into rates, views and findings, without I/O;
+//! - [`present`] renders an analysis: the text and JSON report (and later the other faces).
+//!
+//! [`config`] validates what the user typed ([`cli`]) into the settings the layers use.
+
+pub mod analyze;
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod model;
+pub mod present;

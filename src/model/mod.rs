@@ -1,0 +1,207 @@
+//! The snapshot: everything one collection pass saw, owned and immutable.
+//!
+//! `collect/` builds a [`Snapshot`]; `analyze/` and the faces only read it. Nothing here does
+//! I/O or reads a clock, and every type round-trips through serde so that a recording replays
+//! to the same analysis as the live host.
+//!
+//! A host can hold a million sockets, so the snapshot keeps every socket only as a count and
+//! keeps in full just the ones a diagnosis can be about: listeners, SYN_RECV request sockets,
+//! CLOSE_WAIT sockets and accepted-but-unaccepted children (see [`NetnsSnapshot::tracked`]).
+
+mod state;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+pub use state::{Family, StateCounts, TcpState, UnixKind, UnixState};
+
+/// One collection pass over the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub host: Host,
+    /// Wall-clock time the pass started, milliseconds since the Unix epoch.
+    pub wall_time_ms: u64,
+    /// `CLOCK_MONOTONIC` when the pass started, nanoseconds: rates are computed from this.
+    pub monotonic_ns: u64,
+    /// How long the pass took, microseconds.
+    pub collect_us: u64,
+    /// One entry per network namespace scanned; the caller's own comes first.
+    pub netns: Vec<NetnsSnapshot>,
+    /// Every process seen in /proc, socket owner or not, sorted by pid.
+    pub processes: Vec<Process>,
+    pub process_scan: ProcessScanStats,
+    /// What this pass could not see, in words an operator can act on.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    pub hostname: String,
+    /// Kernel release, as `uname -r` prints it.
+    pub kernel: String,
+}
+
+/// What one network namespace holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetnsSnapshot {
+    /// Stable identifier: the namespace's inode number, as text.
+    pub id: String,
+    /// What a person calls it: `host`, an `ip netns` name, a container id.
+    pub label: String,
+    pub sysctl: Sysctls,
+    /// `/proc/net/netstat` `TcpExt:` counters by name (every field the kernel exports).
+    pub tcp_ext: BTreeMap<String, u64>,
+    /// `/proc/net/snmp` `Tcp:` fields by name.
+    pub tcp: BTreeMap<String, u64>,
+    /// `/proc/net/sockstat` `TCP:` line, when readable.
+    pub sockstat: Option<SockStat>,
+    /// Every TCP socket counted by state, both families.
+    pub tcp_states: StateCounts,
+    /// TCP listeners, both families, with their per-socket drop counter.
+    pub tcp_listeners: Vec<TcpSocket>,
+    /// The non-listening TCP sockets a diagnosis can be about: SYN_RECV request sockets,
+    /// CLOSE_WAIT sockets (with `last_ack_recv_ms`), and ESTABLISHED sockets with inode 0
+    /// (accepted by the kernel, not yet `accept()`ed).
+    pub tracked: Vec<TcpSocket>,
+    /// Unix listeners (stream and seqpacket) with their accept queues.
+    pub unix_listeners: Vec<UnixSocket>,
+    /// Every unix socket counted, listeners included.
+    pub unix_sockets: u64,
+    /// Addresses configured on this namespace's interfaces (for "is this peer local").
+    pub local_addrs: Vec<IpAddr>,
+}
+
+/// The sysctls the analysis reasons with; `None` where the file could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sysctls {
+    pub somaxconn: Option<u64>,
+    pub tcp_max_syn_backlog: Option<u64>,
+    pub tcp_syncookies: Option<u64>,
+    pub tcp_abort_on_overflow: Option<u64>,
+    /// `net.ipv4.ip_local_port_range`: the ephemeral ports `connect()` picks from.
+    pub ip_local_port_range: Option<(u16, u16)>,
+    /// `net.ipv4.ip_local_reserved_ports` as inclusive ranges.
+    pub ip_local_reserved_ports: Vec<(u16, u16)>,
+    pub tcp_fin_timeout: Option<u64>,
+    pub tcp_max_orphans: Option<u64>,
+}
+
+/// The `TCP:` line of `/proc/net/sockstat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SockStat {
+    pub inuse: u64,
+    pub orphan: u64,
+    pub tw: u64,
+    pub alloc: u64,
+    /// Pages of memory charged to TCP.
+    pub mem: u64,
+}
+
+/// One TCP socket as sock_diag reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpSocket {
+    pub family: Family,
+    pub state: TcpState,
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    /// LISTEN: accept-queue length. Otherwise bytes not yet read (+1 for an unread FIN).
+    pub recv_q: u32,
+    /// LISTEN: effective backlog. Otherwise bytes not yet acknowledged.
+    pub send_q: u32,
+    /// 0 for request sockets, orphans and children not yet `accept()`ed.
+    pub inode: u64,
+    pub uid: u32,
+    /// `SK_MEMINFO_DROPS` (listeners only): SYNs and ACKs this socket dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drops: Option<u32>,
+    /// `tcpi_last_ack_recv` (CLOSE_WAIT only): ms since the last ACK from the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ack_recv_ms: Option<u32>,
+    /// Pids of the processes holding a file descriptor on this socket.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<u32>,
+}
+
+/// One unix socket as sock_diag reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnixSocket {
+    pub kind: UnixKind,
+    pub state: UnixState,
+    /// Filesystem path, `@name` for an abstract name, `None` when unbound.
+    pub path: Option<String>,
+    pub inode: u64,
+    pub peer_inode: Option<u64>,
+    /// LISTEN: pending connections. Otherwise bytes (stream) or datagrams queued.
+    pub recv_q: u32,
+    /// LISTEN: backlog.
+    pub send_q: u32,
+    pub uid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<u32>,
+}
+
+/// One process and the sockets it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub pid: u32,
+    pub comm: String,
+    pub uid: u32,
+    /// Inode of the process's network namespace, when readable.
+    pub netns: Option<u64>,
+    /// Open file descriptors, when readable.
+    pub fds: Option<u64>,
+    /// `RLIMIT_NOFILE`, when readable.
+    pub fd_limit: Option<FdLimit>,
+    /// TCP sockets held, by state (only sockets found in a scanned namespace).
+    pub tcp: StateCounts,
+    pub unix_sockets: u64,
+    /// Sockets of other kinds (UDP, netlink, …) or of namespaces not scanned.
+    pub other_sockets: u64,
+    pub fd_scan: FdScan,
+}
+
+/// `RLIMIT_NOFILE`; `None` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdLimit {
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+}
+
+/// How far the walk of one process's descriptors got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FdScan {
+    Complete,
+    /// The fd table could not be read (another user's process, without root).
+    Denied,
+    /// The process exited while it was being read.
+    Vanished,
+}
+
+/// Totals of the process walk, so a partial view is never silent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessScanStats {
+    pub processes: u64,
+    pub fds_denied: u64,
+    pub vanished: u64,
+    /// Socket descriptors seen in all processes.
+    pub socket_fds: u64,
+}
+
+impl ProcessScanStats {
+    /// Whether every process's descriptors were read.
+    pub fn full_view(&self) -> bool {
+        self.fds_denied == 0
+    }
+}
+
+impl Snapshot {
+    pub fn process(&self, pid: u32) -> Option<&Process> {
+        self.processes
+            .binary_search_by_key(&pid, |p| p.pid)
+            .ok()
+            .map(|i| &self.processes[i])
+    }
+}
