@@ -114,6 +114,7 @@ pub fn sample(
 
 /// The sockets of one namespace, before they are joined with processes.
 #[derive(Default)]
+#[allow(clippy::struct_field_names)] // unix_sockets is a count beside the unix listeners
 struct Sockets {
     tcp_states: StateCounts,
     tcp_listeners: Vec<TcpSocket>,
@@ -146,9 +147,17 @@ fn dump_sockets() -> Result<Sockets, NetlinkError> {
     for family in [Family::Inet, Family::Inet6] {
         let bare = StateMask::ALL.without(&special);
         diag.dump_inet(family, bare, Extensions::default(), |s| out.add_tcp(s))?;
-        let drops = Extensions { skmeminfo: true, ..Extensions::default() };
-        diag.dump_inet(family, StateMask::only(&[TcpState::Listen]), drops, |s| out.add_tcp(s))?;
-        let info = Extensions { tcp_info: true, ..Extensions::default() };
+        let drops = Extensions {
+            skmeminfo: true,
+            ..Extensions::default()
+        };
+        diag.dump_inet(family, StateMask::only(&[TcpState::Listen]), drops, |s| {
+            out.add_tcp(s);
+        })?;
+        let info = Extensions {
+            tcp_info: true,
+            ..Extensions::default()
+        };
         diag.dump_inet(family, StateMask::only(&[TcpState::CloseWait]), info, |s| {
             out.add_tcp(s);
         })?;
@@ -170,7 +179,11 @@ impl Sockets {
         let slot = match keep_as {
             None => Slot::Tcp(s.state),
             Some(listener) => {
-                let list = if listener { &mut self.tcp_listeners } else { &mut self.tracked };
+                let list = if listener {
+                    &mut self.tcp_listeners
+                } else {
+                    &mut self.tracked
+                };
                 list.push(TcpSocket {
                     family: s.family,
                     state: s.state,
@@ -185,7 +198,11 @@ impl Sockets {
                     owners: Vec::new(),
                 });
                 let at = list.len() - 1;
-                if listener { Slot::TcpListener(at) } else { Slot::Tracked(at) }
+                if listener {
+                    Slot::TcpListener(at)
+                } else {
+                    Slot::Tracked(at)
+                }
             }
         };
         if s.inode != 0 {
@@ -283,14 +300,16 @@ fn scan_notes(stats: &crate::model::ProcessScanStats) -> Vec<String> {
     notes
 }
 
-/// The caller's network namespace: its inode, and `host` when it is init's.
+/// The caller's network namespace: its inode, and `host` when it is init's. Where init's
+/// namespace cannot be read (a hardened /proc), the label says only that it is the caller's.
 fn own_netns(opts: &CollectOptions) -> (String, String) {
     let inode = |path: PathBuf| rustix::fs::stat(&path).ok().map(|st| st.st_ino);
     let own = inode(opts.proc_root.join("thread-self/ns/net"));
     let init = inode(opts.proc_root.join("1/ns/net"));
     match own {
         Some(ino) if Some(ino) == init => (ino.to_string(), "host".to_owned()),
-        Some(ino) => (ino.to_string(), format!("netns {ino}")),
+        Some(ino) if init.is_some() => (ino.to_string(), format!("netns {ino}")),
+        Some(ino) => (ino.to_string(), "current".to_owned()),
         None => ("0".to_owned(), "own".to_owned()),
     }
 }
