@@ -122,8 +122,10 @@ fn one_line(e: &clap::Error) -> String {
         .map_or_else(
             || "sockscope".to_owned(),
             |usage| {
-                let words: Vec<&str> =
-                    usage.split(' ').take_while(|w| !w.starts_with(['[', '<', '-'])).collect();
+                let words: Vec<&str> = usage
+                    .split(' ')
+                    .take_while(|w| !w.starts_with(['[', '<', '-']))
+                    .collect();
                 words.join(" ")
             },
         );

@@ -268,3 +268,186 @@ impl From<&Finding> for FindingDto {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::analyze;
+    use crate::model::{
+        Family, FdLimit, FdScan, Host, NetnsSnapshot, Process, ProcessScanStats, Snapshot,
+        StateCounts, Sysctls, TcpSocket, TcpState,
+    };
+
+    /// A hand-built host: a full listener (9 of 8) owned by `noaccept`, and `leaky` holding
+    /// two CLOSE_WAIT sockets, one of them with unread data.
+    fn snapshot(at_ms: u64, drops: u32) -> Snapshot {
+        let sock = |state, local: &str, peer: &str, inode, recv_q, owners: Vec<u32>| TcpSocket {
+            family: Family::Inet,
+            state,
+            local: local.parse().expect("addr"),
+            peer: peer.parse().expect("addr"),
+            recv_q,
+            send_q: if state == TcpState::Listen { 8 } else { 0 },
+            inode,
+            uid: 0,
+            drops: (state == TcpState::Listen).then_some(drops),
+            last_ack_recv_ms: (state == TcpState::CloseWait).then_some(5000),
+            owners,
+        };
+        let mut states = StateCounts::default();
+        states.add(TcpState::Listen, 1);
+        states.add(TcpState::CloseWait, 2);
+        let mut leaky_tcp = StateCounts::default();
+        leaky_tcp.add(TcpState::CloseWait, 2);
+        let mut noaccept_tcp = StateCounts::default();
+        noaccept_tcp.add(TcpState::Listen, 1);
+        let process = |pid, comm: &str, tcp| Process {
+            pid,
+            comm: comm.to_owned(),
+            uid: 0,
+            netns: Some(1),
+            fds: Some(10),
+            fd_limit: Some(FdLimit {
+                soft: Some(1024),
+                hard: Some(4096),
+            }),
+            tcp,
+            unix_sockets: 0,
+            other_sockets: 0,
+            fd_scan: FdScan::Complete,
+        };
+        Snapshot {
+            host: Host {
+                hostname: "web-01".into(),
+                kernel: "6.18.0".into(),
+            },
+            wall_time_ms: 1_790_000_000_000 + at_ms,
+            monotonic_ns: at_ms * 1_000_000,
+            collect_us: 1000,
+            netns: vec![NetnsSnapshot {
+                id: "1".into(),
+                label: "host".into(),
+                sysctl: Sysctls {
+                    somaxconn: Some(4096),
+                    ip_local_port_range: Some((32768, 60999)),
+                    ..Sysctls::default()
+                },
+                tcp_ext: [("ListenOverflows".to_owned(), u64::from(drops))].into(),
+                tcp: BTreeMap::new(),
+                sockstat: None,
+                tcp_states: states,
+                tcp_listeners: vec![sock(
+                    TcpState::Listen,
+                    "127.0.0.1:5000",
+                    "0.0.0.0:0",
+                    7,
+                    9,
+                    vec![812],
+                )],
+                tracked: vec![
+                    sock(
+                        TcpState::CloseWait,
+                        "127.0.0.1:5001",
+                        "127.0.0.1:40000",
+                        8,
+                        0,
+                        vec![6717],
+                    ),
+                    sock(
+                        TcpState::CloseWait,
+                        "127.0.0.1:5001",
+                        "127.0.0.1:40001",
+                        9,
+                        3,
+                        vec![6717],
+                    ),
+                ],
+                unix_listeners: Vec::new(),
+                unix_sockets: 0,
+                local_addrs: Vec::new(),
+            }],
+            processes: vec![
+                process(812, "noaccept", noaccept_tcp),
+                process(6717, "leaky", leaky_tcp),
+            ],
+            process_scan: ProcessScanStats {
+                processes: 2,
+                ..ProcessScanStats::default()
+            },
+            notes: Vec::new(),
+        }
+    }
+
+    fn document(window: &[Snapshot]) -> serde_json::Value {
+        let analysis = analyze(window).expect("a window");
+        serde_json::to_value(ReportDoc::new(&analysis, Duration::from_secs(1))).expect("serialises")
+    }
+
+    #[test]
+    fn the_document_matches_the_published_schema() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../assets/sockscope.report.v1.schema.json"))
+                .expect("the schema is JSON");
+        let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+        for window in [
+            vec![snapshot(0, 4)],
+            vec![snapshot(0, 4), snapshot(2000, 10)],
+        ] {
+            let doc = document(&window);
+            let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+        }
+    }
+
+    #[test]
+    fn rates_come_from_the_first_and_last_sample() {
+        let doc = document(&[snapshot(0, 4), snapshot(1000, 7), snapshot(2000, 10)]);
+        let ns = &doc["netns"][0];
+        assert_eq!(ns["counters"]["ListenOverflows"]["total"], 10);
+        assert_eq!(ns["counters"]["ListenOverflows"]["rate_per_s"], 3.0);
+        let listener = &ns["listeners"][0];
+        assert_eq!(listener["local"], "127.0.0.1:5000");
+        assert_eq!(
+            (
+                listener["accept_queue"].clone(),
+                listener["backlog"].clone()
+            ),
+            (9.into(), 8.into())
+        );
+        assert_eq!(listener["full"], true);
+        assert_eq!(listener["drops"]["rate_per_s"], 3.0);
+        assert_eq!(listener["owners"][0]["comm"], "noaccept");
+        let leaky = &ns["processes"][0];
+        assert_eq!(
+            (leaky["comm"].clone(), leaky["close_wait"].clone()),
+            ("leaky".into(), 2.into())
+        );
+        assert_eq!(leaky["close_wait_unread"], 1);
+        assert_eq!(leaky["close_wait_oldest_s"], 5.0);
+        assert_eq!(leaky["close_wait_growth_per_min"], 0.0);
+        assert_eq!(ns["tcp_states"]["CLOSE_WAIT"], 2);
+        assert_eq!(
+            ns["tcp_states"]["TIME_WAIT"], 0,
+            "every classic state is present"
+        );
+    }
+
+    #[test]
+    fn one_sample_gives_null_rates() {
+        let doc = document(&[snapshot(0, 4)]);
+        assert_eq!(doc["sampling"]["window_ms"], serde_json::Value::Null);
+        let ns = &doc["netns"][0];
+        assert_eq!(
+            ns["counters"]["ListenOverflows"]["rate_per_s"],
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            ns["listeners"][0]["drops"]["rate_per_s"],
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            ns["processes"][0]["close_wait_growth_per_min"],
+            serde_json::Value::Null
+        );
+    }
+}
