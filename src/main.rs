@@ -65,7 +65,8 @@ fn run_report(config: &ReportConfig) -> anyhow::Result<()> {
     )
     .context("could not read socket state")?;
     progress.done();
-    let analysis = analyze::analyze(&snapshots).context("no snapshot was taken")?;
+    let analysis = analyze::analyze(&snapshots, &analyze::Thresholds::default())
+        .context("no snapshot was taken")?;
     let mut out = io::stdout().lock();
     if config.json {
         json::write(

@@ -5,14 +5,20 @@
 //! with a single snapshot every rate is `None`. The faces render an [`Analysis`] and never
 //! re-derive anything from the raw snapshot.
 
+mod collision;
 mod listeners;
+mod rules;
+mod thresholds;
+pub mod units;
 
 use std::collections::BTreeMap;
 
 use crate::model::{
     FdLimit, Host, NetnsSnapshot, Process, Snapshot, SockStat, StateCounts, Sysctls, TcpState,
 };
+pub use collision::MinedPorts;
 pub use listeners::{ListenerView, Owner, Proto};
+pub use thresholds::Thresholds;
 
 /// The TcpExt counters reported with a total and a rate, in the order an operator reads them.
 pub const KEY_COUNTERS: [&str; 10] = [
@@ -120,19 +126,36 @@ impl Severity {
     }
 }
 
-/// Analyse a window of snapshots, oldest first. Returns `None` for an empty window.
-pub fn analyze(window: &[Snapshot]) -> Option<Analysis> {
+/// Analyse a window of snapshots, oldest first, judging with `thresholds`. Returns `None`
+/// for an empty window. Findings come most severe first.
+pub fn analyze(window: &[Snapshot], thresholds: &Thresholds) -> Option<Analysis> {
     let (first, last) = (window.first()?, window.last()?);
     let window_s = (window.len() > 1).then(|| seconds_between(first, last));
-    let netns = last
+    let mut findings = Vec::new();
+    let netns: Vec<NetnsView> = last
         .netns
         .iter()
         .enumerate()
         .map(|(i, ns)| {
             let before = first.netns.iter().find(|b| b.id == ns.id);
-            netns_view(ns, i == 0, before, first, last, window_s)
+            let view = netns_view(ns, i == 0, before, first, last, window_s);
+            let scope = rules::Scope {
+                view: &view,
+                ns,
+                last,
+                is_callers: i == 0,
+                t: thresholds,
+            };
+            findings.extend(rules::findings(&scope));
+            view
         })
         .collect();
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.id.cmp(b.id))
+            .then_with(|| a.subject.cmp(&b.subject))
+    });
     Some(Analysis {
         host: last.host.clone(),
         wall_time_ms: last.wall_time_ms,
@@ -141,7 +164,7 @@ pub fn analyze(window: &[Snapshot]) -> Option<Analysis> {
         full_process_view: last.process_scan.full_view(),
         notes: last.notes.clone(),
         netns,
-        findings: Vec::new(),
+        findings,
     })
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::round1;
+use crate::analyze::units::round1;
 use crate::analyze::{Analysis, CounterView, Finding, ListenerView, NetnsView, ProcessView};
 use crate::model::Sysctls;
 
@@ -379,7 +379,7 @@ mod tests {
     }
 
     fn document(window: &[Snapshot]) -> serde_json::Value {
-        let analysis = analyze(window).expect("a window");
+        let analysis = analyze(window, &crate::analyze::Thresholds::default()).expect("a window");
         serde_json::to_value(ReportDoc::new(&analysis, Duration::from_secs(1))).expect("serialises")
     }
 

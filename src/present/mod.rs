@@ -4,8 +4,3 @@
 
 pub mod json;
 pub mod text;
-
-/// Round to one decimal place for display and JSON (rates and percentages).
-pub(crate) fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
-}

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::round1;
+use crate::analyze::units::{format_age, round1};
 use crate::analyze::{Analysis, ListenerView, NetnsView, ProcessView};
 use crate::model::TcpState;
 
@@ -211,17 +211,6 @@ fn process_row(p: &ProcessView) -> Vec<String> {
     ]
 }
 
-/// `45s`, `3m12s`, `2h05m`: ages an operator can compare at a glance.
-pub fn format_age(secs: f64) -> String {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let s = secs.max(0.0).round() as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-    }
-}
-
 /// Left-aligned text columns, numbers right-aligned, two spaces apart, indented by two.
 fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -266,14 +255,6 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ages_read_at_a_glance() {
-        assert_eq!(format_age(0.4), "0s");
-        assert_eq!(format_age(59.0), "59s");
-        assert_eq!(format_age(192.0), "3m12s");
-        assert_eq!(format_age(7500.0), "2h05m");
-    }
 
     #[test]
     fn tables_align_numbers_right() {
