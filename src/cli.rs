@@ -3,12 +3,15 @@
 //! Validation and defaults live in [`crate::config`], so that a value from a flag and the same
 //! value from a config file pass through one check.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 /// Find the listener that is dropping connections and the process that is leaking sockets.
 ///
 /// sockscope reads TCP (IPv4, IPv6) and unix socket state through netlink sock_diag, maps
-/// sockets to processes through /proc, and reads the kernel's TCP counters and sysctls.
+/// sockets to processes through /proc, reads the kernel's TCP counters and sysctls, and
+/// reports findings: what is wrong, where, the evidence and what to do.
 /// Run as root for a full process view; without root it says what it could not see.
 #[derive(Debug, Parser)]
 #[command(name = "sockscope", version, max_term_width = 100)]
@@ -17,20 +20,36 @@ Exit codes: 0 success, 1 runtime failure, 2 usage error.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Read thresholds from this TOML file (flags given on the command line win).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// One-shot report: listeners, leaking processes, counters and sysctls.
+    /// One-shot report: findings first, then listeners, leaking processes, counters, sysctls.
     ///
-    /// Takes --samples snapshots --interval apart; rates (drops per second, counter rates)
-    /// come from the first and the last. With --samples 1 the report is immediate and every
-    /// rate is null.
+    /// Takes --samples snapshots --interval apart; rates (drops per second, counter rates,
+    /// CLOSE_WAIT growth) come from the first and the last. With --samples 1 the report is
+    /// immediate and every rate is null. With --replay it analyses a recording instead.
     #[command(
         after_help = "Examples:\n  sockscope report\n  sockscope report --json \
---samples 5 --interval 500ms\n  sockscope report --samples 1"
+--samples 5 --interval 500ms\n  sockscope report --replay incident.ndjson\n  sockscope report \
+--close-wait-warn 20 --fd-warn 70"
     )]
     Report(ReportArgs),
+
+    /// Write snapshots to a file as NDJSON, for `report --replay` anywhere later.
+    ///
+    /// The file starts with a header line; every snapshot is flushed as it is written, so a
+    /// recorder that is killed leaves a usable file. Without --count or --duration it records
+    /// until interrupted (Ctrl-C).
+    #[command(
+        after_help = "Examples:\n  sockscope record --output incident.ndjson --count 10\n  \
+sockscope record --output day.ndjson --interval 1m --duration 24h"
+    )]
+    Record(RecordArgs),
 }
 
 #[derive(Debug, Default, Args)]
@@ -39,11 +58,79 @@ pub struct ReportArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Number of snapshots to take [default: 2].
+    /// Number of snapshots to take [default: 2; with --replay: every snapshot in the file].
     #[arg(long, value_name = "N")]
     pub samples: Option<String>,
 
     /// Time between snapshots, such as 500ms, 1s or 2m [default: 1s].
+    #[arg(long, value_name = "DUR", conflicts_with = "replay")]
+    pub interval: Option<String>,
+
+    /// Analyse a recording made by `sockscope record` instead of the live host.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The file to write (created, or appended to if it is already a recording).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Time between snapshots, such as 500ms, 1s or 2m [default: 1s].
     #[arg(long, value_name = "DUR")]
     pub interval: Option<String>,
+
+    /// Stop after this many snapshots.
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    pub count: Option<String>,
+
+    /// Stop after this long, such as 30s or 2h.
+    #[arg(long, value_name = "DUR")]
+    pub duration: Option<String>,
+}
+
+/// Thresholds as flags; each overrides the config file's value.
+#[derive(Debug, Default, Clone, Args)]
+#[command(next_help_heading = "Thresholds (defaults in brackets; also settable in --config)")]
+pub struct ThresholdArgs {
+    /// accept-queue-high: warn at this accept-queue fill, % of backlog [80]
+    #[arg(long, value_name = "PCT")]
+    pub fill_warn: Option<f64>,
+    /// accept-queue-full: critical above this fill, % of backlog [100: past the backlog]
+    #[arg(long, value_name = "PCT")]
+    pub fill_crit: Option<f64>,
+    /// listen-drops: critical at this many ListenDrops per second [10]
+    #[arg(long, value_name = "PER_S")]
+    pub listen_drops_crit: Option<f64>,
+    /// syn-queue-pressure: warn at this many SYN_RECV, % of backlog + 1 [80]
+    #[arg(long, value_name = "PCT")]
+    pub syn_recv_warn: Option<f64>,
+    /// abandoned-in-accept-queue: warn at this many queued connections their clients closed [1]
+    #[arg(long, value_name = "N")]
+    pub abandoned_warn: Option<u64>,
+    /// close-wait-leak: warn at this many CLOSE_WAIT sockets in one process [50]
+    #[arg(long, value_name = "N")]
+    pub close_wait_warn: Option<u64>,
+    /// close-wait-leak: critical at this many (or when the count grows) [500]
+    #[arg(long, value_name = "N")]
+    pub close_wait_crit: Option<u64>,
+    /// ephemeral-port-collision: warn at this many mined ports for one client/server pair [1]
+    #[arg(long, value_name = "N")]
+    pub collision_warn: Option<u64>,
+    /// ephemeral-port-collision: critical at this share of the ephemeral range, % [5]
+    #[arg(long, value_name = "PCT")]
+    pub collision_crit: Option<f64>,
+    /// fd-exhaustion: warn at this % of a process's soft RLIMIT_NOFILE [80]
+    #[arg(long, value_name = "PCT")]
+    pub fd_warn: Option<f64>,
+    /// fd-exhaustion: critical at this % [95]
+    #[arg(long, value_name = "PCT")]
+    pub fd_crit: Option<f64>,
+    /// orphan-pressure: warn at this % of net.ipv4.tcp_max_orphans [50]
+    #[arg(long, value_name = "PCT")]
+    pub orphan_warn: Option<f64>,
 }

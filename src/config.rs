@@ -1,27 +1,51 @@
-//! Validated settings derived from the command line: what the faces actually run with.
+//! Validated settings derived from the command line and the config file: what the faces run
+//! with.
 //!
 //! [`Config::build`] is the single place raw input is checked; the faces never see clap
 //! types, and every rejection is one sentence naming the bad value and what would be good.
+//! Precedence: a flag beats the config file, which beats the built-in default.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{Cli, Command, ReportArgs};
+use serde::Deserialize;
+
+use crate::analyze::Thresholds;
+use crate::cli::{Cli, Command, RecordArgs, ReportArgs, ThresholdArgs};
 
 pub const DEFAULT_SAMPLES: usize = 2;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// More samples than this is a recording, not a report.
 const MAX_SAMPLES: usize = 10_000;
 
-/// What to run.
+/// What to run, and the thresholds every face judges with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub thresholds: Thresholds,
+    pub face: Face,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Config {
+pub enum Face {
     Report(ReportConfig),
+    Record(RecordConfig),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportConfig {
     pub json: bool,
-    pub sampling: Sampling,
+    pub source: Source,
+}
+
+/// Where snapshots come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Live(Sampling),
+    /// A recording; `last` keeps only its newest snapshots.
+    Replay {
+        path: PathBuf,
+        last: Option<usize>,
+    },
 }
 
 /// How many snapshots to take, how far apart.
@@ -31,49 +55,186 @@ pub struct Sampling {
     pub interval: Duration,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordConfig {
+    pub output: PathBuf,
+    pub interval: Duration,
+    pub stop: Stop,
+}
+
+/// When a recorder stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Count(usize),
+    After(Duration),
+    Interrupted,
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("invalid --interval {value:?}: {reason}; write a duration such as 500ms, 1s or 2m")]
-    Interval { value: String, reason: String },
-    #[error("invalid --samples {value:?}: {reason}")]
-    Samples { value: String, reason: String },
+    #[error("invalid {flag} {value:?}: {reason}")]
+    Value {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read config {path}: {reason}; pass a readable TOML file to --config")]
+    Unreadable { path: String, reason: String },
+    #[error("config {path}:{line}: {reason}")]
+    Syntax {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("thresholds: {0}")]
+    Thresholds(String),
+}
+
+/// The config file: `[thresholds]` with the same names as the flags, in snake_case.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    thresholds: Thresholds,
 }
 
 impl Config {
     pub fn build(cli: Cli) -> Result<Config, ConfigError> {
-        let report = match cli.command {
-            Some(Command::Report(args)) => args,
-            None => ReportArgs::default(),
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
         };
-        Ok(Config::Report(ReportConfig {
-            json: report.json,
-            sampling: Sampling {
-                samples: parse_samples(report.samples.as_deref())?,
-                interval: parse_interval(report.interval.as_deref())?,
-            },
-        }))
+        let (face, flags) = match cli.command {
+            Some(Command::Record(args)) => (Face::Record(record(&args)?), ThresholdArgs::default()),
+            Some(Command::Report(args)) => {
+                let face = Face::Report(report(&args)?);
+                (face, args.thresholds)
+            }
+            None => (
+                Face::Report(report(&ReportArgs::default())?),
+                ThresholdArgs::default(),
+            ),
+        };
+        let thresholds = apply(file.thresholds, &flags);
+        thresholds.validate().map_err(ConfigError::Thresholds)?;
+        Ok(Config { thresholds, face })
     }
 }
 
-fn parse_samples(raw: Option<&str>) -> Result<usize, ConfigError> {
-    let Some(value) = raw else {
-        return Ok(DEFAULT_SAMPLES);
+fn report(args: &ReportArgs) -> Result<ReportConfig, ConfigError> {
+    let samples = args.samples.as_deref().map(parse_samples).transpose()?;
+    let source = match &args.replay {
+        Some(path) => Source::Replay {
+            path: path.clone(),
+            last: samples,
+        },
+        None => Source::Live(Sampling {
+            samples: samples.unwrap_or(DEFAULT_SAMPLES),
+            interval: parse_interval("--interval", args.interval.as_deref())?,
+        }),
     };
-    let bad = |reason: &str| ConfigError::Samples {
+    Ok(ReportConfig {
+        json: args.json,
+        source,
+    })
+}
+
+fn record(args: &RecordArgs) -> Result<RecordConfig, ConfigError> {
+    let stop = match (&args.count, &args.duration) {
+        (Some(n), _) => Stop::Count(parse_count("--count", n)?),
+        (None, Some(d)) => Stop::After(parse_duration(d).map_err(|reason| ConfigError::Value {
+            flag: "--duration",
+            value: d.clone(),
+            reason: format!("{reason}; write a duration such as 30s, 10m or 2h"),
+        })?),
+        (None, None) => Stop::Interrupted,
+    };
+    Ok(RecordConfig {
+        output: args.output.clone(),
+        interval: parse_interval("--interval", args.interval.as_deref())?,
+        stop,
+    })
+}
+
+/// Flags win over the file.
+fn apply(mut t: Thresholds, f: &ThresholdArgs) -> Thresholds {
+    let set = |slot: &mut f64, v: Option<f64>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    set(&mut t.fill_warn, f.fill_warn);
+    set(&mut t.fill_crit, f.fill_crit);
+    set(&mut t.listen_drops_crit, f.listen_drops_crit);
+    set(&mut t.syn_recv_warn, f.syn_recv_warn);
+    set(&mut t.collision_crit, f.collision_crit);
+    set(&mut t.fd_warn, f.fd_warn);
+    set(&mut t.fd_crit, f.fd_crit);
+    set(&mut t.orphan_warn, f.orphan_warn);
+    t.abandoned_warn = f.abandoned_warn.unwrap_or(t.abandoned_warn);
+    t.close_wait_warn = f.close_wait_warn.unwrap_or(t.close_wait_warn);
+    t.close_wait_crit = f.close_wait_crit.unwrap_or(t.close_wait_crit);
+    t.collision_warn = f.collision_warn.unwrap_or(t.collision_warn);
+    t
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    parse_file(&shown, &text)
+}
+
+fn parse_file(shown: &str, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |span| {
+            text.get(..span.start)
+                .map_or(1, |before| before.matches('\n').count() + 1)
+        });
+        ConfigError::Syntax {
+            path: shown.to_owned(),
+            line,
+            reason: e.message().replace('\n', " ").trim().to_owned(),
+        }
+    })
+}
+
+fn parse_count(flag: &'static str, value: &str) -> Result<usize, ConfigError> {
+    let bad = |reason: &str| ConfigError::Value {
+        flag,
         value: value.to_owned(),
         reason: reason.to_owned(),
     };
-    let n: usize = value
-        .trim()
-        .parse()
-        .map_err(|_| bad("expected a whole number such as 1 or 5"))?;
-    match n {
-        0 => Err(bad("take at least 1 sample (rates need 2)")),
-        n if n > MAX_SAMPLES => Err(bad(&format!(
-            "at most {MAX_SAMPLES}; use `sockscope record` for long captures"
-        ))),
-        n => Ok(n),
+    match value.trim().parse::<usize>() {
+        Err(_) => Err(bad("expected a whole number such as 1 or 5")),
+        Ok(0) => Err(bad("it must be at least 1")),
+        Ok(n) => Ok(n),
     }
+}
+
+fn parse_samples(value: &str) -> Result<usize, ConfigError> {
+    let n = parse_count("--samples", value).map_err(|e| match e {
+        ConfigError::Value {
+            flag,
+            value,
+            reason,
+        } if reason.contains("at least") => ConfigError::Value {
+            flag,
+            value,
+            reason: "take at least 1 sample (rates need 2)".into(),
+        },
+        other => other,
+    })?;
+    if n > MAX_SAMPLES {
+        return Err(ConfigError::Value {
+            flag: "--samples",
+            value: value.to_owned(),
+            reason: format!("at most {MAX_SAMPLES}; use `sockscope record` for long captures"),
+        });
+    }
+    Ok(n)
 }
 
 /// Parse a duration such as `500ms`, `1s`, `2m`; zero is rejected.
@@ -85,11 +246,12 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn parse_interval(raw: Option<&str>) -> Result<Duration, ConfigError> {
+fn parse_interval(flag: &'static str, raw: Option<&str>) -> Result<Duration, ConfigError> {
     raw.map_or(Ok(DEFAULT_INTERVAL), |value| {
-        parse_duration(value).map_err(|reason| ConfigError::Interval {
+        parse_duration(value).map_err(|reason| ConfigError::Value {
+            flag,
             value: value.to_owned(),
-            reason,
+            reason: format!("{reason}; write a duration such as 500ms, 1s or 2m"),
         })
     })
 }
@@ -106,21 +268,27 @@ mod tests {
     }
 
     fn sampling(args: &[&str]) -> Sampling {
-        match build(args).expect("valid") {
-            Config::Report(r) => r.sampling,
+        match build(args).expect("valid").face {
+            Face::Report(ReportConfig {
+                source: Source::Live(s),
+                ..
+            }) => s,
+            other => panic!("not a live report: {other:?}"),
         }
     }
 
     #[test]
-    fn no_command_is_a_report_with_defaults() {
+    fn no_command_is_a_live_report_with_defaults() {
+        let config = build(&[]).expect("valid");
+        assert_eq!(config.thresholds, Thresholds::default());
         assert_eq!(
-            build(&[]).expect("valid"),
-            Config::Report(ReportConfig {
+            config.face,
+            Face::Report(ReportConfig {
                 json: false,
-                sampling: Sampling {
+                source: Source::Live(Sampling {
                     samples: 2,
                     interval: Duration::from_secs(1)
-                },
+                }),
             })
         );
     }
@@ -165,5 +333,63 @@ mod tests {
             .expect_err("rejected")
             .to_string();
         assert!(err.contains("whole number"), "{err}");
+        let err = build(&["record", "-o", "x", "--count", "0"])
+            .expect_err("rejected")
+            .to_string();
+        assert!(err.contains("--count \"0\""), "{err}");
+        let err = build(&["report", "--fd-warn", "99"])
+            .expect_err("rejected")
+            .to_string();
+        assert!(err.contains("fd_warn (99) is above fd_crit (95)"), "{err}");
+    }
+
+    #[test]
+    fn replay_takes_every_snapshot_unless_told() {
+        let face = build(&["report", "--replay", "r.ndjson"])
+            .expect("valid")
+            .face;
+        let Face::Report(ReportConfig {
+            source: Source::Replay { last, .. },
+            ..
+        }) = face
+        else {
+            panic!("not a replay: {face:?}");
+        };
+        assert_eq!(last, None);
+    }
+
+    #[test]
+    fn the_file_sets_thresholds_and_flags_win() {
+        let file = parse_file(
+            "c.toml",
+            "[thresholds]\nfd_warn = 60\nclose_wait_warn = 10\n",
+        )
+        .expect("parses");
+        let flags = ThresholdArgs {
+            close_wait_warn: Some(20),
+            ..ThresholdArgs::default()
+        };
+        let t = apply(file.thresholds, &flags);
+        assert_eq!((t.fd_warn, t.close_wait_warn, t.fd_crit), (60.0, 20, 95.0));
+    }
+
+    #[test]
+    fn file_errors_name_the_line() {
+        let err = parse_file("c.toml", "[thresholds]\nfd_warn = 60\nfill_warm = 1\n")
+            .expect_err("unknown key");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("config c.toml:3: unknown field `fill_warm`"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "one line: {text}");
+        let err = parse_file("c.toml", "[thresholds\n").expect_err("syntax");
+        assert!(err.to_string().starts_with("config c.toml:1:"), "{err}");
+        let err = read_file(Path::new("/nonexistent/c.toml")).expect_err("missing");
+        assert!(
+            err.to_string()
+                .contains("cannot read config /nonexistent/c.toml"),
+            "{err}"
+        );
     }
 }

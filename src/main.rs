@@ -1,17 +1,21 @@
 //! The `sockscope` binary: parse, build the config, run a face, map errors to exit codes.
 
-use std::io::{self, IsTerminal, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use clap::error::ErrorKind;
 
-use sockscope::analyze;
+use sockscope::analyze::{self, Thresholds};
 use sockscope::cli::Cli;
-use sockscope::collect::{self, CollectOptions};
-use sockscope::config::{Config, ReportConfig};
-use sockscope::present::{json, text};
+use sockscope::collect::{CollectOptions, Sampler};
+use sockscope::config::{Config, Face, RecordConfig, ReportConfig, Sampling, Source, Stop};
+use sockscope::model::Snapshot;
+use sockscope::present::{json, record, text};
 
 /// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
 const EXIT_FAILURE: u8 = 1;
@@ -47,36 +51,110 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &Config) -> anyhow::Result<()> {
-    match config {
-        Config::Report(report) => run_report(report),
+    match &config.face {
+        Face::Report(report) => run_report(report, &config.thresholds),
+        Face::Record(record) => run_record(record),
     }
 }
 
-fn run_report(config: &ReportConfig) -> anyhow::Result<()> {
-    let sampling = config.sampling;
-    let progress = Progress::new(sampling.samples);
-    let snapshots = collect::sample(
-        &CollectOptions::default(),
-        sampling.samples,
-        sampling.interval,
-        |n| {
-            progress.tick(n);
-        },
-    )
-    .context("could not read socket state")?;
-    progress.done();
-    let analysis = analyze::analyze(&snapshots, &analyze::Thresholds::default())
-        .context("no snapshot was taken")?;
+fn run_report(config: &ReportConfig, thresholds: &Thresholds) -> anyhow::Result<()> {
+    let (snapshots, interval) = match &config.source {
+        Source::Live(sampling) => (sample(*sampling)?, sampling.interval),
+        Source::Replay { path, last } => {
+            let recording = replay(path)?;
+            let interval = Duration::from_millis(recording.header.interval_ms);
+            let mut snapshots = recording.snapshots;
+            if let Some(n) = *last {
+                snapshots.drain(..snapshots.len().saturating_sub(n));
+            }
+            (snapshots, interval)
+        }
+    };
+    let analysis = analyze::analyze(&snapshots, thresholds).context("no snapshot to analyse")?;
     let mut out = io::stdout().lock();
     if config.json {
-        json::write(
-            &mut out,
-            &json::ReportDoc::new(&analysis, sampling.interval),
-        )?;
+        json::write(&mut out, &json::ReportDoc::new(&analysis, interval))?;
     } else {
         text::write(&mut out, &analysis)?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn sample(sampling: Sampling) -> anyhow::Result<Vec<Snapshot>> {
+    let mut sampler = Sampler::new(CollectOptions::default(), sampling.interval);
+    let progress = Progress::new(sampling.samples);
+    let mut snapshots = Vec::with_capacity(sampling.samples);
+    for taken in 1..=sampling.samples {
+        snapshots.push(sampler.take().context("could not read socket state")?);
+        progress.tick(taken);
+    }
+    progress.done();
+    Ok(snapshots)
+}
+
+/// Read a recording, warning on stderr about what was tolerated.
+fn replay(path: &Path) -> anyhow::Result<record::Recording> {
+    let shown = path.display();
+    let file = File::open(path).with_context(|| {
+        format!("cannot open recording {shown}; make one with `sockscope record --output {shown}`")
+    })?;
+    let recording = record::read(BufReader::new(file)).with_context(|| format!("{shown}"))?;
+    for warning in &recording.warnings {
+        eprintln!("sockscope: warning: {shown}: {warning}");
+    }
+    Ok(recording)
+}
+
+fn run_record(config: &RecordConfig) -> anyhow::Result<()> {
+    let shown = config.output.display();
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(&config.output)
+        .with_context(|| format!("cannot open {shown} for writing"))?;
+    let fresh = file.metadata().map_or(true, |m| m.len() == 0);
+    if !fresh {
+        let mut first = String::new();
+        BufReader::new(&file).read_line(&mut first)?;
+        serde_json::from_str::<record::Header>(&first).map_err(|_| {
+            anyhow::anyhow!(
+                "{shown} exists and is not a sockscope recording; choose another --output"
+            )
+        })?;
+    }
+    let mut sampler = Sampler::new(CollectOptions::default(), config.interval);
+    let started = Instant::now();
+    let mut out = BufWriter::new(&mut file);
+    let on_terminal = io::stderr().is_terminal();
+    for taken in 1.. {
+        let done = match config.stop {
+            Stop::Count(n) => taken > n,
+            Stop::After(limit) => taken > 1 && sampler.next_due() > limit,
+            Stop::Interrupted => false,
+        };
+        if done {
+            break;
+        }
+        let snapshot = sampler.take().context("could not read socket state")?;
+        if taken == 1 && fresh {
+            record::write_line(
+                &mut out,
+                &record::Header::new(snapshot.host.clone(), config.interval),
+            )?;
+        }
+        record::write_line(&mut out, &snapshot).with_context(|| format!("cannot write {shown}"))?;
+        if on_terminal {
+            eprint!(
+                "\rsockscope: recorded {taken} snapshots to {shown} ({:.0?})",
+                started.elapsed()
+            );
+        }
+    }
+    if on_terminal {
+        eprintln!();
+    }
     Ok(())
 }
 

@@ -89,27 +89,39 @@ pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
     })
 }
 
-/// Take `samples` snapshots `interval` apart; `on_sample` hears of each as it lands.
-pub fn sample(
-    opts: &CollectOptions,
-    samples: usize,
+/// Takes snapshots `interval` apart, paced from the first so that n snapshots span
+/// (n - 1) × interval however long each collection takes.
+pub struct Sampler {
+    opts: CollectOptions,
     interval: Duration,
-    mut on_sample: impl FnMut(usize),
-) -> Result<Vec<Snapshot>, CollectError> {
-    let mut out = Vec::with_capacity(samples);
-    let start = Instant::now();
-    for i in 0..samples {
-        if i > 0 {
-            // Pace from the start so the window is (samples - 1) × interval, not more.
-            let due = interval * u32::try_from(i).unwrap_or(u32::MAX);
-            if let Some(wait) = due.checked_sub(start.elapsed()) {
-                std::thread::sleep(wait);
-            }
+    start: Option<Instant>,
+    taken: u32,
+}
+
+impl Sampler {
+    pub fn new(opts: CollectOptions, interval: Duration) -> Sampler {
+        Sampler {
+            opts,
+            interval,
+            start: None,
+            taken: 0,
         }
-        out.push(collect(opts)?);
-        on_sample(i + 1);
     }
-    Ok(out)
+
+    /// When the next snapshot is due, relative to the first.
+    pub fn next_due(&self) -> Duration {
+        self.interval * self.taken
+    }
+
+    /// Wait until the next snapshot is due, then take it.
+    pub fn take(&mut self) -> Result<Snapshot, CollectError> {
+        let start = *self.start.get_or_insert_with(Instant::now);
+        if let Some(wait) = self.next_due().checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        self.taken = self.taken.saturating_add(1);
+        collect(&self.opts)
+    }
 }
 
 /// The sockets of one namespace, before they are joined with processes.

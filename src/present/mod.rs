@@ -3,4 +3,5 @@
 //! Renderers take `&mut impl Write` so tests capture their output; none reads the kernel.
 
 pub mod json;
+pub mod record;
 pub mod text;

@@ -1,6 +1,7 @@
 //! The text report: what an operator reads in a terminal or pastes into a ticket.
 //!
-//! Order: a header line, whether the process view is complete, then per namespace the TCP
+//! Order: a header line, whether the process view is complete, the findings with their
+//! remedies, most severe first, then per namespace the TCP
 //! state counts, listeners, the processes with the most CLOSE_WAIT sockets, the TcpExt
 //! counters that matter and the sysctls. Plain text, no colour, stable column order.
 
@@ -9,7 +10,7 @@ use std::io::{self, Write};
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::analyze::units::{format_age, round1};
-use crate::analyze::{Analysis, ListenerView, NetnsView, ProcessView};
+use crate::analyze::{Analysis, ListenerView, NetnsView, ProcessView, Severity};
 use crate::model::TcpState;
 
 /// How many processes the CLOSE_WAIT table shows.
@@ -42,10 +43,74 @@ pub fn render(a: &Analysis) -> String {
     for note in &a.notes {
         let _ = writeln!(out, "  note: {note}");
     }
+    render_findings(&mut out, a);
     for ns in &a.netns {
         render_netns(&mut out, ns);
     }
     out
+}
+
+/// Findings first, most severe first, each with its remedy: the answer before the tables.
+fn render_findings(out: &mut String, a: &Analysis) {
+    let count = |s: Severity| a.findings.iter().filter(|f| f.severity == s).count();
+    let (crit, warn, info) = (
+        count(Severity::Critical),
+        count(Severity::Warning),
+        count(Severity::Info),
+    );
+    if a.findings.is_empty() {
+        out.push_str(
+            "\nFindings: none — no listener is full or dropping, no process leaks CLOSE_WAIT \
+             sockets or nears its descriptor limit.\n",
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nFindings: {crit} critical, {warn} warning, {info} info"
+    );
+    let multi_ns = a.netns.len() > 1;
+    for f in &a.findings {
+        let tag = match f.severity {
+            Severity::Critical => "CRITICAL",
+            Severity::Warning => "WARNING ",
+            Severity::Info => "INFO    ",
+        };
+        let netns = if multi_ns {
+            a.netns
+                .iter()
+                .find(|n| n.id == f.netns)
+                .map_or_else(String::new, |n| format!(" [netns {}]", n.label))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "\n  {tag} {}  {}{netns}", f.id, f.subject);
+        wrap(out, &f.summary, "           ", WRAP);
+        wrap(out, &format!("fix: {}", f.remedy), "           ", WRAP);
+    }
+}
+
+/// Line width the prose of findings is wrapped to.
+const WRAP: usize = 96;
+
+/// Word-wrap `text` at `width` columns, each line starting with `indent`.
+fn wrap(out: &mut String, text: &str, indent: &str, width: usize) {
+    let mut line = String::from(indent);
+    for word in text.split_whitespace() {
+        if line.len() > indent.len() && line.len() + 1 + word.len() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from(indent);
+        }
+        if line.len() > indent.len() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if line.len() > indent.len() {
+        out.push_str(&line);
+        out.push('\n');
+    }
 }
 
 fn render_netns(out: &mut String, ns: &NetnsView) {
@@ -255,6 +320,13 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prose_wraps_at_word_boundaries() {
+        let mut out = String::new();
+        wrap(&mut out, "one two three four", "  ", 10);
+        assert_eq!(out, "  one two\n  three\n  four\n");
+    }
 
     #[test]
     fn tables_align_numbers_right() {
