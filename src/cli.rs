@@ -50,6 +50,18 @@ pub enum Command {
 sockscope record --output day.ndjson --interval 1m --duration 24h"
     )]
     Record(RecordArgs),
+
+    /// Health check for cron, Nagios and Icinga: one status line, perfdata, exit 0/1/2/3.
+    ///
+    /// Prints `SOCKSCOPE <OK|WARNING|CRITICAL|UNKNOWN> - <summary> | <perfdata>`, then one
+    /// line per finding with its remedy. Exit codes follow the monitoring-plugins
+    /// conventions: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN — any failure to check, a bad
+    /// flag or config included, is UNKNOWN.
+    #[command(
+        after_help = "Examples:\n  sockscope check\n  sockscope check --close-wait-warn \
+100 --fd-crit 98 --ignore comm:java\n  sockscope check --config /etc/sockscope.toml --format json"
+    )]
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Default, Args)]
@@ -58,6 +70,29 @@ pub struct ReportArgs {
     #[arg(long)]
     pub json: bool,
 
+    #[command(flatten)]
+    pub sampling: SampleArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct CheckArgs {
+    /// Output: the plugin status line with perfdata and long output, or JSON for scripts.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+
+    #[command(flatten)]
+    pub sampling: SampleArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+/// Where snapshots come from: the live host, sampled, or a recording.
+#[derive(Debug, Default, Args)]
+pub struct SampleArgs {
     /// Number of snapshots to take [default: 2; with --replay: every snapshot in the file].
     #[arg(long, value_name = "N")]
     pub samples: Option<String>,
@@ -69,9 +104,6 @@ pub struct ReportArgs {
     /// Analyse a recording made by `sockscope record` instead of the live host.
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub thresholds: ThresholdArgs,
 }
 
 #[derive(Debug, Args)]
@@ -93,10 +125,17 @@ pub struct RecordArgs {
     pub duration: Option<String>,
 }
 
-/// Thresholds as flags; each overrides the config file's value.
+/// Thresholds and ignore rules as flags; each threshold overrides the config file's value,
+/// ignore rules add to the file's.
 #[derive(Debug, Default, Clone, Args)]
-#[command(next_help_heading = "Thresholds (defaults in brackets; also settable in --config)")]
-pub struct ThresholdArgs {
+#[command(
+    next_help_heading = "Thresholds and ignore rules (defaults in brackets; also in --config)"
+)]
+pub struct RuleArgs {
+    /// Leave out findings matching KIND:VALUE — id:accept-queue-high, port:8080,
+    /// path:/run/app.sock, comm:java. Repeatable.
+    #[arg(long, value_name = "KIND:VALUE")]
+    pub ignore: Vec<String>,
     /// accept-queue-high: warn at this accept-queue fill, % of backlog [80]
     #[arg(long, value_name = "PCT")]
     pub fill_warn: Option<f64>,

@@ -10,25 +10,32 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::analyze::Thresholds;
-use crate::cli::{Cli, Command, RecordArgs, ReportArgs, ThresholdArgs};
+use crate::analyze::{Ignore, Settings, Thresholds};
+use crate::cli::{CheckArgs, Cli, Command, RecordArgs, RuleArgs, SampleArgs};
 
 pub const DEFAULT_SAMPLES: usize = 2;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// More samples than this is a recording, not a report.
 const MAX_SAMPLES: usize = 10_000;
 
-/// What to run, and the thresholds every face judges with.
+/// What to run, and the settings every face judges with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    pub thresholds: Thresholds,
+    pub settings: Settings,
     pub face: Face,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Face {
     Report(ReportConfig),
+    Check(CheckConfig),
     Record(RecordConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckConfig {
+    pub json: bool,
+    pub source: Source,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,12 +97,15 @@ pub enum ConfigError {
     Thresholds(String),
 }
 
-/// The config file: `[thresholds]` with the same names as the flags, in snake_case.
+/// The config file: `[thresholds]` with the same names as the flags in snake_case, and
+/// `[ignore]` with lists of `ids`, `ports`, `paths`, `comms`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     #[serde(default)]
     thresholds: Thresholds,
+    #[serde(default)]
+    ignore: Ignore,
 }
 
 impl Config {
@@ -105,25 +115,52 @@ impl Config {
             None => FileConfig::default(),
         };
         let (face, flags) = match cli.command {
-            Some(Command::Record(args)) => (Face::Record(record(&args)?), ThresholdArgs::default()),
+            Some(Command::Record(args)) => (Face::Record(record(&args)?), RuleArgs::default()),
             Some(Command::Report(args)) => {
-                let face = Face::Report(report(&args)?);
-                (face, args.thresholds)
+                let source = source(&args.sampling)?;
+                (
+                    Face::Report(ReportConfig {
+                        json: args.json,
+                        source,
+                    }),
+                    args.rules,
+                )
             }
-            None => (
-                Face::Report(report(&ReportArgs::default())?),
-                ThresholdArgs::default(),
-            ),
+            Some(Command::Check(args)) => (Face::Check(check(&args)?), args.rules),
+            None => {
+                let source = source(&SampleArgs::default())?;
+                (
+                    Face::Report(ReportConfig {
+                        json: false,
+                        source,
+                    }),
+                    RuleArgs::default(),
+                )
+            }
         };
         let thresholds = apply(file.thresholds, &flags);
         thresholds.validate().map_err(ConfigError::Thresholds)?;
-        Ok(Config { thresholds, face })
+        let mut ignore = file.ignore;
+        for rule in &flags.ignore {
+            add_ignore(&mut ignore, rule)?;
+        }
+        Ok(Config {
+            settings: Settings { thresholds, ignore },
+            face,
+        })
     }
 }
 
-fn report(args: &ReportArgs) -> Result<ReportConfig, ConfigError> {
+fn check(args: &CheckArgs) -> Result<CheckConfig, ConfigError> {
+    Ok(CheckConfig {
+        json: args.format == "json",
+        source: source(&args.sampling)?,
+    })
+}
+
+fn source(args: &SampleArgs) -> Result<Source, ConfigError> {
     let samples = args.samples.as_deref().map(parse_samples).transpose()?;
-    let source = match &args.replay {
+    Ok(match &args.replay {
         Some(path) => Source::Replay {
             path: path.clone(),
             last: samples,
@@ -132,11 +169,34 @@ fn report(args: &ReportArgs) -> Result<ReportConfig, ConfigError> {
             samples: samples.unwrap_or(DEFAULT_SAMPLES),
             interval: parse_interval("--interval", args.interval.as_deref())?,
         }),
-    };
-    Ok(ReportConfig {
-        json: args.json,
-        source,
     })
+}
+
+/// `id:accept-queue-high`, `port:8080`, `path:/run/app.sock`, `comm:java`.
+fn add_ignore(ignore: &mut Ignore, rule: &str) -> Result<(), ConfigError> {
+    let bad = |reason: &str| ConfigError::Value {
+        flag: "--ignore",
+        value: rule.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let (kind, value) = rule
+        .split_once(':')
+        .ok_or_else(|| bad("write KIND:VALUE with KIND one of id, port, path, comm"))?;
+    if value.is_empty() {
+        return Err(bad("the value after the colon is empty"));
+    }
+    match kind {
+        "id" => ignore.ids.push(value.to_owned()),
+        "port" => ignore.ports.push(
+            value
+                .parse()
+                .map_err(|_| bad("a port is a number from 0 to 65535"))?,
+        ),
+        "path" => ignore.paths.push(value.to_owned()),
+        "comm" => ignore.comms.push(value.to_owned()),
+        _ => return Err(bad("KIND must be one of id, port, path, comm")),
+    }
+    Ok(())
 }
 
 fn record(args: &RecordArgs) -> Result<RecordConfig, ConfigError> {
@@ -157,7 +217,7 @@ fn record(args: &RecordArgs) -> Result<RecordConfig, ConfigError> {
 }
 
 /// Flags win over the file.
-fn apply(mut t: Thresholds, f: &ThresholdArgs) -> Thresholds {
+fn apply(mut t: Thresholds, f: &RuleArgs) -> Thresholds {
     let set = |slot: &mut f64, v: Option<f64>| {
         if let Some(v) = v {
             *slot = v;
@@ -280,7 +340,7 @@ mod tests {
     #[test]
     fn no_command_is_a_live_report_with_defaults() {
         let config = build(&[]).expect("valid");
-        assert_eq!(config.thresholds, Thresholds::default());
+        assert_eq!(config.settings, Settings::default());
         assert_eq!(
             config.face,
             Face::Report(ReportConfig {
@@ -365,12 +425,31 @@ mod tests {
             "[thresholds]\nfd_warn = 60\nclose_wait_warn = 10\n",
         )
         .expect("parses");
-        let flags = ThresholdArgs {
+        let flags = RuleArgs {
             close_wait_warn: Some(20),
-            ..ThresholdArgs::default()
+            ..RuleArgs::default()
         };
         let t = apply(file.thresholds, &flags);
         assert_eq!((t.fd_warn, t.close_wait_warn, t.fd_crit), (60.0, 20, 95.0));
+    }
+
+    #[test]
+    fn ignore_rules_from_flags_add_to_the_file() {
+        let mut ignore = parse_file("c.toml", "[ignore]\nids = [\"accept-queue-high\"]\n")
+            .expect("parses")
+            .ignore;
+        for rule in ["port:8080", "comm:java", "path:@abstract"] {
+            add_ignore(&mut ignore, rule).expect("valid");
+        }
+        assert_eq!(ignore.ids, ["accept-queue-high"]);
+        assert_eq!(
+            (ignore.ports.as_slice(), ignore.comms.as_slice()),
+            (&[8080][..], &["java".to_owned()][..])
+        );
+        assert_eq!(ignore.paths, ["@abstract"]);
+        for bad in ["8080", "port:http", "user:root", "comm:"] {
+            assert!(add_ignore(&mut ignore, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -7,14 +7,17 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use clap::error::ErrorKind;
+use clap::{CommandFactory as _, Parser as _};
 
-use sockscope::analyze::{self, Thresholds};
+use sockscope::analyze::{self, Settings};
 use sockscope::cli::Cli;
 use sockscope::collect::{CollectOptions, Sampler};
-use sockscope::config::{Config, Face, RecordConfig, ReportConfig, Sampling, Source, Stop};
+use sockscope::config::{
+    CheckConfig, Config, Face, RecordConfig, ReportConfig, Sampling, Source, Stop,
+};
 use sockscope::model::Snapshot;
+use sockscope::present::check::{self, CheckResult, Status};
 use sockscope::present::{json, record, text};
 
 /// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
@@ -22,25 +25,35 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    let subcommand = invoked_subcommand();
+    let check = subcommand.as_deref() == Some("check");
+    // `check` speaks the plugin protocol even about its own usage errors: a monitoring system
+    // would read clap's exit code 2 as CRITICAL.
+    let usage_error = |message: String| {
+        if check {
+            return unknown(&message, false);
+        }
+        eprintln!("sockscope: {message}");
+        ExitCode::from(EXIT_USAGE)
+    };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
-        Err(e) => {
-            eprintln!("sockscope: {}", one_line(&e));
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return usage_error(one_line(&e, subcommand.as_deref())),
     };
     let config = match Config::build(cli) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("sockscope: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return usage_error(e.to_string()),
     };
-    match run(&config) {
+    let result = match &config.face {
+        Face::Report(report) => run_report(report, &config.settings),
+        Face::Record(record) => run_record(record),
+        Face::Check(check) => return run_check(check, &config.settings),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -50,15 +63,23 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: &Config) -> anyhow::Result<()> {
-    match &config.face {
-        Face::Report(report) => run_report(report, &config.thresholds),
-        Face::Record(record) => run_record(record),
+/// The first word that is not an option (nor the value of `--config`): the subcommand, even
+/// when the rest of the line does not parse.
+fn invoked_subcommand() -> Option<String> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            args.next();
+        } else if !arg.to_string_lossy().starts_with('-') {
+            return Some(arg.to_string_lossy().into_owned());
+        }
     }
+    None
 }
 
-fn run_report(config: &ReportConfig, thresholds: &Thresholds) -> anyhow::Result<()> {
-    let (snapshots, interval) = match &config.source {
+/// Snapshots from the live host or a recording, with the interval they were taken at.
+fn snapshots(source: &Source) -> anyhow::Result<(Vec<Snapshot>, Duration)> {
+    Ok(match source {
         Source::Live(sampling) => (sample(*sampling)?, sampling.interval),
         Source::Replay { path, last } => {
             let recording = replay(path)?;
@@ -69,8 +90,12 @@ fn run_report(config: &ReportConfig, thresholds: &Thresholds) -> anyhow::Result<
             }
             (snapshots, interval)
         }
-    };
-    let analysis = analyze::analyze(&snapshots, thresholds).context("no snapshot to analyse")?;
+    })
+}
+
+fn run_report(config: &ReportConfig, settings: &Settings) -> anyhow::Result<()> {
+    let (snapshots, interval) = snapshots(&config.source)?;
+    let analysis = analyze::analyze(&snapshots, settings).context("no snapshot to analyse")?;
     let mut out = io::stdout().lock();
     if config.json {
         json::write(&mut out, &json::ReportDoc::new(&analysis, interval))?;
@@ -79,6 +104,42 @@ fn run_report(config: &ReportConfig, thresholds: &Thresholds) -> anyhow::Result<
     }
     out.flush()?;
     Ok(())
+}
+
+fn run_check(config: &CheckConfig, settings: &Settings) -> ExitCode {
+    let judged = snapshots(&config.source).and_then(|(snapshots, _)| {
+        analyze::analyze(&snapshots, settings).context("no snapshot to analyse")
+    });
+    let result = match judged {
+        Ok(analysis) => CheckResult::new(&analysis, &settings.thresholds),
+        Err(e) => return unknown(&format!("{e:#}"), config.json),
+    };
+    let mut out = io::stdout().lock();
+    let written = if config.json {
+        check::write_json(&mut out, &result)
+    } else {
+        check::write_text(&mut out, &result)
+    };
+    match written.and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("sockscope: cannot write the result: {e}");
+            ExitCode::from(Status::Unknown.exit_code())
+        }
+        _ => ExitCode::from(result.exit_code),
+    }
+}
+
+/// UNKNOWN (3) with a one-line reason, on stdout where a monitoring system reads it.
+fn unknown(reason: &str, json: bool) -> ExitCode {
+    let result = CheckResult::unknown(reason);
+    let mut out = io::stdout().lock();
+    let _ = if json {
+        check::write_json(&mut out, &result)
+    } else {
+        check::write_text(&mut out, &result)
+    };
+    let _ = out.flush();
+    ExitCode::from(result.exit_code)
 }
 
 fn sample(sampling: Sampling) -> anyhow::Result<Vec<Snapshot>> {
@@ -191,7 +252,7 @@ impl Progress {
 
 /// clap's message, first line only, with a pointer to the right --help instead of the usage
 /// block: `see 'sockscope report --help'` when the mistake was in a subcommand.
-fn one_line(e: &clap::Error) -> String {
+fn one_line(e: &clap::Error, subcommand: Option<&str>) -> String {
     let rendered = e.render().to_string();
     let first = rendered.lines().next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
@@ -199,7 +260,15 @@ fn one_line(e: &clap::Error) -> String {
         .lines()
         .find_map(|l| l.trim().strip_prefix("Usage: "))
         .map_or_else(
-            || "sockscope".to_owned(),
+            || {
+                let known = Cli::command()
+                    .find_subcommand(subcommand.unwrap_or_default())
+                    .is_some();
+                match subcommand {
+                    Some(name) if known => format!("sockscope {name}"),
+                    _ => "sockscope".to_owned(),
+                }
+            },
             |usage| {
                 let words: Vec<&str> = usage
                     .split(' ')

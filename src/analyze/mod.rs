@@ -13,6 +13,8 @@ pub mod units;
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::model::{
     FdLimit, Host, NetnsSnapshot, Process, Snapshot, SockStat, StateCounts, Sysctls, TcpState,
 };
@@ -47,6 +49,8 @@ pub struct Analysis {
     pub notes: Vec<String>,
     pub netns: Vec<NetnsView>,
     pub findings: Vec<Finding>,
+    /// Findings left out by the ignore rules.
+    pub ignored: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,10 +107,82 @@ pub struct Finding {
     pub id: &'static str,
     pub severity: Severity,
     pub netns: String,
+    /// What the finding is about, as keys an ignore rule can match.
+    pub target: Target,
     pub subject: String,
     pub summary: String,
     pub evidence: BTreeMap<String, serde_json::Value>,
     pub remedy: String,
+}
+
+/// The listeners' ports and unix paths and the process names a finding concerns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    pub ports: Vec<u16>,
+    pub paths: Vec<String>,
+    pub comms: Vec<String>,
+}
+
+impl Target {
+    pub fn listener(l: &ListenerView) -> Target {
+        Target::listeners(&[l])
+    }
+
+    pub fn listeners(ls: &[&ListenerView]) -> Target {
+        let mut t = Target::default();
+        for l in ls {
+            match l.proto {
+                Proto::Tcp => t.ports.extend(l.port),
+                Proto::Unix => t.paths.push(l.local.clone()),
+            }
+            t.comms.extend(l.owners.iter().map(|o| o.comm.clone()));
+        }
+        t
+    }
+
+    pub fn process(comm: &str) -> Target {
+        Target {
+            comms: vec![comm.to_owned()],
+            ..Target::default()
+        }
+    }
+}
+
+/// Findings an operator has chosen not to hear about: a known noisy service.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ignore {
+    /// Finding ids, such as `accept-queue-high`.
+    pub ids: Vec<String>,
+    /// TCP listener (or server) ports.
+    pub ports: Vec<u16>,
+    /// Unix listener paths (`@name` for abstract ones).
+    pub paths: Vec<String>,
+    /// Process names (comm), owners of a listener included.
+    pub comms: Vec<String>,
+}
+
+impl Ignore {
+    pub fn matches(&self, f: &Finding) -> bool {
+        self.ids.iter().any(|id| id == f.id)
+            || f.target.ports.iter().any(|p| self.ports.contains(p))
+            || f.target.paths.iter().any(|p| self.paths.contains(p))
+            || f.target.comms.iter().any(|c| self.comms.contains(c))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+            && self.ports.is_empty()
+            && self.paths.is_empty()
+            && self.comms.is_empty()
+    }
+}
+
+/// How the analysis judges: thresholds, and what to leave out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    pub thresholds: Thresholds,
+    pub ignore: Ignore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -126,9 +202,10 @@ impl Severity {
     }
 }
 
-/// Analyse a window of snapshots, oldest first, judging with `thresholds`. Returns `None`
-/// for an empty window. Findings come most severe first.
-pub fn analyze(window: &[Snapshot], thresholds: &Thresholds) -> Option<Analysis> {
+/// Analyse a window of snapshots, oldest first, judging with `settings`. Returns `None`
+/// for an empty window. Findings come most severe first; ignored ones are counted in
+/// [`Analysis::ignored`] and left out.
+pub fn analyze(window: &[Snapshot], settings: &Settings) -> Option<Analysis> {
     let (first, last) = (window.first()?, window.last()?);
     let window_s = (window.len() > 1).then(|| seconds_between(first, last));
     let mut findings = Vec::new();
@@ -144,12 +221,15 @@ pub fn analyze(window: &[Snapshot], thresholds: &Thresholds) -> Option<Analysis>
                 ns,
                 last,
                 is_callers: i == 0,
-                t: thresholds,
+                t: &settings.thresholds,
             };
             findings.extend(rules::findings(&scope));
             view
         })
         .collect();
+    let before = findings.len();
+    findings.retain(|f| !settings.ignore.matches(f));
+    let ignored = before - findings.len();
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -165,6 +245,7 @@ pub fn analyze(window: &[Snapshot], thresholds: &Thresholds) -> Option<Analysis>
         notes: last.notes.clone(),
         netns,
         findings,
+        ignored,
     })
 }
 

@@ -14,7 +14,7 @@ use super::collision::{MinedPorts, mined_ports};
 use super::listeners::{ListenerView, Proto};
 use super::thresholds::Thresholds;
 use super::units::{format_age, round1};
-use super::{Finding, NetnsView, ProcessView, Severity, pct};
+use super::{Finding, NetnsView, ProcessView, Severity, Target, pct};
 use crate::model::{NetnsSnapshot, Snapshot, TcpState};
 
 /// What every rule may read about one namespace.
@@ -49,10 +49,12 @@ pub(super) fn findings(scope: &Scope<'_>) -> Vec<Finding> {
     out
 }
 
+#[allow(clippy::too_many_arguments)] // one argument per field of the finding
 fn finding(
     scope: &Scope<'_>,
     id: &'static str,
     severity: Severity,
+    target: Target,
     subject: String,
     summary: String,
     evidence: Value,
@@ -66,6 +68,7 @@ fn finding(
         id,
         severity,
         netns: scope.view.id.clone(),
+        target,
         subject,
         summary,
         evidence,
@@ -179,6 +182,7 @@ fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         scope,
         id,
         severity,
+        Target::listener(l),
         l.subject(),
         summary,
         evidence,
@@ -210,6 +214,7 @@ fn syn_queue_listener(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         scope,
         "syn-queue-pressure",
         Severity::Warning,
+        Target::listener(l),
         l.subject(),
         summary,
         evidence,
@@ -259,6 +264,7 @@ fn abandoned(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         scope,
         "abandoned-in-accept-queue",
         Severity::Warning,
+        Target::listener(l),
         l.subject(),
         summary,
         evidence,
@@ -337,6 +343,7 @@ fn listen_drops(scope: &Scope<'_>) -> Option<Finding> {
         scope,
         "listen-drops",
         severity,
+        Target::listeners(&dropping),
         subject,
         summary,
         evidence,
@@ -366,6 +373,7 @@ fn syn_queue_counters(scope: &Scope<'_>) -> Option<Finding> {
         scope,
         "syn-queue-pressure",
         Severity::Warning,
+        Target::default(),
         format!("netns {}", v.label),
         summary,
         evidence,
@@ -432,6 +440,7 @@ fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
         scope,
         "close-wait-leak",
         severity,
+        Target::process(&p.comm),
         process_subject(&p.comm, p.pid),
         summary,
         evidence,
@@ -506,6 +515,11 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
         scope,
         "ephemeral-port-collision",
         severity,
+        Target {
+            ports: vec![m.server.port()],
+            paths: Vec::new(),
+            comms: owners.iter().map(|(_, c)| c.clone()).collect(),
+        },
         subject,
         summary,
         evidence,
@@ -560,6 +574,7 @@ fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
                 scope,
                 "fd-exhaustion",
                 severity,
+                Target::process(&p.comm),
                 process_subject(&p.comm, p.pid),
                 summary,
                 evidence,
@@ -597,6 +612,7 @@ fn orphan_pressure(scope: &Scope<'_>) -> Option<Finding> {
         scope,
         "orphan-pressure",
         Severity::Warning,
+        Target::default(),
         format!("netns {}", v.label),
         summary,
         evidence,

@@ -379,7 +379,7 @@ mod tests {
     }
 
     fn document(window: &[Snapshot]) -> serde_json::Value {
-        let analysis = analyze(window, &crate::analyze::Thresholds::default()).expect("a window");
+        let analysis = analyze(window, &crate::analyze::Settings::default()).expect("a window");
         serde_json::to_value(ReportDoc::new(&analysis, Duration::from_secs(1))).expect("serialises")
     }
 

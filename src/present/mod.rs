@@ -2,6 +2,7 @@
 //!
 //! Renderers take `&mut impl Write` so tests capture their output; none reads the kernel.
 
+pub mod check;
 pub mod json;
 pub mod record;
 pub mod text;
