@@ -453,6 +453,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_documents_the_defaults() {
+        let example = parse_file("sockscope.toml", include_str!("../assets/sockscope.toml"))
+            .expect("the example config parses");
+        assert_eq!(example.thresholds, Thresholds::default());
+        assert!(example.ignore.is_empty());
+    }
+
+    #[test]
     fn file_errors_name_the_line() {
         let err = parse_file("c.toml", "[thresholds]\nfd_warn = 60\nfill_warm = 1\n")
             .expect_err("unknown key");
