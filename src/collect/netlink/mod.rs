@@ -29,6 +29,9 @@ mod tcp_info;
 mod unix;
 mod wire;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 
 use crate::model::{Family, TcpState, UnixKind, UnixState};
