@@ -52,6 +52,12 @@ fn main() -> ExitCode {
     let result = match &config.face {
         Face::Report(report) => run_report(report, &config.settings),
         Face::Record(record) => run_record(record),
+        Face::Top(_) => Err(anyhow::anyhow!(
+            "the dashboard is not built yet; use `sockscope report`"
+        )),
+        Face::Serve(_) => Err(anyhow::anyhow!(
+            "the exporter is not built yet; use `sockscope report --json`"
+        )),
         Face::Check(check) => return run_check(check, &config.settings),
     };
     match result {

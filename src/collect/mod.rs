@@ -90,10 +90,27 @@ pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
     })
 }
 
+/// A collector that lives across refreshes, so that repeated snapshots (the dashboard, the
+/// exporter, a recorder) can reuse what has not changed since the last one.
+pub struct Collector {
+    opts: CollectOptions,
+}
+
+impl Collector {
+    pub fn new(opts: CollectOptions) -> Collector {
+        Collector { opts }
+    }
+
+    /// Take a snapshot.
+    pub fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
+        collect(&self.opts)
+    }
+}
+
 /// Takes snapshots `interval` apart, paced from the first so that n snapshots span
 /// (n - 1) × interval however long each collection takes.
 pub struct Sampler {
-    opts: CollectOptions,
+    collector: Collector,
     interval: Duration,
     start: Option<Instant>,
     taken: u32,
@@ -102,7 +119,7 @@ pub struct Sampler {
 impl Sampler {
     pub fn new(opts: CollectOptions, interval: Duration) -> Sampler {
         Sampler {
-            opts,
+            collector: Collector::new(opts),
             interval,
             start: None,
             taken: 0,
@@ -121,7 +138,7 @@ impl Sampler {
             std::thread::sleep(wait);
         }
         self.taken = self.taken.saturating_add(1);
-        collect(&self.opts)
+        self.collector.snapshot()
     }
 }
 
