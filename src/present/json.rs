@@ -375,6 +375,7 @@ mod tests {
                 ..ProcessScanStats::default()
             },
             notes: Vec::new(),
+            freshness: crate::model::Freshness::default(),
         }
     }
 

@@ -7,8 +7,8 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
 use super::wire::{ReplyError, parse_datagram};
 use super::{
-    Extensions, InetSock, NetlinkError, StateMask, UnixSock, inet_request, parse_inet_msg,
-    parse_unix_msg, unix_request,
+    Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates, inet_request,
+    parse_inet_msg, parse_unix_msg, unix_request,
 };
 use crate::model::Family;
 
@@ -80,14 +80,18 @@ impl DiagSocket {
         })
     }
 
-    /// Dump every unix socket, handing each to `on_socket` as it is decoded.
+    /// Dump the unix sockets in `states`, handing each to `on_socket` as it is decoded.
     ///
     /// # Errors
     ///
     /// As [`DiagSocket::dump_inet`].
-    pub fn dump_unix(&mut self, mut on_socket: impl FnMut(UnixSock)) -> Result<(), NetlinkError> {
+    pub fn dump_unix(
+        &mut self,
+        states: UnixStates,
+        mut on_socket: impl FnMut(UnixSock),
+    ) -> Result<(), NetlinkError> {
         let seq = self.next_seq();
-        let request = unix_request(seq);
+        let request = unix_request(seq, states);
         self.run("unix sock_diag dump", seq, &request, |payload| {
             on_socket(parse_unix_msg(payload)?);
             Ok(())

@@ -769,12 +769,23 @@ mod live {
 
         let mut diag = DiagSocket::new().expect("sock_diag socket");
         let mut found = None;
-        diag.dump_unix(|s| {
+        let mut others = 0;
+        diag.dump_unix(UnixStates::Listening, |s| {
             if s.inode == inode {
                 found = Some(s);
+            } else if s.inode == rustix::fs::fstat(&pending).expect("fstat").st_ino {
+                others += 1;
             }
         })
         .expect("dump");
+        assert_eq!(
+            others, 0,
+            "a listeners' dump leaves the connected client out"
+        );
+        let mut in_full_dump = false;
+        diag.dump_unix(UnixStates::All, |s| in_full_dump |= s.inode == inode)
+            .expect("dump");
+        assert!(in_full_dump);
         let found = found.expect("own listener in the dump");
         assert_eq!(found.path.as_deref(), Some(format!("@{name}").as_str()));
         assert_eq!(
