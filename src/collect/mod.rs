@@ -274,11 +274,15 @@ struct NsDump {
 }
 
 fn dump_here(depth: Depth) -> Result<NsDump, NetlinkError> {
-    let sockets = sockets::dump(depth)?;
     let tables = match depth {
         Depth::Full => procnet::read_net_tables(),
         Depth::Fresh => procnet::read_counters(),
     };
+    // `sockstat`'s `inuse` counts IPv4 sockets only; `CurrEstab` adds the connected ones
+    // of both families. A rough upper bound is all the hint needs to be.
+    let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
+    let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
+    let sockets = sockets::dump(depth, hint)?;
     Ok(NsDump {
         depth,
         sockets,

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use super::netlink::{
     DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates,
 };
-use crate::model::{Family, StateCounts, TcpSocket, TcpState, UnixSocket, UnixState};
+use crate::model::{StateCounts, TcpSocket, TcpState, UnixSocket, UnixState};
 
 /// How much of a namespace a dump reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,14 +52,21 @@ pub enum Slot {
     UnixListener(usize),
 }
 
-/// Dump both TCP families and unix sockets of the calling thread's namespace.
+/// Up to this many TCP sockets, a full dump asks for `tcp_info` with every state in one walk
+/// rather than walking the kernel's table a second time for CLOSE_WAIT alone: a walk of the
+/// table (shared by all namespaces) costs about as much as building and parsing `tcp_info`
+/// for a few hundred sockets.
+const ONE_WALK_UP_TO: u64 = 500;
+
+/// Dump the TCP sockets (both families) and unix sockets of the calling thread's namespace.
+/// `sockets_hint` is how many TCP sockets the namespace holds, when known (`sockstat`).
 ///
-/// A full dump asks for every TCP state, split over three dumps per family so that the
-/// costly extensions go only where they are read: LISTEN with `SKMEMINFO` (drops),
-/// CLOSE_WAIT with `INFO` (`tcpi_last_ack_recv`), and every other state bare. A fresh dump
-/// keeps the first two, with SYN_RECV beside CLOSE_WAIT (request sockets carry no
+/// A full dump asks for every TCP state, with the costly extensions only where they are
+/// read: LISTEN with `SKMEMINFO` (drops), CLOSE_WAIT with `INFO` (`tcpi_last_ack_recv`),
+/// every other state bare (in a small namespace, with `INFO` too, in the same walk). A fresh
+/// dump keeps the first two, with SYN_RECV beside CLOSE_WAIT (request sockets carry no
 /// `tcp_info`, so asking costs nothing).
-pub fn dump(depth: Depth) -> Result<Sockets, NetlinkError> {
+pub fn dump(depth: Depth, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkError> {
     let mut diag = DiagSocket::new()?;
     let mut out = Sockets::default();
     let drops = Extensions {
@@ -70,20 +77,23 @@ pub fn dump(depth: Depth) -> Result<Sockets, NetlinkError> {
         tcp_info: true,
         ..Extensions::default()
     };
-    for family in [Family::Inet, Family::Inet6] {
-        let with_info = match depth {
-            Depth::Full => {
-                let special = [TcpState::Listen, TcpState::CloseWait];
-                let bare = StateMask::ALL.without(&special);
-                diag.dump_inet(family, bare, Extensions::default(), |s| out.add_tcp(s))?;
-                StateMask::only(&[TcpState::CloseWait])
-            }
-            Depth::Fresh => StateMask::only(&[TcpState::CloseWait, TcpState::SynRecv]),
-        };
-        diag.dump_inet(family, StateMask::only(&[TcpState::Listen]), drops, |s| {
-            out.add_tcp(s);
-        })?;
-        diag.dump_inet(family, with_info, info, |s| out.add_tcp(s))?;
+    let listen = StateMask::only(&[TcpState::Listen]);
+    diag.dump_tcp(listen, drops, |s| out.add_tcp(s))?;
+    match depth {
+        Depth::Full if sockets_hint.is_some_and(|n| n <= ONE_WALK_UP_TO) => {
+            let rest = StateMask::ALL.without(&[TcpState::Listen]);
+            diag.dump_tcp(rest, info, |s| out.add_tcp(s))?;
+        }
+        Depth::Full => {
+            let bare = StateMask::ALL.without(&[TcpState::Listen, TcpState::CloseWait]);
+            diag.dump_tcp(bare, Extensions::default(), |s| out.add_tcp(s))?;
+            let close_wait = StateMask::only(&[TcpState::CloseWait]);
+            diag.dump_tcp(close_wait, info, |s| out.add_tcp(s))?;
+        }
+        Depth::Fresh => {
+            let tracked = StateMask::only(&[TcpState::CloseWait, TcpState::SynRecv]);
+            diag.dump_tcp(tracked, info, |s| out.add_tcp(s))?;
+        }
     }
     let unix = match depth {
         Depth::Full => UnixStates::All,
@@ -121,7 +131,10 @@ impl Sockets {
                     inode: s.inode,
                     uid: s.uid,
                     drops: s.drops,
-                    last_ack_recv_ms: s.tcp_info.and_then(|i| i.last_ack_recv),
+                    // Kept for CLOSE_WAIT only, whichever dump brought `tcp_info`.
+                    last_ack_recv_ms: (s.state == TcpState::CloseWait)
+                        .then(|| s.tcp_info.and_then(|i| i.last_ack_recv))
+                        .flatten(),
                     owners: Vec::new(),
                 });
                 let at = list.len() - 1;

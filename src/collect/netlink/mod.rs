@@ -36,7 +36,7 @@ use std::net::SocketAddr;
 
 use crate::model::{Family, TcpState, UnixKind, UnixState};
 
-pub use inet::{inet_request, parse_inet_msg};
+pub use inet::{TCPDIAG_GETSOCK, inet_compat_request, inet_request, parse_inet_msg};
 pub use socket::DiagSocket;
 pub use tcp_info::parse_tcp_info;
 pub use unix::{UnixStates, parse_unix_msg, unix_request};
