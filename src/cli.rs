@@ -1,0 +1,175 @@
+//! What the user typed, as clap parsed it: raw values, nothing derived.
+//!
+//! Validation and defaults live in [`crate::config`], so that a value from a flag and the same
+//! value from a config file pass through one check.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Find the listener that is dropping connections and the process that is leaking sockets.
+///
+/// sockscope reads TCP (IPv4, IPv6) and unix socket state through netlink sock_diag, maps
+/// sockets to processes through /proc, reads the kernel's TCP counters and sysctls, and
+/// reports findings: what is wrong, where, the evidence and what to do.
+/// Run as root for a full process view; without root it says what it could not see.
+#[derive(Debug, Parser)]
+#[command(name = "sockscope", version, max_term_width = 100)]
+#[command(after_help = "With no command, sockscope prints the report.\n\
+Exit codes: 0 success, 1 runtime failure, 2 usage error.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Read thresholds from this TOML file (flags given on the command line win).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One-shot report: findings first, then listeners, leaking processes, counters, sysctls.
+    ///
+    /// Takes --samples snapshots --interval apart; rates (drops per second, counter rates,
+    /// CLOSE_WAIT growth) come from the first and the last. With --samples 1 the report is
+    /// immediate and every rate is null. With --replay it analyses a recording instead.
+    #[command(
+        after_help = "Examples:\n  sockscope report\n  sockscope report --json \
+--samples 5 --interval 500ms\n  sockscope report --replay incident.ndjson\n  sockscope report \
+--close-wait-warn 20 --fd-warn 70"
+    )]
+    Report(ReportArgs),
+
+    /// Write snapshots to a file as NDJSON, for `report --replay` anywhere later.
+    ///
+    /// The file starts with a header line; every snapshot is flushed as it is written, so a
+    /// recorder that is killed leaves a usable file. Without --count or --duration it records
+    /// until interrupted (Ctrl-C).
+    #[command(
+        after_help = "Examples:\n  sockscope record --output incident.ndjson --count 10\n  \
+sockscope record --output day.ndjson --interval 1m --duration 24h"
+    )]
+    Record(RecordArgs),
+
+    /// Health check for cron, Nagios and Icinga: one status line, perfdata, exit 0/1/2/3.
+    ///
+    /// Prints `SOCKSCOPE <OK|WARNING|CRITICAL|UNKNOWN> - <summary> | <perfdata>`, then one
+    /// line per finding with its remedy. Exit codes follow the monitoring-plugins
+    /// conventions: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN — any failure to check, a bad
+    /// flag or config included, is UNKNOWN.
+    #[command(
+        after_help = "Examples:\n  sockscope check\n  sockscope check --close-wait-warn \
+100 --fd-crit 98 --ignore comm:java\n  sockscope check --config /etc/sockscope.toml --format json"
+    )]
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ReportArgs {
+    /// Write the sockscope.report.v1 JSON document instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub sampling: SampleArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct CheckArgs {
+    /// Output: the plugin status line with perfdata and long output, or JSON for scripts.
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub format: String,
+
+    #[command(flatten)]
+    pub sampling: SampleArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+/// Where snapshots come from: the live host, sampled, or a recording.
+#[derive(Debug, Default, Args)]
+pub struct SampleArgs {
+    /// Number of snapshots to take [default: 2; with --replay: every snapshot in the file].
+    #[arg(long, value_name = "N")]
+    pub samples: Option<String>,
+
+    /// Time between snapshots, such as 500ms, 1s or 2m [default: 1s].
+    #[arg(long, value_name = "DUR", conflicts_with = "replay")]
+    pub interval: Option<String>,
+
+    /// Analyse a recording made by `sockscope record` instead of the live host.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The file to write (created, or appended to if it is already a recording).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Time between snapshots, such as 500ms, 1s or 2m [default: 1s].
+    #[arg(long, value_name = "DUR")]
+    pub interval: Option<String>,
+
+    /// Stop after this many snapshots.
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    pub count: Option<String>,
+
+    /// Stop after this long, such as 30s or 2h.
+    #[arg(long, value_name = "DUR")]
+    pub duration: Option<String>,
+}
+
+/// Thresholds and ignore rules as flags; each threshold overrides the config file's value,
+/// ignore rules add to the file's.
+#[derive(Debug, Default, Clone, Args)]
+#[command(
+    next_help_heading = "Thresholds and ignore rules (defaults in brackets; also in --config)"
+)]
+pub struct RuleArgs {
+    /// Leave out findings matching KIND:VALUE — id:accept-queue-high, port:8080,
+    /// path:/run/app.sock, comm:java. Repeatable.
+    #[arg(long, value_name = "KIND:VALUE")]
+    pub ignore: Vec<String>,
+    /// accept-queue-high: warn at this accept-queue fill, % of backlog [80]
+    #[arg(long, value_name = "PCT")]
+    pub fill_warn: Option<f64>,
+    /// accept-queue-full: critical above this fill, % of backlog [100: past the backlog]
+    #[arg(long, value_name = "PCT")]
+    pub fill_crit: Option<f64>,
+    /// listen-drops: critical at this many ListenDrops per second [10]
+    #[arg(long, value_name = "PER_S")]
+    pub listen_drops_crit: Option<f64>,
+    /// syn-queue-pressure: warn at this many SYN_RECV, % of backlog + 1 [80]
+    #[arg(long, value_name = "PCT")]
+    pub syn_recv_warn: Option<f64>,
+    /// abandoned-in-accept-queue: warn at this many queued connections their clients closed [1]
+    #[arg(long, value_name = "N")]
+    pub abandoned_warn: Option<u64>,
+    /// close-wait-leak: warn at this many CLOSE_WAIT sockets in one process [50]
+    #[arg(long, value_name = "N")]
+    pub close_wait_warn: Option<u64>,
+    /// close-wait-leak: critical at this many (or when the count grows) [500]
+    #[arg(long, value_name = "N")]
+    pub close_wait_crit: Option<u64>,
+    /// ephemeral-port-collision: warn at this many mined ports for one client/server pair [1]
+    #[arg(long, value_name = "N")]
+    pub collision_warn: Option<u64>,
+    /// ephemeral-port-collision: critical at this share of the ephemeral range, % [5]
+    #[arg(long, value_name = "PCT")]
+    pub collision_crit: Option<f64>,
+    /// fd-exhaustion: warn at this % of a process's soft RLIMIT_NOFILE [80]
+    #[arg(long, value_name = "PCT")]
+    pub fd_warn: Option<f64>,
+    /// fd-exhaustion: critical at this % [95]
+    #[arg(long, value_name = "PCT")]
+    pub fd_crit: Option<f64>,
+    /// orphan-pressure: warn at this % of net.ipv4.tcp_max_orphans [50]
+    #[arg(long, value_name = "PCT")]
+    pub orphan_warn: Option<f64>,
+}

@@ -1,0 +1,482 @@
+//! Validated settings derived from the command line and the config file: what the faces run
+//! with.
+//!
+//! [`Config::build`] is the single place raw input is checked; the faces never see clap
+//! types, and every rejection is one sentence naming the bad value and what would be good.
+//! Precedence: a flag beats the config file, which beats the built-in default.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::analyze::{Ignore, Settings, Thresholds};
+use crate::cli::{CheckArgs, Cli, Command, RecordArgs, RuleArgs, SampleArgs};
+
+pub const DEFAULT_SAMPLES: usize = 2;
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// More samples than this is a recording, not a report.
+const MAX_SAMPLES: usize = 10_000;
+
+/// What to run, and the settings every face judges with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub settings: Settings,
+    pub face: Face,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Face {
+    Report(ReportConfig),
+    Check(CheckConfig),
+    Record(RecordConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckConfig {
+    pub json: bool,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportConfig {
+    pub json: bool,
+    pub source: Source,
+}
+
+/// Where snapshots come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Live(Sampling),
+    /// A recording; `last` keeps only its newest snapshots.
+    Replay {
+        path: PathBuf,
+        last: Option<usize>,
+    },
+}
+
+/// How many snapshots to take, how far apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sampling {
+    pub samples: usize,
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordConfig {
+    pub output: PathBuf,
+    pub interval: Duration,
+    pub stop: Stop,
+}
+
+/// When a recorder stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Count(usize),
+    After(Duration),
+    Interrupted,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("invalid {flag} {value:?}: {reason}")]
+    Value {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot read config {path}: {reason}; pass a readable TOML file to --config")]
+    Unreadable { path: String, reason: String },
+    #[error("config {path}:{line}: {reason}")]
+    Syntax {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("thresholds: {0}")]
+    Thresholds(String),
+}
+
+/// The config file: `[thresholds]` with the same names as the flags in snake_case, and
+/// `[ignore]` with lists of `ids`, `ports`, `paths`, `comms`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    thresholds: Thresholds,
+    #[serde(default)]
+    ignore: Ignore,
+}
+
+impl Config {
+    pub fn build(cli: Cli) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let (face, flags) = match cli.command {
+            Some(Command::Record(args)) => (Face::Record(record(&args)?), RuleArgs::default()),
+            Some(Command::Report(args)) => {
+                let source = source(&args.sampling)?;
+                (
+                    Face::Report(ReportConfig {
+                        json: args.json,
+                        source,
+                    }),
+                    args.rules,
+                )
+            }
+            Some(Command::Check(args)) => (Face::Check(check(&args)?), args.rules),
+            None => {
+                let source = source(&SampleArgs::default())?;
+                (
+                    Face::Report(ReportConfig {
+                        json: false,
+                        source,
+                    }),
+                    RuleArgs::default(),
+                )
+            }
+        };
+        let thresholds = apply(file.thresholds, &flags);
+        thresholds.validate().map_err(ConfigError::Thresholds)?;
+        let mut ignore = file.ignore;
+        for rule in &flags.ignore {
+            add_ignore(&mut ignore, rule)?;
+        }
+        Ok(Config {
+            settings: Settings { thresholds, ignore },
+            face,
+        })
+    }
+}
+
+fn check(args: &CheckArgs) -> Result<CheckConfig, ConfigError> {
+    Ok(CheckConfig {
+        json: args.format == "json",
+        source: source(&args.sampling)?,
+    })
+}
+
+fn source(args: &SampleArgs) -> Result<Source, ConfigError> {
+    let samples = args.samples.as_deref().map(parse_samples).transpose()?;
+    Ok(match &args.replay {
+        Some(path) => Source::Replay {
+            path: path.clone(),
+            last: samples,
+        },
+        None => Source::Live(Sampling {
+            samples: samples.unwrap_or(DEFAULT_SAMPLES),
+            interval: parse_interval("--interval", args.interval.as_deref())?,
+        }),
+    })
+}
+
+/// `id:accept-queue-high`, `port:8080`, `path:/run/app.sock`, `comm:java`.
+fn add_ignore(ignore: &mut Ignore, rule: &str) -> Result<(), ConfigError> {
+    let bad = |reason: &str| ConfigError::Value {
+        flag: "--ignore",
+        value: rule.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let (kind, value) = rule
+        .split_once(':')
+        .ok_or_else(|| bad("write KIND:VALUE with KIND one of id, port, path, comm"))?;
+    if value.is_empty() {
+        return Err(bad("the value after the colon is empty"));
+    }
+    match kind {
+        "id" => ignore.ids.push(value.to_owned()),
+        "port" => ignore.ports.push(
+            value
+                .parse()
+                .map_err(|_| bad("a port is a number from 0 to 65535"))?,
+        ),
+        "path" => ignore.paths.push(value.to_owned()),
+        "comm" => ignore.comms.push(value.to_owned()),
+        _ => return Err(bad("KIND must be one of id, port, path, comm")),
+    }
+    Ok(())
+}
+
+fn record(args: &RecordArgs) -> Result<RecordConfig, ConfigError> {
+    let stop = match (&args.count, &args.duration) {
+        (Some(n), _) => Stop::Count(parse_count("--count", n)?),
+        (None, Some(d)) => Stop::After(parse_duration(d).map_err(|reason| ConfigError::Value {
+            flag: "--duration",
+            value: d.clone(),
+            reason: format!("{reason}; write a duration such as 30s, 10m or 2h"),
+        })?),
+        (None, None) => Stop::Interrupted,
+    };
+    Ok(RecordConfig {
+        output: args.output.clone(),
+        interval: parse_interval("--interval", args.interval.as_deref())?,
+        stop,
+    })
+}
+
+/// Flags win over the file.
+fn apply(mut t: Thresholds, f: &RuleArgs) -> Thresholds {
+    let set = |slot: &mut f64, v: Option<f64>| {
+        if let Some(v) = v {
+            *slot = v;
+        }
+    };
+    set(&mut t.fill_warn, f.fill_warn);
+    set(&mut t.fill_crit, f.fill_crit);
+    set(&mut t.listen_drops_crit, f.listen_drops_crit);
+    set(&mut t.syn_recv_warn, f.syn_recv_warn);
+    set(&mut t.collision_crit, f.collision_crit);
+    set(&mut t.fd_warn, f.fd_warn);
+    set(&mut t.fd_crit, f.fd_crit);
+    set(&mut t.orphan_warn, f.orphan_warn);
+    t.abandoned_warn = f.abandoned_warn.unwrap_or(t.abandoned_warn);
+    t.close_wait_warn = f.close_wait_warn.unwrap_or(t.close_wait_warn);
+    t.close_wait_crit = f.close_wait_crit.unwrap_or(t.close_wait_crit);
+    t.collision_warn = f.collision_warn.unwrap_or(t.collision_warn);
+    t
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    parse_file(&shown, &text)
+}
+
+fn parse_file(shown: &str, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |span| {
+            text.get(..span.start)
+                .map_or(1, |before| before.matches('\n').count() + 1)
+        });
+        ConfigError::Syntax {
+            path: shown.to_owned(),
+            line,
+            reason: e.message().replace('\n', " ").trim().to_owned(),
+        }
+    })
+}
+
+fn parse_count(flag: &'static str, value: &str) -> Result<usize, ConfigError> {
+    let bad = |reason: &str| ConfigError::Value {
+        flag,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    match value.trim().parse::<usize>() {
+        Err(_) => Err(bad("expected a whole number such as 1 or 5")),
+        Ok(0) => Err(bad("it must be at least 1")),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn parse_samples(value: &str) -> Result<usize, ConfigError> {
+    let n = parse_count("--samples", value).map_err(|e| match e {
+        ConfigError::Value {
+            flag,
+            value,
+            reason,
+        } if reason.contains("at least") => ConfigError::Value {
+            flag,
+            value,
+            reason: "take at least 1 sample (rates need 2)".into(),
+        },
+        other => other,
+    })?;
+    if n > MAX_SAMPLES {
+        return Err(ConfigError::Value {
+            flag: "--samples",
+            value: value.to_owned(),
+            reason: format!("at most {MAX_SAMPLES}; use `sockscope record` for long captures"),
+        });
+    }
+    Ok(n)
+}
+
+/// Parse a duration such as `500ms`, `1s`, `2m`; zero is rejected.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(value.trim()).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("it must be longer than zero".to_owned());
+    }
+    Ok(d)
+}
+
+fn parse_interval(flag: &'static str, raw: Option<&str>) -> Result<Duration, ConfigError> {
+    raw.map_or(Ok(DEFAULT_INTERVAL), |value| {
+        parse_duration(value).map_err(|reason| ConfigError::Value {
+            flag,
+            value: value.to_owned(),
+            reason: format!("{reason}; write a duration such as 500ms, 1s or 2m"),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn build(args: &[&str]) -> Result<Config, ConfigError> {
+        let cli = Cli::try_parse_from(std::iter::once("sockscope").chain(args.iter().copied()))
+            .expect("clap accepts the arguments");
+        Config::build(cli)
+    }
+
+    fn sampling(args: &[&str]) -> Sampling {
+        match build(args).expect("valid").face {
+            Face::Report(ReportConfig {
+                source: Source::Live(s),
+                ..
+            }) => s,
+            other => panic!("not a live report: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_command_is_a_live_report_with_defaults() {
+        let config = build(&[]).expect("valid");
+        assert_eq!(config.settings, Settings::default());
+        assert_eq!(
+            config.face,
+            Face::Report(ReportConfig {
+                json: false,
+                source: Source::Live(Sampling {
+                    samples: 2,
+                    interval: Duration::from_secs(1)
+                }),
+            })
+        );
+    }
+
+    #[test]
+    fn durations_in_the_documented_forms() {
+        assert_eq!(
+            sampling(&["report", "--interval", "500ms"]).interval,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            sampling(&["report", "--interval", "2s"]).interval,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            sampling(&["report", "--interval", "2m"]).interval,
+            Duration::from_secs(120)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_and_the_fix() {
+        let err = build(&["report", "--interval", "banana"])
+            .expect_err("rejected")
+            .to_string();
+        assert!(
+            err.contains("--interval \"banana\"") && err.contains("500ms"),
+            "{err}"
+        );
+        let err = build(&["report", "--interval", "0s"])
+            .expect_err("rejected")
+            .to_string();
+        assert!(err.contains("longer than zero"), "{err}");
+        let err = build(&["report", "--samples", "0"])
+            .expect_err("rejected")
+            .to_string();
+        assert!(
+            err.contains("--samples \"0\"") && err.contains("at least 1"),
+            "{err}"
+        );
+        let err = build(&["report", "--samples", "two"])
+            .expect_err("rejected")
+            .to_string();
+        assert!(err.contains("whole number"), "{err}");
+        let err = build(&["record", "-o", "x", "--count", "0"])
+            .expect_err("rejected")
+            .to_string();
+        assert!(err.contains("--count \"0\""), "{err}");
+        let err = build(&["report", "--fd-warn", "99"])
+            .expect_err("rejected")
+            .to_string();
+        assert!(err.contains("fd_warn (99) is above fd_crit (95)"), "{err}");
+    }
+
+    #[test]
+    fn replay_takes_every_snapshot_unless_told() {
+        let face = build(&["report", "--replay", "r.ndjson"])
+            .expect("valid")
+            .face;
+        let Face::Report(ReportConfig {
+            source: Source::Replay { last, .. },
+            ..
+        }) = face
+        else {
+            panic!("not a replay: {face:?}");
+        };
+        assert_eq!(last, None);
+    }
+
+    #[test]
+    fn the_file_sets_thresholds_and_flags_win() {
+        let file = parse_file(
+            "c.toml",
+            "[thresholds]\nfd_warn = 60\nclose_wait_warn = 10\n",
+        )
+        .expect("parses");
+        let flags = RuleArgs {
+            close_wait_warn: Some(20),
+            ..RuleArgs::default()
+        };
+        let t = apply(file.thresholds, &flags);
+        assert_eq!((t.fd_warn, t.close_wait_warn, t.fd_crit), (60.0, 20, 95.0));
+    }
+
+    #[test]
+    fn ignore_rules_from_flags_add_to_the_file() {
+        let mut ignore = parse_file("c.toml", "[ignore]\nids = [\"accept-queue-high\"]\n")
+            .expect("parses")
+            .ignore;
+        for rule in ["port:8080", "comm:java", "path:@abstract"] {
+            add_ignore(&mut ignore, rule).expect("valid");
+        }
+        assert_eq!(ignore.ids, ["accept-queue-high"]);
+        assert_eq!(
+            (ignore.ports.as_slice(), ignore.comms.as_slice()),
+            (&[8080][..], &["java".to_owned()][..])
+        );
+        assert_eq!(ignore.paths, ["@abstract"]);
+        for bad in ["8080", "port:http", "user:root", "comm:"] {
+            assert!(add_ignore(&mut ignore, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_example_config_documents_the_defaults() {
+        let example = parse_file("sockscope.toml", include_str!("../assets/sockscope.toml"))
+            .expect("the example config parses");
+        assert_eq!(example.thresholds, Thresholds::default());
+        assert!(example.ignore.is_empty());
+    }
+
+    #[test]
+    fn file_errors_name_the_line() {
+        let err = parse_file("c.toml", "[thresholds]\nfd_warn = 60\nfill_warm = 1\n")
+            .expect_err("unknown key");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("config c.toml:3: unknown field `fill_warm`"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "one line: {text}");
+        let err = parse_file("c.toml", "[thresholds\n").expect_err("syntax");
+        assert!(err.to_string().starts_with("config c.toml:1:"), "{err}");
+        let err = read_file(Path::new("/nonexistent/c.toml")).expect_err("missing");
+        assert!(
+            err.to_string()
+                .contains("cannot read config /nonexistent/c.toml"),
+            "{err}"
+        );
+    }
+}

@@ -1,1 +1,287 @@
-fn main() {}
+//! The `sockscope` binary: parse, build the config, run a face, map errors to exit codes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::error::ErrorKind;
+use clap::{CommandFactory as _, Parser as _};
+
+use sockscope::analyze::{self, Settings};
+use sockscope::cli::Cli;
+use sockscope::collect::{CollectOptions, Sampler};
+use sockscope::config::{
+    CheckConfig, Config, Face, RecordConfig, ReportConfig, Sampling, Source, Stop,
+};
+use sockscope::model::Snapshot;
+use sockscope::present::check::{self, CheckResult, Status};
+use sockscope::present::{json, record, text};
+
+/// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
+const EXIT_FAILURE: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let subcommand = invoked_subcommand();
+    let check = subcommand.as_deref() == Some("check");
+    // `check` speaks the plugin protocol even about its own usage errors: a monitoring system
+    // would read clap's exit code 2 as CRITICAL.
+    let usage_error = |message: String| {
+        if check {
+            return unknown(&message, false);
+        }
+        eprintln!("sockscope: {message}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return usage_error(one_line(&e, subcommand.as_deref())),
+    };
+    let config = match Config::build(cli) {
+        Ok(config) => config,
+        Err(e) => return usage_error(e.to_string()),
+    };
+    let result = match &config.face {
+        Face::Report(report) => run_report(report, &config.settings),
+        Face::Record(record) => run_record(record),
+        Face::Check(check) => return run_check(check, &config.settings),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sockscope: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// The first word that is not an option (nor the value of `--config`): the subcommand, even
+/// when the rest of the line does not parse.
+fn invoked_subcommand() -> Option<String> {
+    let mut args = std::env::args_os().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--config" {
+            args.next();
+        } else if !arg.to_string_lossy().starts_with('-') {
+            return Some(arg.to_string_lossy().into_owned());
+        }
+    }
+    None
+}
+
+/// Snapshots from the live host or a recording, with the interval they were taken at.
+fn snapshots(source: &Source) -> anyhow::Result<(Vec<Snapshot>, Duration)> {
+    Ok(match source {
+        Source::Live(sampling) => (sample(*sampling)?, sampling.interval),
+        Source::Replay { path, last } => {
+            let recording = replay(path)?;
+            let interval = Duration::from_millis(recording.header.interval_ms);
+            let mut snapshots = recording.snapshots;
+            if let Some(n) = *last {
+                snapshots.drain(..snapshots.len().saturating_sub(n));
+            }
+            (snapshots, interval)
+        }
+    })
+}
+
+fn run_report(config: &ReportConfig, settings: &Settings) -> anyhow::Result<()> {
+    let (snapshots, interval) = snapshots(&config.source)?;
+    let analysis = analyze::analyze(&snapshots, settings).context("no snapshot to analyse")?;
+    let mut out = io::stdout().lock();
+    if config.json {
+        json::write(&mut out, &json::ReportDoc::new(&analysis, interval))?;
+    } else {
+        text::write(&mut out, &analysis)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn run_check(config: &CheckConfig, settings: &Settings) -> ExitCode {
+    let judged = snapshots(&config.source).and_then(|(snapshots, _)| {
+        analyze::analyze(&snapshots, settings).context("no snapshot to analyse")
+    });
+    let result = match judged {
+        Ok(analysis) => CheckResult::new(&analysis, &settings.thresholds),
+        Err(e) => return unknown(&format!("{e:#}"), config.json),
+    };
+    let mut out = io::stdout().lock();
+    let written = if config.json {
+        check::write_json(&mut out, &result)
+    } else {
+        check::write_text(&mut out, &result)
+    };
+    match written.and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            eprintln!("sockscope: cannot write the result: {e}");
+            ExitCode::from(Status::Unknown.exit_code())
+        }
+        _ => ExitCode::from(result.exit_code),
+    }
+}
+
+/// UNKNOWN (3) with a one-line reason, on stdout where a monitoring system reads it.
+fn unknown(reason: &str, json: bool) -> ExitCode {
+    let result = CheckResult::unknown(reason);
+    let mut out = io::stdout().lock();
+    let _ = if json {
+        check::write_json(&mut out, &result)
+    } else {
+        check::write_text(&mut out, &result)
+    };
+    let _ = out.flush();
+    ExitCode::from(result.exit_code)
+}
+
+fn sample(sampling: Sampling) -> anyhow::Result<Vec<Snapshot>> {
+    let mut sampler = Sampler::new(CollectOptions::default(), sampling.interval);
+    let progress = Progress::new(sampling.samples);
+    let mut snapshots = Vec::with_capacity(sampling.samples);
+    for taken in 1..=sampling.samples {
+        snapshots.push(sampler.take().context("could not read socket state")?);
+        progress.tick(taken);
+    }
+    progress.done();
+    Ok(snapshots)
+}
+
+/// Read a recording, warning on stderr about what was tolerated.
+fn replay(path: &Path) -> anyhow::Result<record::Recording> {
+    let shown = path.display();
+    let file = File::open(path).with_context(|| {
+        format!("cannot open recording {shown}; make one with `sockscope record --output {shown}`")
+    })?;
+    let recording = record::read(BufReader::new(file)).with_context(|| format!("{shown}"))?;
+    for warning in &recording.warnings {
+        eprintln!("sockscope: warning: {shown}: {warning}");
+    }
+    Ok(recording)
+}
+
+fn run_record(config: &RecordConfig) -> anyhow::Result<()> {
+    let shown = config.output.display();
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(&config.output)
+        .with_context(|| format!("cannot open {shown} for writing"))?;
+    let fresh = file.metadata().map_or(true, |m| m.len() == 0);
+    if !fresh {
+        let mut first = String::new();
+        BufReader::new(&file).read_line(&mut first)?;
+        serde_json::from_str::<record::Header>(&first).map_err(|_| {
+            anyhow::anyhow!(
+                "{shown} exists and is not a sockscope recording; choose another --output"
+            )
+        })?;
+    }
+    let mut sampler = Sampler::new(CollectOptions::default(), config.interval);
+    let started = Instant::now();
+    let mut out = BufWriter::new(&mut file);
+    let on_terminal = io::stderr().is_terminal();
+    for taken in 1.. {
+        let done = match config.stop {
+            Stop::Count(n) => taken > n,
+            Stop::After(limit) => taken > 1 && sampler.next_due() > limit,
+            Stop::Interrupted => false,
+        };
+        if done {
+            break;
+        }
+        let snapshot = sampler.take().context("could not read socket state")?;
+        if taken == 1 && fresh {
+            record::write_line(
+                &mut out,
+                &record::Header::new(snapshot.host.clone(), config.interval),
+            )?;
+        }
+        record::write_line(&mut out, &snapshot).with_context(|| format!("cannot write {shown}"))?;
+        if on_terminal {
+            eprint!(
+                "\rsockscope: recorded {taken} snapshots to {shown} ({:.0?})",
+                started.elapsed()
+            );
+        }
+    }
+    if on_terminal {
+        eprintln!();
+    }
+    Ok(())
+}
+
+/// "sampling 1/2…" on stderr while a multi-sample report waits, only on a terminal.
+struct Progress {
+    total: usize,
+    on_terminal: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let on_terminal = total > 1 && io::stderr().is_terminal();
+        let progress = Progress { total, on_terminal };
+        progress.tick(0);
+        progress
+    }
+
+    fn tick(&self, taken: usize) {
+        if self.on_terminal {
+            eprint!(
+                "\rsockscope: sampling {}/{}…",
+                (taken + 1).min(self.total),
+                self.total
+            );
+        }
+    }
+
+    fn done(&self) {
+        if self.on_terminal {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+/// clap's message, first line only, with a pointer to the right --help instead of the usage
+/// block: `see 'sockscope report --help'` when the mistake was in a subcommand.
+fn one_line(e: &clap::Error, subcommand: Option<&str>) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let command = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map_or_else(
+            || {
+                let known = Cli::command()
+                    .find_subcommand(subcommand.unwrap_or_default())
+                    .is_some();
+                match subcommand {
+                    Some(name) if known => format!("sockscope {name}"),
+                    _ => "sockscope".to_owned(),
+                }
+            },
+            |usage| {
+                let words: Vec<&str> = usage
+                    .split(' ')
+                    .take_while(|w| !w.starts_with(['[', '<', '-']))
+                    .collect();
+                words.join(" ")
+            },
+        );
+    format!("{first}; see '{command} --help'")
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
+}

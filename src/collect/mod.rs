@@ -89,31 +89,44 @@ pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
     })
 }
 
-/// Take `samples` snapshots `interval` apart; `on_sample` hears of each as it lands.
-pub fn sample(
-    opts: &CollectOptions,
-    samples: usize,
+/// Takes snapshots `interval` apart, paced from the first so that n snapshots span
+/// (n - 1) × interval however long each collection takes.
+pub struct Sampler {
+    opts: CollectOptions,
     interval: Duration,
-    mut on_sample: impl FnMut(usize),
-) -> Result<Vec<Snapshot>, CollectError> {
-    let mut out = Vec::with_capacity(samples);
-    let start = Instant::now();
-    for i in 0..samples {
-        if i > 0 {
-            // Pace from the start so the window is (samples - 1) × interval, not more.
-            let due = interval * u32::try_from(i).unwrap_or(u32::MAX);
-            if let Some(wait) = due.checked_sub(start.elapsed()) {
-                std::thread::sleep(wait);
-            }
+    start: Option<Instant>,
+    taken: u32,
+}
+
+impl Sampler {
+    pub fn new(opts: CollectOptions, interval: Duration) -> Sampler {
+        Sampler {
+            opts,
+            interval,
+            start: None,
+            taken: 0,
         }
-        out.push(collect(opts)?);
-        on_sample(i + 1);
     }
-    Ok(out)
+
+    /// When the next snapshot is due, relative to the first.
+    pub fn next_due(&self) -> Duration {
+        self.interval * self.taken
+    }
+
+    /// Wait until the next snapshot is due, then take it.
+    pub fn take(&mut self) -> Result<Snapshot, CollectError> {
+        let start = *self.start.get_or_insert_with(Instant::now);
+        if let Some(wait) = self.next_due().checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        self.taken = self.taken.saturating_add(1);
+        collect(&self.opts)
+    }
 }
 
 /// The sockets of one namespace, before they are joined with processes.
 #[derive(Default)]
+#[allow(clippy::struct_field_names)] // unix_sockets is a count beside the unix listeners
 struct Sockets {
     tcp_states: StateCounts,
     tcp_listeners: Vec<TcpSocket>,
@@ -146,9 +159,17 @@ fn dump_sockets() -> Result<Sockets, NetlinkError> {
     for family in [Family::Inet, Family::Inet6] {
         let bare = StateMask::ALL.without(&special);
         diag.dump_inet(family, bare, Extensions::default(), |s| out.add_tcp(s))?;
-        let drops = Extensions { skmeminfo: true, ..Extensions::default() };
-        diag.dump_inet(family, StateMask::only(&[TcpState::Listen]), drops, |s| out.add_tcp(s))?;
-        let info = Extensions { tcp_info: true, ..Extensions::default() };
+        let drops = Extensions {
+            skmeminfo: true,
+            ..Extensions::default()
+        };
+        diag.dump_inet(family, StateMask::only(&[TcpState::Listen]), drops, |s| {
+            out.add_tcp(s);
+        })?;
+        let info = Extensions {
+            tcp_info: true,
+            ..Extensions::default()
+        };
         diag.dump_inet(family, StateMask::only(&[TcpState::CloseWait]), info, |s| {
             out.add_tcp(s);
         })?;
@@ -170,7 +191,11 @@ impl Sockets {
         let slot = match keep_as {
             None => Slot::Tcp(s.state),
             Some(listener) => {
-                let list = if listener { &mut self.tcp_listeners } else { &mut self.tracked };
+                let list = if listener {
+                    &mut self.tcp_listeners
+                } else {
+                    &mut self.tracked
+                };
                 list.push(TcpSocket {
                     family: s.family,
                     state: s.state,
@@ -185,7 +210,11 @@ impl Sockets {
                     owners: Vec::new(),
                 });
                 let at = list.len() - 1;
-                if listener { Slot::TcpListener(at) } else { Slot::Tracked(at) }
+                if listener {
+                    Slot::TcpListener(at)
+                } else {
+                    Slot::Tracked(at)
+                }
             }
         };
         if s.inode != 0 {
@@ -283,14 +312,16 @@ fn scan_notes(stats: &crate::model::ProcessScanStats) -> Vec<String> {
     notes
 }
 
-/// The caller's network namespace: its inode, and `host` when it is init's.
+/// The caller's network namespace: its inode, and `host` when it is init's. Where init's
+/// namespace cannot be read (a hardened /proc), the label says only that it is the caller's.
 fn own_netns(opts: &CollectOptions) -> (String, String) {
     let inode = |path: PathBuf| rustix::fs::stat(&path).ok().map(|st| st.st_ino);
     let own = inode(opts.proc_root.join("thread-self/ns/net"));
     let init = inode(opts.proc_root.join("1/ns/net"));
     match own {
         Some(ino) if Some(ino) == init => (ino.to_string(), "host".to_owned()),
-        Some(ino) => (ino.to_string(), format!("netns {ino}")),
+        Some(ino) if init.is_some() => (ino.to_string(), format!("netns {ino}")),
+        Some(ino) => (ino.to_string(), "current".to_owned()),
         None => ("0".to_owned(), "own".to_owned()),
     }
 }

@@ -1,0 +1,621 @@
+//! The rules: one function per finding id, each turning views into findings with evidence
+//! and a remedy written for what was actually seen.
+//!
+//! Rules read the views built in `analyze` (so a face and a rule never disagree on a number)
+//! and the thresholds; they never see the kernel. Remedies quote the sysctl values of the
+//! namespace the finding is in.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use super::collision::{MinedPorts, mined_ports};
+use super::listeners::{ListenerView, Proto};
+use super::thresholds::Thresholds;
+use super::units::{format_age, round1};
+use super::{Finding, NetnsView, ProcessView, Severity, Target, pct};
+use crate::model::{NetnsSnapshot, Snapshot, TcpState};
+
+/// What every rule may read about one namespace.
+pub(super) struct Scope<'a> {
+    pub view: &'a NetnsView,
+    pub ns: &'a NetnsSnapshot,
+    pub last: &'a Snapshot,
+    pub is_callers: bool,
+    pub t: &'a Thresholds,
+}
+
+/// Every finding for one namespace.
+pub(super) fn findings(scope: &Scope<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for l in &scope.view.listeners {
+        out.extend(accept_queue(scope, l));
+        out.extend(syn_queue_listener(scope, l));
+        out.extend(abandoned(scope, l));
+    }
+    out.extend(listen_drops(scope));
+    out.extend(syn_queue_counters(scope));
+    for p in &scope.view.processes {
+        out.extend(close_wait_leak(scope, p));
+    }
+    out.extend(
+        mined_ports(scope.ns)
+            .iter()
+            .filter_map(|m| collision(scope, m)),
+    );
+    out.extend(fd_exhaustion(scope));
+    out.extend(orphan_pressure(scope));
+    out
+}
+
+#[allow(clippy::too_many_arguments)] // one argument per field of the finding
+fn finding(
+    scope: &Scope<'_>,
+    id: &'static str,
+    severity: Severity,
+    target: Target,
+    subject: String,
+    summary: String,
+    evidence: Value,
+    remedy: String,
+) -> Finding {
+    let evidence = match evidence {
+        Value::Object(map) => map.into_iter().collect(),
+        other => BTreeMap::from([("value".to_owned(), other)]),
+    };
+    Finding {
+        id,
+        severity,
+        netns: scope.view.id.clone(),
+        target,
+        subject,
+        summary,
+        evidence,
+        remedy,
+    }
+}
+
+fn rate_text(r: Option<f64>) -> String {
+    r.map_or_else(|| "n/a".to_owned(), |r| format!("{r:+.1}/s"))
+}
+
+fn sysctl_text(v: Option<u64>) -> String {
+    v.map_or_else(|| "unknown".to_owned(), |v| v.to_string())
+}
+
+/// "noaccept (pid 812)", or what to do when the owner is not visible.
+fn owner_text(l: &ListenerView) -> String {
+    match l.owners.as_slice() {
+        [] => "the owning process (not visible: run as root to see it)".to_owned(),
+        [o] => format!("{} (pid {})", o.comm, o.pid),
+        [o, rest @ ..] => format!(
+            "{} (pid {}) and {} other processes",
+            o.comm,
+            o.pid,
+            rest.len()
+        ),
+    }
+}
+
+fn drops_rose(l: &ListenerView) -> bool {
+    l.drops_per_s.is_some_and(|r| r > 0.0)
+}
+
+fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
+    let t = scope.t;
+    let (id, severity) = if l.fill_pct > t.fill_crit || drops_rose(l) {
+        ("accept-queue-full", Severity::Critical)
+    } else if l.accept_queue > 0 && l.fill_pct >= t.fill_warn {
+        ("accept-queue-high", Severity::Warning)
+    } else {
+        return None;
+    };
+    let sys = &scope.view.sysctl;
+    let state = if l.full {
+        "full: the kernel admits backlog + 1"
+    } else {
+        "not yet full"
+    };
+    let mut summary = format!(
+        "accept queue {}/{} ({:.0} %, {state})",
+        l.accept_queue, l.backlog, l.fill_pct
+    );
+    if let Some(total) = l.drops_total {
+        let _ = write!(
+            summary,
+            ", drops {} ({} total)",
+            rate_text(l.drops_per_s),
+            total
+        );
+    }
+    let mut remedy = format!(
+        "{} is not calling accept() fast enough: find what stalls its accept loop (a saturated \
+         worker pool, slow work on the accepting thread).",
+        owner_text(l)
+    );
+    let somaxconn = sys.somaxconn;
+    let _ = match somaxconn {
+        Some(max) if l.backlog >= max => write!(
+            remedy,
+            " Its backlog {} is capped by net.core.somaxconn = {max}: raise both (sysctl -w \
+             net.core.somaxconn=N and the listen() argument), then restart the listener.",
+            l.backlog
+        ),
+        _ => write!(
+            remedy,
+            " A larger listen() backlog buys time (now {}, net.core.somaxconn = {}; it takes \
+             effect when the listener is re-created).",
+            l.backlog,
+            sysctl_text(somaxconn)
+        ),
+    };
+    if l.proto == Proto::Tcp {
+        match sys.tcp_abort_on_overflow {
+            Some(0) => remedy.push_str(
+                " net.ipv4.tcp_abort_on_overflow is 0, so clients see silent timeouts; set it \
+                 to 1 to turn overflows into visible connection resets while you debug.",
+            ),
+            Some(_) => remedy.push_str(
+                " net.ipv4.tcp_abort_on_overflow is on: clients get resets, not timeouts.",
+            ),
+            None => {}
+        }
+        if sys.tcp_syncookies == Some(1) {
+            remedy.push_str(
+                " tcp_syncookies is 1: the SYN queue is bounded by this backlog too, so a \
+                 larger backlog also relieves SYN drops.",
+            );
+        }
+    } else {
+        remedy.push_str(" Unix clients block in connect() (or get EAGAIN) while it is full.");
+    }
+    let evidence = json!({
+        "proto": l.proto.name(), "local": l.local, "accept_queue": l.accept_queue,
+        "backlog": l.backlog, "fill_pct": round1(l.fill_pct),
+        "full": l.full, "drops_total": l.drops_total, "drops_per_s": l.drops_per_s,
+        "owners": l.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
+        "somaxconn": somaxconn, "tcp_abort_on_overflow": sys.tcp_abort_on_overflow,
+        "tcp_syncookies": sys.tcp_syncookies,
+    });
+    Some(finding(
+        scope,
+        id,
+        severity,
+        Target::listener(l),
+        l.subject(),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+fn syn_queue_listener(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
+    if l.proto != Proto::Tcp || l.syn_recv == 0 {
+        return None;
+    }
+    let capacity = l.backlog + 1;
+    let fill = pct(l.syn_recv, capacity);
+    if fill < scope.t.syn_recv_warn {
+        return None;
+    }
+    let sys = &scope.view.sysctl;
+    let summary = format!(
+        "{} SYN_RECV request sockets, {fill:.0} % of backlog + 1 ({capacity})",
+        l.syn_recv
+    );
+    let remedy = syn_remedy(sys.tcp_syncookies, sys.tcp_max_syn_backlog);
+    let evidence = json!({
+        "local": l.local, "syn_recv": l.syn_recv, "backlog": l.backlog,
+        "fill_pct": round1(fill),
+        "tcp_syncookies": sys.tcp_syncookies, "tcp_max_syn_backlog": sys.tcp_max_syn_backlog,
+    });
+    Some(finding(
+        scope,
+        "syn-queue-pressure",
+        Severity::Warning,
+        Target::listener(l),
+        l.subject(),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+fn syn_remedy(syncookies: Option<u64>, max_syn_backlog: Option<u64>) -> String {
+    let base = "Half-open connections are piling up: a SYN flood, or clients whose final ACK \
+                is lost or slow.";
+    match syncookies {
+        Some(0) => format!(
+            "{base} tcp_syncookies is 0: enable it (sysctl -w net.ipv4.tcp_syncookies=1) so a \
+             full SYN queue answers with cookies instead of dropping."
+        ),
+        Some(1) => format!(
+            "{base} With tcp_syncookies = 1 the SYN queue is bounded by the listener's backlog \
+             (not tcp_max_syn_backlog): raise the listen() backlog."
+        ),
+        _ => format!(
+            "{base} Raise net.ipv4.tcp_max_syn_backlog (now {}) and the listen() backlog.",
+            sysctl_text(max_syn_backlog)
+        ),
+    }
+}
+
+fn abandoned(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
+    if l.unaccepted_close_wait < scope.t.abandoned_warn {
+        return None;
+    }
+    let summary = format!(
+        "{} queued connections were closed by their clients before accept() ({} still waiting)",
+        l.unaccepted_close_wait, l.unaccepted_established
+    );
+    let remedy = format!(
+        "Clients give up waiting for {} to accept(): their timeout is shorter than the queue \
+         wait. When accepted, these connections read EOF at once — wasted work. Speed up the \
+         accept loop; see the accept-queue findings for this listener.",
+        owner_text(l)
+    );
+    let evidence = json!({
+        "local": l.local, "unaccepted_close_wait": l.unaccepted_close_wait,
+        "unaccepted_established": l.unaccepted_established, "accept_queue": l.accept_queue,
+        "backlog": l.backlog,
+    });
+    Some(finding(
+        scope,
+        "abandoned-in-accept-queue",
+        Severity::Warning,
+        Target::listener(l),
+        l.subject(),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+fn counter_rate(view: &NetnsView, name: &str) -> Option<f64> {
+    view.counters
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.rate_per_s)
+}
+
+fn counter_total(view: &NetnsView, name: &str) -> Option<u64> {
+    view.counters
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.total)
+}
+
+fn listen_drops(scope: &Scope<'_>) -> Option<Finding> {
+    let v = scope.view;
+    let drops = counter_rate(v, "ListenDrops");
+    let overflows = counter_rate(v, "ListenOverflows");
+    let worst = drops.unwrap_or(0.0).max(overflows.unwrap_or(0.0));
+    if worst <= 0.0 {
+        return None;
+    }
+    let dropping: Vec<&ListenerView> = v.listeners.iter().filter(|l| drops_rose(l)).collect();
+    let severity = if worst >= scope.t.listen_drops_crit {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let subject = match dropping.as_slice() {
+        [one] => one.subject(),
+        [] => format!("netns {}", v.label),
+        many => format!("netns {}: {} listeners", v.label, many.len()),
+    };
+    let named = if dropping.is_empty() {
+        "no listener's own drop counter rose".to_owned()
+    } else {
+        dropping
+            .iter()
+            .map(|l| format!("{} {}", l.local, rate_text(l.drops_per_s)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let summary = format!(
+        "ListenOverflows {}, ListenDrops {}; dropping: {named}",
+        rate_text(overflows),
+        rate_text(drops)
+    );
+    let remedy = if dropping.is_empty() {
+        "The kernel dropped SYNs or ACKs at a listener whose own counter did not rise: it may \
+         have closed since, or the drops are memory-pressure drops. Check `ss -tlm` (d<N>) and \
+         `nstat -az TcpExtListenDrops` over a few seconds."
+            .to_owned()
+    } else {
+        "These listeners' accept queues overflow: each dropped SYN or final ACK costs a client \
+         a retransmission (1 s, then 3 s, 7 s…). See their accept-queue findings for the owner \
+         and the backlog to raise."
+            .to_owned()
+    };
+    let evidence = json!({
+        "ListenOverflows_per_s": overflows, "ListenDrops_per_s": drops,
+        "ListenOverflows_total": counter_total(v, "ListenOverflows"),
+        "ListenDrops_total": counter_total(v, "ListenDrops"),
+        "listeners": dropping.iter().map(|l| json!({
+            "local": l.local, "drops_per_s": l.drops_per_s, "drops_total": l.drops_total,
+            "owners": l.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    Some(finding(
+        scope,
+        "listen-drops",
+        severity,
+        Target::listeners(&dropping),
+        subject,
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+fn syn_queue_counters(scope: &Scope<'_>) -> Option<Finding> {
+    let v = scope.view;
+    let full_drop = counter_rate(v, "TCPReqQFullDrop");
+    let cookies = counter_rate(v, "TCPReqQFullDoCookies");
+    if full_drop.unwrap_or(0.0) <= 0.0 && cookies.unwrap_or(0.0) <= 0.0 {
+        return None;
+    }
+    let summary = format!(
+        "SYN queue overflowing: TCPReqQFullDrop {}, TCPReqQFullDoCookies {}",
+        rate_text(full_drop),
+        rate_text(cookies)
+    );
+    let sys = &v.sysctl;
+    let evidence = json!({
+        "TCPReqQFullDrop_per_s": full_drop, "TCPReqQFullDoCookies_per_s": cookies,
+        "tcp_syncookies": sys.tcp_syncookies, "tcp_max_syn_backlog": sys.tcp_max_syn_backlog,
+    });
+    let remedy = syn_remedy(sys.tcp_syncookies, sys.tcp_max_syn_backlog);
+    Some(finding(
+        scope,
+        "syn-queue-pressure",
+        Severity::Warning,
+        Target::default(),
+        format!("netns {}", v.label),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+fn process_subject(comm: &str, pid: u32) -> String {
+    format!("process {comm} (pid {pid})")
+}
+
+fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
+    let t = scope.t;
+    if p.close_wait < t.close_wait_warn {
+        return None;
+    }
+    let grew = p.close_wait_growth_per_min.is_some_and(|g| g > 0.0);
+    let severity = if p.close_wait >= t.close_wait_crit || grew {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let read_eof = p.close_wait.saturating_sub(p.close_wait_unread);
+    let growth = p.close_wait_growth_per_min.map_or_else(
+        || "growth unknown (one sample)".to_owned(),
+        |g| format!("{g:+.1}/min"),
+    );
+    let oldest = p
+        .close_wait_oldest_s
+        .map_or_else(|| "unknown".to_owned(), format_age);
+    let summary = format!(
+        "{} CLOSE_WAIT sockets, {growth}, oldest {oldest}; {} never read to EOF (Recv-Q > 0), \
+         {read_eof} read EOF but not closed",
+        p.close_wait, p.close_wait_unread
+    );
+    let who = format!("{} (pid {})", p.comm, p.pid);
+    let mut remedy = if p.close_wait_unread >= read_eof {
+        format!(
+            "{who} does not close() connections its peers have closed, and most it never even \
+             reads to EOF (Recv-Q > 0): look for connections dropped from its event loop or \
+             pool without close(), e.g. an error or timeout path that returns early."
+        )
+    } else {
+        format!(
+            "{who} reads EOF (read() returns 0) but never calls close(): the bug is in its \
+             end-of-stream handling, which forgets to close the descriptor."
+        )
+    };
+    remedy.push_str(" Restarting it frees the sockets now; only a fix stops the leak.");
+    if let (Some(fds), Some(pct)) = (p.fds, p.fd_use_pct()) {
+        let _ = write!(
+            remedy,
+            " It holds {fds} descriptors ({pct:.0} % of its limit)."
+        );
+    }
+    let evidence = json!({
+        "pid": p.pid, "comm": p.comm, "close_wait": p.close_wait,
+        "close_wait_unread": p.close_wait_unread, "close_wait_read_eof": read_eof,
+        "close_wait_oldest_s": p.close_wait_oldest_s,
+        "close_wait_growth_per_min": p.close_wait_growth_per_min,
+        "fds": p.fds, "fd_limit": p.fd_limit.and_then(|l| l.soft),
+    });
+    Some(finding(
+        scope,
+        "close-wait-leak",
+        severity,
+        Target::process(&p.comm),
+        process_subject(&p.comm, p.pid),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
+    let t = scope.t;
+    if m.ports < t.collision_warn {
+        return None;
+    }
+    let share = m.pct_of_range();
+    let severity = if share >= t.collision_crit {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let owners: Vec<(u32, String)> = m
+        .owners
+        .iter()
+        .map(|&pid| {
+            (
+                pid,
+                scope
+                    .last
+                    .process(pid)
+                    .map_or_else(|| "?".to_owned(), |p| p.comm.clone()),
+            )
+        })
+        .collect();
+    let subject = match owners.as_slice() {
+        [(pid, comm)] => process_subject(comm, *pid),
+        [] => format!("server {}", m.server),
+        [(pid, comm), rest @ ..] => {
+            format!("{} and {} more", process_subject(comm, *pid), rest.len())
+        }
+    };
+    let holders = owners
+        .iter()
+        .map(|(pid, comm)| format!("{comm} (pid {pid})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let summary = format!(
+        "{} ephemeral ports mined ({share:.1} % of the {}-port range) for {} → {}, held by {}",
+        m.ports,
+        m.range_size,
+        m.client,
+        m.server,
+        if holders.is_empty() {
+            "an unseen process"
+        } else {
+            &holders
+        }
+    );
+    let (lo, hi) = scope.ns.sysctl.ip_local_port_range.unwrap_or((0, 0));
+    let remedy = format!(
+        "A new connect() from {} to {} that picks one of these ports lands on a leaked \
+         CLOSE_WAIT socket: challenge ACKs, resets and retries, or a hang on some kernels. Fix \
+         the CLOSE_WAIT leak (see close-wait-leak); restarting the holder clears the ports now. \
+         Until then, fewer clients hit them if the range (net.ipv4.ip_local_port_range = \
+         {lo}-{hi}) is wider.",
+        m.client, m.server
+    );
+    let evidence = json!({
+        "client": m.client.to_string(), "server": m.server.to_string(), "mined_ports": m.ports,
+        "range_size": m.range_size, "pct_of_range": round1(share),
+        "ip_local_port_range": [lo, hi],
+        "owners": owners.iter().map(|(pid, comm)| json!({"pid": pid, "comm": comm})).collect::<Vec<_>>(),
+    });
+    Some(finding(
+        scope,
+        "ephemeral-port-collision",
+        severity,
+        Target {
+            ports: vec![m.server.port()],
+            paths: Vec::new(),
+            comms: owners.iter().map(|(_, c)| c.clone()).collect(),
+        },
+        subject,
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
+    let t = scope.t;
+    scope
+        .last
+        .processes
+        .iter()
+        .filter(|p| super::lives_in(p, scope.ns, scope.is_callers, scope.last))
+        .filter_map(|p| {
+            let fds = p.fds?;
+            let soft = p.fd_limit?.soft?;
+            let use_pct = pct(fds, soft.max(1));
+            let severity = if use_pct >= t.fd_crit {
+                Severity::Critical
+            } else if use_pct >= t.fd_warn {
+                Severity::Warning
+            } else {
+                return None;
+            };
+            let hard = p.fd_limit.and_then(|l| l.hard);
+            let summary =
+                format!("{fds} of {soft} descriptors open ({use_pct:.0} % of RLIMIT_NOFILE)");
+            let close_wait = p.tcp.get(TcpState::CloseWait);
+            let mut remedy = format!(
+                "At its limit {} (pid {}) fails accept(), open() and socket() with EMFILE, and \
+                 its listeners' queues fill.",
+                p.comm, p.pid
+            );
+            if close_wait > 0 {
+                let _ = write!(
+                    remedy,
+                    " {close_wait} of its descriptors are CLOSE_WAIT sockets: fix that leak first."
+                );
+            }
+            let _ = write!(
+                remedy,
+                " If the load is real, raise its limit (LimitNOFILE= in its systemd unit, or \
+                 ulimit -n before it starts; the hard limit is {}).",
+                hard.map_or_else(|| "unlimited".to_owned(), |h| h.to_string())
+            );
+            let evidence = json!({
+                "pid": p.pid, "comm": p.comm, "fds": fds, "fd_limit": soft, "fd_limit_hard": hard,
+                "fd_use_pct": round1(use_pct), "close_wait": close_wait,
+            });
+            Some(finding(
+                scope,
+                "fd-exhaustion",
+                severity,
+                Target::process(&p.comm),
+                process_subject(&p.comm, p.pid),
+                summary,
+                evidence,
+                remedy,
+            ))
+        })
+        .collect()
+}
+
+fn orphan_pressure(scope: &Scope<'_>) -> Option<Finding> {
+    let v = scope.view;
+    let max = v.sysctl.tcp_max_orphans?;
+    let fin_wait2 = v.tcp_states.get(TcpState::FinWait2);
+    let orphans = v.sockstat.map(|s| s.orphan);
+    let count = orphans.unwrap_or(fin_wait2);
+    let share = pct(count, max.max(1));
+    if share < scope.t.orphan_warn {
+        return None;
+    }
+    let summary = format!(
+        "{count} orphaned sockets, {share:.0} % of tcp_max_orphans ({max}); FIN_WAIT2 {fin_wait2}"
+    );
+    let remedy = format!(
+        "Past tcp_max_orphans the kernel resets orphaned connections (\"too many orphaned \
+         sockets\"). Lower net.ipv4.tcp_fin_timeout (now {}) so FIN_WAIT2 orphans expire \
+         sooner, or raise net.ipv4.tcp_max_orphans; look for a client that closes many \
+         connections its peer does not close.",
+        sysctl_text(v.sysctl.tcp_fin_timeout)
+    );
+    let evidence = json!({
+        "orphans": orphans, "fin_wait2": fin_wait2, "tcp_max_orphans": max,
+        "pct": round1(share), "tcp_fin_timeout": v.sysctl.tcp_fin_timeout,
+    });
+    Some(finding(
+        scope,
+        "orphan-pressure",
+        Severity::Warning,
+        Target::default(),
+        format!("netns {}", v.label),
+        summary,
+        evidence,
+        remedy,
+    ))
+}

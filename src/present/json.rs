@@ -1,0 +1,453 @@
+//! The `sockscope.report.v1` JSON document: serde DTOs built from the analysis.
+//!
+//! The key names are a contract (see the schema in `assets/`); fields may be added, none
+//! renamed without a new schema version.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::analyze::units::round1;
+use crate::analyze::{Analysis, CounterView, Finding, ListenerView, NetnsView, ProcessView};
+use crate::model::Sysctls;
+
+pub const SCHEMA: &str = "sockscope.report.v1";
+
+#[derive(Debug, Serialize)]
+pub struct ReportDoc {
+    pub schema: &'static str,
+    pub generated_at: String,
+    pub host: HostDto,
+    pub sampling: SamplingDto,
+    pub privileges: PrivilegesDto,
+    pub netns: Vec<NetnsDto>,
+    pub findings: Vec<FindingDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostDto {
+    pub hostname: String,
+    pub kernel: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SamplingDto {
+    pub samples: usize,
+    /// The requested time between samples.
+    pub interval_ms: u64,
+    /// The measured time from the first to the last sample; null with one sample.
+    pub window_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PrivilegesDto {
+    pub full_process_view: bool,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NetnsDto {
+    pub id: String,
+    pub label: String,
+    pub sysctl: SysctlDto,
+    pub counters: BTreeMap<&'static str, CounterDto>,
+    pub tcp_states: BTreeMap<String, u64>,
+    pub unix_sockets: u64,
+    pub listeners: Vec<ListenerDto>,
+    pub processes: Vec<ProcessDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SysctlDto {
+    pub somaxconn: Option<u64>,
+    pub tcp_max_syn_backlog: Option<u64>,
+    pub tcp_syncookies: Option<u64>,
+    pub tcp_abort_on_overflow: Option<u64>,
+    pub ip_local_port_range: Option<[u16; 2]>,
+    pub ip_local_reserved_ports: Vec<[u16; 2]>,
+    pub tcp_fin_timeout: Option<u64>,
+    pub tcp_max_orphans: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CounterDto {
+    pub total: Option<u64>,
+    pub rate_per_s: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListenerDto {
+    pub proto: &'static str,
+    pub local: String,
+    pub port: Option<u16>,
+    pub accept_queue: u64,
+    pub backlog: u64,
+    pub full: bool,
+    pub fill_pct: f64,
+    pub syn_recv: u64,
+    pub unaccepted_established: u64,
+    pub unaccepted_close_wait: u64,
+    pub drops: CounterDto,
+    pub owners: Vec<OwnerDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OwnerDto {
+    pub pid: u32,
+    pub comm: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProcessDto {
+    pub pid: u32,
+    pub comm: String,
+    pub uid: u32,
+    pub fds: Option<u64>,
+    /// Soft `RLIMIT_NOFILE`; null when unlimited or unreadable.
+    pub fd_limit: Option<u64>,
+    pub fd_limit_hard: Option<u64>,
+    pub tcp_sockets: u64,
+    pub unix_sockets: u64,
+    pub close_wait: u64,
+    pub close_wait_unread: u64,
+    pub close_wait_oldest_s: Option<f64>,
+    pub close_wait_growth_per_min: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingDto {
+    pub id: &'static str,
+    pub severity: &'static str,
+    pub netns: String,
+    pub subject: String,
+    pub summary: String,
+    pub evidence: BTreeMap<String, serde_json::Value>,
+    pub remedy: String,
+}
+
+impl ReportDoc {
+    /// The document for `analysis`, sampled `interval` apart.
+    pub fn new(analysis: &Analysis, interval: Duration) -> ReportDoc {
+        let generated = UNIX_EPOCH + Duration::from_millis(analysis.wall_time_ms);
+        ReportDoc {
+            schema: SCHEMA,
+            generated_at: humantime::format_rfc3339_seconds(generated).to_string(),
+            host: HostDto {
+                hostname: analysis.host.hostname.clone(),
+                kernel: analysis.host.kernel.clone(),
+            },
+            sampling: SamplingDto {
+                samples: analysis.samples,
+                interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                window_ms: analysis.window_s.map(|s| (s * 1000.0).round() as u64),
+            },
+            privileges: PrivilegesDto {
+                full_process_view: analysis.full_process_view,
+                notes: analysis.notes.clone(),
+            },
+            netns: analysis.netns.iter().map(NetnsDto::from).collect(),
+            findings: analysis.findings.iter().map(FindingDto::from).collect(),
+        }
+    }
+}
+
+/// Write `doc` as pretty JSON followed by a newline.
+pub fn write(w: &mut impl Write, doc: &ReportDoc) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *w, doc)?;
+    writeln!(w)
+}
+
+impl From<&NetnsView> for NetnsDto {
+    fn from(ns: &NetnsView) -> Self {
+        NetnsDto {
+            id: ns.id.clone(),
+            label: ns.label.clone(),
+            sysctl: SysctlDto::from(&ns.sysctl),
+            counters: ns
+                .counters
+                .iter()
+                .map(|c| (c.name, CounterDto::from(c)))
+                .collect(),
+            tcp_states: ns.tcp_states.0.iter().map(|(s, &n)| (s.key(), n)).collect(),
+            unix_sockets: ns.unix_sockets,
+            listeners: ns.listeners.iter().map(ListenerDto::from).collect(),
+            processes: ns.processes.iter().map(ProcessDto::from).collect(),
+        }
+    }
+}
+
+impl From<&Sysctls> for SysctlDto {
+    fn from(s: &Sysctls) -> Self {
+        SysctlDto {
+            somaxconn: s.somaxconn,
+            tcp_max_syn_backlog: s.tcp_max_syn_backlog,
+            tcp_syncookies: s.tcp_syncookies,
+            tcp_abort_on_overflow: s.tcp_abort_on_overflow,
+            ip_local_port_range: s.ip_local_port_range.map(|(lo, hi)| [lo, hi]),
+            ip_local_reserved_ports: s
+                .ip_local_reserved_ports
+                .iter()
+                .map(|&(a, b)| [a, b])
+                .collect(),
+            tcp_fin_timeout: s.tcp_fin_timeout,
+            tcp_max_orphans: s.tcp_max_orphans,
+        }
+    }
+}
+
+impl From<&CounterView> for CounterDto {
+    fn from(c: &CounterView) -> Self {
+        CounterDto {
+            total: c.total,
+            rate_per_s: c.rate_per_s.map(round1),
+        }
+    }
+}
+
+impl From<&ListenerView> for ListenerDto {
+    fn from(l: &ListenerView) -> Self {
+        ListenerDto {
+            proto: l.proto.name(),
+            local: l.local.clone(),
+            port: l.port,
+            accept_queue: l.accept_queue,
+            backlog: l.backlog,
+            full: l.full,
+            fill_pct: round1(l.fill_pct),
+            syn_recv: l.syn_recv,
+            unaccepted_established: l.unaccepted_established,
+            unaccepted_close_wait: l.unaccepted_close_wait,
+            drops: CounterDto {
+                total: l.drops_total,
+                rate_per_s: l.drops_per_s.map(round1),
+            },
+            owners: l
+                .owners
+                .iter()
+                .map(|o| OwnerDto {
+                    pid: o.pid,
+                    comm: o.comm.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<&ProcessView> for ProcessDto {
+    fn from(p: &ProcessView) -> Self {
+        ProcessDto {
+            pid: p.pid,
+            comm: p.comm.clone(),
+            uid: p.uid,
+            fds: p.fds,
+            fd_limit: p.fd_limit.and_then(|l| l.soft),
+            fd_limit_hard: p.fd_limit.and_then(|l| l.hard),
+            tcp_sockets: p.tcp_sockets,
+            unix_sockets: p.unix_sockets,
+            close_wait: p.close_wait,
+            close_wait_unread: p.close_wait_unread,
+            close_wait_oldest_s: p.close_wait_oldest_s.map(round1),
+            close_wait_growth_per_min: p.close_wait_growth_per_min.map(round1),
+        }
+    }
+}
+
+impl From<&Finding> for FindingDto {
+    fn from(f: &Finding) -> Self {
+        FindingDto {
+            id: f.id,
+            severity: f.severity.name(),
+            netns: f.netns.clone(),
+            subject: f.subject.clone(),
+            summary: f.summary.clone(),
+            evidence: f.evidence.clone(),
+            remedy: f.remedy.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::analyze;
+    use crate::model::{
+        Family, FdLimit, FdScan, Host, NetnsSnapshot, Process, ProcessScanStats, Snapshot,
+        StateCounts, Sysctls, TcpSocket, TcpState,
+    };
+
+    /// A hand-built host: a full listener (9 of 8) owned by `noaccept`, and `leaky` holding
+    /// two CLOSE_WAIT sockets, one of them with unread data.
+    fn snapshot(at_ms: u64, drops: u32) -> Snapshot {
+        let sock = |state, local: &str, peer: &str, inode, recv_q, owners: Vec<u32>| TcpSocket {
+            family: Family::Inet,
+            state,
+            local: local.parse().expect("addr"),
+            peer: peer.parse().expect("addr"),
+            recv_q,
+            send_q: if state == TcpState::Listen { 8 } else { 0 },
+            inode,
+            uid: 0,
+            drops: (state == TcpState::Listen).then_some(drops),
+            last_ack_recv_ms: (state == TcpState::CloseWait).then_some(5000),
+            owners,
+        };
+        let mut states = StateCounts::default();
+        states.add(TcpState::Listen, 1);
+        states.add(TcpState::CloseWait, 2);
+        let mut leaky_tcp = StateCounts::default();
+        leaky_tcp.add(TcpState::CloseWait, 2);
+        let mut noaccept_tcp = StateCounts::default();
+        noaccept_tcp.add(TcpState::Listen, 1);
+        let process = |pid, comm: &str, tcp| Process {
+            pid,
+            comm: comm.to_owned(),
+            uid: 0,
+            netns: Some(1),
+            fds: Some(10),
+            fd_limit: Some(FdLimit {
+                soft: Some(1024),
+                hard: Some(4096),
+            }),
+            tcp,
+            unix_sockets: 0,
+            other_sockets: 0,
+            fd_scan: FdScan::Complete,
+        };
+        Snapshot {
+            host: Host {
+                hostname: "web-01".into(),
+                kernel: "6.18.0".into(),
+            },
+            wall_time_ms: 1_790_000_000_000 + at_ms,
+            monotonic_ns: at_ms * 1_000_000,
+            collect_us: 1000,
+            netns: vec![NetnsSnapshot {
+                id: "1".into(),
+                label: "host".into(),
+                sysctl: Sysctls {
+                    somaxconn: Some(4096),
+                    ip_local_port_range: Some((32768, 60999)),
+                    ..Sysctls::default()
+                },
+                tcp_ext: [("ListenOverflows".to_owned(), u64::from(drops))].into(),
+                tcp: BTreeMap::new(),
+                sockstat: None,
+                tcp_states: states,
+                tcp_listeners: vec![sock(
+                    TcpState::Listen,
+                    "127.0.0.1:5000",
+                    "0.0.0.0:0",
+                    7,
+                    9,
+                    vec![812],
+                )],
+                tracked: vec![
+                    sock(
+                        TcpState::CloseWait,
+                        "127.0.0.1:5001",
+                        "127.0.0.1:40000",
+                        8,
+                        0,
+                        vec![6717],
+                    ),
+                    sock(
+                        TcpState::CloseWait,
+                        "127.0.0.1:5001",
+                        "127.0.0.1:40001",
+                        9,
+                        3,
+                        vec![6717],
+                    ),
+                ],
+                unix_listeners: Vec::new(),
+                unix_sockets: 0,
+                local_addrs: Vec::new(),
+            }],
+            processes: vec![
+                process(812, "noaccept", noaccept_tcp),
+                process(6717, "leaky", leaky_tcp),
+            ],
+            process_scan: ProcessScanStats {
+                processes: 2,
+                ..ProcessScanStats::default()
+            },
+            notes: Vec::new(),
+        }
+    }
+
+    fn document(window: &[Snapshot]) -> serde_json::Value {
+        let analysis = analyze(window, &crate::analyze::Settings::default()).expect("a window");
+        serde_json::to_value(ReportDoc::new(&analysis, Duration::from_secs(1))).expect("serialises")
+    }
+
+    #[test]
+    fn the_document_matches_the_published_schema() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../assets/sockscope.report.v1.schema.json"))
+                .expect("the schema is JSON");
+        let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+        for window in [
+            vec![snapshot(0, 4)],
+            vec![snapshot(0, 4), snapshot(2000, 10)],
+        ] {
+            let doc = document(&window);
+            let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+        }
+    }
+
+    #[test]
+    fn rates_come_from_the_first_and_last_sample() {
+        let doc = document(&[snapshot(0, 4), snapshot(1000, 7), snapshot(2000, 10)]);
+        let ns = &doc["netns"][0];
+        assert_eq!(ns["counters"]["ListenOverflows"]["total"], 10);
+        assert_eq!(ns["counters"]["ListenOverflows"]["rate_per_s"], 3.0);
+        let listener = &ns["listeners"][0];
+        assert_eq!(listener["local"], "127.0.0.1:5000");
+        assert_eq!(
+            (
+                listener["accept_queue"].clone(),
+                listener["backlog"].clone()
+            ),
+            (9.into(), 8.into())
+        );
+        assert_eq!(listener["full"], true);
+        assert_eq!(listener["drops"]["rate_per_s"], 3.0);
+        assert_eq!(listener["owners"][0]["comm"], "noaccept");
+        let leaky = &ns["processes"][0];
+        assert_eq!(
+            (leaky["comm"].clone(), leaky["close_wait"].clone()),
+            ("leaky".into(), 2.into())
+        );
+        assert_eq!(leaky["close_wait_unread"], 1);
+        assert_eq!(leaky["close_wait_oldest_s"], 5.0);
+        assert_eq!(leaky["close_wait_growth_per_min"], 0.0);
+        assert_eq!(ns["tcp_states"]["CLOSE_WAIT"], 2);
+        assert_eq!(
+            ns["tcp_states"]["TIME_WAIT"], 0,
+            "every classic state is present"
+        );
+    }
+
+    #[test]
+    fn one_sample_gives_null_rates() {
+        let doc = document(&[snapshot(0, 4)]);
+        assert_eq!(doc["sampling"]["window_ms"], serde_json::Value::Null);
+        let ns = &doc["netns"][0];
+        assert_eq!(
+            ns["counters"]["ListenOverflows"]["rate_per_s"],
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            ns["listeners"][0]["drops"]["rate_per_s"],
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            ns["processes"][0]["close_wait_growth_per_min"],
+            serde_json::Value::Null
+        );
+    }
+}

@@ -1,0 +1,344 @@
+//! The text report: what an operator reads in a terminal or pastes into a ticket.
+//!
+//! Order: a header line, whether the process view is complete, the findings with their
+//! remedies, most severe first, then per namespace the TCP
+//! state counts, listeners, the processes with the most CLOSE_WAIT sockets, the TcpExt
+//! counters that matter and the sysctls. Plain text, no colour, stable column order.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::analyze::units::{format_age, round1};
+use crate::analyze::{Analysis, ListenerView, NetnsView, ProcessView, Severity};
+use crate::model::TcpState;
+
+/// How many processes the CLOSE_WAIT table shows.
+const TOP_PROCESSES: usize = 10;
+
+pub fn write(w: &mut impl Write, a: &Analysis) -> io::Result<()> {
+    w.write_all(render(a).as_bytes())
+}
+
+/// The whole report as one string (a report is small; building it first keeps a broken pipe
+/// from leaving half a table).
+pub fn render(a: &Analysis) -> String {
+    let mut out = String::new();
+    let when =
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(a.wall_time_ms));
+    let window = match a.window_s {
+        Some(s) => format!("{} samples over {:.1} s", a.samples, s),
+        None => "1 sample (no rates)".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "sockscope report · host {} · kernel {} · {window} · {when}",
+        a.host.hostname, a.host.kernel
+    );
+    if a.full_process_view {
+        out.push_str("Process view: complete (every process's descriptors were read)\n");
+    } else {
+        out.push_str("Process view: PARTIAL — some sockets are not attributed to a process\n");
+    }
+    for note in &a.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    render_findings(&mut out, a);
+    for ns in &a.netns {
+        render_netns(&mut out, ns);
+    }
+    out
+}
+
+/// Findings first, most severe first, each with its remedy: the answer before the tables.
+fn render_findings(out: &mut String, a: &Analysis) {
+    let count = |s: Severity| a.findings.iter().filter(|f| f.severity == s).count();
+    let (crit, warn, info) = (
+        count(Severity::Critical),
+        count(Severity::Warning),
+        count(Severity::Info),
+    );
+    if a.findings.is_empty() {
+        out.push_str(
+            "\nFindings: none — no listener is full or dropping, no process leaks CLOSE_WAIT \
+             sockets or nears its descriptor limit.\n",
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nFindings: {crit} critical, {warn} warning, {info} info"
+    );
+    let multi_ns = a.netns.len() > 1;
+    for f in &a.findings {
+        let tag = match f.severity {
+            Severity::Critical => "CRITICAL",
+            Severity::Warning => "WARNING ",
+            Severity::Info => "INFO    ",
+        };
+        let netns = if multi_ns {
+            a.netns
+                .iter()
+                .find(|n| n.id == f.netns)
+                .map_or_else(String::new, |n| format!(" [netns {}]", n.label))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "\n  {tag} {}  {}{netns}", f.id, f.subject);
+        wrap(out, &f.summary, "           ", WRAP);
+        wrap(out, &format!("fix: {}", f.remedy), "           ", WRAP);
+    }
+}
+
+/// Line width the prose of findings is wrapped to.
+const WRAP: usize = 96;
+
+/// Word-wrap `text` at `width` columns, each line starting with `indent`.
+fn wrap(out: &mut String, text: &str, indent: &str, width: usize) {
+    let mut line = String::from(indent);
+    for word in text.split_whitespace() {
+        if line.len() > indent.len() && line.len() + 1 + word.len() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from(indent);
+        }
+        if line.len() > indent.len() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if line.len() > indent.len() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+}
+
+fn render_netns(out: &mut String, ns: &NetnsView) {
+    let _ = writeln!(out, "\n== netns {} (id {}) ==", ns.label, ns.id);
+
+    let states: Vec<String> = TcpState::CLASSIC
+        .iter()
+        .map(|&s| format!("{} {}", s.name(), ns.tcp_states.get(s)))
+        .collect();
+    let _ = writeln!(out, "\nTCP sockets: {} total", ns.tcp_states.total());
+    for chunk in states.chunks(6) {
+        let _ = writeln!(out, "  {}", chunk.join("  "));
+    }
+    let _ = writeln!(out, "Unix sockets: {}", ns.unix_sockets);
+
+    out.push_str("\nListeners (fullest first)\n");
+    if ns.listeners.is_empty() {
+        out.push_str("  none\n");
+    } else {
+        let rows = ns.listeners.iter().map(listener_row).collect::<Vec<_>>();
+        table(
+            out,
+            &[
+                "PROTO",
+                "LOCAL",
+                "QUEUE/BACKLOG",
+                "FILL",
+                "SYN_RECV",
+                "UNACCEPTED",
+                "DROPS",
+                "DROPS/S",
+                "OWNERS",
+            ],
+            &rows,
+        );
+    }
+
+    let procs: Vec<&ProcessView> = ns.processes.iter().take(TOP_PROCESSES).collect();
+    let _ = writeln!(
+        out,
+        "\nProcesses by CLOSE_WAIT (top {} of {} socket owners)",
+        procs.len(),
+        ns.processes.len()
+    );
+    if procs.is_empty() {
+        out.push_str("  none seen (see the process view note above)\n");
+    } else {
+        let rows = procs.iter().map(|p| process_row(p)).collect::<Vec<_>>();
+        table(
+            out,
+            &[
+                "PID",
+                "COMM",
+                "TCP",
+                "UNIX",
+                "CLOSE_WAIT",
+                "UNREAD",
+                "OLDEST",
+                "GROWTH/MIN",
+                "FDS/LIMIT",
+                "FD USE",
+            ],
+            &rows,
+        );
+    }
+
+    out.push_str("\nTCP counters (TcpExt)\n");
+    let rows = ns
+        .counters
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.to_owned(),
+                c.total.map_or_else(|| "n/a".to_owned(), |t| t.to_string()),
+                c.rate_per_s
+                    .map_or_else(|| "-".to_owned(), |r| format!("{:+}/s", round1(r))),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(out, &["COUNTER", "TOTAL", "RATE"], &rows);
+
+    let s = &ns.sysctl;
+    let num = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+    let range = s
+        .ip_local_port_range
+        .map_or_else(|| "?".to_owned(), |(lo, hi)| format!("{lo}-{hi}"));
+    let _ = writeln!(
+        out,
+        "\nSysctls: somaxconn {}  tcp_max_syn_backlog {}  tcp_syncookies {}  \
+         tcp_abort_on_overflow {}\n         ip_local_port_range {range}  tcp_fin_timeout {}  \
+         tcp_max_orphans {}",
+        num(s.somaxconn),
+        num(s.tcp_max_syn_backlog),
+        num(s.tcp_syncookies),
+        num(s.tcp_abort_on_overflow),
+        num(s.tcp_fin_timeout),
+        num(s.tcp_max_orphans),
+    );
+    if let Some(ss) = ns.sockstat {
+        let _ = writeln!(
+            out,
+            "Sockstat: inuse {}  orphan {}  time-wait {}  alloc {}  mem {} pages",
+            ss.inuse, ss.orphan, ss.tw, ss.alloc, ss.mem
+        );
+    }
+}
+
+fn listener_row(l: &ListenerView) -> Vec<String> {
+    let mark = if l.full { " FULL" } else { "" };
+    let owners = if l.owners.is_empty() {
+        "-".to_owned()
+    } else {
+        l.owners
+            .iter()
+            .map(|o| format!("{}({})", o.comm, o.pid))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    vec![
+        l.proto.name().to_owned(),
+        l.local.clone(),
+        format!("{}/{}", l.accept_queue, l.backlog),
+        format!("{:.0}%{mark}", l.fill_pct),
+        if l.proto.name() == "tcp" {
+            l.syn_recv.to_string()
+        } else {
+            "-".to_owned()
+        },
+        format!("{}+{}cw", l.unaccepted_established, l.unaccepted_close_wait),
+        l.drops_total
+            .map_or_else(|| "-".to_owned(), |d| d.to_string()),
+        l.drops_per_s
+            .map_or_else(|| "-".to_owned(), |r| format!("{:+}", round1(r))),
+        owners,
+    ]
+}
+
+fn process_row(p: &ProcessView) -> Vec<String> {
+    let opt = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+    vec![
+        p.pid.to_string(),
+        p.comm.clone(),
+        p.tcp_sockets.to_string(),
+        p.unix_sockets.to_string(),
+        p.close_wait.to_string(),
+        p.close_wait_unread.to_string(),
+        p.close_wait_oldest_s
+            .map_or_else(|| "-".to_owned(), format_age),
+        p.close_wait_growth_per_min
+            .map_or_else(|| "-".to_owned(), |g| format!("{:+}", round1(g))),
+        format!(
+            "{}/{}",
+            opt(p.fds),
+            p.fd_limit.map_or_else(
+                || "?".to_owned(),
+                |l| l
+                    .soft
+                    .map_or_else(|| "unlimited".to_owned(), |s| s.to_string())
+            )
+        ),
+        p.fd_use_pct()
+            .map_or_else(|| "-".to_owned(), |u| format!("{u:.0}%")),
+    ]
+}
+
+/// Left-aligned text columns, numbers right-aligned, two spaces apart, indented by two.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let numeric = |col: usize| {
+        rows.iter().all(|r| {
+            r.get(col).is_some_and(|c| {
+                c.chars()
+                    .next()
+                    .is_some_and(|ch| ch.is_ascii_digit() || ch == '+' || ch == '-')
+            })
+        })
+    };
+    let right: Vec<bool> = (0..header.len()).map(numeric).collect();
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::from(" ");
+        for (i, cell) in cells.enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            text.push(' ');
+            if right[i] {
+                text.extend(std::iter::repeat_n(' ', pad));
+                text.push_str(cell);
+            } else {
+                text.push_str(cell);
+                text.extend(std::iter::repeat_n(' ', pad));
+            }
+            text.push(' ');
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(out, &mut header.iter().copied());
+    for row in rows {
+        line(out, &mut row.iter().map(String::as_str));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prose_wraps_at_word_boundaries() {
+        let mut out = String::new();
+        wrap(&mut out, "one two three four", "  ", 10);
+        assert_eq!(out, "  one two\n  three\n  four\n");
+    }
+
+    #[test]
+    fn tables_align_numbers_right() {
+        let mut out = String::new();
+        table(
+            &mut out,
+            &["NAME", "N"],
+            &[
+                vec!["a".into(), "5".into()],
+                vec!["bbb".into(), "100".into()],
+            ],
+        );
+        assert_eq!(out, "  NAME    N\n  a       5\n  bbb   100\n");
+    }
+}
