@@ -28,6 +28,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Live dashboard: findings, listeners and processes, refreshed every --interval.
+    #[command(
+        after_help = "Keys: q quit, Tab pane, arrows/jk move, s sort, / filter, Enter \
+details, p pause, ? help.\nExamples:\n  sockscope top\n  sockscope top --interval 2s\n  \
+sockscope top --replay incident.ndjson"
+    )]
+    Top(TopArgs),
+
     /// One-shot report: findings first, then listeners, leaking processes, counters, sysctls.
     ///
     /// Takes --samples snapshots --interval apart; rates (drops per second, counter rates,
@@ -62,6 +70,17 @@ sockscope record --output day.ndjson --interval 1m --duration 24h"
 100 --fd-crit 98 --ignore comm:java\n  sockscope check --config /etc/sockscope.toml --format json"
     )]
     Check(CheckArgs),
+
+    /// Prometheus exporter: GET /metrics (text format 0.0.4), / and /healthz.
+    ///
+    /// Listens on 127.0.0.1:9871 by default. Collection is cached for --interval, so
+    /// concurrent scrapes do not each walk /proc. Command lines and other process details
+    /// beyond pid and comm are never exported.
+    #[command(
+        after_help = "Examples:\n  sockscope serve\n  sockscope serve --listen \
+0.0.0.0:9871 --interval 5s"
+    )]
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Default, Args)]
@@ -72,6 +91,40 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub sampling: SampleArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct TopArgs {
+    /// Time between refreshes, such as 500ms, 1s or 2m [default: 1s].
+    #[arg(long, value_name = "DUR", conflicts_with = "replay")]
+    pub interval: Option<String>,
+
+    /// Step through a recording made by `sockscope record` instead of the live host.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:9871].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+
+    /// Minimum time between collections; scrapes in between get the cached result
+    /// [default: 1s].
+    #[arg(long, value_name = "DUR")]
+    pub interval: Option<String>,
+
+    /// Export per-process series for at most this many processes (by socket count), plus
+    /// every process named in a finding [default: 100].
+    #[arg(long, value_name = "K")]
+    pub top_processes: Option<String>,
 
     #[command(flatten)]
     pub rules: RuleArgs,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::analyze::{Ignore, Settings, Thresholds};
-use crate::cli::{CheckArgs, Cli, Command, RecordArgs, RuleArgs, SampleArgs};
+use crate::cli::{CheckArgs, Cli, Command, RecordArgs, RuleArgs, SampleArgs, ServeArgs, TopArgs};
 
 pub const DEFAULT_SAMPLES: usize = 2;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -27,10 +27,34 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Face {
+    Top(TopConfig),
     Report(ReportConfig),
     Check(CheckConfig),
     Record(RecordConfig),
+    Serve(ServeConfig),
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopConfig {
+    pub source: TopSource,
+}
+
+/// The dashboard refreshes from the live host, or steps through a recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopSource {
+    Live { interval: Duration },
+    Replay { path: PathBuf },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    pub listen: std::net::SocketAddr,
+    pub interval: Duration,
+    pub top_processes: usize,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9871";
+pub const DEFAULT_TOP_PROCESSES: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckConfig {
@@ -127,6 +151,8 @@ impl Config {
                 )
             }
             Some(Command::Check(args)) => (Face::Check(check(&args)?), args.rules),
+            Some(Command::Top(args)) => (Face::Top(top(&args)?), args.rules),
+            Some(Command::Serve(args)) => (Face::Serve(serve(&args)?), args.rules),
             None => {
                 let source = source(&SampleArgs::default())?;
                 (
@@ -149,6 +175,34 @@ impl Config {
             face,
         })
     }
+}
+
+fn top(args: &TopArgs) -> Result<TopConfig, ConfigError> {
+    let source = match &args.replay {
+        Some(path) => TopSource::Replay { path: path.clone() },
+        None => TopSource::Live {
+            interval: parse_interval("--interval", args.interval.as_deref())?,
+        },
+    };
+    Ok(TopConfig { source })
+}
+
+fn serve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
+    let raw = args.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen = raw.parse().map_err(|_| ConfigError::Value {
+        flag: "--listen",
+        value: raw.to_owned(),
+        reason: "write an address and port such as 127.0.0.1:9871 or [::1]:9871".to_owned(),
+    })?;
+    let top_processes = match args.top_processes.as_deref() {
+        Some(k) => parse_count("--top-processes", k)?,
+        None => DEFAULT_TOP_PROCESSES,
+    };
+    Ok(ServeConfig {
+        listen,
+        interval: parse_interval("--interval", args.interval.as_deref())?,
+        top_processes,
+    })
 }
 
 fn check(args: &CheckArgs) -> Result<CheckConfig, ConfigError> {

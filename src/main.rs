@@ -27,6 +27,7 @@ const EXIT_USAGE: u8 = 2;
 fn main() -> ExitCode {
     let subcommand = invoked_subcommand();
     let check = subcommand.as_deref() == Some("check");
+    install_panic_hook(check);
     // `check` speaks the plugin protocol even about its own usage errors: a monitoring system
     // would read clap's exit code 2 as CRITICAL.
     let usage_error = |message: String| {
@@ -51,6 +52,12 @@ fn main() -> ExitCode {
     let result = match &config.face {
         Face::Report(report) => run_report(report, &config.settings),
         Face::Record(record) => run_record(record),
+        Face::Top(_) => Err(anyhow::anyhow!(
+            "the dashboard is not built yet; use `sockscope report`"
+        )),
+        Face::Serve(_) => Err(anyhow::anyhow!(
+            "the exporter is not built yet; use `sockscope report --json`"
+        )),
         Face::Check(check) => return run_check(check, &config.settings),
     };
     match result {
@@ -61,6 +68,29 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// A bug must still end in one line and the documented exit code, never a backtrace:
+/// 1, or UNKNOWN (3) for `check`.
+fn install_panic_hook(check: bool) {
+    std::panic::set_hook(Box::new(move |info| {
+        let at = info
+            .location()
+            .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let message = format!("internal error{at}: {what}; please report it");
+        if check {
+            println!("SOCKSCOPE UNKNOWN - {message}");
+            std::process::exit(i32::from(Status::Unknown.exit_code()));
+        }
+        eprintln!("sockscope: {message}");
+        std::process::exit(i32::from(EXIT_FAILURE));
+    }));
 }
 
 /// The first word that is not an option (nor the value of `--config`): the subcommand, even

@@ -5,6 +5,8 @@
 //! side is long gone, so the client's kernel may pick the same port for a new `connect()` to
 //! the same server: the SYN lands on the leaked socket and gets a challenge ACK, then RSTs
 //! and retries. Each such port is counted once per (client address, server address:port).
+//! Children still waiting in an accept queue (inode 0) are not leaks yet: the
+//! `abandoned-in-accept-queue` rule speaks of them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -41,7 +43,11 @@ pub fn mined_ports(ns: &NetnsSnapshot) -> Vec<MinedPorts> {
     let range_size = (lo..=hi).filter(|&p| usable(p)).count() as u64;
     let mut groups: BTreeMap<(IpAddr, SocketAddr), (BTreeSet<u16>, BTreeSet<u32>)> =
         BTreeMap::new();
-    for s in ns.tracked.iter().filter(|s| s.state == TcpState::CloseWait) {
+    for s in ns
+        .tracked
+        .iter()
+        .filter(|s| s.state == TcpState::CloseWait && s.inode != 0)
+    {
         let client = canonical(s.peer.ip());
         if !is_local(client, &ns.local_addrs) || !usable(s.peer.port()) {
             continue;
@@ -138,6 +144,12 @@ mod tests {
             // A host address counts; a dual-stack listener's mapped peer is IPv4.
             close_wait("10.1.2.3:80", "10.1.2.3:32770", 9),
             close_wait("[::ffff:127.0.0.1]:5001", "[::ffff:127.0.0.1]:32771", 7),
+            // Still in an accept queue: abandoned, not leaked.
+            TcpSocket {
+                inode: 0,
+                owners: Vec::new(),
+                ..close_wait("127.0.0.1:5001", "127.0.0.1:32772", 0)
+            },
         ]);
         let mined = mined_ports(&ns);
         assert_eq!(mined.len(), 2);

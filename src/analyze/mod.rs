@@ -8,6 +8,8 @@
 mod collision;
 mod listeners;
 mod rules;
+#[cfg(test)]
+mod tests;
 mod thresholds;
 pub mod units;
 

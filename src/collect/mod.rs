@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::model::{
-    Family, Host, NetnsSnapshot, Process, Snapshot, StateCounts, TcpSocket, TcpState, UnixSocket,
-    UnixState,
+    Family, FdScan, Host, NetnsSnapshot, Process, Snapshot, StateCounts, TcpSocket, TcpState,
+    UnixSocket, UnixState,
 };
 use netlink::{DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixSock};
 use procs::ProcessScan;
@@ -58,11 +58,12 @@ pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
     });
     let mut sockets = sockets?;
     let tables = procnet::read_net_tables();
+    let scan_notes = scan_notes(&scan);
     let processes = attribute(&mut sockets, scan.processes);
 
     let (id, label) = own_netns(opts);
     let mut notes = tables.notes;
-    notes.extend(scan_notes(&scan.stats));
+    notes.extend(scan_notes);
     let netns = NetnsSnapshot {
         id,
         label,
@@ -89,10 +90,27 @@ pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
     })
 }
 
+/// A collector that lives across refreshes, so that repeated snapshots (the dashboard, the
+/// exporter, a recorder) can reuse what has not changed since the last one.
+pub struct Collector {
+    opts: CollectOptions,
+}
+
+impl Collector {
+    pub fn new(opts: CollectOptions) -> Collector {
+        Collector { opts }
+    }
+
+    /// Take a snapshot.
+    pub fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
+        collect(&self.opts)
+    }
+}
+
 /// Takes snapshots `interval` apart, paced from the first so that n snapshots span
 /// (n - 1) × interval however long each collection takes.
 pub struct Sampler {
-    opts: CollectOptions,
+    collector: Collector,
     interval: Duration,
     start: Option<Instant>,
     taken: u32,
@@ -101,7 +119,7 @@ pub struct Sampler {
 impl Sampler {
     pub fn new(opts: CollectOptions, interval: Duration) -> Sampler {
         Sampler {
-            opts,
+            collector: Collector::new(opts),
             interval,
             start: None,
             taken: 0,
@@ -120,7 +138,7 @@ impl Sampler {
             std::thread::sleep(wait);
         }
         self.taken = self.taken.saturating_add(1);
-        collect(&self.opts)
+        self.collector.snapshot()
     }
 }
 
@@ -294,13 +312,34 @@ fn attribute(sockets: &mut Sockets, scanned: Vec<procs::ScannedProcess>) -> Vec<
     processes
 }
 
-fn scan_notes(stats: &crate::model::ProcessScanStats) -> Vec<String> {
-    let mut notes = Vec::new();
+fn scan_notes(scan: &ProcessScan) -> Vec<String> {
+    let stats = &scan.stats;
+    let mut notes = scan.notes.clone();
     if stats.fds_denied > 0 {
+        let denied: Vec<String> = scan
+            .processes
+            .iter()
+            .filter(|p| p.fd_scan == FdScan::Denied)
+            .take(3)
+            .map(|p| format!("pid {} ({})", p.pid, p.comm))
+            .collect();
+        let more = stats.fds_denied.saturating_sub(denied.len() as u64);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        let fix = if rustix::process::geteuid().is_root() {
+            "even as root (a hardened /proc or another user namespace)"
+        } else {
+            "(permission denied): run as root for a full process view"
+        };
         notes.push(format!(
-            "the descriptors of {} of {} processes could not be read (permission denied): \
-             their sockets are not attributed; run as root for a full process view",
-            stats.fds_denied, stats.processes
+            "the descriptors of {} of {} processes could not be read {fix}; their sockets are \
+             not attributed: {}{more}",
+            stats.fds_denied,
+            stats.processes,
+            denied.join(", ")
         ));
     }
     if stats.vanished > 0 {

@@ -39,7 +39,8 @@ pub enum TcpState {
     Listen,
     #[serde(rename = "CLOSING")]
     Closing,
-    /// Bound to a port, neither listening nor connected (Linux 6.9+ reports these).
+    /// Bound to a port, neither listening nor connected: dumped only when asked for with state
+    /// bit 13 (recent kernels), and then reported by the kernel as TCP_CLOSE.
     #[serde(rename = "BOUND_INACTIVE")]
     BoundInactive,
     Other(u8),

@@ -136,12 +136,13 @@ fn render_netns(out: &mut String, ns: &NetnsView) {
             &[
                 "PROTO",
                 "LOCAL",
-                "QUEUE/BACKLOG",
-                "FILL",
-                "SYN_RECV",
-                "UNACCEPTED",
-                "DROPS",
-                "DROPS/S",
+                ">QUEUE/BACKLOG",
+                ">FILL",
+                ">SYN_RECV",
+                ">UNACCEPTED",
+                ">ABANDONED",
+                ">DROPS",
+                ">DROPS/S",
                 "OWNERS",
             ],
             &rows,
@@ -162,16 +163,16 @@ fn render_netns(out: &mut String, ns: &NetnsView) {
         table(
             out,
             &[
-                "PID",
+                ">PID",
                 "COMM",
-                "TCP",
-                "UNIX",
-                "CLOSE_WAIT",
-                "UNREAD",
-                "OLDEST",
-                "GROWTH/MIN",
-                "FDS/LIMIT",
-                "FD USE",
+                ">TCP",
+                ">UNIX",
+                ">CLOSE_WAIT",
+                ">UNREAD",
+                ">OLDEST",
+                ">GROWTH/MIN",
+                ">FDS/LIMIT",
+                ">FD USE",
             ],
             &rows,
         );
@@ -190,7 +191,7 @@ fn render_netns(out: &mut String, ns: &NetnsView) {
             ]
         })
         .collect::<Vec<_>>();
-    table(out, &["COUNTER", "TOTAL", "RATE"], &rows);
+    table(out, &["COUNTER", ">TOTAL", ">RATE"], &rows);
 
     let s = &ns.sysctl;
     let num = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
@@ -239,7 +240,8 @@ fn listener_row(l: &ListenerView) -> Vec<String> {
         } else {
             "-".to_owned()
         },
-        format!("{}+{}cw", l.unaccepted_established, l.unaccepted_close_wait),
+        (l.unaccepted_established + l.unaccepted_close_wait).to_string(),
+        l.unaccepted_close_wait.to_string(),
         l.drops_total
             .map_or_else(|| "-".to_owned(), |d| d.to_string()),
         l.drops_per_s
@@ -276,30 +278,23 @@ fn process_row(p: &ProcessView) -> Vec<String> {
     ]
 }
 
-/// Left-aligned text columns, numbers right-aligned, two spaces apart, indented by two.
+/// Columns two spaces apart, indented by two; a header starting with `>` is right-aligned
+/// (numbers), the others left-aligned.
 fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let right: Vec<bool> = header.iter().map(|h| h.starts_with('>')).collect();
+    let header: Vec<&str> = header.iter().map(|h| h.trim_start_matches('>')).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let numeric = |col: usize| {
-        rows.iter().all(|r| {
-            r.get(col).is_some_and(|c| {
-                c.chars()
-                    .next()
-                    .is_some_and(|ch| ch.is_ascii_digit() || ch == '+' || ch == '-')
-            })
-        })
-    };
-    let right: Vec<bool> = (0..header.len()).map(numeric).collect();
     let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
         let mut text = String::from(" ");
-        for (i, cell) in cells.enumerate() {
-            let pad = widths[i].saturating_sub(cell.chars().count());
+        for ((cell, width), right) in cells.zip(&widths).zip(&right) {
+            let pad = width.saturating_sub(cell.chars().count());
             text.push(' ');
-            if right[i] {
+            if *right {
                 text.extend(std::iter::repeat_n(' ', pad));
                 text.push_str(cell);
             } else {
@@ -333,7 +328,7 @@ mod tests {
         let mut out = String::new();
         table(
             &mut out,
-            &["NAME", "N"],
+            &["NAME", ">N"],
             &[
                 vec!["a".into(), "5".into()],
                 vec!["bbb".into(), "100".into()],

@@ -1,0 +1,356 @@
+//! Every rule over recordings of real scenarios (see tests/fixtures/recordings/README.md),
+//! with the thresholds' edges and the states the captures lack derived from them.
+
+use super::*;
+use crate::model::TcpState;
+use crate::present::record;
+
+fn recording(name: &str) -> Vec<Snapshot> {
+    let path = format!(
+        "{}/tests/fixtures/recordings/{name}.ndjson",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let file = std::fs::File::open(&path).expect("the fixture exists");
+    record::read(std::io::BufReader::new(file))
+        .expect("the fixture reads")
+        .snapshots
+}
+
+fn judge(window: &[Snapshot], settings: &Settings) -> Vec<(&'static str, Severity, String)> {
+    analyze(window, settings)
+        .expect("a window")
+        .findings
+        .into_iter()
+        .map(|f| (f.id, f.severity, f.subject))
+        .collect()
+}
+
+fn with(t: Thresholds) -> Settings {
+    Settings {
+        thresholds: t,
+        ignore: Ignore::default(),
+    }
+}
+
+fn has(
+    found: &[(&'static str, Severity, String)],
+    id: &str,
+    severity: Severity,
+    subject: &str,
+) -> bool {
+    found
+        .iter()
+        .any(|(i, s, subj)| *i == id && *s == severity && subj.starts_with(subject))
+}
+
+#[test]
+fn the_incidents_name_each_culprit() {
+    let found = judge(&recording("incidents"), &Settings::default());
+    let expect = [
+        (
+            "accept-queue-full",
+            Severity::Critical,
+            "tcp 127.0.0.1:5000 (noaccept pid",
+        ),
+        ("accept-queue-full", Severity::Critical, "unix /tmp/"),
+        (
+            "listen-drops",
+            Severity::Critical,
+            "tcp 127.0.0.1:5000 (noaccept pid",
+        ),
+        (
+            "abandoned-in-accept-queue",
+            Severity::Warning,
+            "tcp 127.0.0.1:5000",
+        ),
+        ("close-wait-leak", Severity::Warning, "process leaky (pid"),
+        (
+            "ephemeral-port-collision",
+            Severity::Warning,
+            "process leaky (pid",
+        ),
+        ("fd-exhaustion", Severity::Critical, "process fdhog (pid"),
+    ];
+    for (id, severity, subject) in expect {
+        assert!(
+            has(&found, id, severity, subject),
+            "missing {id} {severity:?} {subject}: {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expect.len(), "nothing else: {found:#?}");
+    let order: Vec<Severity> = found.iter().map(|f| f.1).collect();
+    assert!(
+        order.windows(2).all(|w| w[0] >= w[1]),
+        "most severe first: {order:?}"
+    );
+}
+
+#[test]
+fn a_healthy_host_raises_no_warning() {
+    let found = judge(&recording("healthy"), &Settings::default());
+    assert!(found.iter().all(|f| f.1 == Severity::Info), "{found:#?}");
+}
+
+#[test]
+fn evidence_and_remedies_are_specific() {
+    let a = analyze(&recording("incidents"), &Settings::default()).expect("a window");
+    let leak = a
+        .findings
+        .iter()
+        .find(|f| f.id == "close-wait-leak")
+        .expect("a leak");
+    assert_eq!(leak.evidence["close_wait"], 200);
+    assert_eq!(
+        leak.evidence["close_wait_unread"], 200,
+        "the lab's server never reads"
+    );
+    assert!(
+        leak.remedy.contains("never even reads to EOF"),
+        "{}",
+        leak.remedy
+    );
+    let full = a
+        .findings
+        .iter()
+        .find(|f| f.id == "accept-queue-full" && f.subject.starts_with("tcp"))
+        .expect("a full listener");
+    assert_eq!(
+        (
+            full.evidence["accept_queue"].clone(),
+            full.evidence["backlog"].clone()
+        ),
+        (9.into(), 8.into())
+    );
+    assert!(
+        full.remedy.contains("tcp_abort_on_overflow is 0"),
+        "{}",
+        full.remedy
+    );
+    assert!(
+        full.remedy.contains("tcp_syncookies is 1"),
+        "{}",
+        full.remedy
+    );
+    let mined = a
+        .findings
+        .iter()
+        .find(|f| f.id == "ephemeral-port-collision")
+        .expect("mined");
+    assert_eq!(mined.evidence["mined_ports"], 200);
+    assert_eq!(mined.evidence["server"], "127.0.0.1:5001");
+    let ns = &a.netns[0];
+    let listener = ns
+        .listeners
+        .iter()
+        .find(|l| l.local == "127.0.0.1:5000")
+        .expect("listener");
+    assert_eq!(
+        (
+            listener.unaccepted_close_wait,
+            listener.unaccepted_established
+        ),
+        (3, 6)
+    );
+    assert!(listener.drops_per_s.is_some_and(|r| r > 0.0));
+}
+
+#[test]
+fn thresholds_decide_at_their_edges() {
+    let window = recording("incidents");
+    // leaky holds exactly 200 CLOSE_WAIT sockets.
+    let at = with(Thresholds {
+        close_wait_warn: 200,
+        ..Thresholds::default()
+    });
+    assert!(has(
+        &judge(&window, &at),
+        "close-wait-leak",
+        Severity::Warning,
+        "process leaky"
+    ));
+    let above = with(Thresholds {
+        close_wait_warn: 201,
+        close_wait_crit: 500,
+        ..Thresholds::default()
+    });
+    assert!(
+        !judge(&window, &above)
+            .iter()
+            .any(|f| f.0 == "close-wait-leak")
+    );
+    let crit = with(Thresholds {
+        close_wait_crit: 200,
+        ..Thresholds::default()
+    });
+    assert!(has(
+        &judge(&window, &crit),
+        "close-wait-leak",
+        Severity::Critical,
+        "process leaky"
+    ));
+    // fdhog holds 249 of 256 descriptors: 97.27 %.
+    let warn_only = with(Thresholds {
+        fd_crit: 97.3,
+        ..Thresholds::default()
+    });
+    assert!(has(
+        &judge(&window, &warn_only),
+        "fd-exhaustion",
+        Severity::Warning,
+        "process fdhog"
+    ));
+    let quiet = with(Thresholds {
+        fd_warn: 97.3,
+        fd_crit: 99.0,
+        ..Thresholds::default()
+    });
+    assert!(
+        !judge(&window, &quiet)
+            .iter()
+            .any(|f| f.0 == "fd-exhaustion")
+    );
+    // 200 of 28,232 ephemeral ports: 0.71 %.
+    let crit = with(Thresholds {
+        collision_crit: 0.7,
+        ..Thresholds::default()
+    });
+    assert!(has(
+        &judge(&window, &crit),
+        "ephemeral-port-collision",
+        Severity::Critical,
+        "process leaky"
+    ));
+    let many = with(Thresholds {
+        collision_warn: 201,
+        ..Thresholds::default()
+    });
+    assert!(
+        !judge(&window, &many)
+            .iter()
+            .any(|f| f.0 == "ephemeral-port-collision")
+    );
+    // The unix listener holds 5 of backlog 4: 125 %. Judged critical only above fill_crit.
+    let high = with(Thresholds {
+        fill_crit: 125.0,
+        ..Thresholds::default()
+    });
+    assert!(has(
+        &judge(&window, &high),
+        "accept-queue-high",
+        Severity::Warning,
+        "unix /tmp/"
+    ));
+    let abandoned = with(Thresholds {
+        abandoned_warn: 4,
+        ..Thresholds::default()
+    });
+    assert!(
+        !judge(&window, &abandoned)
+            .iter()
+            .any(|f| f.0 == "abandoned-in-accept-queue")
+    );
+}
+
+#[test]
+fn a_growing_leak_is_critical() {
+    // Derived: the first snapshot is made to hold 150 of leaky's 200 CLOSE_WAIT sockets.
+    let mut window = recording("incidents");
+    let leaky = window[0]
+        .processes
+        .iter_mut()
+        .find(|p| p.comm == "leaky")
+        .expect("leaky");
+    leaky.tcp.0.insert(TcpState::CloseWait, 150);
+    let a = analyze(&window, &Settings::default()).expect("a window");
+    let leak = a
+        .findings
+        .iter()
+        .find(|f| f.id == "close-wait-leak")
+        .expect("a leak");
+    assert_eq!(leak.severity, Severity::Critical);
+    let growth = leak.evidence["close_wait_growth_per_min"]
+        .as_f64()
+        .expect("a growth rate");
+    assert!(
+        (2900.0..3100.0).contains(&growth),
+        "50 sockets in about 1 s: {growth}"
+    );
+}
+
+#[test]
+fn rates_need_two_snapshots() {
+    let window = recording("incidents");
+    let found = judge(&window[1..], &Settings::default());
+    assert!(!found.iter().any(|f| f.0 == "listen-drops"), "{found:#?}");
+    // The queue is still past its backlog: that needs no rate.
+    assert!(has(
+        &found,
+        "accept-queue-full",
+        Severity::Critical,
+        "tcp 127.0.0.1:5000"
+    ));
+}
+
+#[test]
+fn syn_and_orphan_pressure_from_derived_states() {
+    // Derived from the healthy capture: its dual-stack listener is given 60 request
+    // sockets against a backlog of 64 (IPv4 peers, as a [::] listener sees them), and the
+    // namespace 600 orphans against tcp_max_orphans 1000.
+    let mut window = recording("healthy");
+    for snap in &mut window {
+        let ns = &mut snap.netns[0];
+        let listener = ns
+            .tcp_listeners
+            .iter_mut()
+            .find(|l| l.local.port() == 5003)
+            .expect("[::]:5003");
+        listener.send_q = 64;
+        let template = listener.clone();
+        for i in 0..60u16 {
+            let mut req = template.clone();
+            req.state = TcpState::SynRecv;
+            req.inode = 0;
+            req.local = "[::ffff:127.0.0.1]:5003".parse().expect("addr");
+            req.peer = format!("[::ffff:127.0.0.1]:{}", 40000 + i)
+                .parse()
+                .expect("addr");
+            req.owners.clear();
+            ns.tracked.push(req);
+        }
+        ns.sysctl.tcp_max_orphans = Some(1000);
+        ns.sockstat = Some(crate::model::SockStat {
+            orphan: 600,
+            ..ns.sockstat.unwrap_or_default()
+        });
+    }
+    let found = judge(&window, &Settings::default());
+    assert!(
+        has(
+            &found,
+            "syn-queue-pressure",
+            Severity::Warning,
+            "tcp [::]:5003"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(&found, "orphan-pressure", Severity::Warning, "netns"),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn ignore_rules_leave_findings_out_and_count_them() {
+    let window = recording("incidents");
+    let mut settings = Settings::default();
+    settings.ignore.comms.push("leaky".to_owned());
+    settings.ignore.ports.push(5000);
+    let a = analyze(&window, &settings).expect("a window");
+    let ids: Vec<&str> = a.findings.iter().map(|f| f.id).collect();
+    assert_eq!(
+        ids,
+        ["accept-queue-full", "fd-exhaustion"],
+        "only unix and fdhog remain"
+    );
+    assert_eq!(a.ignored, 5);
+}

@@ -1,0 +1,172 @@
+//! Per-namespace kernel tables: TcpExt/Tcp counters, sockstat, sysctls, local addresses.
+//!
+//! Owns the reads of `/proc/thread-self/net/*` and `/proc/sys/net/*`; the parsing is in
+//! [`parse`], pure. Everything is read as the *calling thread* sees it: `/proc/self/net`
+//! and `/proc/net` follow the main thread's namespace, and a thread that has called
+//! `setns(CLONE_NEWNET)` to look at another namespace must not read the main thread's. The
+//! sysctls under `/proc/sys/net` already follow the reading thread's namespace.
+//!
+//! What cannot be read or parsed becomes a note, never a panic and never silence.
+
+pub mod parse;
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::net::IpAddr;
+
+use crate::model::{SockStat, Sysctls};
+
+pub use parse::{ParseError, Section};
+
+/// What one namespace's /proc/net and /proc/sys/net say.
+#[derive(Debug, Clone, Default)]
+pub struct NetTables {
+    /// Every `TcpExt:` field of `netstat`.
+    pub tcp_ext: BTreeMap<String, u64>,
+    /// Every non-negative `Tcp:` field of `snmp`: `MaxConn`, always -1 on Linux ("no
+    /// fixed limit"), is left out because the model's counters are unsigned.
+    pub tcp: BTreeMap<String, u64>,
+    pub sockstat: Option<SockStat>,
+    pub sysctl: Sysctls,
+    /// Addresses of this namespace's interfaces, IPv4 then IPv6, sorted, without
+    /// duplicates. Of the loopback range only `127.0.0.1` (and any other address
+    /// configured on `lo`) is listed: a reader asking "is this peer local" should also
+    /// take every `IpAddr::is_loopback` address as local.
+    pub local_addrs: Vec<IpAddr>,
+    /// Files that could not be read or parsed, as operator-facing notes.
+    pub notes: Vec<String>,
+}
+
+const NET: &str = "/proc/thread-self/net";
+
+/// Read the tables of the namespace the calling thread is in.
+pub fn read_net_tables() -> NetTables {
+    let mut notes = Notes::default();
+    let mut tables = NetTables::default();
+
+    if let Some(mut sections) = notes.load(&format!("{NET}/netstat"), parse::parse_snmp) {
+        tables.tcp_ext = notes.section(&mut sections, "TcpExt", "netstat");
+    }
+    if let Some(mut sections) = notes.load(&format!("{NET}/snmp"), parse::parse_snmp) {
+        tables.tcp = notes.section(&mut sections, "Tcp", "snmp");
+    }
+    tables.sockstat = notes.load(&format!("{NET}/sockstat"), parse::parse_sockstat);
+    tables.sysctl = read_sysctls(&mut notes);
+    tables.local_addrs = read_local_addrs(&mut notes);
+    tables.notes = notes.0;
+    tables
+}
+
+fn read_sysctls(notes: &mut Notes) -> Sysctls {
+    let mut number =
+        |name: &str| notes.load(&format!("/proc/sys/net/{name}"), parse::parse_sysctl_u64);
+    let somaxconn = number("core/somaxconn");
+    let tcp_max_syn_backlog = number("ipv4/tcp_max_syn_backlog");
+    let tcp_syncookies = number("ipv4/tcp_syncookies");
+    let tcp_abort_on_overflow = number("ipv4/tcp_abort_on_overflow");
+    let tcp_fin_timeout = number("ipv4/tcp_fin_timeout");
+    let tcp_max_orphans = number("ipv4/tcp_max_orphans");
+    Sysctls {
+        somaxconn,
+        tcp_max_syn_backlog,
+        tcp_syncookies,
+        tcp_abort_on_overflow,
+        ip_local_port_range: notes.load(
+            "/proc/sys/net/ipv4/ip_local_port_range",
+            parse::parse_port_range,
+        ),
+        ip_local_reserved_ports: notes
+            .load(
+                "/proc/sys/net/ipv4/ip_local_reserved_ports",
+                parse::parse_reserved_ports,
+            )
+            .unwrap_or_default(),
+        tcp_fin_timeout,
+        tcp_max_orphans,
+    }
+}
+
+fn read_local_addrs(notes: &mut Notes) -> Vec<IpAddr> {
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    if let Some(v4) = notes.load(&format!("{NET}/fib_trie"), parse::parse_fib_trie_local) {
+        addrs.extend(v4.into_iter().map(IpAddr::V4));
+    }
+    // The file exists only while IPv6 is enabled; its absence means no IPv6 address.
+    let if_inet6 = format!("{NET}/if_inet6");
+    match std::fs::read_to_string(&if_inet6) {
+        Err(err) if err.kind() == ErrorKind::NotFound => {}
+        read => {
+            if let Some(v6) = notes.parsed(&if_inet6, read, parse::parse_if_inet6) {
+                addrs.extend(v6.into_iter().map(IpAddr::V6));
+            }
+        }
+    }
+    addrs.sort_unstable();
+    addrs.dedup();
+    addrs
+}
+
+/// The notes of one reading, one per file that failed.
+#[derive(Default)]
+struct Notes(Vec<String>);
+
+impl Notes {
+    /// Reads `path` and parses it; on failure, `None` and a note naming the file.
+    fn load<T>(
+        &mut self,
+        path: &str,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Option<T> {
+        let read = std::fs::read_to_string(path);
+        self.parsed(path, read, parse)
+    }
+
+    fn parsed<T>(
+        &mut self,
+        path: &str,
+        read: std::io::Result<String>,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Option<T> {
+        let text = match read {
+            Ok(text) => text,
+            Err(err) => {
+                self.0.push(read_failure(path, &err));
+                return None;
+            }
+        };
+        match parse(&text) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                self.0.push(format!("could not parse {path}: {err}"));
+                None
+            }
+        }
+    }
+
+    /// The non-negative fields of `name`, or a note when the file has no such section.
+    fn section(
+        &mut self,
+        sections: &mut BTreeMap<String, Section>,
+        name: &str,
+        file: &str,
+    ) -> BTreeMap<String, u64> {
+        if let Some(section) = sections.remove(name) {
+            section.values
+        } else {
+            self.0.push(format!("{NET}/{file} has no {name} section"));
+            BTreeMap::new()
+        }
+    }
+}
+
+fn read_failure(path: &str, err: &std::io::Error) -> String {
+    if err.kind() == ErrorKind::NotFound && path.ends_with("/tcp_max_orphans") {
+        // A host-wide sysctl: the kernel registers it in the initial namespace only.
+        format!("could not read {path}: it exists only in the host's network namespace")
+    } else {
+        format!("could not read {path}: {err}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

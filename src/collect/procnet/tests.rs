@@ -1,0 +1,153 @@
+//! The readers against this host's /proc, and against a fresh network namespace entered
+//! from a thread (the way other namespaces are collected).
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::process::{Child, Command, Stdio};
+
+use super::*;
+
+#[test]
+fn reads_this_hosts_tables() {
+    let tables = read_net_tables();
+
+    assert!(tables.tcp_ext.contains_key("ListenOverflows"));
+    assert!(tables.tcp_ext.contains_key("TCPReqQFullDrop"));
+    assert!(tables.tcp.contains_key("ActiveOpens"));
+    assert!(!tables.tcp.contains_key("MaxConn"), "-1 is not a u64");
+    assert!(tables.sockstat.is_some());
+    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").expect("somaxconn");
+    assert_eq!(
+        tables.sysctl.somaxconn,
+        Some(somaxconn.trim().parse().expect("number"))
+    );
+    let (lo, hi) = tables.sysctl.ip_local_port_range.expect("port range");
+    assert!(lo <= hi);
+    assert!(tables.sysctl.tcp_syncookies.is_some());
+    assert!(
+        tables
+            .local_addrs
+            .contains(&IpAddr::V4(Ipv4Addr::LOCALHOST))
+    );
+    assert!(tables.local_addrs.is_sorted());
+    for file in ["netstat", "snmp", "sockstat", "fib_trie", "if_inet6"] {
+        assert!(
+            !tables.notes.iter().any(|n| n.contains(file)),
+            "{:?}",
+            tables.notes
+        );
+    }
+}
+
+/// A child holding a fresh network namespace with `lo` up; killed on drop.
+struct NetnsHolder(Child);
+
+impl NetnsHolder {
+    /// `None` where namespaces cannot be made here (no privilege, no `unshare` or `ip`).
+    fn start() -> Option<NetnsHolder> {
+        let mut child = Command::new("unshare")
+            .args([
+                "-n",
+                "sh",
+                "-c",
+                "ip link set lo up && echo ready && exec sleep 60",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        let out = child.stdout.take()?;
+        let ready = BufReader::new(out).read_line(&mut line).is_ok() && line.trim() == "ready";
+        let holder = NetnsHolder(child);
+        ready.then_some(holder)
+    }
+}
+
+impl Drop for NetnsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn reads_the_namespace_of_the_calling_thread() {
+    let Some(holder) = NetnsHolder::start() else {
+        eprintln!("skipped: cannot create a network namespace here");
+        return;
+    };
+    let ns_path = format!("/proc/{}/ns/net", holder.0.id());
+    let (inside, main_threads_view) = std::thread::spawn(move || {
+        let ns = std::fs::File::open(&ns_path).expect("open ns");
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&ns),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns");
+        let self_net = std::fs::read_to_string("/proc/self/net/fib_trie").expect("self fib_trie");
+        (
+            read_net_tables(),
+            parse::parse_fib_trie_local(&self_net).expect("parses"),
+        )
+    })
+    .join()
+    .expect("setns thread");
+    let host = read_net_tables();
+
+    assert_eq!(
+        inside.local_addrs,
+        [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST)
+        ],
+        "a fresh namespace has only lo"
+    );
+    assert!(inside.tcp_ext.contains_key("ListenOverflows"));
+    assert!(inside.sysctl.somaxconn.is_some());
+    assert!(inside.sysctl.ip_local_port_range.is_some());
+
+    // `/proc/self/net` followed the main thread, still in the host's namespace.
+    let host_v4: Vec<IpAddr> = host
+        .local_addrs
+        .iter()
+        .copied()
+        .filter(IpAddr::is_ipv4)
+        .collect();
+    let main_v4: Vec<IpAddr> = main_threads_view.into_iter().map(IpAddr::V4).collect();
+    assert_eq!(main_v4, host_v4);
+
+    // tcp_max_orphans is host-wide, registered in the initial namespace only.
+    if host.sysctl.tcp_max_orphans.is_some() {
+        assert_eq!(inside.sysctl.tcp_max_orphans, None);
+        assert!(
+            inside.notes.iter().any(|n| n.contains("tcp_max_orphans")),
+            "{:?}",
+            inside.notes
+        );
+    }
+    assert_eq!(inside.notes.len(), 1, "{:?}", inside.notes);
+}
+
+#[test]
+fn a_malformed_or_missing_file_becomes_a_note() {
+    let mut notes = Notes::default();
+    let text = "TcpExt: A B\nTcpExt: 1\n".to_owned();
+    assert_eq!(
+        notes.parsed("/x/netstat", Ok(text), parse::parse_snmp),
+        None
+    );
+    let missing = std::io::Error::from(ErrorKind::NotFound);
+    assert_eq!(
+        notes.parsed("/x/sockstat", Err(missing), parse::parse_sockstat),
+        None
+    );
+    assert_eq!(
+        notes.0,
+        [
+            "could not parse /x/netstat: line 2: section TcpExt has 2 names but 1 values",
+            "could not read /x/sockstat: entity not found",
+        ]
+    );
+}

@@ -1,0 +1,561 @@
+//! The /proc process walk: for every process its name, owner, network namespace, descriptor
+//! count and limit, and the inodes of the sockets it holds.
+//!
+//! Owns the reads of `/proc/PID/{comm,limits,ns/net,fd}`. It must not look at the sockets
+//! themselves (that is `sock_diag`'s job, in `netlink`) nor decide what is bad.
+//!
+//! The walk is two parallel passes over the pid list, each handing out work through one
+//! atomic index:
+//!
+//! 1. *inspect*: the few fixed-size facts of each process, and its descriptor count from
+//!    `stat("/proc/PID/fd").st_size` (kernel ≥ 6.2; the count is given even to users who
+//!    may not list the directory);
+//! 2. *descriptors*: one `readlinkat` per descriptor relative to the open `fd` directory,
+//!    into a stack buffer, biggest processes first so that no thread is left alone at the
+//!    end with the 10,000-descriptor process.
+//!
+//! Every path is opened relative to one descriptor of the proc root, and directories are
+//! read with `getdents64` into a buffer reused by each thread: nothing is allocated per
+//! descriptor. A process that exits, or that this user may not inspect, is recorded as
+//! such in [`ScannedProcess::fd_scan`] and [`ProcessScanStats`], never skipped silently.
+
+mod parse;
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::ffi::CStr;
+use std::fs::File;
+use std::io::Read;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rustix::fs::{AtFlags, CWD, Mode, OFlags, RawDir};
+use rustix::io::Errno;
+
+use crate::model::{FdLimit, FdScan, ProcessScanStats};
+
+pub use parse::{LimitsError, parse_nofile_limit, parse_pid, parse_socket_link};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedProcess {
+    pub pid: u32,
+    pub comm: String,
+    /// Owner of `/proc/PID`: the effective uid, or root for a process that is not dumpable
+    /// (after a setuid, or with `PR_SET_DUMPABLE` 0), as the kernel reports it.
+    pub uid: u32,
+    pub netns: Option<u64>,
+    pub fds: Option<u64>,
+    pub fd_limit: Option<FdLimit>,
+    pub fd_scan: FdScan,
+    /// One entry per socket descriptor, in descriptor-listing order (duplicates kept).
+    pub socket_inodes: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProcessScan {
+    /// Sorted by pid.
+    pub processes: Vec<ScannedProcess>,
+    pub stats: ProcessScanStats,
+    /// Failures the counts in `stats` do not explain (the proc root not opening, an
+    /// unexpected error on some file), grouped, in words an operator can act on.
+    pub notes: Vec<String>,
+}
+
+/// Walk every process under `proc_root` (normally `/proc`) with `threads` threads.
+pub fn scan_processes(proc_root: &Path, threads: usize) -> ProcessScan {
+    let root = match Root::open(proc_root) {
+        Ok(root) => root,
+        Err(err) => {
+            let (root, err) = (proc_root.display(), io(err));
+            return ProcessScan {
+                notes: vec![format!("could not open {root}: {err}")],
+                ..ProcessScan::default()
+            };
+        }
+    };
+    let mut notes = Vec::new();
+    let pids = match list_pids(&root.fd) {
+        Ok(pids) => pids,
+        Err((pids, err)) => {
+            let (root, err) = (proc_root.display(), io(err));
+            notes.push(format!("could not list every process in {root}: {err}"));
+            pids
+        }
+    };
+    let threads = threads.clamp(1, pids.len().max(1));
+
+    let inspected = parallel_map(&pids, threads, Scratch::new, |&pid, scratch| {
+        root.inspect(pid, scratch)
+    });
+    let walks = walk_biggest_first(&root, &pids, &inspected, threads);
+    let mut scan = assemble(inspected, walks);
+    notes.append(&mut scan.notes);
+    scan.notes = notes;
+    scan
+}
+
+/// Pass 2 over the processes pass 1 found alive, the most descriptors first. The result
+/// lines up with `pids`: `None` where there was no walk.
+fn walk_biggest_first(
+    root: &Root,
+    pids: &[u32],
+    inspected: &[Inspection],
+    threads: usize,
+) -> Vec<Option<FdWalk>> {
+    let mut order: Vec<usize> = (0..pids.len())
+        .filter(|&i| matches!(&inspected[i], Inspection::Seen(p) if !p.vanished))
+        .collect();
+    order.sort_by_key(|&i| Reverse(inspected[i].fd_count_hint()));
+    let walks = parallel_map(&order, threads, Scratch::new, |&i, scratch| {
+        root.walk_fds(pids[i], scratch)
+    });
+    let mut by_pid: Vec<Option<FdWalk>> =
+        std::iter::repeat_with(|| None).take(pids.len()).collect();
+    for (i, walk) in order.into_iter().zip(walks) {
+        by_pid[i] = Some(walk);
+    }
+    by_pid
+}
+
+/// Joins both passes into the result, counting as it goes.
+fn assemble(inspected: Vec<Inspection>, walks: Vec<Option<FdWalk>>) -> ProcessScan {
+    let mut problems = Problems::default();
+    let mut scan = ProcessScan::default();
+    scan.stats.processes = inspected.len() as u64;
+    for (inspection, walk) in inspected.into_iter().zip(walks) {
+        let Inspection::Seen(seen) = inspection else {
+            scan.stats.vanished += 1;
+            continue;
+        };
+        let process = seen.finish(walk, &mut problems);
+        match process.fd_scan {
+            FdScan::Complete => {}
+            FdScan::Denied => scan.stats.fds_denied += 1,
+            FdScan::Vanished => scan.stats.vanished += 1,
+        }
+        scan.stats.socket_fds += process.socket_inodes.len() as u64;
+        scan.processes.push(process);
+    }
+    scan.notes = problems.into_notes();
+    scan
+}
+
+/// The proc root, opened once; every other path is relative to it.
+struct Root {
+    fd: OwnedFd,
+    is_procfs: bool,
+}
+
+/// Buffers one thread reuses for every process it reads.
+struct Scratch {
+    dirents: Vec<MaybeUninit<u8>>,
+    file: Vec<u8>,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        // 32 KiB of `getdents64` records is ~1,300 descriptor entries per system call.
+        Scratch {
+            dirents: vec![MaybeUninit::uninit(); 32 * 1024],
+            file: Vec::with_capacity(4096),
+        }
+    }
+}
+
+/// Pass 1's verdict on one pid.
+enum Inspection {
+    /// Gone before even its name could be read: dropped, and counted as vanished.
+    Gone,
+    Seen(Seen),
+}
+
+impl Inspection {
+    fn fd_count_hint(&self) -> u64 {
+        match self {
+            Inspection::Seen(Seen { fds: Some(n), .. }) => *n,
+            _ => 0,
+        }
+    }
+}
+
+/// What pass 1 read of a process.
+struct Seen {
+    pid: u32,
+    comm: String,
+    uid: u32,
+    netns: Option<u64>,
+    /// From `stat` of the `fd` directory; `None` when that gave no count.
+    fds: Option<u64>,
+    fd_limit: Option<FdLimit>,
+    /// The process exited during pass 1: its descriptors are not walked.
+    vanished: bool,
+    /// Unexpected failures, reported as notes.
+    failures: Vec<(&'static str, Errno)>,
+    limits_error: Option<LimitsError>,
+}
+
+/// Pass 2's result for one process.
+struct FdWalk {
+    scan: FdScan,
+    /// Descriptors listed that were still open when their link was read.
+    listed: u64,
+    socket_inodes: Vec<u64>,
+    /// An error that was neither "gone" nor "denied".
+    failure: Option<Errno>,
+}
+
+impl Root {
+    fn open(proc_root: &Path) -> Result<Root, Errno> {
+        let fd = open_dir(CWD, proc_root, OFlags::RDONLY)?;
+        // Only procfs reports a descriptor count as the size of a directory.
+        let is_procfs =
+            rustix::fs::fstatfs(&fd).is_ok_and(|fs| fs.f_type == rustix::fs::PROC_SUPER_MAGIC);
+        Ok(Root { fd, is_procfs })
+    }
+
+    fn inspect(&self, pid: u32, scratch: &mut Scratch) -> Inspection {
+        let pid_dir = match open_dir(&self.fd, rustix::path::DecInt::new(pid), OFlags::PATH) {
+            Ok(fd) => fd,
+            Err(err) if is_gone(err) => return Inspection::Gone,
+            Err(err) => {
+                let mut seen = Seen::new(pid);
+                seen.record("/proc/PID", err);
+                return Inspection::Seen(seen);
+            }
+        };
+        let mut seen = Seen::new(pid);
+
+        match read_file(&pid_dir, c"comm", &mut scratch.file) {
+            Ok(bytes) => {
+                seen.comm = String::from_utf8_lossy(bytes.trim_ascii_end()).into_owned();
+            }
+            Err(err) if is_gone(err) => return Inspection::Gone,
+            Err(err) => seen.record("/proc/PID/comm", err),
+        }
+        match rustix::fs::fstat(&pid_dir) {
+            Ok(st) => seen.uid = st.st_uid,
+            Err(err) => seen.record("/proc/PID", err),
+        }
+        match rustix::fs::statat(&pid_dir, c"fd", AtFlags::empty()) {
+            Ok(st) if self.is_procfs && st.st_size > 0 => seen.fds = u64::try_from(st.st_size).ok(),
+            Ok(_) => {}
+            Err(err) => seen.record("/proc/PID/fd", err),
+        }
+        match read_file(&pid_dir, c"limits", &mut scratch.file) {
+            Ok(bytes) => match parse_nofile_limit(&String::from_utf8_lossy(bytes)) {
+                Ok(limit) => seen.fd_limit = Some(limit),
+                Err(err) => seen.limits_error = Some(err),
+            },
+            Err(err) => seen.record("/proc/PID/limits", err),
+        }
+        // A zombie has no namespaces left: ENOENT here says nothing about the process being
+        // gone, the steps above do.
+        match rustix::fs::statat(&pid_dir, c"ns/net", AtFlags::empty()) {
+            Ok(st) => seen.netns = Some(st.st_ino),
+            Err(Errno::NOENT) => {}
+            Err(err) => seen.record("/proc/PID/ns/net", err),
+        }
+        Inspection::Seen(seen)
+    }
+
+    fn walk_fds(&self, pid: u32, scratch: &mut Scratch) -> FdWalk {
+        let mut walk = FdWalk {
+            scan: FdScan::Complete,
+            listed: 0,
+            socket_inodes: Vec::new(),
+            failure: None,
+        };
+        let mut path = PidPath::new(pid);
+        let dir = match open_dir(&self.fd, path.with(b"/fd"), OFlags::RDONLY) {
+            Ok(fd) => fd,
+            Err(err) => {
+                walk.stop(err);
+                return walk;
+            }
+        };
+        // Socket targets are at most `socket:[` + 20 digits + `]`; a longer target is
+        // truncated here, and a full buffer is never taken for a socket.
+        let mut link = [0u8; 64];
+        let mut closed_meanwhile = false;
+        let mut entries = RawDir::new(&dir, &mut scratch.dirents);
+        while let Some(entry) = entries.next() {
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(err) => {
+                    walk.stop(err);
+                    break;
+                }
+            };
+            let name = entry.file_name();
+            if is_dot_or_dotdot(name) {
+                continue;
+            }
+            match rustix::fs::readlinkat_raw(&dir, name, &mut link[..]) {
+                Ok(len) => {
+                    walk.listed += 1;
+                    if len < link.len() {
+                        if let Some(inode) = parse_socket_link(&link[..len]) {
+                            walk.socket_inodes.push(inode);
+                        }
+                    }
+                }
+                // The descriptor was closed after it was listed, or the process is gone:
+                // told apart below, once.
+                Err(Errno::NOENT) => closed_meanwhile = true,
+                Err(err) => {
+                    walk.stop(err);
+                    break;
+                }
+            }
+        }
+        if closed_meanwhile && walk.scan == FdScan::Complete {
+            // A process that has exited, reaped or not, has no namespaces any more: its
+            // `ns/net` gives ENOENT, where a live process's always resolves.
+            if let Err(err) = rustix::fs::statat(&self.fd, path.with(b"/ns/net"), AtFlags::empty())
+            {
+                walk.stop(err);
+            }
+        }
+        walk
+    }
+}
+
+impl Seen {
+    /// Records the error of one step: the process is gone, or this user may not look (no
+    /// note: the descriptor walk will say so), or something unexpected.
+    fn record(&mut self, what: &'static str, err: Errno) {
+        if is_gone(err) {
+            self.vanished = true;
+        } else if !is_denied(err) {
+            self.failures.push((what, err));
+        }
+    }
+
+    fn new(pid: u32) -> Seen {
+        Seen {
+            pid,
+            comm: String::new(),
+            uid: 0,
+            netns: None,
+            fds: None,
+            fd_limit: None,
+            vanished: false,
+            failures: Vec::new(),
+            limits_error: None,
+        }
+    }
+
+    fn finish(self, walk: Option<FdWalk>, problems: &mut Problems) -> ScannedProcess {
+        for (what, err) in self.failures {
+            problems.add(what, err);
+        }
+        if let Some(err) = self.limits_error {
+            problems.add_parse("/proc/PID/limits", &err);
+        }
+        let mut process = ScannedProcess {
+            pid: self.pid,
+            comm: self.comm,
+            uid: self.uid,
+            netns: self.netns,
+            fds: self.fds,
+            fd_limit: self.fd_limit,
+            fd_scan: FdScan::Vanished,
+            socket_inodes: Vec::new(),
+        };
+        let Some(walk) = walk else {
+            return process;
+        };
+        if let Some(err) = walk.failure {
+            problems.add("/proc/PID/fd", err);
+        }
+        process.fd_scan = walk.scan;
+        if walk.scan == FdScan::Complete && process.fds.is_none() {
+            process.fds = Some(walk.listed);
+        }
+        process.socket_inodes = walk.socket_inodes;
+        process
+    }
+}
+
+impl FdWalk {
+    /// The walk of this process ends with `err`.
+    fn stop(&mut self, err: Errno) {
+        self.scan = if is_gone(err) {
+            FdScan::Vanished
+        } else {
+            if !is_denied(err) {
+                self.failure = Some(err);
+            }
+            // Not gone, not read in full: the view of this process is partial either way.
+            FdScan::Denied
+        };
+    }
+}
+
+/// Unexpected failures, counted by file and error, for the notes.
+#[derive(Default)]
+struct Problems {
+    counts: BTreeMap<(String, String), u64>,
+}
+
+impl Problems {
+    fn add(&mut self, what: &str, err: Errno) {
+        let key = (what.to_owned(), io(err).to_string());
+        *self.counts.entry(key).or_default() += 1;
+    }
+
+    fn add_parse(&mut self, what: &str, err: &LimitsError) {
+        *self
+            .counts
+            .entry((what.to_owned(), format!("unexpected format: {err}")))
+            .or_default() += 1;
+    }
+
+    fn into_notes(self) -> Vec<String> {
+        self.counts
+            .into_iter()
+            .map(|((what, why), n)| {
+                let whose = if n == 1 {
+                    "1 process".to_owned()
+                } else {
+                    format!("{n} processes")
+                };
+                format!("could not read {what} of {whose}: {why}")
+            })
+            .collect()
+    }
+}
+
+/// `PID` followed by a suffix, as a path relative to the proc root, built on the stack.
+struct PidPath {
+    buf: [u8; 32],
+    pid_len: usize,
+}
+
+impl PidPath {
+    fn new(pid: u32) -> PidPath {
+        let digits = rustix::path::DecInt::new(pid);
+        let digits = digits.as_bytes();
+        let mut buf = [0u8; 32];
+        buf[..digits.len()].copy_from_slice(digits);
+        PidPath {
+            buf,
+            pid_len: digits.len(),
+        }
+    }
+
+    /// `PID` + `suffix`; the suffix must leave room in the buffer.
+    fn with(&mut self, suffix: &[u8]) -> &[u8] {
+        let end = self.pid_len + suffix.len();
+        self.buf[self.pid_len..end].copy_from_slice(suffix);
+        &self.buf[..end]
+    }
+}
+
+/// Every pid under the proc root, ascending. On a read error, the pids listed so far.
+fn list_pids(root: &OwnedFd) -> Result<Vec<u32>, (Vec<u32>, Errno)> {
+    // Its own descriptor: `getdents64` moves the file offset.
+    let dir = open_dir(root, c".", OFlags::RDONLY).map_err(|err| (Vec::new(), err))?;
+    let mut buf = vec![MaybeUninit::uninit(); 32 * 1024];
+    let mut entries = RawDir::new(&dir, &mut buf);
+    let mut pids = Vec::new();
+    let mut failed = None;
+    while let Some(entry) = entries.next() {
+        match entry {
+            Ok(entry) => pids.extend(parse_pid(entry.file_name().to_bytes())),
+            Err(err) => {
+                failed = Some(err);
+                break;
+            }
+        }
+    }
+    pids.sort_unstable();
+    match failed {
+        None => Ok(pids),
+        Some(err) => Err((pids, err)),
+    }
+}
+
+fn open_dir<Fd: AsFd, P: rustix::path::Arg>(
+    at: Fd,
+    path: P,
+    how: OFlags,
+) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        at,
+        path,
+        how | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// The whole of a small /proc file, into `buf` (cleared first).
+fn read_file<'b>(dir: &OwnedFd, name: &CStr, buf: &'b mut Vec<u8>) -> Result<&'b [u8], Errno> {
+    let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    buf.clear();
+    File::from(fd)
+        .read_to_end(buf)
+        .map_err(|err| Errno::from_io_error(&err).unwrap_or(Errno::IO))?;
+    Ok(buf)
+}
+
+/// Runs `work` over `items` on `threads` threads (the caller's among them), handing out
+/// items one at a time; results come back in the order of `items`.
+fn parallel_map<T: Sync, R: Send, S>(
+    items: &[T],
+    threads: usize,
+    scratch: impl Fn() -> S + Sync,
+    work: impl Fn(&T, &mut S) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        let mut scratch = scratch();
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            done.push((i, work(item, &mut scratch)));
+        }
+        done
+    };
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        // A helper that cannot be spawned leaves more work to the others: the caller
+        // always takes part, so the map finishes either way.
+        let helpers: Vec<_> = (1..threads)
+            .map_while(|_| std::thread::Builder::new().spawn_scoped(scope, worker).ok())
+            .collect();
+        let mut results = worker();
+        for helper in helpers {
+            match helper.join() {
+                Ok(done) => results.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        results
+    });
+    results.sort_unstable_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+fn is_dot_or_dotdot(name: &CStr) -> bool {
+    matches!(name.to_bytes(), b"." | b"..")
+}
+
+/// The process is gone: its /proc directory, or a task behind it, no longer exists.
+fn is_gone(err: Errno) -> bool {
+    err == Errno::NOENT || err == Errno::SRCH
+}
+
+/// This user may not look (another user's process, without `CAP_SYS_PTRACE`).
+fn is_denied(err: Errno) -> bool {
+    err == Errno::ACCESS || err == Errno::PERM
+}
+
+fn io(err: Errno) -> std::io::Error {
+    std::io::Error::from(err)
+}
+
+#[cfg(test)]
+mod tests;
