@@ -172,6 +172,7 @@ fn noaccept_server(addr: SocketAddr, backlog: u32) -> anyhow::Result<()> {
 
 fn noaccept_clients(addr: SocketAddr, clients: u32, first: u32) -> anyhow::Result<()> {
     become_role("clients")?;
+    sockets::raise_nofile_to_hard()?;
     let mut completed: Vec<OwnedFd> = Vec::new();
     let mut pending: Vec<OwnedFd> = Vec::new();
     let (mut issued, mut abandoned, mut redials, mut failed) = (0u32, 0u32, 0u32, 0u32);
@@ -258,61 +259,82 @@ fn noaccept_clients(addr: SocketAddr, clients: u32, first: u32) -> anyhow::Resul
 }
 
 fn leaky(addr: SocketAddr, backlog: u32) -> anyhow::Result<()> {
+    use rustix::buffer::spare_capacity;
+    use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
+    const STDIN: u64 = u64::MAX;
+    const LISTENER: u64 = u64::MAX - 1;
+
     become_role("leaky")?;
+    sockets::raise_nofile_to_hard()?;
     let listener = sockets::tcp_listener(addr, backlog, true)?;
     report("listening=1");
-    // Accepted sockets whose peer has not closed yet, and those it has (now CLOSE_WAIT).
-    let mut open: Vec<OwnedFd> = Vec::new();
-    let mut close_wait: Vec<OwnedFd> = Vec::new();
+    // epoll, not poll: the leak may be thousands of sockets, each watched for the peer's FIN
+    // (EPOLLRDHUP, without reading anything) and then left alone in CLOSE_WAIT.
+    let epoll = epoll::create(CreateFlags::CLOEXEC).context("epoll_create")?;
     let stdin = std::io::stdin();
+    epoll::add(
+        &epoll,
+        stdin.as_fd(),
+        EventData::new_u64(STDIN),
+        EventFlags::IN,
+    )
+    .context("epoll stdin")?;
+    epoll::add(
+        &epoll,
+        &listener,
+        EventData::new_u64(LISTENER),
+        EventFlags::IN,
+    )
+    .context("epoll listener")?;
+    // Every accepted socket, kept open forever; its epoll token is its index here.
+    let mut held: Vec<OwnedFd> = Vec::new();
+    let mut close_wait = 0;
+    let mut events = Vec::with_capacity(256);
     let mut input = Vec::new();
     let mut last = String::new();
     loop {
         report_change(
             &mut last,
-            format!(
-                "accepted={} close_wait={}",
-                open.len() + close_wait.len(),
-                close_wait.len()
-            ),
+            format!("accepted={} close_wait={close_wait}", held.len()),
         );
-        let (stdin_ready, listener_ready, ready) = {
-            let stdin_fd = stdin.as_fd();
-            let mut fds = Vec::with_capacity(open.len() + 2);
-            fds.push(PollFd::new(&stdin_fd, PollFlags::IN));
-            fds.push(PollFd::new(&listener, PollFlags::IN));
-            // POLLRDHUP: the peer's FIN arrived, without reading anything.
-            fds.extend(open.iter().map(|fd| PollFd::new(fd, PollFlags::RDHUP)));
-            poll_forever(&mut fds)?;
-            let ready: Vec<usize> = (2..fds.len())
-                .filter(|&i| !fds[i].revents().is_empty())
-                .collect();
-            (
-                !fds[0].revents().is_empty(),
-                !fds[1].revents().is_empty(),
-                ready,
-            )
-        };
-        for i in ready.into_iter().rev() {
-            close_wait.push(open.swap_remove(i - 2));
+        events.clear();
+        match epoll::wait(&epoll, spare_capacity(&mut events), None) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(err) => return Err(err).context("epoll_wait"),
         }
-        if listener_ready {
-            loop {
-                match rustix::net::accept_with(&listener, SocketFlags::CLOEXEC) {
-                    Ok(fd) => open.push(fd),
-                    Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => break,
-                    Err(err) => return Err(err).context("accept"),
+        for event in &events {
+            let data = event.data;
+            match data.u64() {
+                STDIN => {
+                    if read_stdin_chunk(&mut input).is_none() {
+                        return Ok(());
+                    }
+                }
+                LISTENER => loop {
+                    match rustix::net::accept_with(&listener, SocketFlags::CLOEXEC) {
+                        Ok(fd) => {
+                            let token = EventData::new_u64(u64::try_from(held.len())?);
+                            epoll::add(&epoll, &fd, token, EventFlags::RDHUP)
+                                .context("epoll add")?;
+                            held.push(fd);
+                        }
+                        Err(Errno::AGAIN | Errno::INTR | Errno::CONNABORTED) => break,
+                        Err(err) => return Err(err).context("accept"),
+                    }
+                },
+                index => {
+                    let fd = &held[usize::try_from(index)?];
+                    epoll::delete(&epoll, fd).context("epoll delete")?;
+                    close_wait += 1;
                 }
             }
-        }
-        if stdin_ready && read_stdin_chunk(&mut input).is_none() {
-            return Ok(());
         }
     }
 }
 
 fn leak_client(addr: SocketAddr, count: u32) -> anyhow::Result<()> {
     become_role("client")?;
+    sockets::raise_nofile_to_hard()?;
     let conns = (0..count)
         .map(|_| TcpStream::connect(addr))
         .collect::<Result<Vec<_>, _>>()

@@ -136,3 +136,13 @@ pub fn set_nofile(soft: u64, hard: Option<u64>) -> anyhow::Result<()> {
     )
     .with_context(|| format!("setrlimit(RLIMIT_NOFILE, {soft})"))
 }
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit, for roles whose descriptor count grows
+/// with a flag (`--count`, `--clients`).
+pub fn raise_nofile_to_hard() -> anyhow::Result<()> {
+    let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile).maximum;
+    match hard {
+        Some(hard) => set_nofile(hard, None),
+        None => Ok(()),
+    }
+}
