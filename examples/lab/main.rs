@@ -15,7 +15,9 @@
 //! `{"ready":true,"scenario":…,"pids":{role: pid},"addr":…}` on stdout, and then holds that
 //! state until its stdin reaches end of file or SIGTERM/SIGINT arrives; then it stops its
 //! children and exits 0. Run it inside a private network namespace
-//! (`unshare --net`, `ip link set lo up`) to keep the state away from anything else.
+//! (`unshare --net`, `ip link set lo up`) to keep the state away from anything else. To hold
+//! a scenario in the background, give it a stdin that stays open (`sleep infinity | lab
+//! leak &`) and stop it with SIGTERM.
 //!
 //! Only loopback addresses are accepted (listeners may also use a wildcard address).
 //! This file owns the command line; `scenarios` drives each scenario from this process,
@@ -79,12 +81,14 @@ enum Scenario {
 #[allow(clippy::doc_markdown)] // --help text
 #[derive(Debug, Args)]
 pub struct NoacceptArgs {
+    /// Loopback address to listen on.
     #[arg(long, default_value = "127.0.0.1:5000")]
     pub addr: SocketAddr,
     /// listen() backlog; the kernel caps it at net.core.somaxconn.
     #[arg(long, default_value_t = 8)]
     pub backlog: u32,
-    /// Connections to attempt; those past backlog + 1 stay in SYN_SENT.
+    /// Connections to attempt; those past backlog + 1 stay in SYN_SENT (a connect whose SYN
+    /// retries run out dials again, so the drops go on for as long as the scenario is held).
     #[arg(long, default_value_t = 30)]
     pub clients: u32,
     /// Once the queue is full, close this many of the completed connections: the server
@@ -96,6 +100,7 @@ pub struct NoacceptArgs {
 #[allow(clippy::doc_markdown)] // --help text
 #[derive(Debug, Args)]
 pub struct LeakArgs {
+    /// Loopback address to listen on.
     #[arg(long, default_value = "127.0.0.1:5001")]
     pub addr: SocketAddr,
     /// Connections the client opens and then closes.
@@ -109,8 +114,10 @@ pub struct UnixNoacceptArgs {
     /// Filesystem path of the listening socket (a stale socket there is replaced).
     #[arg(long)]
     pub path: PathBuf,
+    /// listen() backlog; the kernel caps it at net.core.somaxconn.
     #[arg(long, default_value_t = 4)]
     pub backlog: u32,
+    /// Non-blocking connects to make; those past backlog + 1 fail with EAGAIN.
     #[arg(long, default_value_t = 5)]
     pub clients: u32,
 }
@@ -132,6 +139,7 @@ pub struct ListenArgs {
     /// Address to listen on; repeat for several.
     #[arg(long = "addr", required = true)]
     pub addrs: Vec<SocketAddr>,
+    /// listen() backlog of every listener.
     #[arg(long, default_value_t = 64)]
     pub backlog: u32,
 }
@@ -139,6 +147,7 @@ pub struct ListenArgs {
 #[allow(clippy::doc_markdown)] // --help text
 #[derive(Debug, Args)]
 pub struct HealthyArgs {
+    /// Loopback address to listen on.
     #[arg(long, default_value = "127.0.0.1:5004")]
     pub addr: SocketAddr,
     /// Connections the client opens.
