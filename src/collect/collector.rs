@@ -9,7 +9,7 @@
 //! | TCP and unix listeners (the small listening tables), counters, sockstat | < 1 ms |
 //! | the first /proc pass (name, start time, descriptor count of every process) | a few ms |
 //! | descriptors of new processes and of those whose count changed | their size |
-//! | SYN_RECV and CLOSE_WAIT sockets, when a TCP counter moved (else carried over, 5 s at most) | 20–70 ms: a walk of every TCP socket of the host |
+//! | SYN_RECV and CLOSE_WAIT sockets, when a TCP counter moved (else carried over, 5 s at most); stretched to 40× their CPU time | 20–70 ms: a walk of every TCP socket of the host, per namespace |
 //!
 //! | less often | cost | period |
 //! | --- | --- | --- |
@@ -47,7 +47,10 @@ pub enum Refresh {
         /// the same way up to five minutes.
         full_walk_every: Duration,
         /// A namespace where no TCP counter moved may keep its SYN_RECV and CLOSE_WAIT
-        /// sockets from an earlier read for this long.
+        /// sockets from an earlier read for this long. Where counters move, they are read
+        /// again in every refresh, unless those reads (a walk of every TCP socket of the
+        /// host for each namespace) cost more than 2.5 % of a core at that rate: the period
+        /// then stretches to 40× their CPU time, up to a minute.
         quiet_tracked_for: Duration,
     },
 }
@@ -63,6 +66,9 @@ impl Refresh {
 
 /// How far a full part's period stretches: its CPU time, times this.
 const STRETCH: u32 = 100;
+/// How far the period of SYN_RECV / CLOSE_WAIT walks stretches: their CPU time, times this.
+const TRACKED_STRETCH: u32 = 40;
+const TRACKED_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 const FULL_DUMP_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 const FULL_WALK_AT_MOST_EVERY: Duration = Duration::from_secs(300);
 
@@ -130,6 +136,9 @@ impl Collector {
                     full_dump: due(c.full_dump_ns, dump_every),
                     full_walk: due(c.full_walk_ns, walk_every),
                 };
+                // Every namespace's walk goes over the whole host's table: they add up.
+                let walks: Duration = c.tracked.values().filter_map(|t| t.cpu).sum();
+                let busy_every = (walks * TRACKED_STRETCH).min(TRACKED_AT_MOST_EVERY);
                 let prior = Prior {
                     procs: &c.procs,
                     base: &c.base,
@@ -137,7 +146,8 @@ impl Collector {
                     tracked: &c.tracked,
                     full_dump_ns: c.full_dump_ns,
                     full_walk_ns: c.full_walk_ns,
-                    quiet_tracked_for,
+                    tracked_busy_every: busy_every,
+                    tracked_quiet_every: quiet_tracked_for.max(busy_every),
                 };
                 run_pass(&self.opts, Some(prior), Some(&mut c.joined), plan)?
             }
@@ -171,7 +181,13 @@ impl Collector {
             cache.full_walk_ns = at;
             cache.full_walk_cpu = walk_cpu;
         }
-        cache.tracked.extend(pass.tracked);
+        for (id, mut tracked) in pass.tracked {
+            // A full dump says nothing of what a walk alone costs: keep the last figure.
+            if tracked.cpu.is_none() {
+                tracked.cpu = cache.tracked.get(&id).and_then(|t| t.cpu);
+            }
+            cache.tracked.insert(id, tracked);
+        }
         // Forget namespaces that are gone.
         let live: HashSet<&str> = pass.snapshot.netns.iter().map(|n| n.id.as_str()).collect();
         cache

@@ -114,9 +114,11 @@ struct Prior<'c> {
     tracked: &'c HashMap<NsId, Tracked>,
     full_dump_ns: u64,
     full_walk_ns: u64,
-    /// How long a quiet namespace may go without a walk of its SYN_RECV and CLOSE_WAIT
-    /// sockets.
-    quiet_tracked_for: Duration,
+    /// How long a namespace whose TCP counters moved waits between walks of its SYN_RECV
+    /// and CLOSE_WAIT sockets (zero: every refresh).
+    tracked_busy_every: Duration,
+    /// How long a quiet namespace may go without such a walk.
+    tracked_quiet_every: Duration,
 }
 
 /// The parts of a namespace only a full dump reads.
@@ -139,6 +141,8 @@ struct Tracked {
     tcp: BTreeMap<String, u64>,
     tcp_ext: BTreeMap<String, u64>,
     at_ns: u64,
+    /// CPU time of the refresh that read them, when it was a refresh (not a full dump).
+    cpu: Option<Duration>,
 }
 
 impl Tracked {
@@ -172,11 +176,21 @@ struct Pass {
 #[derive(Clone, Copy)]
 enum NsPlan<'c> {
     Full,
-    /// Listeners and counters; SYN_RECV and CLOSE_WAIT sockets unless `last` still holds.
+    /// Listeners and counters; SYN_RECV and CLOSE_WAIT sockets as `walk` says.
     Fresh {
         last: Option<&'c Tracked>,
-        must_walk: bool,
+        walk: Walk,
     },
+}
+
+/// Whether a refresh walks a namespace's SYN_RECV and CLOSE_WAIT sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    Must,
+    /// Unless no TCP counter of the namespace moved since the last walk.
+    IfMoved,
+    /// Not yet: the last walk is too recent for what walks cost.
+    Not,
 }
 
 /// One namespace's dump, read from a thread inside it.
@@ -192,10 +206,14 @@ fn dump_here(plan: NsPlan<'_>) -> Result<NsDump, NetlinkError> {
     let before = thread_cpu();
     let (tables, depth) = match plan {
         NsPlan::Full => (procnet::read_net_tables(), Depth::Full),
-        NsPlan::Fresh { last, must_walk } => {
+        NsPlan::Fresh { last, walk } => {
             let tables = procnet::read_counters();
-            let quiet = !must_walk && last.is_some_and(|t| t.still_holds(&tables));
-            (tables, Depth::Fresh { tracked: !quiet })
+            let tracked = match (walk, last) {
+                (Walk::Must, _) | (_, None) => true,
+                (Walk::IfMoved, Some(last)) => !last.still_holds(&tables),
+                (Walk::Not, Some(_)) => false,
+            };
+            (tables, Depth::Fresh { tracked })
         }
     };
     // `sockstat`'s `inuse` counts IPv4 sockets only; `CurrEstab` adds the connected ones
@@ -232,10 +250,15 @@ fn run_pass(
         Some(p) if !plan.full_dump && p.namespaces.contains_key(&t.id) => {
             let last = p.tracked.get(&t.id);
             let age = last.map_or(u64::MAX, |l| monotonic_ns.saturating_sub(l.at_ns));
-            NsPlan::Fresh {
-                last,
-                must_walk: u128::from(age) >= p.quiet_tracked_for.as_nanos(),
-            }
+            let past = |every: Duration| u128::from(age) >= every.as_nanos();
+            let walk = if past(p.tracked_quiet_every) {
+                Walk::Must
+            } else if past(p.tracked_busy_every) {
+                Walk::IfMoved
+            } else {
+                Walk::Not
+            };
+            NsPlan::Fresh { last, walk }
         }
         _ => NsPlan::Full,
     };
@@ -363,6 +386,7 @@ fn keep_and_carry_over(dumps: &mut [Dumped], prior: Option<Prior<'_>>, now_ns: u
 
 /// The SYN_RECV and CLOSE_WAIT sockets a dump read, to carry over while nothing moves.
 fn tracked_of(dump: &NsDump, at_ns: u64) -> Tracked {
+    let cpu = matches!(dump.depth, Depth::Fresh { tracked: true }).then_some(dump.cpu);
     Tracked {
         sockets: dump
             .sockets
@@ -377,6 +401,7 @@ fn tracked_of(dump: &NsDump, at_ns: u64) -> Tracked {
         tcp: dump.tables.tcp.clone(),
         tcp_ext: dump.tables.tcp_ext.clone(),
         at_ns,
+        cpu,
     }
 }
 
