@@ -12,12 +12,13 @@ use clap::{CommandFactory as _, Parser as _};
 
 use sockscope::analyze::{self, Settings};
 use sockscope::cli::Cli;
-use sockscope::collect::{CollectOptions, Sampler};
+use sockscope::collect::{CollectOptions, Collector, Sampler};
 use sockscope::config::{
-    CheckConfig, Config, Face, RecordConfig, ReportConfig, Sampling, Source, Stop,
+    CheckConfig, Config, Face, RecordConfig, ReportConfig, Sampling, ServeConfig, Source, Stop,
 };
 use sockscope::model::Snapshot;
 use sockscope::present::check::{self, CheckResult, Status};
+use sockscope::present::serve::{self, Exporter, Limits, MetricsOptions};
 use sockscope::present::{json, record, text};
 
 /// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
@@ -55,9 +56,7 @@ fn main() -> ExitCode {
         Face::Top(_) => Err(anyhow::anyhow!(
             "the dashboard is not built yet; use `sockscope report`"
         )),
-        Face::Serve(_) => Err(anyhow::anyhow!(
-            "the exporter is not built yet; use `sockscope report --json`"
-        )),
+        Face::Serve(serve) => run_serve(serve, &config.settings),
         Face::Check(check) => return run_check(check, &config.settings),
     };
     match result {
@@ -247,6 +246,22 @@ fn run_record(config: &RecordConfig) -> anyhow::Result<()> {
         eprintln!();
     }
     Ok(())
+}
+
+fn run_serve(config: &ServeConfig, settings: &Settings) -> anyhow::Result<()> {
+    let listener = serve::bind(config.listen)?;
+    let mut collector = Collector::new(CollectOptions::default());
+    let source = Box::new(move || {
+        collector
+            .snapshot()
+            .map_err(|e| format!("could not read socket state: {e}"))
+    });
+    let options = MetricsOptions {
+        top_processes: config.top_processes,
+    };
+    let exporter = Exporter::new(source, settings.clone(), options, config.interval);
+    eprintln!("{}", serve::listening_line(listener.local_addr()?));
+    serve::serve(&listener, exporter, Limits::default()).context("the exporter stopped")
 }
 
 /// "sampling 1/2…" on stderr while a multi-sample report waits, only on a terminal.

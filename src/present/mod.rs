@@ -5,4 +5,5 @@
 pub mod check;
 pub mod json;
 pub mod record;
+pub mod serve;
 pub mod text;
