@@ -6,5 +6,6 @@ mod close_wait;
 mod fds;
 mod lab;
 mod listeners;
+mod serve;
 mod states;
 mod text_report;
