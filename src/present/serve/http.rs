@@ -228,8 +228,35 @@ fn serve_connection(mut stream: TcpStream, handler: &Handler, limits: Limits) {
     let deadline = Instant::now() + limits.write_timeout;
     if write_response(&mut stream, &response, head_only, deadline).is_ok() {
         let _ = stream.flush();
+        let _ = stream.shutdown(Shutdown::Write);
+        linger(&mut stream);
     }
-    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// Read and drop what the client still sends (a request body, a pipelined request) for a
+/// moment before closing: closing with unread data makes the kernel send a reset, and some
+/// clients' stacks drop an answer they have not read yet when a reset arrives.
+fn linger(stream: &mut TcpStream) {
+    const LINGER: Duration = Duration::from_millis(500);
+    const MAX: usize = 64 * 1024;
+    let until = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < MAX {
+        let Some(left) = until
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        else {
+            return;
+        };
+        if stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => drained += n,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -451,6 +478,31 @@ mod tests {
         );
         let (status, _) = exchange(addr, b"BREW /pot HTCPCP/1.0\r\n\r\n");
         assert_eq!(status, "HTTP/1.1 400 Bad Request");
+    }
+
+    #[test]
+    fn a_request_with_an_unread_body_gets_its_answer() {
+        let addr = server(Limits::default());
+        let mut request = b"POST /x HTTP/1.1\r\nContent-Length: 200000\r\n\r\n".to_vec();
+        request.extend(std::iter::repeat_n(b'x', 200_000));
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        // The server answers after the head; the body is still being sent meanwhile.
+        let writer = {
+            let mut stream = stream.try_clone().expect("clone");
+            std::thread::spawn(move || {
+                let _ = stream.write_all(&request);
+            })
+        };
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .expect("the answer, not a reset");
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("POST /x\n"), "{answer}");
+        writer.join().expect("the writer");
     }
 
     #[test]

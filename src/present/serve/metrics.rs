@@ -7,8 +7,8 @@
 //!
 //! Cardinality is bounded by what the host has (network namespaces, TCP states, listeners,
 //! finding ids) except for processes, which get series only when they are among the top K by
-//! sockets or named in a finding. Command lines, environments, uids and paths of processes
-//! are never read here: a process is its pid and its comm.
+//! sockets or named in a finding. A process is its pid and its comm: no uid, no path, and
+//! (the snapshot has none) no command line or environment.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::{Display, Write as _};
