@@ -458,6 +458,31 @@ mod tests {
     }
 
     #[test]
+    fn serve_defaults_to_loopback_and_takes_ipv6() {
+        let serve = |args: &[&str]| match build(args).expect("valid").face {
+            Face::Serve(s) => s,
+            other => panic!("not serve: {other:?}"),
+        };
+        assert_eq!(
+            serve(&["serve"]),
+            ServeConfig {
+                listen: "127.0.0.1:9871".parse().expect("an address"),
+                interval: Duration::from_secs(1),
+                top_processes: 100,
+            }
+        );
+        let s = serve(&["serve", "--listen", "[::1]:9100", "--top-processes", "5"]);
+        assert_eq!(
+            (s.listen.to_string().as_str(), s.top_processes),
+            ("[::1]:9100", 5)
+        );
+        let err = build(&["serve", "--listen", "9871"])
+            .expect_err("no address")
+            .to_string();
+        assert!(err.contains("127.0.0.1:9871"), "{err}");
+    }
+
+    #[test]
     fn replay_takes_every_snapshot_unless_told() {
         let face = build(&["report", "--replay", "r.ndjson"])
             .expect("valid")
