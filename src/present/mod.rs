@@ -6,3 +6,4 @@ pub mod check;
 pub mod json;
 pub mod record;
 pub mod text;
+pub mod tui;
