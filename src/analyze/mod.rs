@@ -323,13 +323,18 @@ fn netns_view(
     }
 }
 
-/// Whether a process belongs in this namespace's table: it lives there, or (for the
-/// caller's namespace) it lives in none that was scanned but holds sockets we counted.
+/// Whether a process belongs in this namespace's table: it lives there; or, for the
+/// caller's namespace, its home is unknown, or it lives in a namespace that was not scanned
+/// yet holds sockets of a scanned one (a descriptor passed across namespaces). A process
+/// that merely lives in an unscanned namespace is not judged here: `--all-netns` sees it.
 fn lives_in(p: &Process, ns: &NetnsSnapshot, is_callers: bool, last: &Snapshot) -> bool {
     let home = p.netns.map(|ino| ino.to_string());
     match home {
         Some(id) if id == ns.id => true,
-        Some(id) => is_callers && !last.netns.iter().any(|n| n.id == id),
+        Some(id) => {
+            let holds_ours = p.tcp.total() + p.unix_sockets > 0;
+            is_callers && holds_ours && !last.netns.iter().any(|n| n.id == id)
+        }
         None => is_callers,
     }
 }

@@ -1,0 +1,10 @@
+//! The integration tests, by what they check.
+
+mod accept_queue;
+mod cli;
+mod close_wait;
+mod fds;
+mod lab;
+mod listeners;
+mod states;
+mod text_report;

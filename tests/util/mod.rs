@@ -1,0 +1,56 @@
+//! Test support: private network namespaces with lab scenarios in them ([`netns`]), the `ss`
+//! and `nstat` oracles ([`oracle`]), and the test's own view of the JSON report ([`report`]).
+
+pub mod netns;
+pub mod oracle;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The binary under test.
+pub fn sockscope_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_sockscope"))
+}
+
+/// The lab example next to it: `cargo test` builds examples into `<profile>/examples/`.
+pub fn lab_bin() -> PathBuf {
+    let dir = sockscope_bin()
+        .parent()
+        .expect("the binary has a directory");
+    let lab = dir.join("examples").join("lab");
+    assert!(
+        lab.exists(),
+        "{} is missing: run the tests with `cargo test` (which builds the examples) or \
+         `cargo build --examples` first",
+        lab.display()
+    );
+    lab
+}
+
+/// A fixture file's contents without its leading `# ...` provenance lines.
+pub fn fixture(relative: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(relative);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()));
+    let mut body = String::new();
+    for line in text.lines().skip_while(|line| line.starts_with("# ")) {
+        body.push_str(line);
+        body.push('\n');
+    }
+    body
+}
+
+/// stdout of a finished command, panicking with everything it said if it failed.
+pub fn stdout_of(what: &str, output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("utf-8 output")
+}

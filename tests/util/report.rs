@@ -1,0 +1,126 @@
+//! The test's own reading of `sockscope.report.v1`: only the keys the tests check, under the
+//! names the contract gives them, so a renamed key fails here rather than passing unnoticed.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub sampling: Sampling,
+    pub netns: Vec<Netns>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Sampling {
+    pub samples: u64,
+    pub interval_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Netns {
+    pub id: String,
+    pub counters: BTreeMap<String, Counter>,
+    pub tcp_states: BTreeMap<String, u64>,
+    pub listeners: Vec<Listener>,
+    pub processes: Vec<Process>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Counter {
+    pub total: Option<u64>,
+    pub rate_per_s: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Listener {
+    pub proto: String,
+    pub local: String,
+    pub port: Option<u16>,
+    pub accept_queue: u64,
+    pub backlog: u64,
+    pub full: bool,
+    pub syn_recv: u64,
+    pub unaccepted_close_wait: u64,
+    pub drops: Counter,
+    pub owners: Vec<Owner>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Owner {
+    pub pid: u32,
+    pub comm: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Process {
+    pub pid: u32,
+    pub comm: String,
+    pub fds: Option<u64>,
+    pub fd_limit: Option<u64>,
+    pub tcp_sockets: u64,
+    pub unix_sockets: u64,
+    pub close_wait: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Finding {
+    pub id: String,
+    pub severity: String,
+    pub netns: String,
+    pub subject: String,
+}
+
+impl Report {
+    /// The one namespace a default report scans: the caller's own.
+    pub fn only_netns(&self) -> &Netns {
+        assert_eq!(
+            self.netns.len(),
+            1,
+            "expected exactly the caller's namespace"
+        );
+        &self.netns[0]
+    }
+
+    pub fn findings_with_id(&self, id: &str) -> Vec<&Finding> {
+        self.findings.iter().filter(|f| f.id == id).collect()
+    }
+}
+
+impl Netns {
+    pub fn listener(&self, proto: &str, local: &str) -> &Listener {
+        self.listeners
+            .iter()
+            .find(|l| l.proto == proto && l.local == local)
+            .unwrap_or_else(|| {
+                let all: Vec<_> = self
+                    .listeners
+                    .iter()
+                    .map(|l| format!("{} {}", l.proto, l.local))
+                    .collect();
+                panic!("no {proto} listener {local}; the report has {all:?}")
+            })
+    }
+
+    pub fn process(&self, pid: u32) -> &Process {
+        self.processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .unwrap_or_else(|| {
+                let all: Vec<_> = self
+                    .processes
+                    .iter()
+                    .map(|p| format!("{} {}", p.pid, p.comm))
+                    .collect();
+                panic!("no process {pid} in the report; it has {all:?}")
+            })
+    }
+
+    pub fn counter(&self, name: &str) -> &Counter {
+        self.counters
+            .get(name)
+            .unwrap_or_else(|| panic!("no counter {name}"))
+    }
+}
