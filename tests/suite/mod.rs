@@ -8,3 +8,4 @@ mod lab;
 mod listeners;
 mod states;
 mod text_report;
+mod top;
