@@ -535,3 +535,19 @@ fn every_key_in_the_help_does_something() {
         );
     }
 }
+
+#[test]
+fn a_long_pause_holds_no_more_than_the_history() {
+    let snapshots = recording("incidents");
+    let mut view = live(snapshots.clone());
+    let mut window = super::feed::Window::default();
+    press(&mut view, &[KeyCode::Char('p')]);
+    for i in 0..super::history::HISTORY as u64 + 30 {
+        let mut s = snapshots[1].clone();
+        s.monotonic_ns += i * 1_000_000_000;
+        s.wall_time_ms += i * 1000;
+        view.apply(window.push(s, &Settings::default()).expect("update"));
+    }
+    press(&mut view, &[KeyCode::Char('p')]);
+    assert_eq!(view.history.len(), super::history::HISTORY);
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::feed::Update;
-use super::history::{History, Point};
+use super::history::{HISTORY, History, Point};
 use crate::analyze::{
     self, Analysis, Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Thresholds,
 };
@@ -318,6 +318,10 @@ impl View {
     pub fn apply(&mut self, update: Update) {
         self.error = None;
         if self.paused {
+            // Only the newest points can be shown on resume: keep no more than those.
+            if self.held_points.len() == HISTORY {
+                self.held_points.remove(0);
+            }
             self.held_points.push(update.point.clone());
             self.held = Some(Box::new(update));
             return;
