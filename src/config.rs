@@ -133,7 +133,9 @@ struct FileConfig {
 }
 
 impl Config {
-    pub fn build(cli: Cli) -> Result<Config, ConfigError> {
+    /// Validate what the user typed. With no command, sockscope opens the dashboard when
+    /// stdout is a terminal (`stdout_is_terminal`) and prints the text report otherwise.
+    pub fn build(cli: Cli, stdout_is_terminal: bool) -> Result<Config, ConfigError> {
         let file = match &cli.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
@@ -153,6 +155,9 @@ impl Config {
             Some(Command::Check(args)) => (Face::Check(check(&args)?), args.rules),
             Some(Command::Top(args)) => (Face::Top(top(&args)?), args.rules),
             Some(Command::Serve(args)) => (Face::Serve(serve(&args)?), args.rules),
+            None if stdout_is_terminal => {
+                (Face::Top(top(&TopArgs::default())?), RuleArgs::default())
+            }
             None => {
                 let source = source(&SampleArgs::default())?;
                 (
@@ -378,7 +383,7 @@ mod tests {
     fn build(args: &[&str]) -> Result<Config, ConfigError> {
         let cli = Cli::try_parse_from(std::iter::once("sockscope").chain(args.iter().copied()))
             .expect("clap accepts the arguments");
-        Config::build(cli)
+        Config::build(cli, false)
     }
 
     fn sampling(args: &[&str]) -> Sampling {
@@ -403,6 +408,31 @@ mod tests {
                     samples: 2,
                     interval: Duration::from_secs(1)
                 }),
+            })
+        );
+    }
+
+    #[test]
+    fn no_command_on_a_terminal_is_the_dashboard() {
+        let cli = Cli::try_parse_from(["sockscope"]).expect("clap accepts it");
+        let config = Config::build(cli, true).expect("valid");
+        assert_eq!(
+            config.face,
+            Face::Top(TopConfig {
+                source: TopSource::Live {
+                    interval: Duration::from_secs(1)
+                }
+            })
+        );
+        let cli = Cli::try_parse_from(["sockscope", "top", "--replay", "r.ndjson"])
+            .expect("clap accepts it");
+        let face = Config::build(cli, false).expect("valid").face;
+        assert_eq!(
+            face,
+            Face::Top(TopConfig {
+                source: TopSource::Replay {
+                    path: PathBuf::from("r.ndjson")
+                }
             })
         );
     }

@@ -15,11 +15,12 @@ use sockscope::cli::Cli;
 use sockscope::collect::{CollectOptions, Collector, Sampler};
 use sockscope::config::{
     CheckConfig, Config, Face, RecordConfig, ReportConfig, Sampling, ServeConfig, Source, Stop,
+    TopConfig, TopSource,
 };
 use sockscope::model::Snapshot;
 use sockscope::present::check::{self, CheckResult, Status};
 use sockscope::present::serve::{self, Exporter, Limits, MetricsOptions};
-use sockscope::present::{json, record, text};
+use sockscope::present::{json, record, text, tui};
 
 /// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
 const EXIT_FAILURE: u8 = 1;
@@ -46,16 +47,14 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(one_line(&e, subcommand.as_deref())),
     };
-    let config = match Config::build(cli) {
+    let config = match Config::build(cli, io::stdout().is_terminal()) {
         Ok(config) => config,
         Err(e) => return usage_error(e.to_string()),
     };
     let result = match &config.face {
         Face::Report(report) => run_report(report, &config.settings),
         Face::Record(record) => run_record(record),
-        Face::Top(_) => Err(anyhow::anyhow!(
-            "the dashboard is not built yet; use `sockscope report`"
-        )),
+        Face::Top(top) => run_top(top, &config.settings),
         Face::Serve(serve) => run_serve(serve, &config.settings),
         Face::Check(check) => return run_check(check, &config.settings),
     };
@@ -132,6 +131,24 @@ fn run_report(config: &ReportConfig, settings: &Settings) -> anyhow::Result<()> 
         text::write(&mut out, &analysis)?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn run_top(config: &TopConfig, settings: &Settings) -> anyhow::Result<()> {
+    let source = match &config.source {
+        TopSource::Live { interval } => tui::Source::Live {
+            collector: Collector::new(CollectOptions::default()),
+            interval: *interval,
+        },
+        TopSource::Replay { path } => {
+            let recording = replay(path)?;
+            tui::Source::Replay {
+                interval: Duration::from_millis(recording.header.interval_ms),
+                snapshots: recording.snapshots,
+            }
+        }
+    };
+    tui::run(source, settings.clone())?;
     Ok(())
 }
 

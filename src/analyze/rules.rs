@@ -14,7 +14,7 @@ use super::collision::{MinedPorts, mined_ports};
 use super::listeners::{ListenerView, Proto};
 use super::thresholds::Thresholds;
 use super::units::{format_age, round1};
-use super::{Finding, NetnsView, ProcessView, Severity, Target, pct};
+use super::{Finding, NetnsView, ProcessView, Severity, Target, pct, process_subject};
 use crate::model::{NetnsSnapshot, Snapshot, TcpState};
 
 /// What every rule may read about one namespace.
@@ -379,10 +379,6 @@ fn syn_queue_counters(scope: &Scope<'_>) -> Option<Finding> {
         evidence,
         remedy,
     ))
-}
-
-fn process_subject(comm: &str, pid: u32) -> String {
-    format!("process {comm} (pid {pid})")
 }
 
 fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {

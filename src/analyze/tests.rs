@@ -5,7 +5,7 @@ use super::*;
 use crate::model::TcpState;
 use crate::present::record;
 
-fn recording(name: &str) -> Vec<Snapshot> {
+pub(super) fn recording(name: &str) -> Vec<Snapshot> {
     let path = format!(
         "{}/tests/fixtures/recordings/{name}.ndjson",
         env!("CARGO_MANIFEST_DIR")

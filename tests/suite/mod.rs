@@ -9,3 +9,4 @@ mod listeners;
 mod serve;
 mod states;
 mod text_report;
+mod top;

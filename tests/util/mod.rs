@@ -1,9 +1,11 @@
 //! Test support: private network namespaces with lab scenarios in them ([`netns`]), the `ss`
-//! and `nstat` oracles ([`oracle`]), and the test's own view of the JSON report ([`report`]).
+//! and `nstat` oracles ([`oracle`]), the test's own view of the JSON report ([`report`]), and
+//! a real terminal for the dashboard ([`tmux`]).
 
 pub mod netns;
 pub mod oracle;
 pub mod report;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
