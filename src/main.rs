@@ -148,7 +148,7 @@ fn run_top(
 ) -> anyhow::Result<()> {
     let source = match &config.source {
         TopSource::Live { interval } => tui::Source::Live {
-            collector: Collector::new(collect.clone()),
+            collector: Box::new(Collector::new(collect.clone())),
             interval: *interval,
         },
         TopSource::Replay { path } => {
