@@ -5,31 +5,30 @@
 //! index answers for all of them; a process may hold sockets of several namespaces (one that
 //! called `setns`, or was passed a descriptor).
 
-use std::collections::HashMap;
-
 use super::procs::ScannedProcess;
-use super::sockets::{FRESH_STATES, Slot, Sockets};
+use super::sockets::{FRESH_STATES, InodeMap, Slot, Sockets};
 use crate::model::{Process, StateCounts, TcpState};
 
 /// Socket inode -> the namespace (position in the dumps) and slot it was found in.
 pub struct SocketIndex<'b> {
-    by_ns: Vec<HashMap<u64, Slot>>,
+    by_ns: Vec<InodeMap<Slot>>,
     /// With several namespaces, all of them in one map.
-    combined: Option<HashMap<u64, (usize, Slot)>>,
+    combined: Option<InodeMap<(usize, Slot)>>,
     /// The last full dump, for a collector refreshing between full dumps: what each inode
     /// was then. Consulted only for the states a fresh dump does not read.
-    base: Option<&'b HashMap<u64, Slot>>,
+    base: Option<&'b InodeMap<Slot>>,
 }
 
 impl<'b> SocketIndex<'b> {
     /// Takes the index out of each namespace's dump, which keeps its lists for the owners.
-    pub fn new(dumps: &mut [&mut Sockets], base: Option<&'b HashMap<u64, Slot>>) -> Self {
-        let by_ns: Vec<HashMap<u64, Slot>> = dumps
+    pub fn new(dumps: &mut [&mut Sockets], base: Option<&'b InodeMap<Slot>>) -> Self {
+        let by_ns: Vec<InodeMap<Slot>> = dumps
             .iter_mut()
             .map(|d| std::mem::take(&mut d.index))
             .collect();
         let combined = (by_ns.len() > 1).then(|| {
-            let mut all = HashMap::with_capacity(by_ns.iter().map(HashMap::len).sum());
+            let mut all = InodeMap::default();
+            all.reserve(by_ns.iter().map(InodeMap::len).sum());
             for (ns, index) in by_ns.iter().enumerate() {
                 all.extend(index.iter().map(|(&inode, &slot)| (inode, (ns, slot))));
             }
@@ -75,7 +74,7 @@ pub fn attribute(
         // The same socket behind two descriptors (dup, fork) is still one socket. Sorted
         // once, the list is sorted already when a collector reuses it.
         p.socket_inodes.sort_unstable();
-        let mut tcp = StateCounts::default();
+        let mut tcp = Tally::default();
         let (mut unix_sockets, mut other_sockets) = (0, 0);
         let mut previous = None;
         for &inode in &p.socket_inodes {
@@ -111,7 +110,7 @@ pub fn attribute(
             netns: p.netns.map(|id| id.ino),
             fds: p.fds,
             fd_limit: p.fd_limit,
-            tcp,
+            tcp: tcp.into_counts(),
             unix_sockets,
             other_sockets,
             fd_scan: p.fd_scan,
@@ -119,4 +118,33 @@ pub fn attribute(
     }
     processes.sort_by_key(|p| p.pid);
     processes
+}
+
+/// Counts by TCP state, kept in an array while a process's sockets are counted one by one
+/// (a map entry per socket is most of the cost of counting 100,000 of them).
+#[derive(Default)]
+struct Tally {
+    known: [u64; TcpState::CLASSIC.len() + 1],
+    other: StateCounts,
+}
+
+impl Tally {
+    fn add(&mut self, state: TcpState, n: u64) {
+        match TcpState::CLASSIC.iter().position(|&s| s == state) {
+            Some(i) => self.known[i] += n,
+            None if state == TcpState::BoundInactive => self.known[TcpState::CLASSIC.len()] += n,
+            None => self.other.add(state, n),
+        }
+    }
+
+    fn into_counts(self) -> StateCounts {
+        let mut counts = self.other;
+        let states = TcpState::CLASSIC.iter().chain([&TcpState::BoundInactive]);
+        for (&state, n) in states.zip(self.known) {
+            if n > 0 {
+                counts.add(state, n);
+            }
+        }
+        counts
+    }
 }

@@ -17,12 +17,17 @@
 //! is). Nothing here decides what is bad; it only records what the kernel said and what
 //! could not be read.
 
+mod collector;
 mod join;
 pub mod netlink;
 pub mod netns;
 pub mod procnet;
 pub mod procs;
 mod sockets;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -32,13 +37,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::model::{
     FdScan, Freshness, Host, NetnsSnapshot, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState,
 };
+pub use collector::{Collector, Refresh, Sampler};
 use join::SocketIndex;
 use netlink::NetlinkError;
 use netns::{Catalog, EnterError, Target};
 pub use netns::{NetnsScope, NsId, ResolveError};
 use procnet::NetTables;
 use procs::ProcessScan;
-use sockets::{Depth, FRESH_STATES, Slot, Sockets};
+use sockets::{Depth, FRESH_STATES, InodeMap, Slot, Sockets};
 
 /// Where and how to collect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,54 +87,36 @@ pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
     run_pass(opts, None, Plan::FULL).map(|pass| pass.snapshot)
 }
 
-/// How a [`Collector`] refreshes.
+/// What one pass re-reads in full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refresh {
-    /// Every snapshot is a full pass, as [`collect`] takes: exact, and as costly each time.
-    Full,
-    /// Between full passes, re-read only what is cheap and what a diagnosis turns on.
-    Incremental {
-        /// A full socket dump (every TCP state, every unix socket, sysctls) at least this
-        /// often.
-        full_dump_every: Duration,
-        /// Every process's descriptors walked at least this often; in between, only new
-        /// processes and those whose descriptor count changed.
-        full_walk_every: Duration,
-    },
+struct Plan {
+    full_dump: bool,
+    full_walk: bool,
 }
 
-impl Refresh {
-    /// What the dashboard and the exporter use: a full socket dump every 5 s, a full
-    /// descriptor walk every 30 s.
-    pub const INCREMENTAL: Refresh = Refresh::Incremental {
-        full_dump_every: Duration::from_secs(5),
-        full_walk_every: Duration::from_secs(30),
+impl Plan {
+    const FULL: Plan = Plan {
+        full_dump: true,
+        full_walk: true,
     };
 }
 
-/// A collector that lives across refreshes, so that repeated snapshots (the dashboard, the
-/// exporter) reuse what has not changed since the last one.
-///
-/// The first snapshot is always a full pass. With [`Refresh::Incremental`], later ones keep
-/// the socket → process map, re-walking the descriptors only of processes that are new or
-/// whose descriptor count or start time changed, and read the sockets with state-filtered
-/// dumps; each snapshot's [`Freshness`] says how old the carried-over parts are.
-pub struct Collector {
-    opts: CollectOptions,
-    refresh: Refresh,
-    cache: Option<Cache>,
-}
-
-/// What an incremental collector keeps between refreshes.
-struct Cache {
-    /// The last process scan: the socket inodes of each process.
-    procs: ProcessScan,
+/// What a pass may reuse of the passes before it: an incremental collector's memory.
+#[derive(Clone, Copy)]
+struct Prior<'c> {
+    /// The last process scan.
+    procs: &'c ProcessScan,
     /// Every socket inode of the last full dumps, and what it was then.
-    base: HashMap<u64, Slot>,
+    base: &'c InodeMap<Slot>,
     /// What the last full dump of each namespace read that a fresh dump does not.
-    namespaces: HashMap<NsId, NsBase>,
+    namespaces: &'c HashMap<NsId, NsBase>,
+    /// The SYN_RECV and CLOSE_WAIT sockets of each namespace's last walk of them.
+    tracked: &'c HashMap<NsId, Tracked>,
     full_dump_ns: u64,
     full_walk_ns: u64,
+    /// How long a quiet namespace may go without a walk of its SYN_RECV and CLOSE_WAIT
+    /// sockets.
+    quiet_tracked_for: Duration,
 }
 
 /// The parts of a namespace only a full dump reads.
@@ -144,117 +132,26 @@ struct NsBase {
     notes: Vec<String>,
 }
 
-impl Collector {
-    /// An incremental collector ([`Refresh::INCREMENTAL`]).
-    pub fn new(opts: CollectOptions) -> Collector {
-        Collector::with_refresh(opts, Refresh::INCREMENTAL)
-    }
-
-    pub fn with_refresh(opts: CollectOptions, refresh: Refresh) -> Collector {
-        Collector {
-            opts,
-            refresh,
-            cache: None,
-        }
-    }
-
-    /// Take a snapshot: a full pass the first time and whenever one is due, otherwise a
-    /// refresh of what changed.
-    pub fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
-        let Refresh::Incremental {
-            full_dump_every,
-            full_walk_every,
-        } = self.refresh
-        else {
-            return collect(&self.opts);
-        };
-        let now = monotonic_ns();
-        let due =
-            |since: u64, every: Duration| u128::from(now.saturating_sub(since)) >= every.as_nanos();
-        let plan = match &self.cache {
-            None => Plan::FULL,
-            Some(cache) => Plan {
-                full_dump: due(cache.full_dump_ns, full_dump_every),
-                full_walk: due(cache.full_walk_ns, full_walk_every),
-            },
-        };
-        let pass = run_pass(&self.opts, self.cache.as_ref(), plan)?;
-        let at = pass.snapshot.monotonic_ns;
-        match &mut self.cache {
-            Some(cache) if !plan.full_dump => {
-                cache.base.extend(pass.base);
-                cache.namespaces.extend(pass.ns_bases);
-                cache.procs = pass.scan;
-                if plan.full_walk {
-                    cache.full_walk_ns = at;
-                }
-            }
-            slot => {
-                let full_walk_ns = match slot {
-                    Some(cache) if !plan.full_walk => cache.full_walk_ns,
-                    _ => at,
-                };
-                *slot = Some(Cache {
-                    procs: pass.scan,
-                    base: pass.base,
-                    namespaces: pass.ns_bases,
-                    full_dump_ns: at,
-                    full_walk_ns,
-                });
-            }
-        }
-        Ok(pass.snapshot)
-    }
+/// A namespace's SYN_RECV and CLOSE_WAIT sockets as last read, and its TCP counters then.
+#[derive(Debug, Clone)]
+struct Tracked {
+    sockets: Vec<TcpSocket>,
+    tcp: BTreeMap<String, u64>,
+    tcp_ext: BTreeMap<String, u64>,
+    at_ns: u64,
 }
 
-/// Takes snapshots `interval` apart, paced from the first so that n snapshots span
-/// (n - 1) × interval however long each collection takes. Every snapshot is a full pass:
-/// reports, checks and recordings must agree with `ss`.
-pub struct Sampler {
-    collector: Collector,
-    interval: Duration,
-    start: Option<Instant>,
-    taken: u32,
-}
-
-impl Sampler {
-    pub fn new(opts: CollectOptions, interval: Duration) -> Sampler {
-        Sampler {
-            collector: Collector::with_refresh(opts, Refresh::Full),
-            interval,
-            start: None,
-            taken: 0,
-        }
+impl Tracked {
+    /// Whether nothing can have changed among these sockets since they were read: no TCP
+    /// segment came in or went out of the namespace, and no TCP counter moved. A socket
+    /// enters CLOSE_WAIT on a FIN from its peer and leaves it by sending its own FIN or a
+    /// RST; a request socket comes with a SYN and goes with an ACK, a RST or a SYN-ACK
+    /// retransmission — all counted in `InSegs`, `OutSegs`, `OutRsts` or `RetransSegs`.
+    /// What no counter shows, an application reading its CLOSE_WAIT socket's last bytes and
+    /// a request socket expiring after its last retransmission, waits for the next walk.
+    fn still_holds(&self, tables: &NetTables) -> bool {
+        !self.tcp.is_empty() && self.tcp == tables.tcp && self.tcp_ext == tables.tcp_ext
     }
-
-    /// When the next snapshot is due, relative to the first.
-    pub fn next_due(&self) -> Duration {
-        self.interval * self.taken
-    }
-
-    /// Wait until the next snapshot is due, then take it.
-    pub fn take(&mut self) -> Result<Snapshot, CollectError> {
-        let start = *self.start.get_or_insert_with(Instant::now);
-        if let Some(wait) = self.next_due().checked_sub(start.elapsed()) {
-            std::thread::sleep(wait);
-        }
-        self.taken = self.taken.saturating_add(1);
-        self.collector.snapshot()
-    }
-}
-
-/// What one pass re-reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Plan {
-    full_dump: bool,
-    full_walk: bool,
-}
-
-impl Plan {
-    const FULL: Plan = Plan {
-        full_dump: true,
-        full_walk: true,
-    };
 }
 
 /// A pass's snapshot, and what an incremental collector keeps of it.
@@ -262,8 +159,23 @@ struct Pass {
     snapshot: Snapshot,
     scan: ProcessScan,
     /// Socket inodes of the namespaces dumped in full in this pass.
-    base: HashMap<u64, Slot>,
+    base: InodeMap<Slot>,
     ns_bases: HashMap<NsId, NsBase>,
+    /// The namespaces whose SYN_RECV and CLOSE_WAIT sockets were read in this pass.
+    tracked: HashMap<NsId, Tracked>,
+    /// CPU time of the full socket dumps of this pass, all namespaces together.
+    full_dump_cpu: Duration,
+}
+
+/// What to read of one namespace.
+#[derive(Clone, Copy)]
+enum NsPlan<'c> {
+    Full,
+    /// Listeners and counters; SYN_RECV and CLOSE_WAIT sockets unless `last` still holds.
+    Fresh {
+        last: Option<&'c Tracked>,
+        must_walk: bool,
+    },
 }
 
 /// One namespace's dump, read from a thread inside it.
@@ -271,12 +183,19 @@ struct NsDump {
     depth: Depth,
     sockets: Sockets,
     tables: NetTables,
+    /// CPU time the dump took on its thread.
+    cpu: Duration,
 }
 
-fn dump_here(depth: Depth) -> Result<NsDump, NetlinkError> {
-    let tables = match depth {
-        Depth::Full => procnet::read_net_tables(),
-        Depth::Fresh => procnet::read_counters(),
+fn dump_here(plan: NsPlan<'_>) -> Result<NsDump, NetlinkError> {
+    let before = thread_cpu();
+    let (tables, depth) = match plan {
+        NsPlan::Full => (procnet::read_net_tables(), Depth::Full),
+        NsPlan::Fresh { last, must_walk } => {
+            let tables = procnet::read_counters();
+            let quiet = !must_walk && last.is_some_and(|t| t.still_holds(&tables));
+            (tables, Depth::Fresh { tracked: !quiet })
+        }
     };
     // `sockstat`'s `inuse` counts IPv4 sockets only; `CurrEstab` adds the connected ones
     // of both families. A rough upper bound is all the hint needs to be.
@@ -287,26 +206,34 @@ fn dump_here(depth: Depth) -> Result<NsDump, NetlinkError> {
         depth,
         sockets,
         tables,
+        cpu: thread_cpu().saturating_sub(before),
     })
 }
 
 fn run_pass(
     opts: &CollectOptions,
-    cache: Option<&Cache>,
+    prior: Option<Prior<'_>>,
     plan: Plan,
 ) -> Result<Pass, CollectError> {
     let started = Instant::now();
     let wall_time_ms = wall_clock_ms();
     let monotonic_ns = monotonic_ns();
 
-    let previous = cache.filter(|_| !plan.full_walk).map(|c| &c.procs);
+    let previous = prior.filter(|_| !plan.full_walk).map(|p| p.procs);
     let inspected = procs::inspect(&opts.proc_root, opts.threads, previous);
     let catalog = Catalog::new(&opts.netns_dir, &opts.proc_root, inspected.seen());
     let mut notes = catalog.notes.clone();
     let (own, foreign) = targets(opts, &catalog, &mut notes)?;
-    let depth = |t: &Target| match cache {
-        Some(c) if !plan.full_dump && c.namespaces.contains_key(&t.id) => Depth::Fresh,
-        _ => Depth::Full,
+    let ns_plan = |t: &Target| match prior {
+        Some(p) if !plan.full_dump && p.namespaces.contains_key(&t.id) => {
+            let last = p.tracked.get(&t.id);
+            let age = last.map_or(u64::MAX, |l| monotonic_ns.saturating_sub(l.at_ns));
+            NsPlan::Fresh {
+                last,
+                must_walk: u128::from(age) >= p.quiet_tracked_for.as_nanos(),
+            }
+        }
+        _ => NsPlan::Full,
     };
 
     let Step2 {
@@ -317,7 +244,7 @@ fn run_pass(
         inspected,
         own,
         foreign,
-        |t| dump_here(depth(t)),
+        |t| dump_here(ns_plan(t)),
         opts.threads,
     )?;
     if let NetnsScope::One(_) = opts.netns
@@ -327,27 +254,21 @@ fn run_pass(
     }
     notes.extend(lost_notes(&lost));
 
-    // What an incremental collector keeps, taken before the join takes the indexes.
-    let mut base = HashMap::new();
-    let mut ns_bases = HashMap::new();
-    for (target, dump) in &dumps {
-        if dump.depth == Depth::Full {
-            base.extend(dump.sockets.base_slots());
-            ns_bases.insert(target.id, ns_base(dump));
-        }
-    }
+    let kept = keep_and_carry_over(&mut dumps, prior, monotonic_ns);
 
-    let any_fresh = dumps.iter().any(|(_, d)| d.depth == Depth::Fresh);
+    let any_fresh = dumps
+        .iter()
+        .any(|(_, d)| matches!(d.depth, Depth::Fresh { .. }));
     let mut sockets: Vec<&mut Sockets> = dumps.iter_mut().map(|(_, d)| &mut d.sockets).collect();
-    let index = SocketIndex::new(&mut sockets, cache.filter(|_| any_fresh).map(|c| &c.base));
+    let index = SocketIndex::new(&mut sockets, prior.filter(|_| any_fresh).map(|p| p.base));
     let processes = join::attribute(&mut scan.processes, &index, &mut sockets);
     drop(index);
 
     let mut per_ns_notes = Vec::new();
     let mut netns = Vec::with_capacity(dumps.len());
     for (target, dump) in dumps {
-        let prior = cache.and_then(|c| c.namespaces.get(&target.id));
-        let (snapshot, ns_notes) = netns_snapshot(&target, dump, prior);
+        let kept = prior.and_then(|p| p.namespaces.get(&target.id));
+        let (snapshot, ns_notes) = netns_snapshot(&target, dump, kept);
         per_ns_notes.push((target.label, ns_notes));
         netns.push(snapshot);
     }
@@ -357,8 +278,9 @@ fn run_pass(
     let age = |since: Option<u64>| since.map_or(0, |t| monotonic_ns.saturating_sub(t) / 1_000_000);
     let freshness = Freshness {
         incremental: !(plan.full_dump && plan.full_walk),
-        socket_dump_age_ms: age(cache.filter(|_| any_fresh).map(|c| c.full_dump_ns)),
-        fd_walk_age_ms: age(cache.filter(|_| !plan.full_walk).map(|c| c.full_walk_ns)),
+        socket_dump_age_ms: age(prior.filter(|_| any_fresh).map(|p| p.full_dump_ns)),
+        tracked_age_ms: kept.tracked_age_ms,
+        fd_walk_age_ms: age(prior.filter(|_| !plan.full_walk).map(|p| p.full_walk_ns)),
         processes_walked: scan.walked,
     };
     let snapshot = Snapshot {
@@ -375,9 +297,75 @@ fn run_pass(
     Ok(Pass {
         snapshot,
         scan,
-        base,
-        ns_bases,
+        base: kept.base,
+        ns_bases: kept.ns_bases,
+        tracked: kept.tracked,
+        full_dump_cpu: kept.full_dump_cpu,
     })
+}
+
+/// What an incremental collector keeps of a pass's dumps.
+struct Kept {
+    base: InodeMap<Slot>,
+    ns_bases: HashMap<NsId, NsBase>,
+    tracked: HashMap<NsId, Tracked>,
+    full_dump_cpu: Duration,
+    /// The oldest carried-over SYN_RECV / CLOSE_WAIT read.
+    tracked_age_ms: u64,
+}
+
+/// Take what an incremental collector keeps of `dumps`, before the join takes their
+/// indexes; and put back what it kept where this pass did not read it again.
+fn keep_and_carry_over(dumps: &mut [Dumped], prior: Option<Prior<'_>>, now_ns: u64) -> Kept {
+    let mut kept = Kept {
+        base: InodeMap::default(),
+        ns_bases: HashMap::new(),
+        tracked: HashMap::new(),
+        full_dump_cpu: Duration::ZERO,
+        tracked_age_ms: 0,
+    };
+    for (target, dump) in dumps {
+        match dump.depth {
+            Depth::Full => {
+                kept.base.extend(dump.sockets.base_slots());
+                kept.ns_bases.insert(target.id, ns_base(dump));
+                kept.full_dump_cpu += dump.cpu;
+            }
+            Depth::Fresh { tracked: false } => {
+                if let Some(last) = prior.and_then(|p| p.tracked.get(&target.id)) {
+                    let age = now_ns.saturating_sub(last.at_ns) / 1_000_000;
+                    kept.tracked_age_ms = kept.tracked_age_ms.max(age);
+                    let age = u32::try_from(age).unwrap_or(u32::MAX);
+                    for s in &last.sockets {
+                        dump.sockets.add_carried_over(s, age);
+                    }
+                }
+                continue;
+            }
+            Depth::Fresh { tracked: true } => {}
+        }
+        kept.tracked.insert(target.id, tracked_of(dump, now_ns));
+    }
+    kept
+}
+
+/// The SYN_RECV and CLOSE_WAIT sockets a dump read, to carry over while nothing moves.
+fn tracked_of(dump: &NsDump, at_ns: u64) -> Tracked {
+    Tracked {
+        sockets: dump
+            .sockets
+            .tracked
+            .iter()
+            .filter(|s| matches!(s.state, TcpState::SynRecv | TcpState::CloseWait))
+            .map(|s| TcpSocket {
+                owners: Vec::new(),
+                ..s.clone()
+            })
+            .collect(),
+        tcp: dump.tables.tcp.clone(),
+        tcp_ext: dump.tables.tcp_ext.clone(),
+        at_ns,
+    }
 }
 
 type Dumped = (Target, NsDump);
@@ -439,7 +427,7 @@ fn instead_of_lost(
     match why {
         Lost::Enter(EnterError::Denied(_)) => {
             notes.push(denied_note(&[target.label.as_str()]));
-            Ok((catalog.own_target(), dump_here(Depth::Full)?))
+            Ok((catalog.own_target(), dump_here(NsPlan::Full)?))
         }
         Lost::Enter(reason) => Err(CollectError::NetnsLost {
             label: target.label,
@@ -586,6 +574,7 @@ fn netns_snapshot(
         depth,
         sockets,
         tables,
+        ..
     } = dump;
     let mut snapshot = NetnsSnapshot {
         id: target.id.model_id(),
@@ -602,7 +591,7 @@ fn netns_snapshot(
         local_addrs: tables.local_addrs,
     };
     let mut notes = tables.notes;
-    if let (Depth::Fresh, Some(prior)) = (depth, prior) {
+    if let (Depth::Fresh { .. }, Some(prior)) = (depth, prior) {
         let fresh = std::mem::replace(&mut snapshot.tcp_states, prior.tcp_states.clone());
         for state in FRESH_STATES {
             set_count(&mut snapshot.tcp_states, state, fresh.get(state));
@@ -686,6 +675,15 @@ fn wall_clock_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
 }
 
 fn monotonic_ns() -> u64 {

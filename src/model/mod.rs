@@ -49,7 +49,7 @@ pub struct Snapshot {
 /// | part | in every refresh | carried over, up to the age given |
 /// | --- | --- | --- |
 /// | TCP and unix listeners, their queues and drops | yes | |
-/// | SYN_RECV and CLOSE_WAIT sockets, their owners | yes | |
+/// | SYN_RECV and CLOSE_WAIT sockets, their owners | when a TCP counter moved | `tracked_age_ms` |
 /// | TcpExt / Tcp counters, sockstat | yes | |
 /// | `tcp_states`: LISTEN, SYN_RECV, CLOSE_WAIT; ESTABLISHED (from `Tcp: CurrEstab`) | yes | |
 /// | `tcp_states`: the other states | | `socket_dump_age_ms` |
@@ -64,6 +64,11 @@ pub struct Freshness {
     pub incremental: bool,
     /// Milliseconds since the full socket dump the carried-over socket parts come from.
     pub socket_dump_age_ms: u64,
+    /// Milliseconds since the SYN_RECV and CLOSE_WAIT sockets were last read, in the
+    /// namespace where that is longest. A refresh reads them again only when a TCP counter
+    /// of the namespace moved since (no segment in or out, no socket changed state), and at
+    /// least every few seconds; until then their ages are advanced by the time that passed.
+    pub tracked_age_ms: u64,
     /// Milliseconds since every process's descriptors were last walked.
     pub fd_walk_age_ms: u64,
     /// Processes whose descriptors were walked in this pass.

@@ -80,6 +80,8 @@ pub struct ProcessScan {
     /// Processes whose descriptors were walked in this scan; the others kept the previous
     /// scan's socket inodes.
     pub walked: u64,
+    /// CPU time the descriptor walks took, all threads together.
+    pub walk_cpu: std::time::Duration,
     /// Failures the counts in `stats` do not explain (the proc root not opening, an
     /// unexpected error on some file), grouped, in words an operator can act on.
     pub notes: Vec<String>,
@@ -213,8 +215,9 @@ impl Inspected<'_> {
                 Inspection::Gone => None,
             })
             .collect();
-        let walks = walk_biggest_first(&root, &pids, &inspected, &reuse, threads);
+        let (walks, walk_cpu) = walk_biggest_first(&root, &pids, &inspected, &reuse, threads);
         let mut scan = assemble(inspected, walks, &reuse);
+        scan.walk_cpu = walk_cpu;
         notes.append(&mut scan.notes);
         scan.notes = notes;
         scan
@@ -222,28 +225,42 @@ impl Inspected<'_> {
 }
 
 /// Pass 2 over the processes pass 1 found alive and that have no earlier walk to reuse, the
-/// most descriptors first. The result lines up with `pids`: `None` where there was no walk.
+/// most descriptors first. The result lines up with `pids` (`None` where there was no walk),
+/// with the CPU time the walks took.
 fn walk_biggest_first(
     root: &Root,
     pids: &[u32],
     inspected: &[Inspection],
     reuse: &[Option<&ScannedProcess>],
     threads: usize,
-) -> Vec<Option<FdWalk>> {
+) -> (Vec<Option<FdWalk>>, std::time::Duration) {
     let mut order: Vec<usize> = (0..pids.len())
         .filter(|&i| reuse[i].is_none())
         .filter(|&i| matches!(&inspected[i], Inspection::Seen(p) if !p.vanished))
         .collect();
     order.sort_by_key(|&i| Reverse(inspected[i].fd_count_hint()));
     let walks = parallel_map(&order, threads, Scratch::new, |&i, scratch| {
-        root.walk_fds(pids[i], scratch)
+        let before = thread_cpu();
+        let walk = root.walk_fds(pids[i], scratch);
+        (walk, thread_cpu().saturating_sub(before))
     });
     let mut by_pid: Vec<Option<FdWalk>> =
         std::iter::repeat_with(|| None).take(pids.len()).collect();
-    for (i, walk) in order.into_iter().zip(walks) {
+    let mut cpu = std::time::Duration::ZERO;
+    for (i, (walk, took)) in order.into_iter().zip(walks) {
         by_pid[i] = Some(walk);
+        cpu += took;
     }
-    by_pid
+    (by_pid, cpu)
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> std::time::Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    std::time::Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Joins both passes into the result, counting as it goes.
