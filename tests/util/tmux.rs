@@ -2,7 +2,7 @@
 //! window of a fixed size whose screen is read with `capture-pane`.
 //!
 //! The server is stopped on drop with `kill-server` on that socket, which reaches only the
-//! server this helper started.
+//! server this helper started; the socket file, which tmux leaves behind, is removed.
 
 use std::ffi::OsStr;
 use std::process::{Command, Output};
@@ -13,6 +13,8 @@ const POLL: Duration = Duration::from_millis(100);
 
 pub struct Tmux {
     socket: String,
+    /// The socket file, once the server is up.
+    path: Option<String>,
 }
 
 /// A word for the shell: single-quoted unless it needs no quoting.
@@ -31,7 +33,7 @@ impl Tmux {
     /// why there is none.
     pub fn start(command: &str, width: u16, height: u16) -> Result<Tmux, String> {
         let socket = format!("sockscope-test-{}", std::process::id());
-        let tmux = Tmux { socket };
+        let mut tmux = Tmux { socket, path: None };
         let out = tmux.run(&[
             "new-session",
             "-d",
@@ -49,6 +51,8 @@ impl Tmux {
                 String::from_utf8_lossy(&out.stderr).trim()
             ));
         }
+        let path = tmux.run(&["display-message", "-p", "#{socket_path}"])?;
+        tmux.path = Some(String::from_utf8_lossy(&path.stdout).trim().to_owned());
         Ok(tmux)
     }
 
@@ -114,6 +118,9 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
+        if let Some(path) = self.path.as_deref().filter(|p| !p.is_empty()) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -97,14 +97,15 @@ pub fn spawn_live(
             loop {
                 let started = Instant::now();
                 let fed = match collector.snapshot() {
-                    Ok(snapshot) => match window.push(snapshot, &settings) {
-                        Some(update) => Fed::Update(Box::new(update)),
-                        None => continue,
-                    },
-                    Err(e) => Fed::Failed(e.to_string()),
+                    Ok(snapshot) => window
+                        .push(snapshot, &settings)
+                        .map(|update| Fed::Update(Box::new(update))),
+                    Err(e) => Some(Fed::Failed(e.to_string())),
                 };
-                if !send(fed) {
-                    return;
+                if let Some(fed) = fed {
+                    if !send(fed) {
+                        return;
+                    }
                 }
                 if let Some(rest) = interval.checked_sub(started.elapsed()) {
                     std::thread::sleep(rest);

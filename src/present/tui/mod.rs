@@ -2,24 +2,31 @@
 //! the sockets behind each.
 //!
 //! ```text
-//!  sockscope · host web-01 · kernel 6.18 · netns host · every 1s · 12:00:01 UTC · age 0.3s  ? help
-//!  TCP 100,102  ESTAB 100,000  SYN_RECV 0  CLOSE_WAIT 200  TIME_WAIT 25  LISTEN 3  unix 16
-//!  ListenOverflows +12/s ▂▃▅▇  ListenDrops +12/s  somaxconn 4096  ports 32768-60999
-//! ─ Findings: 2 critical, 1 warning ───────────────────────────────────────────────  (focus)
-//! ▸CRIT accept-queue-full  tcp 127.0.0.1:5000 (noaccept pid 6550)  accept queue 9/8 …
-//!  CRIT close-wait-leak    process leaky (pid 6717)  200 CLOSE_WAIT sockets, +20/min …
-//!  WARN ephemeral-port-collision  process leaky (pid 6717)  200 ephemeral ports mined …
-//!   fix: noaccept (pid 6550) is not calling accept() fast enough: find what stalls its
-//!   accept loop (a saturated worker pool, slow work on the accepting thread). A larger…
-//! ─ Listeners (3) · sort fill ▼ ─────────────────┬─ Processes (4) · sort CLOSE_WAIT ▼ ───
-//!   local          queue  fill        syn drops/s │     pid comm   CLOSE_WAIT trend  …
-//!  ▸127.0.0.1:5000   9/8 █████ 112%     0  +4.0/s │    6717 leaky         200 ▁▂▃▅▇  …
-//!   127.0.0.1:5001 0/128            0%   0     0/s │    6550 noaccept        0        …
-//!  q quit  Tab pane  ↑↓ move  / filter  Enter details  p pause  ? help
+//!  sockscope · host web-01 · netns host · every 1s · 12:00:01 UTC · age 0.3s  ? help   where, when, how fresh
+//!  TCP 100,441  ESTAB 100,012  SYN_RECV 0  CLOSE_WAIT 203  TIME_WAIT 0  LISTEN 3        state counts
+//!  ListenOverflows +21/s ▁▃▅█  ListenDrops +21/s  somaxconn 4096  ports 32768-60999     rates, sysctls
+//! ─ Findings: 2 critical, 2 warning ──────────────────────────────────────  (focused: reversed)
+//! ▸CRIT accept-queue-full         tcp 127.0.0.1:5000 (noaccept pid 4515)  accept…
+//!  CRIT listen-drops              tcp 127.0.0.1:5000 (noaccept pid 4515)  Listen…
+//!  WARN close-wait-leak           process leaky (pid 4527)  200 CLOSE_WAIT socke…
+//!  WARN ephemeral-port-collision  process leaky (pid 4527)  200 ephemeral ports …
+//!   fix: noaccept (pid 4515) is not calling accept() fast enough: find what     the selected
+//!   stalls its accept loop (a saturated worker pool, slow work on the accep…   one's remedy
+//! ─ Listeners (2) · sort fill ▼ ───────────────────────────────────────────
+//!  local                        queue fill        syn drops/s owner
+//! ▸127.0.0.1:5000                 9/8 █████ 112%    0   +21/s noaccept(4515)
+//!  127.0.0.1:5001              0/1024         0%    0     0/s leaky(4527)
+//! ─ Processes (3) · sort CLOSE_WAIT ▼ ─────────────────────────────────────
+//!      pid comm                          CLOSE_WAIT trend  oldest        fds/limit
+//! ▸   4527 leaky                                200 ▁▂▄▆█     3m        207/1024
+//!     4549 fdhog                                  0             - ███▉     249/256
+//!  q quit  Tab pane  ↑↓ move  / filter  Enter details  p pause  ? help          keys that work here
 //! ```
 //!
-//! The tables sit side by side from 150 columns and stack below that; on 80×24 the findings
-//! come first and each table keeps at least three rows. Enter opens details in place of the
+//! That is 80×24: the findings come first, then the tables stacked, each keeping at least
+//! three rows. From 150 columns the tables sit side by side, and a table 100 columns wide
+//! shows more columns (waiting and abandoned children, total drops and a drops trend; TCP and
+//! unix sockets, unread CLOSE_WAIT and growth). Enter opens details in place of the
 //! body: a finding in full; a listener with its SYN_RECV and unaccepted sockets and drop
 //! history; a process with its CLOSE_WAIT sockets (peer, age, unread bytes) and listeners.
 //!
