@@ -3,6 +3,7 @@
 mod accept_queue;
 mod cli;
 mod close_wait;
+mod diagnosis;
 mod fds;
 mod lab;
 mod listeners;

@@ -1,12 +1,15 @@
 //! Test support: private network namespaces with lab scenarios in them ([`netns`]), the `ss`
-//! and `nstat` oracles ([`oracle`]), and the test's own view of the JSON report ([`report`]).
+//! and `nstat` oracles ([`oracle`]), the test's own view of the JSON report ([`report`]) and
+//! scratch directories ([`scratch`]).
 
 pub mod netns;
 pub mod oracle;
 pub mod report;
+pub mod scratch;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub fn sockscope_bin() -> &'static Path {
@@ -53,4 +56,35 @@ pub fn stdout_of(what: &str, output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout.clone()).expect("utf-8 output")
+}
+
+/// Whether `tool` is an executable file somewhere on `PATH`.
+pub fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Whether `text` holds `pid` as a number of its own (not inside a longer one, such as a port).
+pub fn names_pid(text: &str, pid: u32) -> bool {
+    let pid = pid.to_string();
+    text.split(|c: char| !c.is_ascii_digit())
+        .any(|word| word == pid)
+}
+
+/// Call `probe` until it returns something, for at most `limit`; panics naming `what` when
+/// it never does. For kernel state that arrives on the kernel's schedule, not the test's.
+pub fn poll<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting for {what} after {attempts} attempts in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
