@@ -7,5 +7,6 @@ mod diagnosis;
 mod fds;
 mod lab;
 mod listeners;
+mod replay;
 mod states;
 mod text_report;

@@ -7,8 +7,9 @@ pub mod oracle;
 pub mod report;
 pub mod scratch;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// The binary under test.
@@ -62,6 +63,47 @@ pub fn stdout_of(what: &str, output: &Output) -> String {
 pub fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Run sockscope in the test's own namespace (for what needs no kernel state: usage errors,
+/// replays), with backtraces asked for so that a panic would show.
+pub fn sockscope<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Command::new(sockscope_bin())
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("running sockscope")
+}
+
+/// Like [`sockscope`], but as user and group 65534 when the tests run as root and `setpriv`
+/// is there: what needs no privilege must work without it. Otherwise the tests already run
+/// unprivileged and it is [`sockscope`].
+pub fn sockscope_unprivileged<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    if !(rustix::process::geteuid().is_root() && on_path("setpriv")) {
+        return sockscope(args);
+    }
+    Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(sockscope_bin())
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("running sockscope through setpriv")
+}
+
+/// What a panic (or the panic hook's last resort) leaves on stderr.
+pub fn looks_like_panic(stderr: &str) -> bool {
+    let lower = stderr.to_lowercase();
+    ["panicked", "backtrace", "internal error", "thread 'main'"]
+        .iter()
+        .any(|sign| lower.contains(sign))
 }
 
 /// Whether `text` holds `pid` as a number of its own (not inside a longer one, such as a port).

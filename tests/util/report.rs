@@ -110,6 +110,17 @@ impl Report {
             ),
         }
     }
+
+    /// (id, severity, subject) of every finding, sorted: what two reports must agree on.
+    pub fn finding_keys(&self) -> Vec<(String, String, String)> {
+        let mut keys: Vec<_> = self
+            .findings
+            .iter()
+            .map(|f| (f.id.clone(), f.severity.clone(), f.subject.clone()))
+            .collect();
+        keys.sort();
+        keys
+    }
 }
 
 impl Netns {
