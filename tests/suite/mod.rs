@@ -1,6 +1,7 @@
 //! The integration tests, by what they check.
 
 mod accept_queue;
+mod check;
 mod cli;
 mod close_wait;
 mod diagnosis;

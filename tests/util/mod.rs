@@ -1,9 +1,11 @@
 //! Test support: private network namespaces with lab scenarios in them ([`netns`]), the `ss`
-//! and `nstat` oracles ([`oracle`]), the test's own view of the JSON report ([`report`]) and
-//! scratch directories ([`scratch`]).
+//! and `nstat` oracles ([`oracle`]), the test's own view of the JSON report ([`report`]), a
+//! parser for the monitoring-plugins output of `check` ([`plugin`]) and scratch directories
+//! ([`scratch`]).
 
 pub mod netns;
 pub mod oracle;
+pub mod plugin;
 pub mod report;
 pub mod scratch;
 
