@@ -2,6 +2,8 @@
 
 mod accept_queue;
 mod check;
+mod check_rules;
+mod check_unknown;
 mod cli;
 mod close_wait;
 mod diagnosis;
