@@ -2,11 +2,17 @@
 
 mod accept_queue;
 mod all_netns;
+mod check;
+mod check_rules;
+mod check_unknown;
 mod cli;
 mod close_wait;
+mod diagnosis;
+mod drop_counters;
 mod fds;
 mod lab;
 mod listeners;
+mod replay;
 mod serve;
 mod states;
 mod text_report;

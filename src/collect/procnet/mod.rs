@@ -42,9 +42,11 @@ const NET: &str = "/proc/thread-self/net";
 /// Read the tables of the namespace the calling thread is in.
 pub fn read_net_tables() -> NetTables {
     let mut notes = Notes::default();
-    let mut tables = NetTables::default();
-    tables.sysctl = read_sysctls(&mut notes);
-    tables.local_addrs = read_local_addrs(&mut notes);
+    let mut tables = NetTables {
+        sysctl: read_sysctls(&mut notes),
+        local_addrs: read_local_addrs(&mut notes),
+        ..NetTables::default()
+    };
     // Counters last: the caller dumps the listeners right after, and `listen-drops` compares
     // a listener's own drop counter with ListenDrops, so the two must be read together.
     read_counters_into(&mut tables, &mut notes);
