@@ -7,6 +7,7 @@ mod check_unknown;
 mod cli;
 mod close_wait;
 mod diagnosis;
+mod drop_counters;
 mod fds;
 mod lab;
 mod listeners;

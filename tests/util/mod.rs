@@ -1,8 +1,9 @@
-//! Test support: private network namespaces with lab scenarios in them ([`netns`]), the `ss`
-//! and `nstat` oracles ([`oracle`]), the test's own view of the JSON report ([`report`]), a
-//! parser for the monitoring-plugins output of `check` ([`plugin`]) and scratch directories
-//! ([`scratch`]).
+//! Test support: private network namespaces with lab scenarios in them ([`netns`]), SYNs at a
+//! steady pace into one ([`flood`]), the `ss` and `nstat` oracles ([`oracle`]), the test's own
+//! view of the JSON report ([`report`]), a parser for the monitoring-plugins output of
+//! `check` ([`plugin`]) and scratch directories ([`scratch`]).
 
+pub mod flood;
 pub mod netns;
 pub mod oracle;
 pub mod plugin;

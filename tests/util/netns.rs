@@ -255,6 +255,11 @@ impl Netns {
 }
 
 impl Netns {
+    /// The namespace's file, to enter it with setns(2).
+    pub fn file(&self) -> std::io::Result<std::fs::File> {
+        std::fs::File::open(format!("/proc/{}/ns/net", self.holder.id()))
+    }
+
     /// Close every lab's stdin and wait for each to exit; returns how each one ended.
     pub fn stop_labs(&mut self) -> Vec<(String, std::process::ExitStatus)> {
         let mut ended = Vec::new();
