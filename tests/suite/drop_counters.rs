@@ -13,10 +13,10 @@ const FULL: &str = "127.0.0.1:5000";
 
 /// How far apart in time one snapshot may read a listener's own drop counter and the
 /// namespace's ListenDrops: `listen-drops` compares the two to name the dropping listeners.
-const COUNTER_SKEW: Duration = Duration::from_millis(5);
+const COUNTER_SKEW: Duration = Duration::from_millis(20);
 
-/// Both counters count every drop of the namespace's only listener, so they may differ only
-/// by the drops of the moment between their reads.
+/// Both counters count every drop, so they may differ only by the drops of the moment between
+/// their reads — however busy the namespace, which is when an operator needs them right.
 #[test]
 fn one_snapshot_reads_listener_drops_and_listen_drops_together() {
     let test = "one_snapshot_reads_listener_drops_and_listen_drops_together";
@@ -34,6 +34,9 @@ fn one_snapshot_reads_listener_drops_and_listen_drops_together() {
         "--clients",
         "9",
     ]);
+    // A busy namespace, as a real one is: 5,000 leaked connections make the socket dumps and
+    // the /proc walk take a while (and never drop a thing: their listener accepts).
+    ns.lab(&["leak", "--addr", "127.0.0.1:5001", "--count", "5000"]);
     let to = FULL.parse().expect("an IPv4 address");
     let flood = match Flood::start(&ns, to, Duration::from_millis(1)) {
         Ok(flood) => flood,
@@ -50,18 +53,23 @@ fn one_snapshot_reads_listener_drops_and_listen_drops_together() {
     drop(flood);
 
     let netns = report.only_netns();
-    let own = netns
+    let full = netns
         .listener("tcp", FULL)
         .drops
         .total
         .expect("the listener's drops");
+    assert!(full >= 100, "the flood's drops are counted: {full}");
+    // The namespace is new: its listeners' drops are all of its ListenDrops.
+    let own: u64 = netns
+        .listeners
+        .iter()
+        .filter(|l| l.proto == "tcp")
+        .map(|l| l.drops.total.expect("every TCP listener's drops"))
+        .sum();
     let all = netns
         .counter("ListenDrops")
         .total
         .expect("ListenDrops total");
-    assert!(own >= 100, "the flood's drops are counted: {own}");
-    // The namespace is new and FULL its only listener: the two counters differ only by the
-    // drops that fell between their reads.
     let apart = all.abs_diff(own);
     #[allow(clippy::cast_precision_loss)] // thousands of drops at most
     let apart_ms = 1000.0 * apart as f64 / rate;
@@ -69,7 +77,7 @@ fn one_snapshot_reads_listener_drops_and_listen_drops_together() {
     let allowed_ms = COUNTER_SKEW.as_secs_f64() * 1000.0 + 1000.0 / rate;
     assert!(
         apart_ms <= allowed_ms,
-        "one snapshot: {FULL} dropped {own}, the namespace's ListenDrops {all}: {apart} drops \
+        "one snapshot: the listeners dropped {own}, the namespace's ListenDrops {all}: {apart} drops \
          apart, {apart_ms:.0} ms at the flood's {rate:.0}/s; at most {} ms allowed",
         COUNTER_SKEW.as_millis()
     );
