@@ -94,9 +94,14 @@ fn install_panic_hook(check: bool) {
 /// Whether the command line asks for `--format json`, read even when it does not parse, so
 /// that a script gets its UNKNOWN as JSON too.
 fn asked_for_json() -> bool {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     args.iter().any(|a| a == "--format=json")
-        || args.windows(2).any(|w| w[0] == "--format" && w[1] == "json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
 }
 
 /// The first word that is not an option (nor the value of `--config` or `--netns`): the
