@@ -36,7 +36,7 @@ use netlink_packet_sock_diag::{
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 use sockscope::collect::netlink::{
-    DiagSocket, Extensions, StateMask, inet_request, parse_datagram, parse_inet_msg,
+    DiagSocket, Extensions, StateMask, UnixStates, inet_request, parse_datagram, parse_inet_msg,
     parse_unix_msg, unix_request,
 };
 use sockscope::model::{Family, TcpState};
@@ -140,7 +140,7 @@ fn capture(dir: &Path) -> Result<()> {
             inet(103, Family::Inet, close_wait, info),
         ),
         ("tcp6_all", inet(104, Family::Inet6, all, both)),
-        ("unix_all", (none, unix_request(105))),
+        ("unix_all", (none, unix_request(105, UnixStates::All))),
         (
             "error_enoent",
             (none, raw_inet_request(107, AF_AX25, IPPROTO_TCP)),

@@ -27,6 +27,16 @@ pub struct Cli {
     /// Read thresholds from this TOML file (flags given on the command line win).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
+
+    /// Scan every network namespace of the host: those named under /run/netns and those of
+    /// every process. Needs CAP_SYS_ADMIN; without it, the caller's namespace only.
+    #[arg(long, global = true, conflicts_with = "netns")]
+    pub all_netns: bool,
+
+    /// Scan this network namespace instead of the caller's: an `ip netns` name, a namespace
+    /// file such as /proc/PID/ns/net, or the pid of a process in it.
+    #[arg(long, value_name = "NAME|PATH|PID", global = true)]
+    pub netns: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

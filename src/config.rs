@@ -12,17 +12,19 @@ use serde::Deserialize;
 
 use crate::analyze::{Ignore, Settings, Thresholds};
 use crate::cli::{CheckArgs, Cli, Command, RecordArgs, RuleArgs, SampleArgs, ServeArgs, TopArgs};
+use crate::collect::{CollectOptions, NetnsScope};
 
 pub const DEFAULT_SAMPLES: usize = 2;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// More samples than this is a recording, not a report.
 const MAX_SAMPLES: usize = 10_000;
 
-/// What to run, and the settings every face judges with.
+/// What to run, the settings every face judges with, and what a live face collects.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub settings: Settings,
     pub face: Face,
+    pub collect: CollectOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,11 +177,47 @@ impl Config {
         for rule in &flags.ignore {
             add_ignore(&mut ignore, rule)?;
         }
+        let collect = CollectOptions {
+            netns: netns_scope(cli.all_netns, cli.netns.as_deref(), &face)?,
+            ..CollectOptions::default()
+        };
         Ok(Config {
             settings: Settings { thresholds, ignore },
             face,
+            collect,
         })
     }
+}
+
+/// `--all-netns` or `--netns`, for a face that reads the live host.
+fn netns_scope(all: bool, one: Option<&str>, face: &Face) -> Result<NetnsScope, ConfigError> {
+    let (flag, value, scope) = match (all, one) {
+        (_, Some(spec)) => ("--netns", spec, NetnsScope::One(spec.to_owned())),
+        (true, None) => ("--all-netns", "", NetnsScope::All),
+        (false, None) => return Ok(NetnsScope::Own),
+    };
+    let bad = |reason: &str| ConfigError::Value {
+        flag,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if value.is_empty() && flag == "--netns" {
+        return Err(bad("name a namespace: an `ip netns` name, a path or a pid"));
+    }
+    let replay = match face {
+        Face::Report(ReportConfig { source, .. }) | Face::Check(CheckConfig { source, .. }) => {
+            matches!(source, Source::Replay { .. })
+        }
+        Face::Top(TopConfig { source }) => matches!(source, TopSource::Replay { .. }),
+        Face::Record(_) | Face::Serve(_) => false,
+    };
+    if replay {
+        return Err(bad(
+            "it chooses what to read on the live host; a recording holds the namespaces it \
+             was recorded with, so drop it or --replay",
+        ));
+    }
+    Ok(scope)
 }
 
 fn top(args: &TopArgs) -> Result<TopConfig, ConfigError> {
@@ -488,6 +526,31 @@ mod tests {
     }
 
     #[test]
+    fn serve_defaults_to_loopback_and_takes_ipv6() {
+        let serve = |args: &[&str]| match build(args).expect("valid").face {
+            Face::Serve(s) => s,
+            other => panic!("not serve: {other:?}"),
+        };
+        assert_eq!(
+            serve(&["serve"]),
+            ServeConfig {
+                listen: "127.0.0.1:9871".parse().expect("an address"),
+                interval: Duration::from_secs(1),
+                top_processes: 100,
+            }
+        );
+        let s = serve(&["serve", "--listen", "[::1]:9100", "--top-processes", "5"]);
+        assert_eq!(
+            (s.listen.to_string().as_str(), s.top_processes),
+            ("[::1]:9100", 5)
+        );
+        let err = build(&["serve", "--listen", "9871"])
+            .expect_err("no address")
+            .to_string();
+        assert!(err.contains("127.0.0.1:9871"), "{err}");
+    }
+
+    #[test]
     fn replay_takes_every_snapshot_unless_told() {
         let face = build(&["report", "--replay", "r.ndjson"])
             .expect("valid")
@@ -562,5 +625,44 @@ mod tests {
                 .contains("cannot read config /nonexistent/c.toml"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn netns_flags_reach_the_collector_for_every_live_face() {
+        for face in [
+            &["report"][..],
+            &["check"],
+            &["top"],
+            &["serve"],
+            &["record", "-o", "x"],
+        ] {
+            let own = build(face).expect("valid");
+            assert_eq!(own.collect.netns, NetnsScope::Own, "{face:?}");
+            let all = build(&[face, &["--all-netns"]].concat()).expect("valid");
+            assert_eq!(all.collect.netns, NetnsScope::All, "{face:?}");
+            let one = build(&[&["--netns", "blue"][..], face].concat()).expect("valid");
+            assert_eq!(
+                one.collect.netns,
+                NetnsScope::One("blue".into()),
+                "{face:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn netns_flags_conflict_and_do_not_mix_with_a_recording() {
+        let err = Cli::try_parse_from(["sockscope", "report", "--all-netns", "--netns", "b"])
+            .expect_err("conflict");
+        assert!(err.to_string().contains("cannot be used with"), "{err}");
+        let err = build(&["report", "--netns", ""]).expect_err("empty");
+        assert!(err.to_string().contains("--netns"), "{err}");
+        for args in [
+            &["report", "--replay", "r.ndjson", "--all-netns"][..],
+            &["check", "--replay", "r.ndjson", "--netns", "blue"],
+            &["top", "--replay", "r.ndjson", "--all-netns"],
+        ] {
+            let err = build(args).expect_err("replay");
+            assert!(err.to_string().contains("--replay"), "{args:?}: {err}");
+        }
     }
 }

@@ -14,11 +14,12 @@ use sockscope::analyze::{self, Settings};
 use sockscope::cli::Cli;
 use sockscope::collect::{CollectOptions, Collector, Sampler};
 use sockscope::config::{
-    CheckConfig, Config, Face, RecordConfig, ReportConfig, Sampling, Source, Stop, TopConfig,
-    TopSource,
+    CheckConfig, Config, Face, RecordConfig, ReportConfig, Sampling, ServeConfig, Source, Stop,
+    TopConfig, TopSource,
 };
 use sockscope::model::Snapshot;
 use sockscope::present::check::{self, CheckResult, Status};
+use sockscope::present::serve::{self, Exporter, Limits, MetricsOptions};
 use sockscope::present::{json, record, text, tui};
 
 /// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
@@ -51,13 +52,11 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(e.to_string()),
     };
     let result = match &config.face {
-        Face::Report(report) => run_report(report, &config.settings),
-        Face::Record(record) => run_record(record),
-        Face::Top(top) => run_top(top, &config.settings),
-        Face::Serve(_) => Err(anyhow::anyhow!(
-            "the exporter is not built yet; use `sockscope report --json`"
-        )),
-        Face::Check(check) => return run_check(check, &config.settings),
+        Face::Report(report) => run_report(report, &config.settings, &config.collect),
+        Face::Record(record) => run_record(record, &config.collect),
+        Face::Top(top) => run_top(top, &config.settings, &config.collect),
+        Face::Serve(serve) => run_serve(serve, &config.settings, &config.collect),
+        Face::Check(check) => return run_check(check, &config.settings, &config.collect),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,12 +91,12 @@ fn install_panic_hook(check: bool) {
     }));
 }
 
-/// The first word that is not an option (nor the value of `--config`): the subcommand, even
-/// when the rest of the line does not parse.
+/// The first word that is not an option (nor the value of `--config` or `--netns`): the
+/// subcommand, even when the rest of the line does not parse.
 fn invoked_subcommand() -> Option<String> {
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--config" {
+        if arg == "--config" || arg == "--netns" {
             args.next();
         } else if !arg.to_string_lossy().starts_with('-') {
             return Some(arg.to_string_lossy().into_owned());
@@ -107,9 +106,12 @@ fn invoked_subcommand() -> Option<String> {
 }
 
 /// Snapshots from the live host or a recording, with the interval they were taken at.
-fn snapshots(source: &Source) -> anyhow::Result<(Vec<Snapshot>, Duration)> {
+fn snapshots(
+    source: &Source,
+    collect: &CollectOptions,
+) -> anyhow::Result<(Vec<Snapshot>, Duration)> {
     Ok(match source {
-        Source::Live(sampling) => (sample(*sampling)?, sampling.interval),
+        Source::Live(sampling) => (sample(*sampling, collect)?, sampling.interval),
         Source::Replay { path, last } => {
             let recording = replay(path)?;
             let interval = Duration::from_millis(recording.header.interval_ms);
@@ -122,8 +124,12 @@ fn snapshots(source: &Source) -> anyhow::Result<(Vec<Snapshot>, Duration)> {
     })
 }
 
-fn run_report(config: &ReportConfig, settings: &Settings) -> anyhow::Result<()> {
-    let (snapshots, interval) = snapshots(&config.source)?;
+fn run_report(
+    config: &ReportConfig,
+    settings: &Settings,
+    collect: &CollectOptions,
+) -> anyhow::Result<()> {
+    let (snapshots, interval) = snapshots(&config.source, collect)?;
     let analysis = analyze::analyze(&snapshots, settings).context("no snapshot to analyse")?;
     let mut out = io::stdout().lock();
     if config.json {
@@ -135,10 +141,14 @@ fn run_report(config: &ReportConfig, settings: &Settings) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn run_top(config: &TopConfig, settings: &Settings) -> anyhow::Result<()> {
+fn run_top(
+    config: &TopConfig,
+    settings: &Settings,
+    collect: &CollectOptions,
+) -> anyhow::Result<()> {
     let source = match &config.source {
         TopSource::Live { interval } => tui::Source::Live {
-            collector: Collector::new(CollectOptions::default()),
+            collector: Box::new(Collector::new(collect.clone())),
             interval: *interval,
         },
         TopSource::Replay { path } => {
@@ -153,8 +163,8 @@ fn run_top(config: &TopConfig, settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_check(config: &CheckConfig, settings: &Settings) -> ExitCode {
-    let judged = snapshots(&config.source).and_then(|(snapshots, _)| {
+fn run_check(config: &CheckConfig, settings: &Settings, collect: &CollectOptions) -> ExitCode {
+    let judged = snapshots(&config.source, collect).and_then(|(snapshots, _)| {
         analyze::analyze(&snapshots, settings).context("no snapshot to analyse")
     });
     let result = match judged {
@@ -189,8 +199,8 @@ fn unknown(reason: &str, json: bool) -> ExitCode {
     ExitCode::from(result.exit_code)
 }
 
-fn sample(sampling: Sampling) -> anyhow::Result<Vec<Snapshot>> {
-    let mut sampler = Sampler::new(CollectOptions::default(), sampling.interval);
+fn sample(sampling: Sampling, collect: &CollectOptions) -> anyhow::Result<Vec<Snapshot>> {
+    let mut sampler = Sampler::new(collect.clone(), sampling.interval);
     let progress = Progress::new(sampling.samples);
     let mut snapshots = Vec::with_capacity(sampling.samples);
     for taken in 1..=sampling.samples {
@@ -214,7 +224,7 @@ fn replay(path: &Path) -> anyhow::Result<record::Recording> {
     Ok(recording)
 }
 
-fn run_record(config: &RecordConfig) -> anyhow::Result<()> {
+fn run_record(config: &RecordConfig, collect: &CollectOptions) -> anyhow::Result<()> {
     let shown = config.output.display();
     let mut file = OpenOptions::new()
         .create(true)
@@ -232,7 +242,7 @@ fn run_record(config: &RecordConfig) -> anyhow::Result<()> {
             )
         })?;
     }
-    let mut sampler = Sampler::new(CollectOptions::default(), config.interval);
+    let mut sampler = Sampler::new(collect.clone(), config.interval);
     let started = Instant::now();
     let mut out = BufWriter::new(&mut file);
     let on_terminal = io::stderr().is_terminal();
@@ -264,6 +274,26 @@ fn run_record(config: &RecordConfig) -> anyhow::Result<()> {
         eprintln!();
     }
     Ok(())
+}
+
+fn run_serve(
+    config: &ServeConfig,
+    settings: &Settings,
+    collect: &CollectOptions,
+) -> anyhow::Result<()> {
+    let listener = serve::bind(config.listen)?;
+    let mut collector = Collector::new(collect.clone());
+    let source = Box::new(move || {
+        collector
+            .snapshot()
+            .map_err(|e| format!("could not read socket state: {e}"))
+    });
+    let options = MetricsOptions {
+        top_processes: config.top_processes,
+    };
+    let exporter = Exporter::new(source, settings.clone(), options, config.interval);
+    eprintln!("{}", serve::listening_line(listener.local_addr()?));
+    serve::serve(&listener, exporter, Limits::default()).context("the exporter stopped")
 }
 
 /// "sampling 1/2…" on stderr while a multi-sample report waits, only on a terminal.

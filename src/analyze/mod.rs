@@ -129,12 +129,15 @@ pub struct Finding {
     pub remedy: String,
 }
 
-/// The listeners' ports and unix paths and the process names a finding concerns.
+/// The listeners' ports and unix paths and the processes a finding concerns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
     pub ports: Vec<u16>,
     pub paths: Vec<String>,
     pub comms: Vec<String>,
+    /// The processes named (listener owners included), so that a face that shows only some
+    /// processes can always show these.
+    pub pids: Vec<u32>,
 }
 
 impl Target {
@@ -150,13 +153,15 @@ impl Target {
                 Proto::Unix => t.paths.push(l.local.clone()),
             }
             t.comms.extend(l.owners.iter().map(|o| o.comm.clone()));
+            t.pids.extend(l.owners.iter().map(|o| o.pid));
         }
         t
     }
 
-    pub fn process(comm: &str) -> Target {
+    pub fn process(comm: &str, pid: u32) -> Target {
         Target {
             comms: vec![comm.to_owned()],
+            pids: vec![pid],
             ..Target::default()
         }
     }

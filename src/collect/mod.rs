@@ -1,32 +1,62 @@
-//! The only code that touches the kernel: sock_diag, /proc and /proc/sys.
+//! The only code that touches the kernel: sock_diag, /proc, /proc/sys and network
+//! namespaces.
 //!
-//! [`collect`] takes one [`Snapshot`] of the caller's network namespace: the socket dumps run
-//! on the calling thread while the /proc walk runs beside them, then the two are joined by
-//! socket inode. Nothing here decides what is bad; it only records what the kernel said and
-//! what could not be read.
+//! A pass runs in three steps:
+//!
+//! 1. the first pass of the /proc walk ([`procs::inspect`]): every process's name, start
+//!    time, descriptor count and network namespace — from which [`netns::Catalog`] learns
+//!    which namespaces exist and what to call them;
+//! 2. at the same time: the descriptor walk ([`procs::Inspected::walk`]) on threads of its
+//!    own, the caller's namespace dumped on the calling thread, and every other namespace
+//!    asked for dumped from short-lived threads that enter it ([`netns::in_each`]);
+//! 3. the join of sockets and processes by socket inode ([`join`]).
+//!
+//! [`collect`] is one full pass: it must agree with `ss` on every count. A [`Collector`] that
+//! lives across refreshes can instead refresh incrementally, re-reading each time only what
+//! is cheap and what a diagnosis turns on (see [`crate::model::Freshness`] for what that
+//! is). Nothing here decides what is bad; it only records what the kernel said and what
+//! could not be read.
 
+mod collector;
+mod join;
 pub mod netlink;
+pub mod netns;
 pub mod procnet;
 pub mod procs;
+mod sockets;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::model::{
-    Family, FdScan, Host, NetnsSnapshot, Process, Snapshot, StateCounts, TcpSocket, TcpState,
-    UnixSocket, UnixState,
+    FdScan, Freshness, Host, NetnsSnapshot, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState,
 };
-use netlink::{DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixSock};
+pub use collector::{Collector, Refresh, Sampler};
+use join::SocketIndex;
+use netlink::NetlinkError;
+use netns::{Catalog, EnterError, Target};
+pub use netns::{NetnsScope, NsId, ResolveError};
+use procnet::NetTables;
 use procs::ProcessScan;
+use sockets::{Depth, FRESH_STATES, InodeMap, Slot, Sockets};
 
 /// Where and how to collect.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectOptions {
     /// Root of the proc filesystem, `/proc` on a live host.
     pub proc_root: PathBuf,
-    /// Threads for the /proc walk.
+    /// Threads for the /proc walk, and for dumping other network namespaces.
     pub threads: usize,
+    /// Which network namespaces to collect.
+    pub netns: NetnsScope,
+    /// Where `ip netns` keeps its names: `/run/netns`.
+    pub netns_dir: PathBuf,
 }
 
 impl Default for CollectOptions {
@@ -34,6 +64,8 @@ impl Default for CollectOptions {
         CollectOptions {
             proc_root: PathBuf::from("/proc"),
             threads: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            netns: NetnsScope::Own,
+            netns_dir: PathBuf::from("/run/netns"),
         }
     }
 }
@@ -42,31 +74,511 @@ impl Default for CollectOptions {
 pub enum CollectError {
     #[error("sock_diag dump failed: {0}")]
     Netlink(#[from] NetlinkError),
+    #[error(transparent)]
+    Netns(#[from] ResolveError),
+    /// The one namespace asked for could not be entered.
+    #[error("network namespace {label}: {reason}")]
+    NetnsLost { label: String, reason: EnterError },
 }
 
-/// Take one snapshot of the calling thread's network namespace and of every process.
+/// Take one snapshot, reading everything: of the namespaces `opts` asks for and of every
+/// process.
 pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
+    run_pass(opts, None, Plan::FULL).map(|pass| pass.snapshot)
+}
+
+/// What one pass re-reads in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Plan {
+    full_dump: bool,
+    full_walk: bool,
+}
+
+impl Plan {
+    const FULL: Plan = Plan {
+        full_dump: true,
+        full_walk: true,
+    };
+}
+
+/// What a pass may reuse of the passes before it: an incremental collector's memory.
+#[derive(Clone, Copy)]
+struct Prior<'c> {
+    /// The last process scan.
+    procs: &'c ProcessScan,
+    /// Every socket inode of the last full dumps, and what it was then.
+    base: &'c InodeMap<Slot>,
+    /// What the last full dump of each namespace read that a fresh dump does not.
+    namespaces: &'c HashMap<NsId, NsBase>,
+    /// The SYN_RECV and CLOSE_WAIT sockets of each namespace's last walk of them.
+    tracked: &'c HashMap<NsId, Tracked>,
+    full_dump_ns: u64,
+    full_walk_ns: u64,
+    /// How long a quiet namespace may go without a walk of its SYN_RECV and CLOSE_WAIT
+    /// sockets.
+    quiet_tracked_for: Duration,
+}
+
+/// The parts of a namespace only a full dump reads.
+#[derive(Debug, Clone)]
+struct NsBase {
+    tcp_states: StateCounts,
+    /// ESTABLISHED children not yet accepted (inode 0).
+    unaccepted: Vec<TcpSocket>,
+    unix_sockets: u64,
+    sysctl: Sysctls,
+    local_addrs: Vec<IpAddr>,
+    /// The notes of the full read of its tables.
+    notes: Vec<String>,
+}
+
+/// A namespace's SYN_RECV and CLOSE_WAIT sockets as last read, and its TCP counters then.
+#[derive(Debug, Clone)]
+struct Tracked {
+    sockets: Vec<TcpSocket>,
+    tcp: BTreeMap<String, u64>,
+    tcp_ext: BTreeMap<String, u64>,
+    at_ns: u64,
+}
+
+impl Tracked {
+    /// Whether nothing can have changed among these sockets since they were read: no TCP
+    /// segment came in or went out of the namespace, and no TCP counter moved. A socket
+    /// enters CLOSE_WAIT on a FIN from its peer and leaves it by sending its own FIN or a
+    /// RST; a request socket comes with a SYN and goes with an ACK, a RST or a SYN-ACK
+    /// retransmission — all counted in `InSegs`, `OutSegs`, `OutRsts` or `RetransSegs`.
+    /// What no counter shows, an application reading its CLOSE_WAIT socket's last bytes and
+    /// a request socket expiring after its last retransmission, waits for the next walk.
+    fn still_holds(&self, tables: &NetTables) -> bool {
+        !self.tcp.is_empty() && self.tcp == tables.tcp && self.tcp_ext == tables.tcp_ext
+    }
+}
+
+/// A pass's snapshot, and what an incremental collector keeps of it.
+struct Pass {
+    snapshot: Snapshot,
+    scan: ProcessScan,
+    /// Socket inodes of the namespaces dumped in full in this pass.
+    base: InodeMap<Slot>,
+    ns_bases: HashMap<NsId, NsBase>,
+    /// The namespaces whose SYN_RECV and CLOSE_WAIT sockets were read in this pass.
+    tracked: HashMap<NsId, Tracked>,
+    /// CPU time of the full socket dumps of this pass, all namespaces together.
+    full_dump_cpu: Duration,
+}
+
+/// What to read of one namespace.
+#[derive(Clone, Copy)]
+enum NsPlan<'c> {
+    Full,
+    /// Listeners and counters; SYN_RECV and CLOSE_WAIT sockets unless `last` still holds.
+    Fresh {
+        last: Option<&'c Tracked>,
+        must_walk: bool,
+    },
+}
+
+/// One namespace's dump, read from a thread inside it.
+struct NsDump {
+    depth: Depth,
+    sockets: Sockets,
+    tables: NetTables,
+    /// CPU time the dump took on its thread.
+    cpu: Duration,
+}
+
+fn dump_here(plan: NsPlan<'_>) -> Result<NsDump, NetlinkError> {
+    let before = thread_cpu();
+    let (tables, depth) = match plan {
+        NsPlan::Full => (procnet::read_net_tables(), Depth::Full),
+        NsPlan::Fresh { last, must_walk } => {
+            let tables = procnet::read_counters();
+            let quiet = !must_walk && last.is_some_and(|t| t.still_holds(&tables));
+            (tables, Depth::Fresh { tracked: !quiet })
+        }
+    };
+    // `sockstat`'s `inuse` counts IPv4 sockets only; `CurrEstab` adds the connected ones
+    // of both families. A rough upper bound is all the hint needs to be.
+    let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
+    let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
+    let sockets = sockets::dump(depth, hint)?;
+    Ok(NsDump {
+        depth,
+        sockets,
+        tables,
+        cpu: thread_cpu().saturating_sub(before),
+    })
+}
+
+fn run_pass(
+    opts: &CollectOptions,
+    prior: Option<Prior<'_>>,
+    plan: Plan,
+) -> Result<Pass, CollectError> {
     let started = Instant::now();
     let wall_time_ms = wall_clock_ms();
     let monotonic_ns = monotonic_ns();
 
-    let (sockets, scan) = std::thread::scope(|scope| {
-        let walker = scope.spawn(|| procs::scan_processes(&opts.proc_root, opts.threads));
-        let sockets = dump_sockets();
-        let scan = walker.join().unwrap_or_else(|_| ProcessScan::default());
-        (sockets, scan)
-    });
-    let mut sockets = sockets?;
-    let tables = procnet::read_net_tables();
-    let scan_notes = scan_notes(&scan);
-    let processes = attribute(&mut sockets, scan.processes);
+    let previous = prior.filter(|_| !plan.full_walk).map(|p| p.procs);
+    let inspected = procs::inspect(&opts.proc_root, opts.threads, previous);
+    let catalog = Catalog::new(&opts.netns_dir, &opts.proc_root, inspected.seen());
+    let mut notes = catalog.notes.clone();
+    let (own, foreign) = targets(opts, &catalog, &mut notes)?;
+    let ns_plan = |t: &Target| match prior {
+        Some(p) if !plan.full_dump && p.namespaces.contains_key(&t.id) => {
+            let last = p.tracked.get(&t.id);
+            let age = last.map_or(u64::MAX, |l| monotonic_ns.saturating_sub(l.at_ns));
+            NsPlan::Fresh {
+                last,
+                must_walk: u128::from(age) >= p.quiet_tracked_for.as_nanos(),
+            }
+        }
+        _ => NsPlan::Full,
+    };
 
-    let (id, label) = own_netns(opts);
-    let mut notes = tables.notes;
-    notes.extend(scan_notes);
-    let netns = NetnsSnapshot {
-        id,
-        label,
+    let Step2 {
+        mut scan,
+        mut dumps,
+        mut lost,
+    } = dump_and_walk(
+        inspected,
+        own,
+        foreign,
+        |t| dump_here(ns_plan(t)),
+        opts.threads,
+    )?;
+    if let NetnsScope::One(_) = opts.netns
+        && dumps.is_empty()
+    {
+        dumps.push(instead_of_lost(&catalog, lost.pop(), &mut notes)?);
+    }
+    notes.extend(lost_notes(&lost));
+
+    let kept = keep_and_carry_over(&mut dumps, prior, monotonic_ns);
+
+    let any_fresh = dumps
+        .iter()
+        .any(|(_, d)| matches!(d.depth, Depth::Fresh { .. }));
+    let mut sockets: Vec<&mut Sockets> = dumps.iter_mut().map(|(_, d)| &mut d.sockets).collect();
+    let index = SocketIndex::new(&mut sockets, prior.filter(|_| any_fresh).map(|p| p.base));
+    let processes = join::attribute(&mut scan.processes, &index, &mut sockets);
+    drop(index);
+
+    let mut per_ns_notes = Vec::new();
+    let mut netns = Vec::with_capacity(dumps.len());
+    for (target, dump) in dumps {
+        let kept = prior.and_then(|p| p.namespaces.get(&target.id));
+        let (snapshot, ns_notes) = netns_snapshot(&target, dump, kept);
+        per_ns_notes.push((target.label, ns_notes));
+        netns.push(snapshot);
+    }
+    notes.extend(group_notes(per_ns_notes));
+    notes.extend(scan_notes(&scan));
+
+    let age = |since: Option<u64>| since.map_or(0, |t| monotonic_ns.saturating_sub(t) / 1_000_000);
+    let freshness = Freshness {
+        incremental: !(plan.full_dump && plan.full_walk),
+        socket_dump_age_ms: age(prior.filter(|_| any_fresh).map(|p| p.full_dump_ns)),
+        tracked_age_ms: kept.tracked_age_ms,
+        fd_walk_age_ms: age(prior.filter(|_| !plan.full_walk).map(|p| p.full_walk_ns)),
+        processes_walked: scan.walked,
+    };
+    let snapshot = Snapshot {
+        host: host(),
+        wall_time_ms,
+        monotonic_ns,
+        collect_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        netns,
+        processes,
+        process_scan: scan.stats,
+        notes,
+        freshness,
+    };
+    Ok(Pass {
+        snapshot,
+        scan,
+        base: kept.base,
+        ns_bases: kept.ns_bases,
+        tracked: kept.tracked,
+        full_dump_cpu: kept.full_dump_cpu,
+    })
+}
+
+/// What an incremental collector keeps of a pass's dumps.
+struct Kept {
+    base: InodeMap<Slot>,
+    ns_bases: HashMap<NsId, NsBase>,
+    tracked: HashMap<NsId, Tracked>,
+    full_dump_cpu: Duration,
+    /// The oldest carried-over SYN_RECV / CLOSE_WAIT read.
+    tracked_age_ms: u64,
+}
+
+/// Take what an incremental collector keeps of `dumps`, before the join takes their
+/// indexes; and put back what it kept where this pass did not read it again.
+fn keep_and_carry_over(dumps: &mut [Dumped], prior: Option<Prior<'_>>, now_ns: u64) -> Kept {
+    let mut kept = Kept {
+        base: InodeMap::default(),
+        ns_bases: HashMap::new(),
+        tracked: HashMap::new(),
+        full_dump_cpu: Duration::ZERO,
+        tracked_age_ms: 0,
+    };
+    for (target, dump) in dumps {
+        match dump.depth {
+            Depth::Full => {
+                kept.base.extend(dump.sockets.base_slots());
+                kept.ns_bases.insert(target.id, ns_base(dump));
+                kept.full_dump_cpu += dump.cpu;
+            }
+            Depth::Fresh { tracked: false } => {
+                if let Some(last) = prior.and_then(|p| p.tracked.get(&target.id)) {
+                    let age = now_ns.saturating_sub(last.at_ns) / 1_000_000;
+                    kept.tracked_age_ms = kept.tracked_age_ms.max(age);
+                    let age = u32::try_from(age).unwrap_or(u32::MAX);
+                    for s in &last.sockets {
+                        dump.sockets.add_carried_over(s, age);
+                    }
+                }
+                continue;
+            }
+            Depth::Fresh { tracked: true } => {}
+        }
+        kept.tracked.insert(target.id, tracked_of(dump, now_ns));
+    }
+    kept
+}
+
+/// The SYN_RECV and CLOSE_WAIT sockets a dump read, to carry over while nothing moves.
+fn tracked_of(dump: &NsDump, at_ns: u64) -> Tracked {
+    Tracked {
+        sockets: dump
+            .sockets
+            .tracked
+            .iter()
+            .filter(|s| matches!(s.state, TcpState::SynRecv | TcpState::CloseWait))
+            .map(|s| TcpSocket {
+                owners: Vec::new(),
+                ..s.clone()
+            })
+            .collect(),
+        tcp: dump.tables.tcp.clone(),
+        tcp_ext: dump.tables.tcp_ext.clone(),
+        at_ns,
+    }
+}
+
+type Dumped = (Target, NsDump);
+
+/// What step 2 of a pass brings back.
+struct Step2 {
+    scan: ProcessScan,
+    dumps: Vec<Dumped>,
+    lost: Vec<(Target, Lost)>,
+}
+
+/// Step 2 of a pass: walk the descriptors, dump the caller's namespace here and the others
+/// from threads inside them, all at once. An error dumping the caller's namespace is the
+/// pass's; another namespace that could not be read is returned as lost.
+fn dump_and_walk(
+    inspected: procs::Inspected<'_>,
+    own: Option<Target>,
+    foreign: Vec<Target>,
+    dump: impl Fn(&Target) -> Result<NsDump, NetlinkError> + Sync,
+    threads: usize,
+) -> Result<Step2, CollectError> {
+    let (scan, own_dump, foreign_dumps) = std::thread::scope(|scope| {
+        let walker = scope.spawn(move || inspected.walk());
+        let others = (!foreign.is_empty())
+            .then(|| scope.spawn(|| netns::in_each(&foreign, threads.max(2), &dump)));
+        let own_dump = own.as_ref().map(&dump);
+        let others = others.map_or_else(Vec::new, |h| {
+            h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        let scan = walker
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (scan, own_dump, others)
+    });
+    let mut dumps = Vec::new();
+    if let (Some(target), Some(dump)) = (own, own_dump) {
+        dumps.push((target, dump?));
+    }
+    let mut lost = Vec::new();
+    for (target, result) in foreign.into_iter().zip(foreign_dumps) {
+        match result {
+            Ok(Ok(dump)) => dumps.push((target, dump)),
+            Ok(Err(err)) => lost.push((target, Lost::Netlink(err))),
+            Err(err) => lost.push((target, Lost::Enter(err))),
+        }
+    }
+    Ok(Step2 { scan, dumps, lost })
+}
+
+/// The one namespace asked for was lost: refused, the caller's own instead (as without the
+/// privilege, with a note); gone or unreadable, an error.
+fn instead_of_lost(
+    catalog: &Catalog,
+    lost: Option<(Target, Lost)>,
+    notes: &mut Vec<String>,
+) -> Result<Dumped, CollectError> {
+    let (target, why) =
+        lost.unwrap_or_else(|| (catalog.own_target(), Lost::Enter(EnterError::Gone)));
+    match why {
+        Lost::Enter(EnterError::Denied(_)) => {
+            notes.push(denied_note(&[target.label.as_str()]));
+            Ok((catalog.own_target(), dump_here(NsPlan::Full)?))
+        }
+        Lost::Enter(reason) => Err(CollectError::NetnsLost {
+            label: target.label,
+            reason,
+        }),
+        Lost::Netlink(err) => Err(err.into()),
+    }
+}
+
+/// The namespaces to dump: the caller's (dumped on the calling thread), and the others.
+fn targets(
+    opts: &CollectOptions,
+    catalog: &Catalog,
+    notes: &mut Vec<String>,
+) -> Result<(Option<Target>, Vec<Target>), CollectError> {
+    let mut targets = match &opts.netns {
+        NetnsScope::Own => vec![catalog.own_target()],
+        NetnsScope::All => catalog.all(),
+        NetnsScope::One(spec) => vec![catalog.resolve(spec)?],
+    };
+    if targets.iter().any(|t| !t.own) && !netns::may_enter_others() {
+        let others: Vec<&str> = targets
+            .iter()
+            .filter(|t| !t.own)
+            .map(|t| t.label.as_str())
+            .collect();
+        notes.push(denied_note(&others));
+        targets = vec![catalog.own_target()];
+    }
+    let own = targets
+        .iter()
+        .position(|t| t.own)
+        .map(|at| targets.remove(at));
+    Ok((own, targets))
+}
+
+fn denied_note(labels: &[&str]) -> String {
+    let which = match labels {
+        [one] => format!("network namespace {one}"),
+        many => format!("{} other network namespaces", many.len()),
+    };
+    format!(
+        "{which} not scanned: entering another network namespace needs CAP_SYS_ADMIN (run as \
+         root); this snapshot covers the caller's namespace only"
+    )
+}
+
+/// Why a namespace is missing from a snapshot.
+enum Lost {
+    Enter(EnterError),
+    Netlink(NetlinkError),
+}
+
+/// Partial-view notes for namespaces that were found but not read.
+fn lost_notes(lost: &[(Target, Lost)]) -> Vec<String> {
+    let mut denied = Vec::new();
+    let mut notes = Vec::new();
+    for (target, why) in lost {
+        let ns = format!("network namespace {} (id {})", target.label, target.id.ino);
+        match why {
+            Lost::Enter(EnterError::Denied(_)) => denied.push(target.label.as_str()),
+            Lost::Enter(EnterError::Gone) => notes.push(format!(
+                "partial: {ns} disappeared during the scan and is left out"
+            )),
+            Lost::Enter(err) => notes.push(format!("partial: {ns} could not be entered: {err}")),
+            Lost::Netlink(err) => notes.push(format!("partial: {ns} could not be read: {err}")),
+        }
+    }
+    if !denied.is_empty() {
+        let shown: Vec<&str> = denied.iter().take(5).copied().collect();
+        let more = denied.len() - shown.len();
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        notes.push(format!(
+            "partial: entering {} network namespaces was refused ({}{more}): they belong to \
+             another user namespace, or CAP_SYS_ADMIN is missing there",
+            denied.len(),
+            shown.join(", ")
+        ));
+    }
+    notes
+}
+
+/// Each namespace's notes, once per distinct text: with several namespaces, each says
+/// which.
+fn group_notes(per_ns: Vec<(String, Vec<String>)>) -> Vec<String> {
+    if per_ns.len() <= 1 {
+        return per_ns.into_iter().flat_map(|(_, notes)| notes).collect();
+    }
+    let mut by_text: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (label, notes) in per_ns {
+        for note in notes {
+            by_text.entry(note).or_default().push(label.clone());
+        }
+    }
+    by_text
+        .into_iter()
+        .map(|(note, labels)| {
+            let shown = labels
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let more = labels.len().saturating_sub(3);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            format!("netns {shown}{more}: {note}")
+        })
+        .collect()
+}
+
+fn ns_base(dump: &NsDump) -> NsBase {
+    NsBase {
+        tcp_states: dump.sockets.tcp_states.clone(),
+        unaccepted: dump
+            .sockets
+            .tracked
+            .iter()
+            .filter(|s| s.state == TcpState::Established)
+            .cloned()
+            .collect(),
+        unix_sockets: dump.sockets.unix_sockets,
+        sysctl: dump.tables.sysctl.clone(),
+        local_addrs: dump.tables.local_addrs.clone(),
+        notes: dump.tables.notes.clone(),
+    }
+}
+
+/// A namespace's part of the snapshot, and its notes. A fresh dump is completed with what
+/// the last full one read (`prior`).
+fn netns_snapshot(
+    target: &Target,
+    dump: NsDump,
+    prior: Option<&NsBase>,
+) -> (NetnsSnapshot, Vec<String>) {
+    let NsDump {
+        depth,
+        sockets,
+        tables,
+        ..
+    } = dump;
+    let mut snapshot = NetnsSnapshot {
+        id: target.id.model_id(),
+        label: target.label.clone(),
         sysctl: tables.sysctl,
         tcp_ext: tables.tcp_ext,
         tcp: tables.tcp,
@@ -78,238 +590,38 @@ pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
         unix_sockets: sockets.unix_sockets,
         local_addrs: tables.local_addrs,
     };
-    Ok(Snapshot {
-        host: host(),
-        wall_time_ms,
-        monotonic_ns,
-        collect_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        netns: vec![netns],
-        processes,
-        process_scan: scan.stats,
-        notes,
-    })
-}
-
-/// A collector that lives across refreshes, so that repeated snapshots (the dashboard, the
-/// exporter, a recorder) can reuse what has not changed since the last one.
-pub struct Collector {
-    opts: CollectOptions,
-}
-
-impl Collector {
-    pub fn new(opts: CollectOptions) -> Collector {
-        Collector { opts }
-    }
-
-    /// Take a snapshot.
-    pub fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
-        collect(&self.opts)
-    }
-}
-
-/// Takes snapshots `interval` apart, paced from the first so that n snapshots span
-/// (n - 1) × interval however long each collection takes.
-pub struct Sampler {
-    collector: Collector,
-    interval: Duration,
-    start: Option<Instant>,
-    taken: u32,
-}
-
-impl Sampler {
-    pub fn new(opts: CollectOptions, interval: Duration) -> Sampler {
-        Sampler {
-            collector: Collector::new(opts),
-            interval,
-            start: None,
-            taken: 0,
+    let mut notes = tables.notes;
+    if let (Depth::Fresh { .. }, Some(prior)) = (depth, prior) {
+        let fresh = std::mem::replace(&mut snapshot.tcp_states, prior.tcp_states.clone());
+        for state in FRESH_STATES {
+            set_count(&mut snapshot.tcp_states, state, fresh.get(state));
         }
-    }
-
-    /// When the next snapshot is due, relative to the first.
-    pub fn next_due(&self) -> Duration {
-        self.interval * self.taken
-    }
-
-    /// Wait until the next snapshot is due, then take it.
-    pub fn take(&mut self) -> Result<Snapshot, CollectError> {
-        let start = *self.start.get_or_insert_with(Instant::now);
-        if let Some(wait) = self.next_due().checked_sub(start.elapsed()) {
-            std::thread::sleep(wait);
+        // `Tcp: CurrEstab` counts ESTABLISHED and CLOSE_WAIT sockets (RFC 1213
+        // tcpCurrEstab; the kernel moves it in tcp_set_state), so it gives a fresh
+        // ESTABLISHED count without dumping them.
+        if let Some(&current) = snapshot.tcp.get("CurrEstab") {
+            let established = current.saturating_sub(fresh.get(TcpState::CloseWait));
+            set_count(&mut snapshot.tcp_states, TcpState::Established, established);
         }
-        self.taken = self.taken.saturating_add(1);
-        self.collector.snapshot()
-    }
-}
-
-/// The sockets of one namespace, before they are joined with processes.
-#[derive(Default)]
-#[allow(clippy::struct_field_names)] // unix_sockets is a count beside the unix listeners
-struct Sockets {
-    tcp_states: StateCounts,
-    tcp_listeners: Vec<TcpSocket>,
-    tracked: Vec<TcpSocket>,
-    unix_listeners: Vec<UnixSocket>,
-    unix_sockets: u64,
-    /// Inode -> what the inode is, for every socket with an inode.
-    index: HashMap<u64, Slot>,
-}
-
-/// What a socket inode names, and where its record lives when it is kept in full.
-#[derive(Clone, Copy)]
-enum Slot {
-    Tcp(TcpState),
-    TcpListener(usize),
-    Tracked(usize),
-    Unix,
-    UnixListener(usize),
-}
-
-/// Dump both TCP families and unix sockets.
-///
-/// Every TCP state is asked for, split over three dumps per family so that the costly
-/// extensions go only where they are read: LISTEN with `SKMEMINFO` (drops), CLOSE_WAIT with
-/// `INFO` (`tcpi_last_ack_recv`), and every other state bare.
-fn dump_sockets() -> Result<Sockets, NetlinkError> {
-    let mut diag = DiagSocket::new()?;
-    let mut out = Sockets::default();
-    let special = [TcpState::Listen, TcpState::CloseWait];
-    for family in [Family::Inet, Family::Inet6] {
-        let bare = StateMask::ALL.without(&special);
-        diag.dump_inet(family, bare, Extensions::default(), |s| out.add_tcp(s))?;
-        let drops = Extensions {
-            skmeminfo: true,
-            ..Extensions::default()
-        };
-        diag.dump_inet(family, StateMask::only(&[TcpState::Listen]), drops, |s| {
-            out.add_tcp(s);
-        })?;
-        let info = Extensions {
-            tcp_info: true,
-            ..Extensions::default()
-        };
-        diag.dump_inet(family, StateMask::only(&[TcpState::CloseWait]), info, |s| {
-            out.add_tcp(s);
-        })?;
-    }
-    diag.dump_unix(|s| out.add_unix(s))?;
-    Ok(out)
-}
-
-impl Sockets {
-    fn add_tcp(&mut self, s: InetSock) {
-        self.tcp_states.add(s.state, 1);
-        let keep_as = match s.state {
-            TcpState::Listen => Some(true),
-            TcpState::SynRecv | TcpState::CloseWait => Some(false),
-            // An ESTABLISHED socket with no inode is a child the app has not accept()ed yet.
-            TcpState::Established if s.inode == 0 => Some(false),
-            _ => None,
-        };
-        let slot = match keep_as {
-            None => Slot::Tcp(s.state),
-            Some(listener) => {
-                let list = if listener {
-                    &mut self.tcp_listeners
-                } else {
-                    &mut self.tracked
-                };
-                list.push(TcpSocket {
-                    family: s.family,
-                    state: s.state,
-                    local: s.local,
-                    peer: s.peer,
-                    recv_q: s.recv_q,
-                    send_q: s.send_q,
-                    inode: s.inode,
-                    uid: s.uid,
-                    drops: s.drops,
-                    last_ack_recv_ms: s.tcp_info.and_then(|i| i.last_ack_recv),
-                    owners: Vec::new(),
-                });
-                let at = list.len() - 1;
-                if listener {
-                    Slot::TcpListener(at)
-                } else {
-                    Slot::Tracked(at)
-                }
-            }
-        };
-        if s.inode != 0 {
-            self.index.insert(s.inode, slot);
-        }
-    }
-
-    fn add_unix(&mut self, s: UnixSock) {
-        self.unix_sockets += 1;
-        let slot = if s.state == UnixState::Listen {
-            self.unix_listeners.push(UnixSocket {
-                kind: s.kind,
-                state: s.state,
-                path: s.path,
-                inode: s.inode,
-                peer_inode: s.peer_inode,
-                recv_q: s.recv_q,
-                send_q: s.send_q,
-                uid: s.uid,
-                owners: Vec::new(),
-            });
-            Slot::UnixListener(self.unix_listeners.len() - 1)
-        } else {
-            Slot::Unix
-        };
-        self.index.insert(s.inode, slot);
-    }
-}
-
-/// Join processes with sockets: count each process's sockets by kind and state, and name
-/// the owners of every socket kept in full.
-fn attribute(sockets: &mut Sockets, scanned: Vec<procs::ScannedProcess>) -> Vec<Process> {
-    let mut processes = Vec::with_capacity(scanned.len());
-    for mut p in scanned {
-        // The same socket behind two descriptors (dup, fork) is still one socket.
-        p.socket_inodes.sort_unstable();
-        p.socket_inodes.dedup();
-        let mut tcp = StateCounts::default();
-        let (mut unix_sockets, mut other_sockets) = (0, 0);
-        for inode in &p.socket_inodes {
-            let Some(&slot) = sockets.index.get(inode) else {
-                other_sockets += 1;
-                continue;
-            };
-            match slot {
-                Slot::Tcp(state) => tcp.add(state, 1),
-                Slot::TcpListener(i) => {
-                    tcp.add(TcpState::Listen, 1);
-                    sockets.tcp_listeners[i].owners.push(p.pid);
-                }
-                Slot::Tracked(i) => {
-                    let s = &mut sockets.tracked[i];
-                    tcp.add(s.state, 1);
-                    s.owners.push(p.pid);
-                }
-                Slot::Unix => unix_sockets += 1,
-                Slot::UnixListener(i) => {
-                    unix_sockets += 1;
-                    sockets.unix_listeners[i].owners.push(p.pid);
-                }
+        snapshot.tracked.extend(prior.unaccepted.iter().cloned());
+        snapshot.unix_sockets = prior.unix_sockets;
+        snapshot.sysctl = prior.sysctl.clone();
+        snapshot.local_addrs.clone_from(&prior.local_addrs);
+        for note in &prior.notes {
+            if !notes.contains(note) {
+                notes.push(note.clone());
             }
         }
-        processes.push(Process {
-            pid: p.pid,
-            comm: p.comm,
-            uid: p.uid,
-            netns: p.netns,
-            fds: p.fds,
-            fd_limit: p.fd_limit,
-            tcp,
-            unix_sockets,
-            other_sockets,
-            fd_scan: p.fd_scan,
-        });
     }
-    processes.sort_by_key(|p| p.pid);
-    processes
+    (snapshot, notes)
+}
+
+fn set_count(counts: &mut StateCounts, state: TcpState, n: u64) {
+    if n == 0 {
+        counts.0.remove(&state);
+    } else {
+        counts.0.insert(state, n);
+    }
 }
 
 fn scan_notes(scan: &ProcessScan) -> Vec<String> {
@@ -351,20 +663,6 @@ fn scan_notes(scan: &ProcessScan) -> Vec<String> {
     notes
 }
 
-/// The caller's network namespace: its inode, and `host` when it is init's. Where init's
-/// namespace cannot be read (a hardened /proc), the label says only that it is the caller's.
-fn own_netns(opts: &CollectOptions) -> (String, String) {
-    let inode = |path: PathBuf| rustix::fs::stat(&path).ok().map(|st| st.st_ino);
-    let own = inode(opts.proc_root.join("thread-self/ns/net"));
-    let init = inode(opts.proc_root.join("1/ns/net"));
-    match own {
-        Some(ino) if Some(ino) == init => (ino.to_string(), "host".to_owned()),
-        Some(ino) if init.is_some() => (ino.to_string(), format!("netns {ino}")),
-        Some(ino) => (ino.to_string(), "current".to_owned()),
-        None => ("0".to_owned(), "own".to_owned()),
-    }
-}
-
 fn host() -> Host {
     let uname = rustix::system::uname();
     Host {
@@ -377,6 +675,15 @@ fn wall_clock_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
 }
 
 fn monotonic_ns() -> u64 {

@@ -34,6 +34,45 @@ pub struct Snapshot {
     pub process_scan: ProcessScanStats,
     /// What this pass could not see, in words an operator can act on.
     pub notes: Vec<String>,
+    /// How fresh each part is. Recordings made before it existed read as a full pass.
+    #[serde(default)]
+    pub freshness: Freshness,
+}
+
+/// How fresh each part of a snapshot is.
+///
+/// A one-shot collection (`report`, `check`, `record`) reads everything in one pass: every
+/// age is 0. A collector refreshing every second (the dashboard, the exporter) reads in each
+/// refresh only what is cheap and what a diagnosis turns on, and carries the rest over from
+/// its last full pass:
+///
+/// | part | in every refresh | carried over, up to the age given |
+/// | --- | --- | --- |
+/// | TCP and unix listeners, their queues and drops | yes | |
+/// | SYN_RECV and CLOSE_WAIT sockets, their owners | when a TCP counter moved | `tracked_age_ms` |
+/// | TcpExt / Tcp counters, sockstat | yes | |
+/// | `tcp_states`: LISTEN, SYN_RECV, CLOSE_WAIT; ESTABLISHED (from `Tcp: CurrEstab`) | yes | |
+/// | `tcp_states`: the other states | | `socket_dump_age_ms` |
+/// | ESTABLISHED children not yet accepted, the unix socket total | | `socket_dump_age_ms` |
+/// | sysctls, local addresses | | `socket_dump_age_ms` |
+/// | which process holds which socket | new processes and those whose descriptor count changed | `fd_walk_age_ms` |
+/// | each process's descriptor limit | new processes | `fd_walk_age_ms` |
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Freshness {
+    /// This snapshot re-read only part of the host (see the table); false for a full pass.
+    pub incremental: bool,
+    /// Milliseconds since the full socket dump the carried-over socket parts come from.
+    pub socket_dump_age_ms: u64,
+    /// Milliseconds since the SYN_RECV and CLOSE_WAIT sockets were last read, in the
+    /// namespace where that is longest. A refresh reads them again only when a TCP counter
+    /// of the namespace moved since (no segment in or out, no socket changed state), and at
+    /// least every few seconds; until then their ages are advanced by the time that passed.
+    pub tracked_age_ms: u64,
+    /// Milliseconds since every process's descriptors were last walked.
+    pub fd_walk_age_ms: u64,
+    /// Processes whose descriptors were walked in this pass.
+    pub processes_walked: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -81,7 +81,7 @@ impl CheckResult {
             exit_code: status.exit_code(),
             summary: summary(a),
             perfdata: perfdata(a, t),
-            findings: a.findings.iter().map(FindingDto::from).collect(),
+            findings: a.findings.iter().map(|f| FindingDto::new(f, a)).collect(),
             ignored: a.ignored,
         }
     }

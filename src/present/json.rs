@@ -121,6 +121,8 @@ pub struct FindingDto {
     pub id: &'static str,
     pub severity: &'static str,
     pub netns: String,
+    /// The label of that namespace, so a reader of one finding knows where it is.
+    pub netns_label: String,
     pub subject: String,
     pub summary: String,
     pub evidence: BTreeMap<String, serde_json::Value>,
@@ -149,7 +151,11 @@ impl ReportDoc {
                 notes: analysis.notes.clone(),
             },
             netns: analysis.netns.iter().map(NetnsDto::from).collect(),
-            findings: analysis.findings.iter().map(FindingDto::from).collect(),
+            findings: analysis
+                .findings
+                .iter()
+                .map(|f| FindingDto::new(f, analysis))
+                .collect(),
         }
     }
 }
@@ -255,12 +261,14 @@ impl From<&ProcessView> for ProcessDto {
     }
 }
 
-impl From<&Finding> for FindingDto {
-    fn from(f: &Finding) -> Self {
+impl FindingDto {
+    pub fn new(f: &Finding, analysis: &Analysis) -> Self {
+        let label = analysis.netns.iter().find(|ns| ns.id == f.netns);
         FindingDto {
             id: f.id,
             severity: f.severity.name(),
             netns: f.netns.clone(),
+            netns_label: label.map_or_else(|| f.netns.clone(), |ns| ns.label.clone()),
             subject: f.subject.clone(),
             summary: f.summary.clone(),
             evidence: f.evidence.clone(),
@@ -375,6 +383,7 @@ mod tests {
                 ..ProcessScanStats::default()
             },
             notes: Vec::new(),
+            freshness: crate::model::Freshness::default(),
         }
     }
 
@@ -449,5 +458,16 @@ mod tests {
             ns["processes"][0]["close_wait_growth_per_min"],
             serde_json::Value::Null
         );
+    }
+
+    #[test]
+    fn findings_name_their_namespace_by_id_and_label() {
+        let doc = document(&[snapshot(0, 4)]);
+        let findings = doc["findings"].as_array().expect("findings");
+        assert!(!findings.is_empty());
+        for f in findings {
+            assert_eq!(f["netns"], doc["netns"][0]["id"], "{f}");
+            assert_eq!(f["netns_label"], "host", "{f}");
+        }
     }
 }

@@ -126,7 +126,7 @@ pub fn read(mut input: impl BufRead) -> Result<Recording, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ProcessScanStats, Snapshot};
+    use crate::model::{Freshness, ProcessScanStats, Snapshot};
 
     fn snapshot(ms: u64) -> Snapshot {
         Snapshot {
@@ -141,6 +141,7 @@ mod tests {
             processes: Vec::new(),
             process_scan: ProcessScanStats::default(),
             notes: Vec::new(),
+            freshness: Freshness::default(),
         }
     }
 

@@ -79,6 +79,46 @@ pub fn inet_request(seq: u32, family: Family, states: StateMask, ext: Extensions
     buf
 }
 
+/// `TCPDIAG_GETSOCK`: the message type of the original, pre-`sock_diag` TCP dump request
+/// (`include/uapi/linux/inet_diag.h`), which Linux still serves for compatibility.
+pub const TCPDIAG_GETSOCK: u16 = 18;
+/// `sizeof(struct inet_diag_req)`, the request of that message type.
+const COMPAT_REQ_LEN: usize = 60;
+
+/// A dump request for the TCP sockets of *both* families in `states`, in one walk of the
+/// kernel's tables.
+///
+/// `SOCK_DIAG_BY_FAMILY` requests name one family, and the kernel walks its whole TCP hash
+/// table (shared by every network namespace) once per request, whatever the family asked
+/// for. The older `TCPDIAG_GETSOCK` request (`struct inet_diag_req`) is answered with the
+/// family left unspecified (`inet_diag_dump_compat` in `net/ipv4/inet_diag.c`): one walk
+/// returns IPv4 and IPv6 sockets alike, in the same `inet_diag_msg` replies, which then carry
+/// the request's message type. Half the walks matters when a hundred namespaces are dumped.
+pub fn inet_compat_request(seq: u32, states: StateMask, ext: Extensions) -> Vec<u8> {
+    let mut extensions = 0u8;
+    if ext.tcp_info {
+        extensions |= 1 << (INET_DIAG_INFO - 1);
+    }
+    if ext.skmeminfo {
+        extensions |= 1 << (INET_DIAG_SKMEMINFO - 1);
+    }
+    let len = 16 + COMPAT_REQ_LEN;
+    let mut buf = Vec::with_capacity(len);
+    buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
+    buf.extend_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    buf.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    // idiag_family (unused by the dump), idiag_src_len, idiag_dst_len, idiag_ext.
+    buf.extend_from_slice(&[0, 0, 0, extensions]);
+    // struct inet_diag_sockid, all wildcards, and no cookie.
+    buf.extend_from_slice(&[0; 48]);
+    buf.extend_from_slice(&states.0.to_ne_bytes());
+    // idiag_dbs: not used by the kernel.
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf
+}
+
 /// Decode one `inet_diag_msg` and its attributes from a dump that asked for `asked`.
 ///
 /// Bound-inactive sockets arrive as `TCP_CLOSE`: the kernel asks the bind table for them but
@@ -218,5 +258,27 @@ mod tests {
         assert_eq!(all, 0b11_1111_1111_1110);
         let req = inet_request(1, Family::Inet, StateMask::ALL, Extensions::default());
         assert_eq!(req[20..24], all.to_ne_bytes(), "no bit lost by the crate");
+    }
+
+    #[test]
+    fn compat_request_bytes_match_inet_diag_req() {
+        let states = StateMask::only(&[TcpState::CloseWait, TcpState::SynRecv]);
+        let ext = Extensions {
+            tcp_info: true,
+            skmeminfo: true,
+        };
+        let req = inet_compat_request(7, states, ext);
+        assert_eq!(req.len(), 16 + 60, "nlmsghdr + inet_diag_req");
+        assert_eq!(req[..4], 76u32.to_ne_bytes());
+        assert_eq!(req[4..6], 18u16.to_ne_bytes(), "TCPDIAG_GETSOCK");
+        assert_eq!(req[6..8], 0x301u16.to_ne_bytes());
+        assert_eq!(req[8..12], 7u32.to_ne_bytes());
+        // Same extension bits as the v2 request: 1 << (attribute - 1).
+        let v2 = inet_request(7, Family::Inet, states, ext);
+        assert_eq!(req[16..20], [0, 0, 0, v2[18]]);
+        assert_eq!(req[16 + 3], 0x42);
+        assert!(req[20..68].iter().all(|&b| b == 0), "wildcard socket id");
+        assert_eq!(req[68..72], v2[20..24], "the same state bits");
+        assert_eq!(req[72..76], [0; 4]);
     }
 }

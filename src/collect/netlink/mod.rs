@@ -36,10 +36,10 @@ use std::net::SocketAddr;
 
 use crate::model::{Family, TcpState, UnixKind, UnixState};
 
-pub use inet::{inet_request, parse_inet_msg};
+pub use inet::{TCPDIAG_GETSOCK, inet_compat_request, inet_request, parse_inet_msg};
 pub use socket::DiagSocket;
 pub use tcp_info::parse_tcp_info;
-pub use unix::{parse_unix_msg, unix_request};
+pub use unix::{UnixStates, parse_unix_msg, unix_request};
 pub use wire::{Errno, Progress, ReplyError, parse_datagram};
 
 /// Which TCP states a dump asks for: bit `n` asks for kernel state `n`.

@@ -7,8 +7,8 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
 use super::wire::{ReplyError, parse_datagram};
 use super::{
-    Extensions, InetSock, NetlinkError, StateMask, UnixSock, inet_request, parse_inet_msg,
-    parse_unix_msg, unix_request,
+    Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates, inet_compat_request,
+    inet_request, parse_inet_msg, parse_unix_msg, unix_request,
 };
 use crate::model::Family;
 
@@ -36,6 +36,9 @@ pub struct DiagSocket {
     buf: Vec<u8>,
     seq: u32,
     interrupted: bool,
+    /// Whether the kernel answers `TCPDIAG_GETSOCK` (both families in one walk); learnt
+    /// from the first refusal.
+    compat: bool,
 }
 
 impl DiagSocket {
@@ -51,6 +54,7 @@ impl DiagSocket {
             buf: vec![0; RECV_BUF_LEN],
             seq: 0,
             interrupted: false,
+            compat: true,
         })
     }
 
@@ -80,14 +84,62 @@ impl DiagSocket {
         })
     }
 
-    /// Dump every unix socket, handing each to `on_socket` as it is decoded.
+    /// Dump the TCP sockets of both families in `states`, with the `ext` attributes, in one
+    /// walk of the kernel's tables where the kernel allows (see [`inet_compat_request`]),
+    /// else one dump per family.
     ///
     /// # Errors
     ///
     /// As [`DiagSocket::dump_inet`].
-    pub fn dump_unix(&mut self, mut on_socket: impl FnMut(UnixSock)) -> Result<(), NetlinkError> {
+    pub fn dump_tcp(
+        &mut self,
+        states: StateMask,
+        ext: Extensions,
+        mut on_socket: impl FnMut(InetSock),
+    ) -> Result<(), NetlinkError> {
+        if self.compat {
+            let seq = self.next_seq();
+            let request = inet_compat_request(seq, states, ext);
+            let compat = self.run("TCP sock_diag dump", seq, &request, |payload| {
+                on_socket(parse_inet_msg(payload, states)?);
+                Ok(())
+            });
+            match compat {
+                // A kernel without the old request refuses it before sending any socket.
+                Err(NetlinkError::Reply {
+                    reply: ReplyError::Refused(errno),
+                    ..
+                }) if [
+                    rustix::io::Errno::INVAL,
+                    rustix::io::Errno::NOENT,
+                    rustix::io::Errno::OPNOTSUPP,
+                ]
+                .iter()
+                .any(|known| known.raw_os_error() == errno.0) =>
+                {
+                    self.compat = false;
+                }
+                done => return done,
+            }
+        }
+        for family in [Family::Inet, Family::Inet6] {
+            self.dump_inet(family, states, ext, &mut on_socket)?;
+        }
+        Ok(())
+    }
+
+    /// Dump the unix sockets in `states`, handing each to `on_socket` as it is decoded.
+    ///
+    /// # Errors
+    ///
+    /// As [`DiagSocket::dump_inet`].
+    pub fn dump_unix(
+        &mut self,
+        states: UnixStates,
+        mut on_socket: impl FnMut(UnixSock),
+    ) -> Result<(), NetlinkError> {
         let seq = self.next_seq();
-        let request = unix_request(seq);
+        let request = unix_request(seq, states);
         self.run("unix sock_diag dump", seq, &request, |payload| {
             on_socket(parse_unix_msg(payload)?);
             Ok(())

@@ -759,6 +759,41 @@ mod live {
     }
 
     #[test]
+    fn one_compat_dump_brings_both_families_with_their_extensions() {
+        let v4 = TcpListener::bind("127.0.0.1:0").expect("bind v4");
+        let Ok(v6) = TcpListener::bind("[::1]:0") else {
+            eprintln!("SKIP one_compat_dump_brings_both_families: no IPv6 loopback");
+            return;
+        };
+        let inodes = [&v4, &v6].map(|l| rustix::fs::fstat(l).expect("fstat").st_ino);
+        let ext = Extensions {
+            skmeminfo: true,
+            ..Extensions::default()
+        };
+        let listen = StateMask::only(&[TcpState::Listen]);
+        let mut diag = DiagSocket::new().expect("sock_diag socket");
+        let mut found = Vec::new();
+        diag.dump_tcp(listen, ext, |s| {
+            if inodes.contains(&s.inode) {
+                found.push((s.family, s.drops));
+            }
+        })
+        .expect("dump");
+        found.sort();
+        assert_eq!(found, [(Family::Inet, Some(0)), (Family::Inet6, Some(0))]);
+
+        // The same sockets as one v2 dump per family.
+        let mut per_family = 0;
+        for family in [Family::Inet, Family::Inet6] {
+            diag.dump_inet(family, listen, ext, |s| {
+                per_family += usize::from(inodes.contains(&s.inode));
+            })
+            .expect("dump");
+        }
+        assert_eq!(per_family, 2);
+    }
+
+    #[test]
     fn finds_its_own_unix_listener_by_abstract_name() {
         let name = format!("sockscope-live-test-{}", std::process::id());
         let addr = UnixAddr::from_abstract_name(name.as_bytes()).expect("abstract name");
@@ -769,12 +804,23 @@ mod live {
 
         let mut diag = DiagSocket::new().expect("sock_diag socket");
         let mut found = None;
-        diag.dump_unix(|s| {
+        let mut others = 0;
+        diag.dump_unix(UnixStates::Listening, |s| {
             if s.inode == inode {
                 found = Some(s);
+            } else if s.inode == rustix::fs::fstat(&pending).expect("fstat").st_ino {
+                others += 1;
             }
         })
         .expect("dump");
+        assert_eq!(
+            others, 0,
+            "a listeners' dump leaves the connected client out"
+        );
+        let mut in_full_dump = false;
+        diag.dump_unix(UnixStates::All, |s| in_full_dump |= s.inode == inode)
+            .expect("dump");
+        assert!(in_full_dump);
         let found = found.expect("own listener in the dump");
         assert_eq!(found.path.as_deref(), Some(format!("@{name}").as_str()));
         assert_eq!(

@@ -23,12 +23,28 @@ const UNIX_DIAG_UID: u16 = 7;
 /// `sizeof(struct unix_diag_msg)`.
 const MSG_LEN: usize = 16;
 
-/// The `SOCK_DIAG_BY_FAMILY` dump request for every unix socket, in every state, with name,
-/// peer, queue lengths and uid.
-pub fn unix_request(seq: u32) -> Vec<u8> {
-    let request = UnixRequest {
+/// `TCP_LISTEN`, the `sk_state` of a listening unix socket.
+const UNIX_LISTEN: u32 = 10;
+
+/// Which unix sockets a dump asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnixStates {
+    /// Every socket, in every state.
+    All,
+    /// Listeners only: what a refresh needs, without walking the rest into replies.
+    Listening,
+}
+
+/// The `SOCK_DIAG_BY_FAMILY` dump request for the unix sockets in `states`, with name, peer,
+/// queue lengths and uid.
+pub fn unix_request(seq: u32, states: UnixStates) -> Vec<u8> {
+    let state_bits = match states {
         // Bit n asks for sk_state n; unix sockets use 1, 2, 7 and 10, but ask for all.
-        state_flags: StateFlags::from_bits_retain(u32::MAX),
+        UnixStates::All => u32::MAX,
+        UnixStates::Listening => 1 << UNIX_LISTEN,
+    };
+    let request = UnixRequest {
+        state_flags: StateFlags::from_bits_retain(state_bits),
         inode: 0,
         show_flags: ShowFlags::from_bits_retain(
             UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID,
@@ -163,7 +179,7 @@ mod tests {
 
     #[test]
     fn request_bytes_match_unix_diag_req() {
-        let req = unix_request(9);
+        let req = unix_request(9, UnixStates::All);
         assert_eq!(req.len(), 16 + 24, "nlmsghdr + unix_diag_req");
         assert_eq!(
             req[6..8],
@@ -177,6 +193,12 @@ mod tests {
             req[28..32],
             0x55u32.to_ne_bytes(),
             "NAME | PEER | RQLEN | UID"
+        );
+        let listening = unix_request(9, UnixStates::Listening);
+        assert_eq!(
+            listening[20..24],
+            (1u32 << 10).to_ne_bytes(),
+            "TCP_LISTEN only"
         );
     }
 }

@@ -102,8 +102,9 @@ pub struct Progress {
 /// Walk one received datagram of a dump reply.
 ///
 /// Every message must carry `expect_seq` and `expect_pid` (the request's sequence number and
-/// the receiving socket's port id). Each `SOCK_DIAG_BY_FAMILY` message's payload goes to
-/// `on_message`, whose error stops the walk. `NLMSG_NOOP` is skipped; `NLMSG_ERROR`,
+/// the receiving socket's port id). Each socket message's payload (`SOCK_DIAG_BY_FAMILY`, or
+/// `TCPDIAG_GETSOCK` in reply to that older request) goes to `on_message`, whose error stops
+/// the walk. `NLMSG_NOOP` is skipped; `NLMSG_ERROR`,
 /// `NLMSG_OVERRUN` and an `NLMSG_DONE` with a negative errno are errors.
 ///
 /// # Errors
@@ -147,7 +148,7 @@ where
         }
         progress.interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
         match header.kind {
-            SOCK_DIAG_BY_FAMILY => {
+            SOCK_DIAG_BY_FAMILY | super::inet::TCPDIAG_GETSOCK => {
                 on_message(payload)?;
                 progress.messages += 1;
             }
@@ -318,6 +319,15 @@ mod tests {
             Ok(())
         })?;
         Ok((progress, seen))
+    }
+
+    #[test]
+    fn replies_to_the_compat_request_are_socket_messages_too() {
+        let mut buf = message(super::super::inet::TCPDIAG_GETSOCK, 2, 7, 99, b"abc");
+        buf.extend(message(NLMSG_DONE, 2, 7, 99, &0i32.to_ne_bytes()));
+        let (progress, seen) = collect(&buf).expect("well-formed datagram");
+        assert_eq!(seen, vec![b"abc".to_vec()]);
+        assert!(progress.done);
     }
 
     #[test]

@@ -43,7 +43,25 @@ const NET: &str = "/proc/thread-self/net";
 pub fn read_net_tables() -> NetTables {
     let mut notes = Notes::default();
     let mut tables = NetTables::default();
+    read_counters_into(&mut tables, &mut notes);
+    tables.sysctl = read_sysctls(&mut notes);
+    tables.local_addrs = read_local_addrs(&mut notes);
+    tables.notes = notes.0;
+    tables
+}
 
+/// Read only the counters (`netstat`, `snmp`, `sockstat`) of the calling thread's
+/// namespace: the part that changes from one second to the next, and the cheapest. The
+/// sysctls and addresses are left empty.
+pub fn read_counters() -> NetTables {
+    let mut notes = Notes::default();
+    let mut tables = NetTables::default();
+    read_counters_into(&mut tables, &mut notes);
+    tables.notes = notes.0;
+    tables
+}
+
+fn read_counters_into(tables: &mut NetTables, notes: &mut Notes) {
     if let Some(mut sections) = notes.load(&format!("{NET}/netstat"), parse::parse_snmp) {
         tables.tcp_ext = notes.section(&mut sections, "TcpExt", "netstat");
     }
@@ -51,10 +69,6 @@ pub fn read_net_tables() -> NetTables {
         tables.tcp = notes.section(&mut sections, "Tcp", "snmp");
     }
     tables.sockstat = notes.load(&format!("{NET}/sockstat"), parse::parse_sockstat);
-    tables.sysctl = read_sysctls(&mut notes);
-    tables.local_addrs = read_local_addrs(&mut notes);
-    tables.notes = notes.0;
-    tables
 }
 
 fn read_sysctls(notes: &mut Notes) -> Sysctls {

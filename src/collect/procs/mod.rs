@@ -1,18 +1,27 @@
-//! The /proc process walk: for every process its name, owner, network namespace, descriptor
-//! count and limit, and the inodes of the sockets it holds.
+//! The /proc process walk: for every process its name, start time, owner, network
+//! namespace, descriptor count and limit, and the inodes of the sockets it holds.
 //!
-//! Owns the reads of `/proc/PID/{comm,limits,ns/net,fd}`. It must not look at the sockets
+//! Owns the reads of `/proc/PID/{stat,limits,ns/net,fd}`. It must not look at the sockets
 //! themselves (that is `sock_diag`'s job, in `netlink`) nor decide what is bad.
 //!
 //! The walk is two parallel passes over the pid list, each handing out work through one
 //! atomic index:
 //!
-//! 1. *inspect*: the few fixed-size facts of each process, and its descriptor count from
-//!    `stat("/proc/PID/fd").st_size` (kernel ≥ 6.2; the count is given even to users who
-//!    may not list the directory);
-//! 2. *descriptors*: one `readlinkat` per descriptor relative to the open `fd` directory,
-//!    into a stack buffer, biggest processes first so that no thread is left alone at the
-//!    end with the 10,000-descriptor process.
+//! 1. *inspect* ([`inspect`]): the few fixed-size facts of each process, and its descriptor
+//!    count from `stat("/proc/PID/fd").st_size` (kernel ≥ 6.2; the count is given even to
+//!    users who may not list the directory);
+//! 2. *descriptors* ([`Inspected::walk`]): one `readlinkat` per descriptor relative to the
+//!    open `fd` directory, into a stack buffer, biggest processes first so that no thread is
+//!    left alone at the end with the 10,000-descriptor process.
+//!
+//! The passes are separate calls so that the collector can learn every process's network
+//! namespace from pass 1 and dump those namespaces while pass 2 runs.
+//!
+//! Given the previous scan, a walk is *incremental*: a process whose start time and
+//! descriptor count are unchanged keeps the socket inodes and limit it had, and only new
+//! processes and those whose count changed are walked again. A process that swaps one socket
+//! for another under the same count keeps its old list until the next full walk; the
+//! collector bounds that by walking everything every so often.
 //!
 //! Every path is opened relative to one descriptor of the proc root, and directories are
 //! read with `getdents64` into a buffer reused by each thread: nothing is allocated per
@@ -34,18 +43,28 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rustix::fs::{AtFlags, CWD, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
+use super::netns::NsId;
 use crate::model::{FdLimit, FdScan, ProcessScanStats};
 
-pub use parse::{LimitsError, parse_nofile_limit, parse_pid, parse_socket_link};
+pub use parse::{
+    LimitsError, PF_KTHREAD, Stat, StatError, parse_nofile_limit, parse_pid, parse_socket_link,
+    parse_stat,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScannedProcess {
     pub pid: u32,
     pub comm: String,
+    /// Start time in clock ticks after boot, when readable: with the pid, it names one
+    /// process across scans.
+    pub start_time: Option<u64>,
+    /// A kernel thread (`PF_KTHREAD`): always in the initial namespaces, never with sockets.
+    pub kernel_thread: bool,
     /// Owner of `/proc/PID`: the effective uid, or root for a process that is not dumpable
     /// (after a setuid, or with `PR_SET_DUMPABLE` 0), as the kernel reports it.
     pub uid: u32,
-    pub netns: Option<u64>,
+    /// The network namespace `/proc/PID/ns/net` names, when readable.
+    pub netns: Option<NsId>,
     pub fds: Option<u64>,
     pub fd_limit: Option<FdLimit>,
     pub fd_scan: FdScan,
@@ -58,20 +77,74 @@ pub struct ProcessScan {
     /// Sorted by pid.
     pub processes: Vec<ScannedProcess>,
     pub stats: ProcessScanStats,
+    /// Processes whose descriptors were walked in this scan; the others kept the previous
+    /// scan's socket inodes.
+    pub walked: u64,
+    /// CPU time the descriptor walks took, all threads together.
+    pub walk_cpu: std::time::Duration,
     /// Failures the counts in `stats` do not explain (the proc root not opening, an
     /// unexpected error on some file), grouped, in words an operator can act on.
     pub notes: Vec<String>,
 }
 
+impl ProcessScan {
+    /// The process `pid` of this scan.
+    pub fn process(&self, pid: u32) -> Option<&ScannedProcess> {
+        self.processes
+            .binary_search_by_key(&pid, |p| p.pid)
+            .ok()
+            .map(|i| &self.processes[i])
+    }
+}
+
 /// Walk every process under `proc_root` (normally `/proc`) with `threads` threads.
 pub fn scan_processes(proc_root: &Path, threads: usize) -> ProcessScan {
+    inspect(proc_root, threads, None).walk()
+}
+
+/// Pass 1 done: every process's facts, the descriptor walks still to do.
+#[allow(clippy::struct_field_names)] // `inspected` is what pass 1 found of each pid
+pub struct Inspected<'p> {
+    /// `None` when the proc root did not open: nothing to walk.
+    root: Option<Root>,
+    pids: Vec<u32>,
+    inspected: Vec<Inspection>,
+    threads: usize,
+    previous: Option<&'p ProcessScan>,
+    notes: Vec<String>,
+}
+
+/// What pass 1 learnt of one live process.
+#[derive(Debug, Clone, Copy)]
+pub struct SeenProcess<'a> {
+    pub pid: u32,
+    pub comm: &'a str,
+    pub start_time: Option<u64>,
+    pub kernel_thread: bool,
+    pub netns: Option<NsId>,
+}
+
+/// Pass 1 over every process under `proc_root` (normally `/proc`) with `threads` threads.
+///
+/// With `previous`, the scan is incremental: the limit of a process seen before with the same
+/// start time is not read again, and [`Inspected::walk`] walks only the processes that are
+/// new or whose descriptor count changed.
+pub fn inspect<'p>(
+    proc_root: &Path,
+    threads: usize,
+    previous: Option<&'p ProcessScan>,
+) -> Inspected<'p> {
     let root = match Root::open(proc_root) {
         Ok(root) => root,
         Err(err) => {
             let (root, err) = (proc_root.display(), io(err));
-            return ProcessScan {
+            return Inspected {
+                root: None,
+                pids: Vec::new(),
+                inspected: Vec::new(),
+                threads: 1,
+                previous,
                 notes: vec![format!("could not open {root}: {err}")],
-                ..ProcessScan::default()
             };
         }
     };
@@ -85,51 +158,130 @@ pub fn scan_processes(proc_root: &Path, threads: usize) -> ProcessScan {
         }
     };
     let threads = threads.clamp(1, pids.len().max(1));
-
     let inspected = parallel_map(&pids, threads, Scratch::new, |&pid, scratch| {
-        root.inspect(pid, scratch)
+        let before = previous.and_then(|scan| scan.process(pid));
+        root.inspect(pid, scratch, before)
     });
-    let walks = walk_biggest_first(&root, &pids, &inspected, threads);
-    let mut scan = assemble(inspected, walks);
-    notes.append(&mut scan.notes);
-    scan.notes = notes;
-    scan
+    Inspected {
+        root: Some(root),
+        pids,
+        inspected,
+        threads,
+        previous,
+        notes,
+    }
 }
 
-/// Pass 2 over the processes pass 1 found alive, the most descriptors first. The result
-/// lines up with `pids`: `None` where there was no walk.
+impl Inspected<'_> {
+    /// Every process pass 1 found, in pid order.
+    pub fn seen(&self) -> impl Iterator<Item = SeenProcess<'_>> {
+        self.inspected
+            .iter()
+            .filter_map(|inspection| match inspection {
+                Inspection::Gone => None,
+                Inspection::Seen(seen) => Some(SeenProcess {
+                    pid: seen.pid,
+                    comm: &seen.comm,
+                    start_time: seen.start_time,
+                    kernel_thread: seen.kernel_thread,
+                    netns: seen.netns,
+                }),
+            })
+    }
+
+    /// Pass 2: walk the descriptors (of every process, or with a previous scan only of
+    /// those that changed) and join both passes.
+    pub fn walk(self) -> ProcessScan {
+        let Inspected {
+            root,
+            pids,
+            inspected,
+            threads,
+            previous,
+            mut notes,
+        } = self;
+        let Some(root) = root else {
+            return ProcessScan {
+                notes,
+                ..ProcessScan::default()
+            };
+        };
+        let reuse: Vec<Option<&ScannedProcess>> = inspected
+            .iter()
+            .map(|inspection| match inspection {
+                Inspection::Seen(seen) => previous
+                    .and_then(|scan| scan.process(seen.pid))
+                    .filter(|before| seen.unchanged_since(before)),
+                Inspection::Gone => None,
+            })
+            .collect();
+        let (walks, walk_cpu) = walk_biggest_first(&root, &pids, &inspected, &reuse, threads);
+        let mut scan = assemble(inspected, walks, &reuse);
+        scan.walk_cpu = walk_cpu;
+        notes.append(&mut scan.notes);
+        scan.notes = notes;
+        scan
+    }
+}
+
+/// Pass 2 over the processes pass 1 found alive and that have no earlier walk to reuse, the
+/// most descriptors first. The result lines up with `pids` (`None` where there was no walk),
+/// with the CPU time the walks took.
 fn walk_biggest_first(
     root: &Root,
     pids: &[u32],
     inspected: &[Inspection],
+    reuse: &[Option<&ScannedProcess>],
     threads: usize,
-) -> Vec<Option<FdWalk>> {
+) -> (Vec<Option<FdWalk>>, std::time::Duration) {
     let mut order: Vec<usize> = (0..pids.len())
+        .filter(|&i| reuse[i].is_none())
         .filter(|&i| matches!(&inspected[i], Inspection::Seen(p) if !p.vanished))
         .collect();
     order.sort_by_key(|&i| Reverse(inspected[i].fd_count_hint()));
     let walks = parallel_map(&order, threads, Scratch::new, |&i, scratch| {
-        root.walk_fds(pids[i], scratch)
+        let before = thread_cpu();
+        let walk = root.walk_fds(pids[i], scratch);
+        (walk, thread_cpu().saturating_sub(before))
     });
     let mut by_pid: Vec<Option<FdWalk>> =
         std::iter::repeat_with(|| None).take(pids.len()).collect();
-    for (i, walk) in order.into_iter().zip(walks) {
+    let mut cpu = std::time::Duration::ZERO;
+    for (i, (walk, took)) in order.into_iter().zip(walks) {
         by_pid[i] = Some(walk);
+        cpu += took;
     }
-    by_pid
+    (by_pid, cpu)
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> std::time::Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    std::time::Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// Joins both passes into the result, counting as it goes.
-fn assemble(inspected: Vec<Inspection>, walks: Vec<Option<FdWalk>>) -> ProcessScan {
+fn assemble(
+    inspected: Vec<Inspection>,
+    walks: Vec<Option<FdWalk>>,
+    reuse: &[Option<&ScannedProcess>],
+) -> ProcessScan {
     let mut problems = Problems::default();
     let mut scan = ProcessScan::default();
     scan.stats.processes = inspected.len() as u64;
-    for (inspection, walk) in inspected.into_iter().zip(walks) {
+    for ((inspection, walk), before) in inspected.into_iter().zip(walks).zip(reuse) {
         let Inspection::Seen(seen) = inspection else {
             scan.stats.vanished += 1;
             continue;
         };
-        let process = seen.finish(walk, &mut problems);
+        scan.walked += u64::from(walk.is_some());
+        let process = match before {
+            Some(before) => seen.reuse(before, &mut problems),
+            None => seen.finish(walk, &mut problems),
+        };
         match process.fd_scan {
             FdScan::Complete => {}
             FdScan::Denied => scan.stats.fds_denied += 1,
@@ -184,8 +336,10 @@ impl Inspection {
 struct Seen {
     pid: u32,
     comm: String,
+    start_time: Option<u64>,
+    kernel_thread: bool,
     uid: u32,
-    netns: Option<u64>,
+    netns: Option<NsId>,
     /// From `stat` of the `fd` directory; `None` when that gave no count.
     fds: Option<u64>,
     fd_limit: Option<FdLimit>,
@@ -194,6 +348,7 @@ struct Seen {
     /// Unexpected failures, reported as notes.
     failures: Vec<(&'static str, Errno)>,
     limits_error: Option<LimitsError>,
+    stat_error: Option<StatError>,
 }
 
 /// Pass 2's result for one process.
@@ -215,7 +370,14 @@ impl Root {
         Ok(Root { fd, is_procfs })
     }
 
-    fn inspect(&self, pid: u32, scratch: &mut Scratch) -> Inspection {
+    /// Pass 1 for `pid`; `before` is the same pid in the previous scan, whose limit is
+    /// reused when it is the same process.
+    fn inspect(
+        &self,
+        pid: u32,
+        scratch: &mut Scratch,
+        before: Option<&ScannedProcess>,
+    ) -> Inspection {
         let pid_dir = match open_dir(&self.fd, rustix::path::DecInt::new(pid), OFlags::PATH) {
             Ok(fd) => fd,
             Err(err) if is_gone(err) => return Inspection::Gone,
@@ -227,12 +389,17 @@ impl Root {
         };
         let mut seen = Seen::new(pid);
 
-        match read_file(&pid_dir, c"comm", &mut scratch.file) {
-            Ok(bytes) => {
-                seen.comm = String::from_utf8_lossy(bytes.trim_ascii_end()).into_owned();
-            }
+        match read_file(&pid_dir, c"stat", &mut scratch.file) {
+            Ok(bytes) => match parse_stat(bytes) {
+                Ok(stat) => {
+                    seen.comm = stat.comm;
+                    seen.start_time = Some(stat.start_time);
+                    seen.kernel_thread = stat.flags & PF_KTHREAD != 0;
+                }
+                Err(err) => seen.stat_error = Some(err),
+            },
             Err(err) if is_gone(err) => return Inspection::Gone,
-            Err(err) => seen.record("/proc/PID/comm", err),
+            Err(err) => seen.record("/proc/PID/stat", err),
         }
         match rustix::fs::fstat(&pid_dir) {
             Ok(st) => seen.uid = st.st_uid,
@@ -243,17 +410,22 @@ impl Root {
             Ok(_) => {}
             Err(err) => seen.record("/proc/PID/fd", err),
         }
-        match read_file(&pid_dir, c"limits", &mut scratch.file) {
-            Ok(bytes) => match parse_nofile_limit(&String::from_utf8_lossy(bytes)) {
-                Ok(limit) => seen.fd_limit = Some(limit),
-                Err(err) => seen.limits_error = Some(err),
+        // A limit changes only through setrlimit/prlimit, rarely: the same process keeps
+        // the one read before (a full scan, without `before`, reads it again).
+        match before.filter(|b| b.start_time.is_some() && b.start_time == seen.start_time) {
+            Some(before) if before.fd_limit.is_some() => seen.fd_limit = before.fd_limit,
+            _ => match read_file(&pid_dir, c"limits", &mut scratch.file) {
+                Ok(bytes) => match parse_nofile_limit(&String::from_utf8_lossy(bytes)) {
+                    Ok(limit) => seen.fd_limit = Some(limit),
+                    Err(err) => seen.limits_error = Some(err),
+                },
+                Err(err) => seen.record("/proc/PID/limits", err),
             },
-            Err(err) => seen.record("/proc/PID/limits", err),
         }
         // A zombie has no namespaces left: ENOENT here says nothing about the process being
         // gone, the steps above do.
         match rustix::fs::statat(&pid_dir, c"ns/net", AtFlags::empty()) {
-            Ok(st) => seen.netns = Some(st.st_ino),
+            Ok(st) => seen.netns = Some(NsId::of(&st)),
             Err(Errno::NOENT) => {}
             Err(err) => seen.record("/proc/PID/ns/net", err),
         }
@@ -337,6 +509,8 @@ impl Seen {
         Seen {
             pid,
             comm: String::new(),
+            start_time: None,
+            kernel_thread: false,
             uid: 0,
             netns: None,
             fds: None,
@@ -344,7 +518,28 @@ impl Seen {
             vanished: false,
             failures: Vec::new(),
             limits_error: None,
+            stat_error: None,
         }
+    }
+
+    /// Whether `before`, the same pid in the previous scan, is this same process with the
+    /// same number of descriptors and a complete walk: its socket inodes can be reused.
+    fn unchanged_since(&self, before: &ScannedProcess) -> bool {
+        !self.vanished
+            && self.start_time.is_some()
+            && self.start_time == before.start_time
+            && self.fds.is_some()
+            && self.fds == before.fds
+            && self.netns == before.netns
+            && before.fd_scan == FdScan::Complete
+    }
+
+    /// This process, with the descriptors walked in an earlier scan.
+    fn reuse(self, before: &ScannedProcess, problems: &mut Problems) -> ScannedProcess {
+        let mut process = self.finish(None, problems);
+        process.fd_scan = before.fd_scan;
+        process.socket_inodes.clone_from(&before.socket_inodes);
+        process
     }
 
     fn finish(self, walk: Option<FdWalk>, problems: &mut Problems) -> ScannedProcess {
@@ -354,9 +549,14 @@ impl Seen {
         if let Some(err) = self.limits_error {
             problems.add_parse("/proc/PID/limits", &err);
         }
+        if let Some(err) = self.stat_error {
+            problems.add_parse("/proc/PID/stat", &err);
+        }
         let mut process = ScannedProcess {
             pid: self.pid,
             comm: self.comm,
+            start_time: self.start_time,
+            kernel_thread: self.kernel_thread,
             uid: self.uid,
             netns: self.netns,
             fds: self.fds,
@@ -406,7 +606,7 @@ impl Problems {
         *self.counts.entry(key).or_default() += 1;
     }
 
-    fn add_parse(&mut self, what: &str, err: &LimitsError) {
+    fn add_parse(&mut self, what: &str, err: &dyn std::fmt::Display) {
         *self
             .counts
             .entry((what.to_owned(), format!("unexpected format: {err}")))

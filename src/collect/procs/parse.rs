@@ -1,5 +1,6 @@
-//! Pure parsers for what the process walk reads: pid directory names, `fd` link targets
-//! and `/proc/PID/limits`. No I/O here, so each is tested over bytes and fixtures.
+//! Pure parsers for what the process walk reads: pid directory names, `fd` link targets,
+//! `/proc/PID/stat` and `/proc/PID/limits`. No I/O here, so each is tested over bytes and
+//! fixtures.
 
 use crate::model::FdLimit;
 
@@ -27,6 +28,60 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     digits.iter().try_fold(0u64, |acc, &b| {
         let digit = u64::from(b.checked_sub(b'0').filter(|d| *d <= 9)?);
         acc.checked_mul(10)?.checked_add(digit)
+    })
+}
+
+/// `PF_KTHREAD` in the `flags` field of `/proc/PID/stat` (`include/linux/sched.h`).
+pub const PF_KTHREAD: u32 = 0x0020_0000;
+
+/// The fields of `/proc/PID/stat` the walk keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// The same name `/proc/PID/comm` gives (at most 15 bytes).
+    pub comm: String,
+    /// One letter: `R`, `S`, `D`, `Z` (zombie), ...
+    pub state: u8,
+    /// `task->flags` (`PF_*`), field 9.
+    pub flags: u32,
+    /// Start time in clock ticks after boot, field 22: with the pid, it names one process
+    /// for as long as the host runs (a pid can be reused, a pid and start time cannot).
+    pub start_time: u64,
+}
+
+/// Why a `/proc/PID/stat` text did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable /proc/PID/stat: {0:?}")]
+pub struct StatError(pub String);
+
+/// The fields of `/proc/PID/stat` that the walk keeps.
+///
+/// The name, field 2, is the only one that may hold spaces and parentheses (`(a) (b)` for a
+/// program named `a) (b`); it runs to the *last* `)`, and the other fields follow it,
+/// separated by single spaces.
+///
+/// # Errors
+///
+/// When there is no parenthesised name or a kept field is missing or not a number.
+pub fn parse_stat(text: &[u8]) -> Result<Stat, StatError> {
+    let bad = || StatError(String::from_utf8_lossy(text).trim_end().to_owned());
+    let open = text.iter().position(|&b| b == b'(').ok_or_else(bad)?;
+    let close = text.iter().rposition(|&b| b == b')').ok_or_else(bad)?;
+    let comm = text.get(open + 1..close).ok_or_else(bad)?;
+    let mut rest = text[close + 1..]
+        .split(u8::is_ascii_whitespace)
+        .filter(|field| !field.is_empty());
+    // Fields 3 onwards: rest[0] is field 3.
+    let state = match rest.next() {
+        Some([letter]) => *letter,
+        _ => return Err(bad()),
+    };
+    let flags = rest.nth(9 - 4).and_then(parse_decimal).ok_or_else(bad)?;
+    let start_time = rest.nth(22 - 10).and_then(parse_decimal).ok_or_else(bad)?;
+    Ok(Stat {
+        comm: String::from_utf8_lossy(comm).into_owned(),
+        state,
+        flags: u32::try_from(flags).map_err(|_| bad())?,
+        start_time,
     })
 }
 
@@ -125,6 +180,69 @@ mod tests {
         ] {
             assert_eq!(parse_socket_link(target), None, "{target:?}");
         }
+    }
+
+    /// `/proc/self/stat` of `cat`, of kthreadd, and of a program named `odd) (name`
+    /// (see `tests/fixtures/proc/README.md`).
+    const STAT: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/proc/stat"
+    ));
+    const STAT_KTHREADD: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/proc/stat.kthreadd"
+    ));
+    const STAT_ODD_COMM: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/proc/stat.odd-comm"
+    ));
+
+    #[test]
+    fn stat_gives_name_state_flags_and_start_time() {
+        let cat = parse_stat(STAT).expect("parses");
+        assert_eq!(
+            cat,
+            Stat {
+                comm: "cat".into(),
+                state: b'R',
+                flags: 4_194_304,
+                start_time: 271_341,
+            }
+        );
+        assert_eq!(cat.flags & PF_KTHREAD, 0);
+        let kthreadd = parse_stat(STAT_KTHREADD).expect("parses");
+        assert_eq!(
+            (kthreadd.comm.as_str(), kthreadd.start_time),
+            ("kthreadd", 30)
+        );
+        assert_ne!(kthreadd.flags & PF_KTHREAD, 0, "a kernel thread");
+    }
+
+    #[test]
+    fn a_name_with_parentheses_and_spaces_runs_to_the_last_parenthesis() {
+        let odd = parse_stat(STAT_ODD_COMM).expect("parses");
+        assert_eq!(odd.comm, "odd) (name");
+        assert_eq!((odd.state, odd.start_time), (b'S', 271_344));
+    }
+
+    #[test]
+    fn broken_stat_is_an_error() {
+        for text in [
+            &b""[..],
+            b"1 cat R 0",
+            b"1 (cat) R 0 0 0 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0",
+            b"1 (cat) R 0 0 0 0 -1 x 0 0 0 0 0 0 0 0 20 0 1 0 5",
+            b"1 (cat) RR 0 0 0 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 5",
+            b"1 cat) (R 0",
+        ] {
+            assert!(
+                parse_stat(text).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+        }
+        let minimal = b"1 (cat) R 0 0 0 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 5";
+        assert_eq!(parse_stat(minimal).expect("parses").start_time, 5);
     }
 
     #[test]

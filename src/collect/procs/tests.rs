@@ -97,11 +97,7 @@ fn finds_own_sockets_comm_and_limits() {
     assert_eq!(me.uid, rustix::process::geteuid().as_raw());
     assert_eq!(
         me.netns,
-        Some(
-            rustix::fs::stat("/proc/self/ns/net")
-                .expect("stat ns")
-                .st_ino
-        )
+        Some(NsId::of_path(Path::new("/proc/self/ns/net")).expect("stat ns"))
     );
 
     let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
@@ -276,15 +272,18 @@ fn other_users_processes_are_denied_not_dropped() {
 fn a_fake_proc_root_is_read_as_far_as_it_goes() {
     let root = TempDir::new("fakeproc");
     let at = |rel: &str| root.path().join(rel);
+    let stat = |comm: &str, start: u64| {
+        format!("1 ({comm}) S 0 0 0 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0\n")
+    };
     // Gone before its name could be read.
     std::fs::create_dir(at("123")).expect("mkdir");
     // A name and nothing else.
     std::fs::create_dir(at("124")).expect("mkdir");
-    std::fs::write(at("124/comm"), "lonely\n").expect("write");
+    std::fs::write(at("124/stat"), stat("lonely", 7)).expect("write");
     // Everything, with four descriptors, two of them sockets.
     std::fs::create_dir_all(at("125/fd")).expect("mkdir");
     std::fs::create_dir(at("125/ns")).expect("mkdir");
-    std::fs::write(at("125/comm"), "whole\n").expect("write");
+    std::fs::write(at("125/stat"), stat("whole", 8)).expect("write");
     std::fs::write(at("125/ns/net"), "").expect("write");
     std::fs::copy(
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc/limits"),
@@ -302,7 +301,7 @@ fn a_fake_proc_root_is_read_as_far_as_it_goes() {
     // Unparseable limits, everything else present.
     std::fs::create_dir_all(at("126/fd")).expect("mkdir");
     std::fs::create_dir(at("126/ns")).expect("mkdir");
-    std::fs::write(at("126/comm"), "odd\n").expect("write");
+    std::fs::write(at("126/stat"), stat("odd", 9)).expect("write");
     std::fs::write(at("126/ns/net"), "").expect("write");
     std::fs::write(at("126/limits"), "no limits here\n").expect("write");
     // Not processes.
@@ -325,7 +324,7 @@ fn a_fake_proc_root_is_read_as_far_as_it_goes() {
     );
 
     let whole = &scan.processes[1];
-    assert_eq!(whole.comm, "whole");
+    assert_eq!((whole.comm.as_str(), whole.start_time), ("whole", Some(8)));
     assert_eq!(whole.fd_scan, FdScan::Complete);
     assert_eq!(
         whole.fds,
@@ -337,7 +336,7 @@ fn a_fake_proc_root_is_read_as_far_as_it_goes() {
     assert_eq!(sockets, [42, 43]);
     assert_eq!(
         whole.netns,
-        Some(rustix::fs::stat(at("125/ns/net")).expect("stat").st_ino)
+        Some(NsId::of(&rustix::fs::stat(at("125/ns/net")).expect("stat")))
     );
     assert_eq!(
         whole.fd_limit,

@@ -66,7 +66,8 @@ const TICK: Duration = Duration::from_millis(500);
 /// Where the dashboard's snapshots come from.
 pub enum Source {
     Live {
-        collector: Collector,
+        // Boxed: the collector carries its caches, the replay only a Vec.
+        collector: Box<Collector>,
         interval: Duration,
     },
     Replay {
@@ -118,7 +119,7 @@ pub fn run(source: Source, settings: Settings) -> Result<(), TopError> {
             interval,
         } => {
             let tx = tx.clone();
-            feed::spawn_live(collector, interval, settings, move |fed| {
+            feed::spawn_live(*collector, interval, settings, move |fed| {
                 tx.send(Event::Fed(fed)).is_ok()
             })?;
             let view = View::new(Mode::Live { interval }, thresholds, color, now_ms());

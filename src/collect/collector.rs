@@ -1,0 +1,241 @@
+//! Collectors that live across snapshots: [`Collector`] for the dashboard and the exporter,
+//! [`Sampler`] for reports, checks and recordings.
+//!
+//! The schedule of an incremental collector, and why (measured on 100,000 loopback sockets
+//! held by 100 processes, on the project's 2-core test machine):
+//!
+//! | every refresh | cost |
+//! | --- | --- |
+//! | TCP and unix listeners (the small listening tables), counters, sockstat | < 1 ms |
+//! | the first /proc pass (name, start time, descriptor count of every process) | a few ms |
+//! | descriptors of new processes and of those whose count changed | their size |
+//! | SYN_RECV and CLOSE_WAIT sockets, when a TCP counter moved (else carried over, 5 s at most) | 20–70 ms: a walk of every TCP socket of the host |
+//!
+//! | less often | cost | period |
+//! | --- | --- | --- |
+//! | full socket dump: every state, unix sockets, sysctls | ~0.3 s | 5 s, stretched to 100× its CPU time, 60 s at most |
+//! | every process's descriptors walked | ~0.5 s | 30 s, stretched to 100× its CPU time, 300 s at most |
+//!
+//! Stretching keeps each full part at about 1 % of one core whatever the host's size; the
+//! snapshot's [`Freshness`](crate::model::Freshness) says how old each carried-over part is.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use super::sockets::{InodeMap, Slot};
+use super::{
+    CollectError, CollectOptions, NsBase, NsId, Plan, Prior, Tracked, collect, monotonic_ns,
+    run_pass,
+};
+use crate::collect::procs::ProcessScan;
+use crate::model::Snapshot;
+
+/// How a [`Collector`] refreshes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// Every snapshot is a full pass, as [`collect`] takes: exact, and as costly each time.
+    Full,
+    /// Between full passes, re-read only what is cheap and what a diagnosis turns on.
+    Incremental {
+        /// A full socket dump (every TCP state, every unix socket, sysctls) at least this
+        /// often, unless one costs more than 1 % of a core at this rate: the period then
+        /// stretches to 100× the CPU time of the last one, up to a minute.
+        full_dump_every: Duration,
+        /// Every process's descriptors walked at least this often (in between, only new
+        /// processes and those whose descriptor count or start time changed), stretched in
+        /// the same way up to five minutes.
+        full_walk_every: Duration,
+        /// A namespace where no TCP counter moved may keep its SYN_RECV and CLOSE_WAIT
+        /// sockets from an earlier read for this long.
+        quiet_tracked_for: Duration,
+    },
+}
+
+impl Refresh {
+    /// What the dashboard and the exporter use.
+    pub const INCREMENTAL: Refresh = Refresh::Incremental {
+        full_dump_every: Duration::from_secs(5),
+        full_walk_every: Duration::from_secs(30),
+        quiet_tracked_for: Duration::from_secs(5),
+    };
+}
+
+/// How far a full part's period stretches: its CPU time, times this.
+const STRETCH: u32 = 100;
+const FULL_DUMP_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+const FULL_WALK_AT_MOST_EVERY: Duration = Duration::from_secs(300);
+
+/// A collector that lives across refreshes, so that repeated snapshots (the dashboard, the
+/// exporter) reuse what has not changed since the last one.
+///
+/// The first snapshot is always a full pass. With [`Refresh::Incremental`], later ones keep
+/// the socket → process map, re-walking the descriptors only of processes that are new or
+/// whose descriptor count or start time changed, and read sockets with state-filtered
+/// dumps (see the module docs for the schedule).
+pub struct Collector {
+    opts: CollectOptions,
+    refresh: Refresh,
+    cache: Option<Cache>,
+}
+
+/// What an incremental collector keeps between refreshes.
+struct Cache {
+    procs: ProcessScan,
+    base: InodeMap<Slot>,
+    namespaces: HashMap<NsId, NsBase>,
+    tracked: HashMap<NsId, Tracked>,
+    full_dump_ns: u64,
+    full_walk_ns: u64,
+    full_dump_cpu: Duration,
+    full_walk_cpu: Duration,
+}
+
+impl Collector {
+    /// An incremental collector ([`Refresh::INCREMENTAL`]).
+    pub fn new(opts: CollectOptions) -> Collector {
+        Collector::with_refresh(opts, Refresh::INCREMENTAL)
+    }
+
+    pub fn with_refresh(opts: CollectOptions, refresh: Refresh) -> Collector {
+        Collector {
+            opts,
+            refresh,
+            cache: None,
+        }
+    }
+
+    /// Take a snapshot: a full pass the first time and whenever one is due, otherwise a
+    /// refresh of what changed.
+    pub fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
+        let Refresh::Incremental {
+            full_dump_every,
+            full_walk_every,
+            quiet_tracked_for,
+        } = self.refresh
+        else {
+            return collect(&self.opts);
+        };
+        let now = monotonic_ns();
+        let due =
+            |since: u64, every: Duration| u128::from(now.saturating_sub(since)) >= every.as_nanos();
+        let (plan, prior) = match &self.cache {
+            None => (Plan::FULL, None),
+            Some(c) => {
+                let dump_every = stretch(full_dump_every, c.full_dump_cpu, FULL_DUMP_AT_MOST_EVERY);
+                let walk_every = stretch(full_walk_every, c.full_walk_cpu, FULL_WALK_AT_MOST_EVERY);
+                let plan = Plan {
+                    full_dump: due(c.full_dump_ns, dump_every),
+                    full_walk: due(c.full_walk_ns, walk_every),
+                };
+                let prior = Prior {
+                    procs: &c.procs,
+                    base: &c.base,
+                    namespaces: &c.namespaces,
+                    tracked: &c.tracked,
+                    full_dump_ns: c.full_dump_ns,
+                    full_walk_ns: c.full_walk_ns,
+                    quiet_tracked_for,
+                };
+                (plan, Some(prior))
+            }
+        };
+        let pass = run_pass(&self.opts, prior, plan)?;
+        let at = pass.snapshot.monotonic_ns;
+        let walk_cpu = pass.scan.walk_cpu;
+        let cache = self.cache.get_or_insert_with(|| Cache {
+            procs: ProcessScan::default(),
+            base: InodeMap::default(),
+            namespaces: HashMap::new(),
+            tracked: HashMap::new(),
+            full_dump_ns: at,
+            full_walk_ns: at,
+            full_dump_cpu: Duration::ZERO,
+            full_walk_cpu: Duration::ZERO,
+        });
+        if plan.full_dump {
+            cache.base = pass.base;
+            cache.namespaces = pass.ns_bases;
+            cache.full_dump_ns = at;
+            cache.full_dump_cpu = pass.full_dump_cpu;
+        } else {
+            // Namespaces that appeared since the last full dump were dumped in full now.
+            cache.base.extend(pass.base);
+            cache.namespaces.extend(pass.ns_bases);
+        }
+        if plan.full_walk {
+            cache.full_walk_ns = at;
+            cache.full_walk_cpu = walk_cpu;
+        }
+        cache.tracked.extend(pass.tracked);
+        // Forget namespaces that are gone.
+        let live: HashSet<&str> = pass.snapshot.netns.iter().map(|n| n.id.as_str()).collect();
+        cache
+            .namespaces
+            .retain(|id, _| live.contains(id.model_id().as_str()));
+        cache
+            .tracked
+            .retain(|id, _| live.contains(id.model_id().as_str()));
+        cache.procs = pass.scan;
+        Ok(pass.snapshot)
+    }
+}
+
+/// `every`, or 100× `cost` when that is longer, up to `at_most`.
+fn stretch(every: Duration, cost: Duration, at_most: Duration) -> Duration {
+    every.max((cost * STRETCH).min(at_most))
+}
+
+/// Takes snapshots `interval` apart, paced from the first so that n snapshots span
+/// (n - 1) × interval however long each collection takes. Every snapshot is a full pass:
+/// reports, checks and recordings must agree with `ss`.
+pub struct Sampler {
+    collector: Collector,
+    interval: Duration,
+    start: Option<Instant>,
+    taken: u32,
+}
+
+impl Sampler {
+    pub fn new(opts: CollectOptions, interval: Duration) -> Sampler {
+        Sampler {
+            collector: Collector::with_refresh(opts, Refresh::Full),
+            interval,
+            start: None,
+            taken: 0,
+        }
+    }
+
+    /// When the next snapshot is due, relative to the first.
+    pub fn next_due(&self) -> Duration {
+        self.interval * self.taken
+    }
+
+    /// Wait until the next snapshot is due, then take it.
+    pub fn take(&mut self) -> Result<Snapshot, CollectError> {
+        let start = *self.start.get_or_insert_with(Instant::now);
+        if let Some(wait) = self.next_due().checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        self.taken = self.taken.saturating_add(1);
+        self.collector.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_costly_full_part_is_spread_out_to_about_one_percent() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(stretch(s(5), ms(10), s(60)), s(5), "cheap: as configured");
+        assert_eq!(stretch(s(5), ms(300), s(60)), s(30), "100x its cost");
+        assert_eq!(stretch(s(5), s(2), s(60)), s(60), "at most a minute");
+        assert_eq!(
+            stretch(s(90), s(2), s(60)),
+            s(90),
+            "never below what was asked"
+        );
+    }
+}
