@@ -1,7 +1,7 @@
 //! The dashboard in a real terminal: `sockscope` with no command, in an 80×24 tmux window
 //! inside a namespace holding a listener that never accepts and a server that leaks
-//! CLOSE_WAIT sockets. The screen must name both culprits without scrolling, and `q` must
-//! give the shell back in its normal mode.
+//! CLOSE_WAIT sockets. The screen must name both culprits without scrolling, and `q` — or
+//! SIGTERM — must give the shell back in its normal mode.
 
 use std::time::Duration;
 
@@ -51,12 +51,16 @@ fn the_dashboard_shows_both_culprits_and_q_gives_the_shell_back() {
         s.lines().any(|l| l.starts_with("shell>"))
     });
     let bin = shell_quote(sockscope_bin().as_os_str());
-    term.type_text(
-        &format!(
-            "{bin}; echo EXITED $?; stty -a | grep -q -- ' -icanon' && echo RAW || echo COOKED"
-        ),
-        true,
-    );
+    let run = |args: &str| {
+        term.type_text(
+            &format!(
+                "clear; {bin}{args}; echo EXITED $?; stty -a | grep -q -- ' -icanon' && echo RAW \
+                 || echo COOKED"
+            ),
+            true,
+        );
+    };
+    run("");
 
     let (_, first) = term.wait_for("the dashboard's first frame", SEEN_WITHIN, |s| {
         s.contains(" sockscope ")
@@ -73,17 +77,43 @@ fn the_dashboard_shows_both_culprits_and_q_gives_the_shell_back() {
     assert!(screen.lines().all(|l| l.chars().count() <= 80), "{screen}");
 
     term.key("q");
-    let (screen, _) = term.wait_for("the shell again", SEEN_WITHIN, |s| {
+    shell_is_back(&term, "q");
+
+    // Again, stopped by SIGTERM sent to its pid (the shell's only child) this time.
+    run(" top");
+    term.wait_for("the dashboard again", SEEN_WITHIN, |s| {
+        s.contains("Findings:")
+    });
+    let shell = term.pane_pid();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the shell's children");
+    let pid: i32 = match children.split_whitespace().collect::<Vec<_>>()[..] {
+        [one] => one.parse().expect("a pid"),
+        ref other => panic!("expected the dashboard alone under the shell, found {other:?}"),
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("its comm");
+    assert_eq!(comm.trim(), "sockscope");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("running kill");
+    assert!(status.success());
+    shell_is_back(&term, "SIGTERM");
+}
+
+/// The dashboard has exited 0 and left the terminal as it found it.
+fn shell_is_back(term: &Tmux, after: &str) {
+    let (screen, _) = term.wait_for(&format!("the shell after {after}"), SEEN_WITHIN, |s| {
         s.lines().any(|l| l.trim() == "COOKED" || l.trim() == "RAW")
     });
     let lines: Vec<&str> = screen.lines().map(str::trim).collect();
-    assert!(lines.contains(&"EXITED 0"), "{screen}");
+    assert!(lines.contains(&"EXITED 0"), "after {after}:\n{screen}");
     assert!(
         lines.contains(&"COOKED"),
-        "the terminal was left in raw mode:\n{screen}"
+        "after {after} the terminal was left in raw mode:\n{screen}"
     );
     assert!(
         !screen.contains("Findings:"),
-        "the dashboard is still on the screen:\n{screen}"
+        "after {after} the dashboard is still on the screen:\n{screen}"
     );
 }

@@ -84,6 +84,17 @@ impl Tmux {
         assert!(out.status.success(), "tmux send-keys {key}: {out:?}");
     }
 
+    /// The pid of the process the window runs (its shell).
+    pub fn pane_pid(&self) -> u32 {
+        let out = self
+            .run(&["display-message", "-p", "-t", "t", "#{pane_pid}"])
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a pid")
+    }
+
     /// What the window shows now.
     pub fn screen(&self) -> String {
         let out = self

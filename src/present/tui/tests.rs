@@ -551,3 +551,33 @@ fn a_long_pause_holds_no_more_than_the_history() {
     press(&mut view, &[KeyCode::Char('p')]);
     assert_eq!(view.history.len(), super::history::HISTORY);
 }
+
+#[test]
+fn carried_over_parts_say_how_old_they_are() {
+    let mut snapshots = recording("incidents");
+    let last = snapshots.last_mut().expect("a snapshot");
+    last.freshness = crate::model::Freshness {
+        incremental: true,
+        socket_dump_age_ms: 4_000,
+        tracked_age_ms: 2_000,
+        fd_walk_age_ms: 28_000,
+        processes_walked: 3,
+    };
+    let mut view = live(snapshots);
+    let wide = draw(&view, 160, 45);
+    assert!(wide.contains("(others: full dump 4s ago)"), "{wide}");
+    assert!(wide.contains("· SYN_RECV 2s old"), "{wide}");
+    assert!(wide.contains("· owners 28s old"), "{wide}");
+    // A second later, everything on screen is a second older.
+    view.tick(view.now_ms + 1_000);
+    assert!(draw(&view, 160, 45).contains("· owners 29s old"));
+    press(&mut view, &[KeyCode::BackTab, KeyCode::Enter]);
+    let detail = draw(&view, 160, 45);
+    assert!(detail.contains("oldest first (3s old)"), "{detail}");
+    // After a full pass nothing is carried over, and nothing says so.
+    let full = draw(&live(recording("incidents")), 160, 45);
+    assert!(
+        !full.contains("s old") && !full.contains("full dump"),
+        "{full}"
+    );
+}

@@ -59,6 +59,18 @@ pub enum Mode {
     },
 }
 
+/// A part of the data that an incremental collector may carry over from an earlier pass
+/// (see [`crate::model::Freshness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carried {
+    /// SYN_RECV and CLOSE_WAIT sockets.
+    Tracked,
+    /// The full socket dump: the other state counts, unaccepted children, unix totals.
+    Dump,
+    /// Which process holds which socket.
+    Owners,
+}
+
 /// What the loop must do after a key: the rest the view does itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -348,6 +360,28 @@ impl View {
         self.data = Some(Data { snapshot, analysis });
         self.refresh_rows();
         self.refresh_detail();
+    }
+
+    /// How old a carried-over part of the data on screen is now, in seconds; `None` when the
+    /// snapshot was a full pass (every part is then as old as the snapshot).
+    pub fn carried_age_s(&self, part: Carried) -> Option<f64> {
+        let data = self.data.as_ref()?;
+        let f = &data.snapshot.freshness;
+        if !f.incremental {
+            return None;
+        }
+        let carried = match part {
+            Carried::Tracked => f.tracked_age_ms,
+            Carried::Dump => f.socket_dump_age_ms,
+            Carried::Owners => f.fd_walk_age_ms,
+        };
+        // A replay shows a moment of the past: its parts are only as old as they were then.
+        let since = match self.mode {
+            Mode::Live { .. } => self.now_ms.saturating_sub(data.snapshot.wall_time_ms),
+            Mode::Replay { .. } => 0,
+        };
+        #[allow(clippy::cast_precision_loss)] // milliseconds far below 2^52
+        Some((since + carried) as f64 / 1000.0)
     }
 
     pub fn playing(&self) -> bool {

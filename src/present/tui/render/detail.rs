@@ -17,7 +17,7 @@ use crate::analyze::{
     Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Proto, Severity, SocketRow,
 };
 use crate::model::TcpState;
-use crate::present::tui::view::{Detail, Mode, View, is_about_process};
+use crate::present::tui::view::{Carried, Detail, Mode, View, is_about_process};
 
 pub fn render(frame: &mut Frame, area: Rect, view: &View) {
     let lines = match &view.detail {
@@ -237,10 +237,21 @@ fn listener(
         )),
         (Proto::Tcp, None) => lines.push(gone("this listener", theme)),
         (Proto::Tcp, Some(d)) => {
-            let heading = format!(
+            let mut heading = format!(
                 "{} waiting: SYN_RECV, then accepted by the kernel but not by the app",
                 plural(d.total, "socket")
             );
+            if let (Some(tracked), Some(dump)) = (
+                view.carried_age_s(Carried::Tracked),
+                view.carried_age_s(Carried::Dump),
+            ) {
+                let _ = write!(
+                    heading,
+                    " (SYN_RECV and CLOSE_WAIT {} old, ESTABLISHED {} old)",
+                    format_age(tracked),
+                    format_age(dump)
+                );
+            }
             let cells = |s: &SocketRow| {
                 let state = match s.state {
                     TcpState::Established => "ESTABLISHED".to_owned(),
@@ -576,10 +587,13 @@ fn process(
             .into_iter()
             .map(|l| Line::from(format!("  {l}"))),
     );
-    let heading = format!(
+    let mut heading = format!(
         "{}, oldest first",
         plural(sockets.close_wait_total, "CLOSE_WAIT socket")
     );
+    if let Some(age) = view.carried_age_s(Carried::Tracked) {
+        let _ = write!(heading, " ({} old)", format_age(age));
+    }
     let cells = |s: &SocketRow| {
         vec![
             Span::raw(s.local.to_string()),

@@ -13,16 +13,17 @@ use ratatui::widgets::Paragraph;
 use super::cells::{Part, count, fit, rate, spark, width};
 use super::theme::Theme;
 use crate::analyze::Analysis;
+use crate::analyze::units::format_age;
 use crate::model::TcpState;
 use crate::present::tui::history::HEADER_COUNTERS;
-use crate::present::tui::view::{Mode, View};
+use crate::present::tui::view::{Carried, Mode, View};
 
 pub fn render(frame: &mut Frame, area: Rect, view: &View) {
     let theme = Theme::new(view.color);
     let w = usize::from(area.width);
     let mut lines = vec![where_and_when(view, theme, w)];
     if let Some(data) = &view.data {
-        lines.push(states(&data.analysis, theme, w));
+        lines.push(states(view, &data.analysis, theme, w));
         lines.push(counters(view, &data.analysis, theme, w));
     }
     frame.render_widget(Paragraph::new(lines), area);
@@ -141,7 +142,7 @@ fn age(view: &View, taken_ms: u64, interval: Duration, theme: Theme) -> Vec<Span
     vec![Span::styled(text, style)]
 }
 
-fn states(a: &Analysis, theme: Theme, w: usize) -> Line<'static> {
+fn states(view: &View, a: &Analysis, theme: Theme, w: usize) -> Line<'static> {
     let sum = |s: TcpState| a.netns.iter().map(|ns| ns.tcp_states.get(s)).sum::<u64>();
     let total: u64 = a.netns.iter().map(|ns| ns.tcp_states.total()).sum();
     let unix: u64 = a.netns.iter().map(|ns| ns.unix_sockets).sum();
@@ -174,6 +175,17 @@ fn states(a: &Analysis, theme: Theme, w: usize) -> Line<'static> {
         }
     }
     parts.push((3, vec![Span::raw("unix "), num(unix)]));
+    if let Some(age) = view.carried_age_s(Carried::Dump) {
+        // LISTEN, SYN_RECV, CLOSE_WAIT and ESTABLISHED are read every refresh, the rest in
+        // the collector's last full dump.
+        parts.push((
+            5,
+            vec![Span::styled(
+                format!("(others: full dump {} ago)", format_age(age)),
+                theme.dim(),
+            )],
+        ));
+    }
     Line::from(fit(parts, "  ", w))
 }
 

@@ -56,25 +56,52 @@ pub fn render(frame: &mut Frame, area: Rect, view: &View) {
             ])
         })
         .collect();
-    lines.push(Line::raw(""));
     let about = format!(
         "Rates and growth are averaged over the last {}s. queue = accept queue / backlog: \
          the kernel admits backlog + 1, so 9/8 is full. CLOSE_WAIT ages are lower bounds \
          (time since the peer's last ACK).",
         RATE_WINDOW.as_secs()
     );
-    lines.extend(
-        wrap(&about, inner)
+    let freshness = "age is how old the data on screen is. Between full passes the collector \
+         re-reads listeners, queues, drops and counters every refresh and carries the rest \
+         over; \"old\" notes say how old: the other state counts (header), SYN_RECV and \
+         CLOSE_WAIT sockets (listeners, details), which process holds which socket (processes).";
+    let prose = |text: &str| -> Vec<Line<'static>> {
+        wrap(text, inner)
             .into_iter()
-            .map(|l| Line::styled(l, theme.dim())),
-    );
-    if let Some(data) = &view.data {
-        for note in &data.analysis.notes {
-            lines.extend(
-                wrap(&format!("note: {note}"), inner)
-                    .into_iter()
-                    .map(|l| Line::styled(l, theme.warning())),
-            );
+            .map(|l| Line::styled(l, theme.dim()))
+            .collect()
+    };
+    let notes: Vec<Line> = view.data.as_ref().map_or_else(Vec::new, |data| {
+        data.analysis
+            .notes
+            .iter()
+            .flat_map(|note| wrap(&format!("note: {note}"), inner))
+            .map(|l| Line::styled(l, theme.warning()))
+            .collect()
+    });
+    let (about, freshness) = (prose(&about), prose(freshness));
+    // The keys always; then what the last collection could not see; then the explanations,
+    // as far as the terminal's height allows.
+    let mut left = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len() + 1);
+    let mut fits = |part: &[Line]| {
+        let fit = part.len() <= left;
+        if fit {
+            left -= part.len();
+        }
+        fit
+    };
+    let (show_notes, show_about, show_freshness) = (fits(&notes), fits(&about), fits(&freshness));
+    if show_notes || show_about || show_freshness {
+        lines.push(Line::raw(""));
+    }
+    for (show, part) in [
+        (show_about, about),
+        (show_freshness, freshness),
+        (show_notes, notes),
+    ] {
+        if show {
+            lines.extend(part);
         }
     }
     let height = u16::try_from(lines.len() + 2)

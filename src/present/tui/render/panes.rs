@@ -19,7 +19,7 @@ use super::cells::{
 use super::theme::Theme;
 use crate::analyze::units::format_age;
 use crate::analyze::{Analysis, ListenerView, ProcessView, Proto, Severity};
-use crate::present::tui::view::{Pane as ViewPane, View};
+use crate::present::tui::view::{Carried, Pane as ViewPane, View};
 
 /// A terminal at least this wide shows the two tables side by side.
 const SIDE_BY_SIDE: u16 = 150;
@@ -297,6 +297,13 @@ fn sort_note(name: &str, reversed: bool, shown: usize, total: usize, view: &View
     )
 }
 
+/// ` · owners 28s old`: how old a part the collector carried over is, after a partial pass.
+fn carried_note(view: &View, part: Carried, what: &str) -> String {
+    view.carried_age_s(part).map_or_else(String::new, |age| {
+        format!(" · {what} {} old", format_age(age))
+    })
+}
+
 fn listener_columns(extra: bool) -> Vec<Column> {
     let mut columns = Vec::new();
     if extra {
@@ -331,8 +338,9 @@ fn listeners(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
     let shown = view.rows.listeners.len();
     let pane = Pane {
         title: vec![Span::raw(format!(
-            "Listeners ({total}){}",
-            sort_note(sort.column.name(), sort.reversed, shown, total, view)
+            "Listeners ({total}){}{}",
+            sort_note(sort.column.name(), sort.reversed, shown, total, view),
+            carried_note(view, Carried::Tracked, "SYN_RECV")
         ))],
         focused: view.pane == ViewPane::Listeners,
         columns: listener_columns(extra),
@@ -464,8 +472,9 @@ fn processes(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
         .sum();
     let pane = Pane {
         title: vec![Span::raw(format!(
-            "Processes ({total}){}",
-            sort_note(sort.column.name(), sort.reversed, shown, total, view)
+            "Processes ({total}){}{}",
+            sort_note(sort.column.name(), sort.reversed, shown, total, view),
+            carried_note(view, Carried::Owners, "owners")
         ))],
         focused: view.pane == ViewPane::Processes,
         columns: process_columns(extra),
