@@ -9,6 +9,7 @@ use serde::Deserialize;
 pub struct Report {
     pub schema: String,
     pub sampling: Sampling,
+    pub privileges: Privileges,
     pub netns: Vec<Netns>,
     pub findings: Vec<Finding>,
 }
@@ -17,6 +18,12 @@ pub struct Report {
 pub struct Sampling {
     pub samples: u64,
     pub interval_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Privileges {
+    pub full_process_view: bool,
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
