@@ -22,6 +22,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use super::join::Joined;
 use super::sockets::{InodeMap, Slot};
 use super::{
     CollectError, CollectOptions, NsBase, NsId, Plan, Prior, Tracked, collect, monotonic_ns,
@@ -82,6 +83,8 @@ pub struct Collector {
 struct Cache {
     procs: ProcessScan,
     base: InodeMap<Slot>,
+    /// The processes joined with `base`, kept up to date with `procs`.
+    joined: Joined,
     namespaces: HashMap<NsId, NsBase>,
     tracked: HashMap<NsId, Tracked>,
     full_dump_ns: u64,
@@ -118,8 +121,8 @@ impl Collector {
         let now = monotonic_ns();
         let due =
             |since: u64, every: Duration| u128::from(now.saturating_sub(since)) >= every.as_nanos();
-        let (plan, prior) = match &self.cache {
-            None => (Plan::FULL, None),
+        let pass = match &mut self.cache {
+            None => run_pass(&self.opts, None, None, Plan::FULL)?,
             Some(c) => {
                 let dump_every = stretch(full_dump_every, c.full_dump_cpu, FULL_DUMP_AT_MOST_EVERY);
                 let walk_every = stretch(full_walk_every, c.full_walk_cpu, FULL_WALK_AT_MOST_EVERY);
@@ -136,15 +139,16 @@ impl Collector {
                     full_walk_ns: c.full_walk_ns,
                     quiet_tracked_for,
                 };
-                (plan, Some(prior))
+                run_pass(&self.opts, Some(prior), Some(&mut c.joined), plan)?
             }
         };
-        let pass = run_pass(&self.opts, prior, plan)?;
+        let plan = pass.plan;
         let at = pass.snapshot.monotonic_ns;
         let walk_cpu = pass.scan.walk_cpu;
         let cache = self.cache.get_or_insert_with(|| Cache {
             procs: ProcessScan::default(),
             base: InodeMap::default(),
+            joined: Joined::default(),
             namespaces: HashMap::new(),
             tracked: HashMap::new(),
             full_dump_ns: at,
@@ -152,6 +156,7 @@ impl Collector {
             full_dump_cpu: Duration::ZERO,
             full_walk_cpu: Duration::ZERO,
         });
+        let base_changed = plan.full_dump || !pass.base.is_empty();
         if plan.full_dump {
             cache.base = pass.base;
             cache.namespaces = pass.ns_bases;
@@ -176,6 +181,9 @@ impl Collector {
             .tracked
             .retain(|id, _| live.contains(id.model_id().as_str()));
         cache.procs = pass.scan;
+        if base_changed {
+            cache.joined = Joined::rebuild(&mut cache.procs.processes, &cache.base);
+        }
         Ok(pass.snapshot)
     }
 }

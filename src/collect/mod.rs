@@ -38,7 +38,7 @@ use crate::model::{
     FdScan, Freshness, Host, NetnsSnapshot, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState,
 };
 pub use collector::{Collector, Refresh, Sampler};
-use join::SocketIndex;
+use join::{Joined, SocketIndex};
 use netlink::NetlinkError;
 use netns::{Catalog, EnterError, Target};
 pub use netns::{NetnsScope, NsId, ResolveError};
@@ -84,7 +84,7 @@ pub enum CollectError {
 /// Take one snapshot, reading everything: of the namespaces `opts` asks for and of every
 /// process.
 pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
-    run_pass(opts, None, Plan::FULL).map(|pass| pass.snapshot)
+    run_pass(opts, None, None, Plan::FULL).map(|pass| pass.snapshot)
 }
 
 /// What one pass re-reads in full.
@@ -156,6 +156,7 @@ impl Tracked {
 
 /// A pass's snapshot, and what an incremental collector keeps of it.
 struct Pass {
+    plan: Plan,
     snapshot: Snapshot,
     scan: ProcessScan,
     /// Socket inodes of the namespaces dumped in full in this pass.
@@ -212,9 +213,12 @@ fn dump_here(plan: NsPlan<'_>) -> Result<NsDump, NetlinkError> {
     })
 }
 
+/// One pass. With `prior` (and the join kept with it), an incremental one: `plan` says
+/// what is nonetheless read in full.
 fn run_pass(
     opts: &CollectOptions,
     prior: Option<Prior<'_>>,
+    joined: Option<&mut Joined>,
     plan: Plan,
 ) -> Result<Pass, CollectError> {
     let started = Instant::now();
@@ -262,9 +266,16 @@ fn run_pass(
         .iter()
         .any(|(_, d)| matches!(d.depth, Depth::Fresh { .. }));
     let mut sockets: Vec<&mut Sockets> = dumps.iter_mut().map(|(_, d)| &mut d.sockets).collect();
-    let index = SocketIndex::new(&mut sockets, prior.filter(|_| any_fresh).map(|p| p.base));
-    let processes = join::attribute(&mut scan.processes, &index, &mut sockets);
-    drop(index);
+    let processes = match (prior, joined) {
+        (Some(prior), Some(joined)) if any_fresh => {
+            joined.update(&mut scan.processes, prior.procs, prior.base);
+            joined.attribute(&scan.processes, &mut sockets, prior.base)
+        }
+        _ => {
+            let index = SocketIndex::new(&mut sockets);
+            join::attribute(&mut scan.processes, &index, &mut sockets)
+        }
+    };
 
     let mut per_ns_notes = Vec::new();
     let mut netns = Vec::with_capacity(dumps.len());
@@ -297,6 +308,7 @@ fn run_pass(
         freshness,
     };
     Ok(Pass {
+        plan,
         snapshot,
         scan,
         base: kept.base,

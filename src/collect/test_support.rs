@@ -70,22 +70,3 @@ impl Drop for Holder {
         let _ = self.0.wait();
     }
 }
-
-/// Move the calling thread into `holder`'s namespace; `false` (after saying why) where that
-/// is not allowed. Only for threads of the test's own, never the test's main thread.
-pub fn enter(holder: &Holder, test: &str) -> bool {
-    let Ok(ns) = std::fs::File::open(holder.ns_path()) else {
-        eprintln!("SKIP {test}: cannot open the namespace");
-        return false;
-    };
-    match rustix::thread::move_into_link_name_space(
-        std::os::fd::AsFd::as_fd(&ns),
-        Some(rustix::thread::LinkNameSpaceType::Network),
-    ) {
-        Ok(()) => true,
-        Err(err) => {
-            eprintln!("SKIP {test}: setns: {err}");
-            false
-        }
-    }
-}

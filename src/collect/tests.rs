@@ -1,16 +1,56 @@
-//! The collector against sockets this test makes in a network namespace of its own, entered
-//! from a thread: a one-shot pass, and incremental refreshes against full passes.
+//! The collector against sockets held by a helper process (this test binary, re-run) in a
+//! network namespace of the test's own: a one-shot pass, and incremental refreshes against
+//! full passes.
+//!
+//! The sockets live in a process of their own so that nothing else changes its descriptor
+//! count: the other tests of this binary open and close descriptors all the time.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::test_support::{Holder, enter};
+use super::test_support::Holder;
 use super::*;
 use crate::model::TcpState;
 
-fn own_pid() -> u32 {
-    std::process::id()
+/// Set for the helper process: without it, the helper test does nothing.
+const HELPER_ENV: &str = "SOCKSCOPE_TEST_SOCKET_HOLDER";
+
+/// Not a test: the body of the helper process. Makes a listener and
+/// `$SOCKSCOPE_TEST_SOCKET_HOLDER` accepted connections to it, says `ready`, then obeys
+/// stdin, one command a line, answering `done`:
+/// `leave N` (the clients of N connections close, the first after sending a few bytes
+/// nobody reads; their servers stay open in CLOSE_WAIT), `listen` (one more listener),
+/// `close` (the servers left in CLOSE_WAIT close).
+#[test]
+#[ignore = "helper process of the collector tests"]
+fn socket_holder_helper() {
+    let Some(n) = std::env::var(HELPER_ENV).ok().and_then(|n| n.parse().ok()) else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut conns = pairs(&listener, n);
+    let mut listeners = vec![listener];
+    let mut servers = Vec::new();
+    println!("ready");
+    for line in std::io::stdin().lock().lines() {
+        let line = line.unwrap_or_default();
+        let mut words = line.split_whitespace();
+        match (
+            words.next(),
+            words.next().and_then(|n| n.parse::<usize>().ok()),
+        ) {
+            (Some("leave"), Some(n)) => {
+                conns[0].0.write_all(b"unread").expect("write");
+                servers.extend(conns.drain(..n).map(|(_client, server)| server));
+            }
+            (Some("listen"), _) => listeners.push(TcpListener::bind("127.0.0.1:0").expect("bind")),
+            (Some("close"), _) => servers.clear(),
+            _ => break,
+        }
+        println!("done");
+    }
 }
 
 /// Connections to `listener`, accepted: (client, server) pairs.
@@ -25,10 +65,66 @@ fn pairs(listener: &TcpListener, n: usize) -> Vec<(TcpStream, TcpStream)> {
         .collect()
 }
 
-/// The clients of the first `n` connections leave; their servers' sockets, kept open, go to
-/// CLOSE_WAIT.
-fn leave(conns: &mut Vec<(TcpStream, TcpStream)>, n: usize) -> Vec<TcpStream> {
-    conns.drain(..n).map(|(_client, server)| server).collect()
+/// The helper process, inside `holder`'s namespace.
+struct Helper {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Helper {
+    fn start(holder: &Holder, connections: usize) -> Helper {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut child = Command::new("nsenter")
+            .arg(format!("--net={}", holder.ns_path().display()))
+            .arg("--")
+            .arg(exe)
+            .args(["--exact", "collect::tests::socket_holder_helper"])
+            .args(["--ignored", "--nocapture", "--test-threads", "1", "-q"])
+            .env(HELPER_ENV, connections.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the helper");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut helper = Helper {
+            child,
+            stdin,
+            stdout,
+        };
+        helper.wait_for("ready");
+        helper
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn wait_for(&mut self, word: &str) {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let read = self.stdout.read_line(&mut line).expect("helper output");
+            assert!(read > 0, "the helper ended before saying {word}");
+            if line.trim() == word {
+                return;
+            }
+        }
+    }
+
+    fn tell(&mut self, command: &str) {
+        let stdin = self.stdin.as_mut().expect("helper stdin");
+        writeln!(stdin, "{command}").expect("write to the helper");
+        self.wait_for("done");
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        self.stdin = None;
+        let _ = self.child.wait();
+    }
 }
 
 /// Repeat `take` until `done` holds of its result, for up to two seconds: loopback FINs and
@@ -50,8 +146,22 @@ fn close_wait_of(snapshot: &Snapshot, pid: u32) -> u64 {
         .map_or(0, |p| p.tcp.get(TcpState::CloseWait))
 }
 
-/// Never due within a test: every refresh after the first is incremental.
-const NEVER: Duration = Duration::from_secs(3600);
+fn in_holder(holder: &Holder) -> CollectOptions {
+    CollectOptions {
+        netns: NetnsScope::One(holder.ns_path().display().to_string()),
+        ..CollectOptions::default()
+    }
+}
+
+/// Every refresh after the first incremental, nothing carried over for long.
+fn incremental() -> Refresh {
+    let never = Duration::from_secs(3600);
+    Refresh::Incremental {
+        full_dump_every: never,
+        full_walk_every: never,
+        quiet_tracked_for: never,
+    }
+}
 
 #[test]
 #[allow(clippy::too_many_lines)] // one story, told in order
@@ -60,108 +170,99 @@ fn an_incremental_refresh_agrees_with_a_full_pass_on_what_it_reads_afresh() {
     let Some(holder) = Holder::start(test) else {
         return;
     };
-    std::thread::spawn(move || {
-        if !enter(&holder, test) {
-            return;
-        }
-        let opts = CollectOptions::default();
-        let mut collector = Collector::with_refresh(
-            opts.clone(),
-            Refresh::Incremental {
-                full_dump_every: NEVER,
-                full_walk_every: NEVER,
-                quiet_tracked_for: NEVER,
-            },
-        );
-        let first_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let mut conns = pairs(&first_listener, 3);
+    if !netns::may_enter_others() {
+        eprintln!("SKIP {test}: no CAP_SYS_ADMIN");
+        return;
+    }
+    let mut helper = Helper::start(&holder, 3);
+    let opts = in_holder(&holder);
+    let mut collector = Collector::with_refresh(opts.clone(), incremental());
 
-        let first = collector.snapshot().expect("first snapshot");
-        assert!(
-            !first.freshness.incremental,
-            "the first snapshot is a full pass"
-        );
-        let ns = &first.netns[0];
-        assert_eq!(ns.tcp_states.get(TcpState::Listen), 1);
-        assert_eq!(ns.tcp_states.get(TcpState::Established), 6);
+    let first = collector.snapshot().expect("first snapshot");
+    assert!(
+        !first.freshness.incremental,
+        "the first snapshot is a full pass"
+    );
+    let ns = &first.netns[0];
+    assert_eq!(ns.id, holder.id().model_id());
+    assert_eq!(ns.tcp_states.get(TcpState::Listen), 1);
+    assert_eq!(ns.tcp_states.get(TcpState::Established), 6);
 
-        // Two clients leave: their servers' sockets go to CLOSE_WAIT, one with unread data.
-        conns[0].0.write_all(b"unread").expect("write");
-        let _servers = leave(&mut conns, 2);
-        let second_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let second = until(
-            || collector.snapshot().expect("refresh"),
-            |s| s.netns[0].tcp_states.get(TcpState::CloseWait) == 2,
-        );
-        let full = collect(&opts).expect("full pass");
+    // Two clients leave (one after sending bytes nobody reads), and a listener opens.
+    helper.tell("leave 2");
+    helper.tell("listen");
+    let second = until(
+        || collector.snapshot().expect("refresh"),
+        |s| s.netns[0].tcp_states.get(TcpState::CloseWait) == 2,
+    );
+    let full = collect(&opts).expect("full pass");
 
-        let f = second.freshness;
-        assert!(f.incremental);
-        assert!(
-            f.processes_walked >= 1,
-            "this process's descriptors changed"
-        );
-        assert!(
-            f.processes_walked < second.process_scan.processes,
-            "only what changed is walked: {f:?}"
-        );
-        let (inc, exact) = (&second.netns[0], &full.netns[0]);
-        for state in [
-            TcpState::Listen,
-            TcpState::CloseWait,
-            TcpState::SynRecv,
-            TcpState::Established,
-        ] {
-            assert_eq!(
-                inc.tcp_states.get(state),
-                exact.tcp_states.get(state),
-                "{state:?}: incremental {:?}, full {:?}",
-                inc.tcp_states,
-                exact.tcp_states
-            );
-        }
-        assert_eq!(inc.tcp_states.get(TcpState::Listen), 2);
-        let owners = |ns: &NetnsSnapshot| {
-            let mut v: Vec<_> = ns
-                .tcp_listeners
-                .iter()
-                .map(|l| (l.local, l.owners.clone()))
-                .collect();
-            v.sort();
-            v
-        };
-        assert_eq!(owners(inc), owners(exact));
-        let second_addr = second_listener.local_addr().expect("addr");
-        assert!(
-            inc.tcp_listeners
-                .iter()
-                .any(|l| l.local == second_addr && l.owners == [own_pid()]),
-            "the new listener and its owner: {:?}",
-            inc.tcp_listeners
-        );
-        assert_eq!(close_wait_of(&second, own_pid()), 2);
-        assert_eq!(close_wait_of(&full, own_pid()), 2);
-        let unread = |ns: &NetnsSnapshot| {
-            ns.tracked
-                .iter()
-                .filter(|s| s.state == TcpState::CloseWait && s.recv_q > 0)
-                .count()
-        };
+    let f = second.freshness;
+    assert!(f.incremental);
+    assert!(f.processes_walked >= 1, "the helper's descriptors changed");
+    assert!(
+        f.processes_walked < second.process_scan.processes,
+        "only what changed is walked: {f:?}"
+    );
+    let (inc, exact) = (&second.netns[0], &full.netns[0]);
+    for state in [
+        TcpState::Listen,
+        TcpState::CloseWait,
+        TcpState::SynRecv,
+        TcpState::Established,
+    ] {
         assert_eq!(
-            (unread(inc), unread(exact)),
-            (2, 2),
-            "data + FIN, and FIN alone"
+            inc.tcp_states.get(state),
+            exact.tcp_states.get(state),
+            "{state:?}: incremental {:?}, full {:?}",
+            inc.tcp_states,
+            exact.tcp_states
         );
+    }
+    assert_eq!(inc.tcp_states.get(TcpState::Listen), 2);
+    let owners = |ns: &NetnsSnapshot| {
+        let mut v: Vec<_> = ns
+            .tcp_listeners
+            .iter()
+            .map(|l| (l.local, l.owners.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(owners(inc), owners(exact));
+    assert!(
+        inc.tcp_listeners.iter().all(|l| l.owners == [helper.pid()]),
+        "both listeners and their owner: {:?}",
+        inc.tcp_listeners
+    );
+    assert_eq!(close_wait_of(&second, helper.pid()), 2);
+    assert_eq!(close_wait_of(&full, helper.pid()), 2);
+    let tcp_of = |s: &Snapshot| s.process(helper.pid()).map(|p| p.tcp.clone());
+    assert_eq!(
+        tcp_of(&second).map(|t| t.get(TcpState::Established)),
+        tcp_of(&full).map(|t| t.get(TcpState::Established)),
+        "the helper's sockets that stayed ESTABLISHED"
+    );
+    let unread = |ns: &NetnsSnapshot| {
+        ns.tracked
+            .iter()
+            .filter(|s| s.state == TcpState::CloseWait && s.recv_q > 0)
+            .count()
+    };
+    assert_eq!(
+        (unread(inc), unread(exact)),
+        (2, 2),
+        "data + FIN, and FIN alone"
+    );
 
-        // The clients' FIN_WAIT2 sockets appeared after the last full dump: the
-        // incremental snapshot says how old its count of them is.
-        assert_eq!(exact.tcp_states.get(TcpState::FinWait2), 2);
-        assert_eq!(inc.tcp_states.get(TcpState::FinWait2), 0);
-        assert!(f.socket_dump_age_ms > 0 || second.monotonic_ns == first.monotonic_ns);
-        drop(conns);
-    })
-    .join()
-    .expect("test thread");
+    // The clients' sockets, closing (FIN_WAIT1 until their FIN is acknowledged, then
+    // FIN_WAIT2), appeared after the last full dump: the incremental snapshot says how old
+    // its count of them is.
+    let closing = |ns: &NetnsSnapshot| {
+        ns.tcp_states.get(TcpState::FinWait1) + ns.tcp_states.get(TcpState::FinWait2)
+    };
+    assert_eq!((closing(exact), closing(inc)), (2, 0));
+    assert!(f.socket_dump_age_ms > 0 || second.monotonic_ns == first.monotonic_ns);
 }
 
 #[test]
@@ -170,66 +271,59 @@ fn a_quiet_namespace_carries_its_close_wait_sockets_over_and_ages_them() {
     let Some(holder) = Holder::start(test) else {
         return;
     };
-    std::thread::spawn(move || {
-        if !enter(&holder, test) {
-            return;
-        }
-        let mut collector = Collector::with_refresh(
-            CollectOptions::default(),
-            Refresh::Incremental {
-                full_dump_every: NEVER,
-                full_walk_every: NEVER,
-                quiet_tracked_for: NEVER,
-            },
-        );
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let mut conns = pairs(&listener, 2);
-        let servers = leave(&mut conns, 1);
-        let first = until(
-            || collector.snapshot().expect("snapshot"),
-            |s| s.netns[0].tcp_states.get(TcpState::CloseWait) == 1,
-        );
-        // Let the namespace go quiet (the last ACKs of the close), then refresh twice.
-        std::thread::sleep(Duration::from_millis(300));
-        let quiet = collector.snapshot().expect("refresh");
-        std::thread::sleep(Duration::from_millis(200));
-        let later = collector.snapshot().expect("refresh");
+    if !netns::may_enter_others() {
+        eprintln!("SKIP {test}: no CAP_SYS_ADMIN");
+        return;
+    }
+    let mut helper = Helper::start(&holder, 2);
+    let mut collector = Collector::with_refresh(in_holder(&holder), incremental());
+    helper.tell("leave 1");
+    let first = until(
+        || collector.snapshot().expect("snapshot"),
+        |s| s.netns[0].tcp_states.get(TcpState::CloseWait) == 1,
+    );
+    // Let the namespace go quiet (the last ACKs of the close), then refresh twice.
+    std::thread::sleep(Duration::from_millis(300));
+    let quiet = collector.snapshot().expect("refresh");
+    std::thread::sleep(Duration::from_millis(200));
+    let later = collector.snapshot().expect("refresh");
 
-        for s in [&first, &quiet, &later] {
-            assert_eq!(s.netns[0].tcp_states.get(TcpState::CloseWait), 1);
-            assert_eq!(close_wait_of(s, own_pid()), 1, "the owner is found again");
-        }
-        let age = |s: &Snapshot| {
-            s.netns[0]
-                .tracked
-                .iter()
-                .find(|t| t.state == TcpState::CloseWait)
-                .and_then(|t| t.last_ack_recv_ms)
-                .expect("a CLOSE_WAIT socket with its age")
-        };
-        assert!(
-            later.freshness.tracked_age_ms >= 200,
-            "{:?}",
-            later.freshness
+    for s in [&first, &quiet, &later] {
+        assert_eq!(s.netns[0].tcp_states.get(TcpState::CloseWait), 1);
+        assert_eq!(
+            close_wait_of(s, helper.pid()),
+            1,
+            "the owner is found again"
         );
-        assert!(
-            age(&later) >= age(&quiet) + 150,
-            "carried over, and aged: {} then {}",
-            age(&quiet),
-            age(&later)
-        );
+    }
+    let age = |s: &Snapshot| {
+        s.netns[0]
+            .tracked
+            .iter()
+            .find(|t| t.state == TcpState::CloseWait)
+            .and_then(|t| t.last_ack_recv_ms)
+            .expect("a CLOSE_WAIT socket with its age")
+    };
+    assert!(
+        later.freshness.tracked_age_ms >= 200,
+        "{:?}",
+        later.freshness
+    );
+    assert!(
+        age(&later) >= age(&quiet) + 150,
+        "carried over, and aged: {} then {}",
+        age(&quiet),
+        age(&later)
+    );
 
-        // A segment moves: the next refresh reads the sockets again.
-        drop(servers);
-        let moved = until(
-            || collector.snapshot().expect("refresh"),
-            |s| s.netns[0].tcp_states.get(TcpState::CloseWait) == 0,
-        );
-        assert_eq!(moved.freshness.tracked_age_ms, 0);
-        assert_eq!(close_wait_of(&moved, own_pid()), 0);
-    })
-    .join()
-    .expect("test thread");
+    // A segment moves: the next refresh reads the sockets again.
+    helper.tell("close");
+    let moved = until(
+        || collector.snapshot().expect("refresh"),
+        |s| s.netns[0].tcp_states.get(TcpState::CloseWait) == 0,
+    );
+    assert_eq!(moved.freshness.tracked_age_ms, 0);
+    assert_eq!(close_wait_of(&moved, helper.pid()), 0);
 }
 
 #[test]

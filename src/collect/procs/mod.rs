@@ -525,19 +525,20 @@ impl Seen {
     /// Whether `before`, the same pid in the previous scan, is this same process with the
     /// same number of descriptors and a complete walk: its socket inodes can be reused.
     fn unchanged_since(&self, before: &ScannedProcess) -> bool {
-        !self.vanished
+        let same_process = !self.vanished
             && self.start_time.is_some()
             && self.start_time == before.start_time
-            && self.fds.is_some()
-            && self.fds == before.fds
             && self.netns == before.netns
-            && before.fd_scan == FdScan::Complete
+            && before.fd_scan == FdScan::Complete;
+        // A kernel thread has no descriptors to change (nor a count in `st_size`).
+        same_process && (self.kernel_thread || (self.fds.is_some() && self.fds == before.fds))
     }
 
     /// This process, with the descriptors walked in an earlier scan.
     fn reuse(self, before: &ScannedProcess, problems: &mut Problems) -> ScannedProcess {
         let mut process = self.finish(None, problems);
         process.fd_scan = before.fd_scan;
+        process.fds = process.fds.or(before.fds);
         process.socket_inodes.clone_from(&before.socket_inodes);
         process
     }
