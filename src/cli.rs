@@ -15,8 +15,11 @@ use clap::{Args, Parser, Subcommand};
 /// Run as root for a full process view; without root it says what it could not see.
 #[derive(Debug, Parser)]
 #[command(name = "sockscope", version, max_term_width = 100)]
-#[command(after_help = "With no command, sockscope prints the report.\n\
-Exit codes: 0 success, 1 runtime failure, 2 usage error.")]
+#[command(
+    after_help = "With no command, sockscope opens the dashboard (`top`) when stdout is a \
+terminal, and prints the report otherwise.\n\
+Exit codes: 0 success, 1 runtime failure, 2 usage error."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -40,8 +43,9 @@ pub struct Cli {
 pub enum Command {
     /// Live dashboard: findings, listeners and processes, refreshed every --interval.
     #[command(
-        after_help = "Keys: q quit, Tab pane, arrows/jk move, s sort, / filter, Enter \
-details, p pause, ? help.\nExamples:\n  sockscope top\n  sockscope top --interval 2s\n  \
+        after_help = "Keys: q quit, Tab pane, arrows/jk move, s sort (S reverses), / filter, \
+Enter details, p pause, ? help; with --replay, left/right step and space plays.\n\
+Set NO_COLOR to draw without colours.\nExamples:\n  sockscope top\n  sockscope top --interval 2s\n  \
 sockscope top --replay incident.ndjson"
     )]
     Top(TopArgs),

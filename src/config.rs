@@ -135,7 +135,9 @@ struct FileConfig {
 }
 
 impl Config {
-    pub fn build(cli: Cli) -> Result<Config, ConfigError> {
+    /// Validate what the user typed. With no command, sockscope opens the dashboard when
+    /// stdout is a terminal (`stdout_is_terminal`) and prints the text report otherwise.
+    pub fn build(cli: Cli, stdout_is_terminal: bool) -> Result<Config, ConfigError> {
         let file = match &cli.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
@@ -155,6 +157,9 @@ impl Config {
             Some(Command::Check(args)) => (Face::Check(check(&args)?), args.rules),
             Some(Command::Top(args)) => (Face::Top(top(&args)?), args.rules),
             Some(Command::Serve(args)) => (Face::Serve(serve(&args)?), args.rules),
+            None if stdout_is_terminal => {
+                (Face::Top(top(&TopArgs::default())?), RuleArgs::default())
+            }
             None => {
                 let source = source(&SampleArgs::default())?;
                 (
@@ -339,6 +344,19 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     parse_file(&shown, &text)
 }
 
+/// The settings a config file's text gives, as `--config` reads it with no flag on top:
+/// the TOML parsed, its thresholds validated. `shown` names the file in errors.
+pub fn parse_config_text(shown: &str, text: &str) -> Result<Settings, ConfigError> {
+    let file = parse_file(shown, text)?;
+    file.thresholds
+        .validate()
+        .map_err(ConfigError::Thresholds)?;
+    Ok(Settings {
+        thresholds: file.thresholds,
+        ignore: file.ignore,
+    })
+}
+
 fn parse_file(shown: &str, text: &str) -> Result<FileConfig, ConfigError> {
     toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |span| {
@@ -416,7 +434,7 @@ mod tests {
     fn build(args: &[&str]) -> Result<Config, ConfigError> {
         let cli = Cli::try_parse_from(std::iter::once("sockscope").chain(args.iter().copied()))
             .expect("clap accepts the arguments");
-        Config::build(cli)
+        Config::build(cli, false)
     }
 
     fn sampling(args: &[&str]) -> Sampling {
@@ -441,6 +459,31 @@ mod tests {
                     samples: 2,
                     interval: Duration::from_secs(1)
                 }),
+            })
+        );
+    }
+
+    #[test]
+    fn no_command_on_a_terminal_is_the_dashboard() {
+        let cli = Cli::try_parse_from(["sockscope"]).expect("clap accepts it");
+        let config = Config::build(cli, true).expect("valid");
+        assert_eq!(
+            config.face,
+            Face::Top(TopConfig {
+                source: TopSource::Live {
+                    interval: Duration::from_secs(1)
+                }
+            })
+        );
+        let cli = Cli::try_parse_from(["sockscope", "top", "--replay", "r.ndjson"])
+            .expect("clap accepts it");
+        let face = Config::build(cli, false).expect("valid").face;
+        assert_eq!(
+            face,
+            Face::Top(TopConfig {
+                source: TopSource::Replay {
+                    path: PathBuf::from("r.ndjson")
+                }
             })
         );
     }
@@ -493,6 +536,31 @@ mod tests {
             .expect_err("rejected")
             .to_string();
         assert!(err.contains("fd_warn (99) is above fd_crit (95)"), "{err}");
+    }
+
+    #[test]
+    fn serve_defaults_to_loopback_and_takes_ipv6() {
+        let serve = |args: &[&str]| match build(args).expect("valid").face {
+            Face::Serve(s) => s,
+            other => panic!("not serve: {other:?}"),
+        };
+        assert_eq!(
+            serve(&["serve"]),
+            ServeConfig {
+                listen: "127.0.0.1:9871".parse().expect("an address"),
+                interval: Duration::from_secs(1),
+                top_processes: 100,
+            }
+        );
+        let s = serve(&["serve", "--listen", "[::1]:9100", "--top-processes", "5"]);
+        assert_eq!(
+            (s.listen.to_string().as_str(), s.top_processes),
+            ("[::1]:9100", 5)
+        );
+        let err = build(&["serve", "--listen", "9871"])
+            .expect_err("no address")
+            .to_string();
+        assert!(err.contains("127.0.0.1:9871"), "{err}");
     }
 
     #[test]
@@ -550,6 +618,15 @@ mod tests {
             .expect("the example config parses");
         assert_eq!(example.thresholds, Thresholds::default());
         assert!(example.ignore.is_empty());
+    }
+
+    #[test]
+    fn config_text_gives_validated_settings() {
+        let settings = parse_config_text("c.toml", "[thresholds]\nfd_warn = 60\n").expect("ok");
+        assert!((settings.thresholds.fd_warn - 60.0).abs() < f64::EPSILON);
+        let err = parse_config_text("c.toml", "[thresholds]\nfd_warn = 99\nfd_crit = 90\n")
+            .expect_err("warning above critical");
+        assert!(matches!(err, ConfigError::Thresholds(_)), "{err}");
     }
 
     #[test]

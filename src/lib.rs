@@ -5,7 +5,7 @@
 //!
 //! - [`collect`] reads the kernel (sock_diag, /proc, sysctls) into a [`model::Snapshot`];
 //! - [`analyze`] turns snapshots and thresholds into rates, views and findings, without I/O;
-//! - [`present`] renders an analysis: the text and JSON report (and later the other faces).
+//! - [`present`] renders an analysis: the dashboard, the text and JSON report, the check.
 //!
 //! [`config`] validates what the user typed ([`cli`]) into the settings the layers use.
 

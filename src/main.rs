@@ -12,13 +12,15 @@ use clap::{CommandFactory as _, Parser as _};
 
 use sockscope::analyze::{self, Settings};
 use sockscope::cli::Cli;
-use sockscope::collect::{CollectOptions, Sampler};
+use sockscope::collect::{CollectOptions, Collector, Sampler};
 use sockscope::config::{
-    CheckConfig, Config, Face, RecordConfig, ReportConfig, Sampling, Source, Stop,
+    CheckConfig, Config, Face, RecordConfig, ReportConfig, Sampling, ServeConfig, Source, Stop,
+    TopConfig, TopSource,
 };
 use sockscope::model::Snapshot;
 use sockscope::present::check::{self, CheckResult, Status};
-use sockscope::present::{json, record, text};
+use sockscope::present::serve::{self, Exporter, Limits, MetricsOptions};
+use sockscope::present::{json, record, text, tui};
 
 /// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
 const EXIT_FAILURE: u8 = 1;
@@ -32,7 +34,7 @@ fn main() -> ExitCode {
     // would read clap's exit code 2 as CRITICAL.
     let usage_error = |message: String| {
         if check {
-            return unknown(&message, false);
+            return unknown(&message, asked_for_json());
         }
         eprintln!("sockscope: {message}");
         ExitCode::from(EXIT_USAGE)
@@ -45,19 +47,15 @@ fn main() -> ExitCode {
         }
         Err(e) => return usage_error(one_line(&e, subcommand.as_deref())),
     };
-    let config = match Config::build(cli) {
+    let config = match Config::build(cli, io::stdout().is_terminal()) {
         Ok(config) => config,
         Err(e) => return usage_error(e.to_string()),
     };
     let result = match &config.face {
         Face::Report(report) => run_report(report, &config.settings, &config.collect),
         Face::Record(record) => run_record(record, &config.collect),
-        Face::Top(_) => Err(anyhow::anyhow!(
-            "the dashboard is not built yet; use `sockscope report`"
-        )),
-        Face::Serve(_) => Err(anyhow::anyhow!(
-            "the exporter is not built yet; use `sockscope report --json`"
-        )),
+        Face::Top(top) => run_top(top, &config.settings, &config.collect),
+        Face::Serve(serve) => run_serve(serve, &config.settings, &config.collect),
         Face::Check(check) => return run_check(check, &config.settings, &config.collect),
     };
     match result {
@@ -91,6 +89,19 @@ fn install_panic_hook(check: bool) {
         eprintln!("sockscope: {message}");
         std::process::exit(i32::from(EXIT_FAILURE));
     }));
+}
+
+/// Whether the command line asks for `--format json`, read even when it does not parse, so
+/// that a script gets its UNKNOWN as JSON too.
+fn asked_for_json() -> bool {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.iter().any(|a| a == "--format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
 }
 
 /// The first word that is not an option (nor the value of `--config` or `--netns`): the
@@ -140,6 +151,28 @@ fn run_report(
         text::write(&mut out, &analysis)?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn run_top(
+    config: &TopConfig,
+    settings: &Settings,
+    collect: &CollectOptions,
+) -> anyhow::Result<()> {
+    let source = match &config.source {
+        TopSource::Live { interval } => tui::Source::Live {
+            collector: Box::new(Collector::new(collect.clone())),
+            interval: *interval,
+        },
+        TopSource::Replay { path } => {
+            let recording = replay(path)?;
+            tui::Source::Replay {
+                interval: Duration::from_millis(recording.header.interval_ms),
+                snapshots: recording.snapshots,
+            }
+        }
+    };
+    tui::run(source, settings.clone())?;
     Ok(())
 }
 
@@ -254,6 +287,26 @@ fn run_record(config: &RecordConfig, collect: &CollectOptions) -> anyhow::Result
         eprintln!();
     }
     Ok(())
+}
+
+fn run_serve(
+    config: &ServeConfig,
+    settings: &Settings,
+    collect: &CollectOptions,
+) -> anyhow::Result<()> {
+    let listener = serve::bind(config.listen)?;
+    let mut collector = Collector::new(collect.clone());
+    let source = Box::new(move || {
+        collector
+            .snapshot()
+            .map_err(|e| format!("could not read socket state: {e}"))
+    });
+    let options = MetricsOptions {
+        top_processes: config.top_processes,
+    };
+    let exporter = Exporter::new(source, settings.clone(), options, config.interval);
+    eprintln!("{}", serve::listening_line(listener.local_addr()?));
+    serve::serve(&listener, exporter, Limits::default()).context("the exporter stopped")
 }
 
 /// "sampling 1/2…" on stderr while a multi-sample report waits, only on a terminal.

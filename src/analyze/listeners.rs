@@ -165,6 +165,24 @@ struct Children {
 
 /// Count the request sockets and unaccepted children of each listener, by position.
 fn children_by_listener(listeners: &[TcpSocket], tracked: &[TcpSocket]) -> Vec<Children> {
+    let mut out = vec![Children::default(); listeners.len()];
+    for (s, i) in assign_children(listeners, tracked) {
+        match s.state {
+            TcpState::SynRecv => out[i].syn_recv += 1,
+            TcpState::Established => out[i].established += 1,
+            TcpState::CloseWait => out[i].close_wait += 1,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Each tracked socket without an inode (a request socket or an unaccepted child) with the
+/// position of the listener it waits on; sockets no listener claims are left out.
+pub(super) fn assign_children<'a>(
+    listeners: &[TcpSocket],
+    tracked: &'a [TcpSocket],
+) -> Vec<(&'a TcpSocket, usize)> {
     let mut by_port: HashMap<(Family, u16), Vec<usize>> = HashMap::new();
     for (i, l) in listeners.iter().enumerate() {
         by_port
@@ -172,7 +190,7 @@ fn children_by_listener(listeners: &[TcpSocket], tracked: &[TcpSocket]) -> Vec<C
             .or_default()
             .push(i);
     }
-    let mut out = vec![Children::default(); listeners.len()];
+    let mut out = Vec::new();
     for s in tracked.iter().filter(|s| s.inode == 0) {
         let Some(candidates) = by_port.get(&(s.family, s.local.port())) else {
             continue;
@@ -185,14 +203,8 @@ fn children_by_listener(listeners: &[TcpSocket], tracked: &[TcpSocket]) -> Vec<C
                 .iter()
                 .find(|&&i| listeners[i].local.ip().is_unspecified())
         };
-        let Some(&i) = exact.or_else(wildcard) else {
-            continue;
-        };
-        match s.state {
-            TcpState::SynRecv => out[i].syn_recv += 1,
-            TcpState::Established => out[i].established += 1,
-            TcpState::CloseWait => out[i].close_wait += 1,
-            _ => {}
+        if let Some(&i) = exact.or_else(wildcard) {
+            out.push((s, i));
         }
     }
     out

@@ -6,6 +6,7 @@
 //! re-derive anything from the raw snapshot.
 
 mod collision;
+mod detail;
 mod listeners;
 mod rules;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use crate::model::{
     FdLimit, Host, NetnsSnapshot, Process, Snapshot, SockStat, StateCounts, Sysctls, TcpState,
 };
 pub use collision::MinedPorts;
+pub use detail::{ListenerDetail, ProcessDetail, SocketRow, listener_detail, process_detail};
 pub use listeners::{ListenerView, Owner, Proto};
 pub use thresholds::Thresholds;
 
@@ -94,7 +96,17 @@ pub struct ProcessView {
     pub close_wait_growth_per_min: Option<f64>,
 }
 
+/// `process nginx (pid 812)`: how a finding names a process.
+pub fn process_subject(comm: &str, pid: u32) -> String {
+    format!("process {comm} (pid {pid})")
+}
+
 impl ProcessView {
+    /// The subject of the findings about this process.
+    pub fn subject(&self) -> String {
+        process_subject(&self.comm, self.pid)
+    }
+
     /// Open descriptors as a percentage of the soft `RLIMIT_NOFILE`.
     pub fn fd_use_pct(&self) -> Option<f64> {
         let limit = self.fd_limit?.soft?;
@@ -117,12 +129,15 @@ pub struct Finding {
     pub remedy: String,
 }
 
-/// The listeners' ports and unix paths and the process names a finding concerns.
+/// The listeners' ports and unix paths and the processes a finding concerns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Target {
     pub ports: Vec<u16>,
     pub paths: Vec<String>,
     pub comms: Vec<String>,
+    /// The processes named (listener owners included), so that a face that shows only some
+    /// processes can always show these.
+    pub pids: Vec<u32>,
 }
 
 impl Target {
@@ -138,13 +153,15 @@ impl Target {
                 Proto::Unix => t.paths.push(l.local.clone()),
             }
             t.comms.extend(l.owners.iter().map(|o| o.comm.clone()));
+            t.pids.extend(l.owners.iter().map(|o| o.pid));
         }
         t
     }
 
-    pub fn process(comm: &str) -> Target {
+    pub fn process(comm: &str, pid: u32) -> Target {
         Target {
             comms: vec![comm.to_owned()],
+            pids: vec![pid],
             ..Target::default()
         }
     }

@@ -14,7 +14,7 @@ use super::collision::{MinedPorts, mined_ports};
 use super::listeners::{ListenerView, Proto};
 use super::thresholds::Thresholds;
 use super::units::{format_age, round1};
-use super::{Finding, NetnsView, ProcessView, Severity, Target, pct};
+use super::{Finding, NetnsView, ProcessView, Severity, Target, pct, process_subject};
 use crate::model::{NetnsSnapshot, Snapshot, TcpState};
 
 /// What every rule may read about one namespace.
@@ -381,10 +381,6 @@ fn syn_queue_counters(scope: &Scope<'_>) -> Option<Finding> {
     ))
 }
 
-fn process_subject(comm: &str, pid: u32) -> String {
-    format!("process {comm} (pid {pid})")
-}
-
 fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
     let t = scope.t;
     if p.close_wait < t.close_wait_warn {
@@ -440,7 +436,7 @@ fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
         scope,
         "close-wait-leak",
         severity,
-        Target::process(&p.comm),
+        Target::process(&p.comm, p.pid),
         process_subject(&p.comm, p.pid),
         summary,
         evidence,
@@ -519,6 +515,7 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
             ports: vec![m.server.port()],
             paths: Vec::new(),
             comms: owners.iter().map(|(_, c)| c.clone()).collect(),
+            pids: owners.iter().map(|&(pid, _)| pid).collect(),
         },
         subject,
         summary,
@@ -574,7 +571,7 @@ fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
                 scope,
                 "fd-exhaustion",
                 severity,
-                Target::process(&p.comm),
+                Target::process(&p.comm, p.pid),
                 process_subject(&p.comm, p.pid),
                 summary,
                 evidence,

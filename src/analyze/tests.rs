@@ -5,7 +5,7 @@ use super::*;
 use crate::model::TcpState;
 use crate::present::record;
 
-fn recording(name: &str) -> Vec<Snapshot> {
+pub(super) fn recording(name: &str) -> Vec<Snapshot> {
     let path = format!(
         "{}/tests/fixtures/recordings/{name}.ndjson",
         env!("CARGO_MANIFEST_DIR")
@@ -89,6 +89,44 @@ fn the_incidents_name_each_culprit() {
 fn a_healthy_host_raises_no_warning() {
     let found = judge(&recording("healthy"), &Settings::default());
     assert!(found.iter().all(|f| f.1 == Severity::Info), "{found:#?}");
+}
+
+#[test]
+fn findings_name_the_pids_of_their_subjects() {
+    let a = analyze(&recording("incidents"), &Settings::default()).expect("a window");
+    for f in &a.findings {
+        // "… (noaccept pid 812)", "process leaky (pid 6717)"
+        let named: Vec<u32> = f
+            .subject
+            .split("pid ")
+            .skip(1)
+            .filter_map(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        for pid in &named {
+            assert!(
+                f.target.pids.contains(pid),
+                "{} {}: {:?}",
+                f.id,
+                f.subject,
+                f.target
+            );
+        }
+    }
+    let pids = |id: &str| {
+        a.findings
+            .iter()
+            .filter(|f| f.id == id)
+            .flat_map(|f| f.target.pids.clone())
+            .count()
+    };
+    for id in ["accept-queue-full", "close-wait-leak", "fd-exhaustion"] {
+        assert!(pids(id) > 0, "{id} names its processes");
+    }
 }
 
 #[test]

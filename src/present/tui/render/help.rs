@@ -1,0 +1,189 @@
+//! The help overlay (every key, what the numbers mean, the collection's notes) and the key
+//! line at the bottom of the screen.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+
+use super::cells::{Part, cut, fit, width, wrap};
+use super::theme::Theme;
+use crate::present::tui::feed::RATE_WINDOW;
+use crate::present::tui::view::{Mode, Pane, View};
+
+/// Every key, as the help lists it.
+pub const KEYS: [(&str, &str); 12] = [
+    ("q  Ctrl-C", "quit"),
+    (
+        "Esc",
+        "back: close details, help or filter; clear the filter; quit",
+    ),
+    (
+        "Tab  Shift-Tab",
+        "next / previous pane: findings, listeners, processes",
+    ),
+    (
+        "↑ ↓  j k",
+        "move the selection (PgUp PgDn Home End too); scroll details",
+    ),
+    ("s", "sort the pane by its next column"),
+    ("S", "reverse the sort"),
+    (
+        "/",
+        "filter by address, port, path, comm or pid (Enter keeps it)",
+    ),
+    (
+        "Enter",
+        "details of the selection, its sockets (Esc goes back)",
+    ),
+    ("p", "pause / resume (replay: play / pause)"),
+    ("space", "replay: play / pause (live: like p)"),
+    ("← →  h l", "replay: step back / forward one snapshot"),
+    ("?", "this help; any key closes it"),
+];
+
+pub fn render(frame: &mut Frame, area: Rect, view: &View) {
+    let theme = Theme::new(view.color);
+    let box_width = area.width.min(84);
+    let inner = usize::from(box_width.saturating_sub(4));
+    let key_width = KEYS.iter().map(|(k, _)| width(k)).max().unwrap_or(0) + 2;
+    let mut lines: Vec<Line> = KEYS
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:<key_width$}"), theme.key()),
+                Span::raw(cut(what, inner.saturating_sub(key_width))),
+            ])
+        })
+        .collect();
+    let about = format!(
+        "Rates and growth are averaged over the last {}s. queue = accept queue / backlog: \
+         the kernel admits backlog + 1, so 9/8 is full. CLOSE_WAIT ages are lower bounds \
+         (time since the peer's last ACK).",
+        RATE_WINDOW.as_secs()
+    );
+    let freshness = "age is how old the data on screen is. Between full passes the collector \
+         re-reads listeners, queues, drops and counters every refresh and carries the rest \
+         over; \"old\" notes say how old: the other state counts (header), SYN_RECV and \
+         CLOSE_WAIT sockets (listeners, details), which process holds which socket (processes).";
+    let prose = |text: &str| -> Vec<Line<'static>> {
+        wrap(text, inner)
+            .into_iter()
+            .map(|l| Line::styled(l, theme.dim()))
+            .collect()
+    };
+    let notes: Vec<Line> = view.data.as_ref().map_or_else(Vec::new, |data| {
+        data.analysis
+            .notes
+            .iter()
+            .flat_map(|note| wrap(&format!("note: {note}"), inner))
+            .map(|l| Line::styled(l, theme.warning()))
+            .collect()
+    });
+    let (about, freshness) = (prose(&about), prose(freshness));
+    // The keys always; then what the last collection could not see; then the explanations,
+    // as far as the terminal's height allows.
+    let mut left = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len() + 1);
+    let mut fits = |part: &[Line]| {
+        let fit = part.len() <= left;
+        if fit {
+            left -= part.len();
+        }
+        fit
+    };
+    let (show_notes, show_about, show_freshness) = (fits(&notes), fits(&about), fits(&freshness));
+    if show_notes || show_about || show_freshness {
+        lines.push(Line::raw(""));
+    }
+    for (show, part) in [
+        (show_about, about),
+        (show_freshness, freshness),
+        (show_notes, notes),
+    ] {
+        if show {
+            lines.extend(part);
+        }
+    }
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
+    let rect = Rect {
+        x: area.x + (area.width - box_width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width: box_width,
+        height,
+    };
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(" sockscope help ", theme.bold()))
+        .border_style(theme.dim());
+    let inner_rect = block.inner(rect);
+    frame.render_widget(block, rect);
+    let padded = Rect {
+        x: inner_rect.x + 1,
+        width: inner_rect.width.saturating_sub(2),
+        ..inner_rect
+    };
+    frame.render_widget(Paragraph::new(lines), padded);
+}
+
+/// The bottom line: the keys that work here (the most useful kept when space runs out),
+/// and the filter being typed.
+pub fn footer(frame: &mut Frame, area: Rect, view: &View) {
+    let theme = Theme::new(view.color);
+    let key = |priority: u8, k: &'static str, what: &'static str| -> Part<'static> {
+        (
+            priority,
+            vec![Span::styled(k, theme.key()), Span::raw(format!(" {what}"))],
+        )
+    };
+    let mut parts: Vec<Part> = Vec::new();
+    if view.editing_filter {
+        parts.push((
+            0,
+            vec![
+                Span::styled("/", theme.key()),
+                Span::raw(view.filter.clone()),
+                Span::styled("▏", theme.key()),
+            ],
+        ));
+        parts.push(key(0, "Enter", "keep"));
+        parts.push(key(0, "Esc", "clear"));
+    } else if view.detail.is_some() {
+        parts.push(key(0, "Esc", "back"));
+        parts.push(key(1, "↑↓", "scroll"));
+        parts.push(key(0, "q", "quit"));
+    } else {
+        parts.push(key(0, "q", "quit"));
+        parts.push(key(1, "Tab", "pane"));
+        parts.push(key(2, "↑↓", "move"));
+        if view.pane != Pane::Findings {
+            parts.push(key(3, "s", "sort"));
+        }
+        parts.push(key(2, "/", "filter"));
+        parts.push(key(1, "Enter", "details"));
+    }
+    match view.mode {
+        Mode::Replay { .. } => {
+            parts.push(key(1, "←→", "step"));
+            parts.push(key(1, "space", "play"));
+        }
+        Mode::Live { .. } if !view.editing_filter => {
+            parts.push(key(2, "p", if view.paused { "resume" } else { "pause" }));
+        }
+        Mode::Live { .. } => {}
+    }
+    if !view.editing_filter {
+        parts.push(key(0, "?", "help"));
+        if !view.filter.is_empty() && view.detail.is_none() {
+            parts.push((
+                0,
+                vec![Span::styled(format!("/{}", view.filter), theme.warning())],
+            ));
+        }
+    }
+    let mut spans = vec![Span::raw(" ")];
+    spans.extend(fit(parts, "  ", usize::from(area.width).saturating_sub(1)));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

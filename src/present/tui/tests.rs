@@ -1,0 +1,583 @@
+//! Every screen drawn with ratatui's `TestBackend` at 80×24 and 160×45 and compared with its
+//! snapshot, from the recordings in `tests/fixtures/recordings/` (see the README there); and
+//! the key handling, sorting and filtering, on the view state alone.
+//!
+//! The empty host is derived from `healthy.ndjson` by removing every socket: the recording
+//! with nothing in it that a fresh network namespace would give.
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+
+use super::feed::Replay;
+use super::render::{self, KEYS};
+use super::view::{Action, Detail, ListenerSort, Mode, Pane, ProcessSort, View};
+use crate::analyze::Settings;
+use crate::model::{Snapshot, StateCounts};
+use crate::present::record;
+
+pub(crate) fn recording(name: &str) -> Vec<Snapshot> {
+    let path = format!(
+        "{}/tests/fixtures/recordings/{name}.ndjson",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let file = std::fs::File::open(&path).expect("the fixture exists");
+    record::read(std::io::BufReader::new(file))
+        .expect("the fixture reads")
+        .snapshots
+}
+
+/// `healthy.ndjson` without a single socket.
+fn empty_host() -> Vec<Snapshot> {
+    let mut snapshots = recording("healthy");
+    for s in &mut snapshots {
+        for ns in &mut s.netns {
+            ns.tcp_states = StateCounts::default();
+            ns.tcp_listeners.clear();
+            ns.tracked.clear();
+            ns.unix_listeners.clear();
+            ns.unix_sockets = 0;
+        }
+        for p in &mut s.processes {
+            p.tcp = StateCounts::default();
+            p.unix_sockets = 0;
+        }
+    }
+    snapshots
+}
+
+/// The view a live dashboard shows once it has refreshed through `snapshots`, 0.3 s after
+/// the last one.
+fn live(snapshots: Vec<Snapshot>) -> View {
+    let mut r =
+        Replay::new(snapshots, Duration::from_secs(1), Settings::default()).expect("snapshots");
+    let mode = Mode::Live {
+        interval: Duration::from_secs(1),
+    };
+    let mut view = View::new(mode, Settings::default().thresholds, true, 0);
+    let (pos, update, history) = r.at(r.len() - 1);
+    view.seek(pos, update, history);
+    let taken = view.data.as_ref().expect("data").snapshot.wall_time_ms;
+    view.tick(taken + 300);
+    view
+}
+
+fn replay(snapshots: Vec<Snapshot>) -> (View, Replay) {
+    let mut r =
+        Replay::new(snapshots, Duration::from_secs(1), Settings::default()).expect("snapshots");
+    let mode = Mode::Replay {
+        position: 0,
+        len: r.len(),
+        playing: false,
+        interval: Duration::from_secs(1),
+    };
+    let mut view = View::new(mode, Settings::default().thresholds, true, 0);
+    let (pos, update, history) = r.at(r.start());
+    view.seek(pos, update, history);
+    (view, r)
+}
+
+fn draw(view: &View, width: u16, height: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+    term.draw(|f| render::render(f, f.area(), view))
+        .expect("draw");
+    term.backend().to_string()
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn press(view: &mut View, codes: &[KeyCode]) -> Action {
+    let mut last = Action::None;
+    for &code in codes {
+        last = view.on_key(key(code));
+    }
+    last
+}
+
+fn typed(view: &mut View, text: &str) {
+    for c in text.chars() {
+        view.on_key(key(KeyCode::Char(c)));
+    }
+}
+
+/// Both sizes of one screen, under one snapshot name each.
+macro_rules! screens {
+    ($name:literal, $view:expr) => {
+        let view = $view;
+        insta::assert_snapshot!(concat!($name, "_80x24"), draw(&view, 80, 24));
+        insta::assert_snapshot!(concat!($name, "_160x45"), draw(&view, 160, 45));
+    };
+}
+
+#[test]
+fn main_screen_names_both_culprits() {
+    let view = live(recording("incidents"));
+    let small = draw(&view, 80, 24);
+    for culprit in ["127.0.0.1:5000", "noaccept", "leaky", "close-wait-leak"] {
+        assert!(small.contains(culprit), "{culprit} not on 80×24:\n{small}");
+    }
+    screens!("main_incidents", view);
+}
+
+#[test]
+fn main_screen_of_a_healthy_host() {
+    screens!("main_healthy", live(recording("healthy")));
+}
+
+#[test]
+fn main_screen_of_an_empty_host() {
+    screens!("main_empty", live(empty_host()));
+}
+
+#[test]
+fn collecting_before_the_first_snapshot() {
+    let mode = Mode::Live {
+        interval: Duration::from_secs(1),
+    };
+    screens!(
+        "collecting",
+        View::new(mode, Settings::default().thresholds, true, 0)
+    );
+}
+
+#[test]
+fn listener_details() {
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::Tab, KeyCode::Down, KeyCode::Enter]);
+    assert!(matches!(view.detail, Some(Detail::Listener { .. })));
+    screens!("listener_detail", view);
+}
+
+#[test]
+fn process_details() {
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::BackTab, KeyCode::Enter]);
+    assert!(matches!(view.detail, Some(Detail::Process { .. })));
+    screens!("process_detail", view);
+}
+
+#[test]
+fn finding_details() {
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::Enter]);
+    screens!("finding_detail", view);
+}
+
+#[test]
+fn help_overlay() {
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::Char('?')]);
+    screens!("help", view);
+}
+
+#[test]
+fn filter_being_typed() {
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::Char('/')]);
+    typed(&mut view, "5001");
+    screens!("filter", view);
+}
+
+#[test]
+fn replay_header_and_keys() {
+    let (mut view, _) = replay(recording("incidents"));
+    press(&mut view, &[KeyCode::Char(' ')]);
+    insta::assert_snapshot!("replay_80x24", draw(&view, 80, 24));
+}
+
+#[test]
+fn a_terminal_too_small_says_so() {
+    let view = live(recording("incidents"));
+    let text = draw(&view, 50, 12);
+    assert!(text.contains("needs 60×16"), "{text}");
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    let mut view = live(recording("incidents"));
+    let coloured = |view: &View| {
+        let mut term = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        term.draw(|f| render::render(f, f.area(), view))
+            .expect("draw");
+        term.backend()
+            .buffer()
+            .content()
+            .iter()
+            .any(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+    };
+    assert!(coloured(&view));
+    view.color = false;
+    assert!(!coloured(&view));
+    assert!(!super::no_color(None));
+    assert!(!super::no_color(Some("".as_ref())));
+    assert!(super::no_color(Some("1".as_ref())));
+}
+
+#[test]
+fn quitting() {
+    let mut view = live(recording("incidents"));
+    assert_eq!(press(&mut view, &[KeyCode::Char('q')]), Action::Quit);
+    assert_eq!(press(&mut view, &[KeyCode::Esc]), Action::Quit);
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    press(&mut view, &[KeyCode::Char('/')]);
+    assert_eq!(view.on_key(ctrl_c), Action::Quit);
+    // Esc closes what is open before it quits.
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::Enter]);
+    assert_eq!(press(&mut view, &[KeyCode::Esc]), Action::None);
+    assert!(view.detail.is_none());
+    press(&mut view, &[KeyCode::Char('?')]);
+    assert_eq!(press(&mut view, &[KeyCode::Esc]), Action::None);
+    assert!(!view.help);
+    press(&mut view, &[KeyCode::Char('/')]);
+    typed(&mut view, "x");
+    press(&mut view, &[KeyCode::Enter]);
+    assert_eq!(press(&mut view, &[KeyCode::Esc]), Action::None);
+    assert!(view.filter.is_empty());
+    assert_eq!(press(&mut view, &[KeyCode::Esc]), Action::Quit);
+}
+
+#[test]
+fn tab_cycles_panes_both_ways() {
+    let mut view = live(recording("incidents"));
+    assert_eq!(view.pane, Pane::Findings);
+    press(&mut view, &[KeyCode::Tab]);
+    assert_eq!(view.pane, Pane::Listeners);
+    press(&mut view, &[KeyCode::Tab, KeyCode::Tab]);
+    assert_eq!(view.pane, Pane::Findings);
+    press(&mut view, &[KeyCode::BackTab]);
+    assert_eq!(view.pane, Pane::Processes);
+}
+
+fn listener_locals(view: &View) -> Vec<String> {
+    view.rows
+        .listeners
+        .iter()
+        .filter_map(|&r| view.listener(r))
+        .map(|l| l.local.clone())
+        .collect()
+}
+
+fn comms(view: &View) -> Vec<String> {
+    view.rows
+        .processes
+        .iter()
+        .filter_map(|&r| view.process(r))
+        .map(|p| p.comm.clone())
+        .collect()
+}
+
+#[test]
+fn moving_stops_at_the_ends() {
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::Up]);
+    assert_eq!(view.findings.index, 0);
+    press(&mut view, &[KeyCode::Char('j'), KeyCode::Down]);
+    assert_eq!(view.findings.index, 2);
+    press(&mut view, &[KeyCode::Char('k')]);
+    assert_eq!(view.findings.index, 1);
+    press(&mut view, &[KeyCode::End]);
+    assert_eq!(view.findings.index, view.rows.findings.len() - 1);
+    press(&mut view, &[KeyCode::PageDown]);
+    assert_eq!(view.findings.index, view.rows.findings.len() - 1);
+    press(&mut view, &[KeyCode::Char('g')]);
+    assert_eq!(view.findings.index, 0);
+    press(&mut view, &[KeyCode::Char('G'), KeyCode::PageUp]);
+    assert_eq!(view.findings.index, 0);
+}
+
+#[test]
+fn sorting_cycles_columns_and_reverses() {
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::Tab]);
+    assert_eq!(view.listener_sort.column, ListenerSort::Fill);
+    assert_eq!(
+        listener_locals(&view)[1..],
+        ["127.0.0.1:5000", "127.0.0.1:5001"]
+    );
+    press(&mut view, &[KeyCode::Char('s')]);
+    assert_eq!(view.listener_sort.column, ListenerSort::Queue);
+    assert_eq!(listener_locals(&view)[0], "127.0.0.1:5000");
+    press(&mut view, &[KeyCode::Char('S')]);
+    assert!(view.listener_sort.reversed);
+    assert_eq!(listener_locals(&view)[0], "127.0.0.1:5001");
+    for _ in 0..6 {
+        press(&mut view, &[KeyCode::Char('s')]);
+    }
+    assert_eq!(view.listener_sort.column, ListenerSort::Queue);
+    assert!(!view.listener_sort.reversed);
+
+    press(&mut view, &[KeyCode::Tab]);
+    assert_eq!(comms(&view)[..2], ["leaky", "fdhog"]);
+    press(
+        &mut view,
+        &[KeyCode::Char('s'), KeyCode::Char('s'), KeyCode::Char('s')],
+    );
+    assert_eq!(view.process_sort.column, ProcessSort::Fds);
+    assert_eq!(comms(&view)[0], "fdhog");
+    press(&mut view, &[KeyCode::Char('s'), KeyCode::Char('s')]);
+    assert_eq!(view.process_sort.column, ProcessSort::Comm);
+    let sorted = comms(&view);
+    assert!(sorted.is_sorted(), "{sorted:?}");
+    // Sorting the findings pane is a no-op: findings stay most severe first.
+    press(&mut view, &[KeyCode::Tab, KeyCode::Char('s')]);
+    assert_eq!(view.pane, Pane::Findings);
+}
+
+#[test]
+fn the_selection_follows_its_row_through_a_resort() {
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::BackTab, KeyCode::Down]);
+    let pid = view.processes.key.expect("selected");
+    press(
+        &mut view,
+        &[KeyCode::Char('s'), KeyCode::Char('s'), KeyCode::Char('s')],
+    );
+    assert_eq!(view.processes.key, Some(pid));
+    let at = view.processes.index;
+    assert_eq!(
+        view.process(view.rows.processes[at]).map(|p| p.pid),
+        Some(pid)
+    );
+}
+
+#[test]
+fn the_filter_matches_address_port_path_comm_and_pid() {
+    let mut view = live(recording("incidents"));
+    let leaky = view
+        .data
+        .as_ref()
+        .and_then(|d| {
+            d.analysis.netns[0]
+                .processes
+                .iter()
+                .find(|p| p.comm == "leaky")
+        })
+        .map(|p| p.pid)
+        .expect("leaky");
+    press(&mut view, &[KeyCode::Char('/')]);
+    typed(&mut view, "5000");
+    assert_eq!(listener_locals(&view), ["127.0.0.1:5000"]);
+    assert!(view.rows.findings.len() >= 3);
+    press(&mut view, &[KeyCode::Enter]);
+    assert!(!view.editing_filter);
+    assert_eq!(view.filter, "5000");
+
+    press(&mut view, &[KeyCode::Esc, KeyCode::Char('/')]);
+    typed(&mut view, "app.sock");
+    assert_eq!(listener_locals(&view).len(), 1);
+    assert!(listener_locals(&view)[0].ends_with("/app.sock"));
+
+    press(&mut view, &[KeyCode::Esc]);
+    assert!(view.filter.is_empty() && !view.editing_filter);
+    press(&mut view, &[KeyCode::Char('/')]);
+    typed(&mut view, "LEAKY");
+    assert_eq!(comms(&view), ["leaky"]);
+    // The listener leaky owns, and the findings about leaky.
+    assert_eq!(listener_locals(&view), ["127.0.0.1:5001"]);
+    assert_eq!(view.rows.findings.len(), 2);
+
+    for _ in 0.."LEAKY".len() {
+        press(&mut view, &[KeyCode::Backspace]);
+    }
+    typed(&mut view, &leaky.to_string());
+    assert_eq!(comms(&view), ["leaky"]);
+}
+
+#[test]
+fn enter_opens_details_and_follows_a_finding_to_its_subject() {
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::Enter]);
+    let Some(Detail::Finding { key }) = &view.detail else {
+        panic!("a finding's details: {:?}", view.detail);
+    };
+    assert_eq!(key.0, "accept-queue-full");
+    press(&mut view, &[KeyCode::Enter]);
+    let Some(Detail::Listener { sockets, .. }) = &view.detail else {
+        panic!("the listener's details: {:?}", view.detail);
+    };
+    assert_eq!(sockets.as_ref().map(|s| s.total), Some(9));
+    press(&mut view, &[KeyCode::Down, KeyCode::Down, KeyCode::End]);
+    assert!(matches!(
+        view.detail,
+        Some(Detail::Listener { scroll: 8, .. })
+    ));
+    press(&mut view, &[KeyCode::Esc]);
+    assert!(view.detail.is_none());
+
+    // close-wait-leak is about a process.
+    let at = view
+        .rows
+        .findings
+        .iter()
+        .position(|&i| view.finding(i).is_some_and(|f| f.id == "close-wait-leak"))
+        .expect("close-wait-leak");
+    for _ in 0..at {
+        press(&mut view, &[KeyCode::Down]);
+    }
+    press(&mut view, &[KeyCode::Enter, KeyCode::Enter]);
+    let Some(Detail::Process { sockets, .. }) = &view.detail else {
+        panic!("the process's details: {:?}", view.detail);
+    };
+    assert_eq!(sockets.close_wait_total, 200);
+}
+
+#[test]
+fn pause_holds_refreshes_until_resumed() {
+    let snapshots = recording("incidents");
+    let mut view = live(snapshots.clone());
+    let mut window = super::feed::Window::default();
+    let mut later = snapshots[1].clone();
+    later.wall_time_ms += 5000;
+    later.monotonic_ns += 5_000_000_000;
+    window.push(snapshots[1].clone(), &Settings::default());
+    let update = window.push(later, &Settings::default()).expect("update");
+    press(&mut view, &[KeyCode::Char('p')]);
+    assert!(view.paused);
+    let before = view.history.len();
+    view.apply(update);
+    assert_eq!(view.history.len(), before);
+    let shown = view.data.as_ref().map(|d| d.analysis.wall_time_ms);
+    assert_eq!(shown, Some(snapshots[1].wall_time_ms));
+    press(&mut view, &[KeyCode::Char('p')]);
+    assert!(!view.paused);
+    assert_eq!(view.history.len(), before + 1);
+    let shown = view.data.as_ref().map(|d| d.analysis.wall_time_ms);
+    assert_eq!(shown, Some(snapshots[1].wall_time_ms + 5000));
+}
+
+#[test]
+fn replay_keys_step_and_play() {
+    let (mut view, mut r) = replay(recording("incidents"));
+    assert_eq!(press(&mut view, &[KeyCode::Left]), Action::Step(-1));
+    assert_eq!(press(&mut view, &[KeyCode::Right]), Action::Step(1));
+    assert_eq!(press(&mut view, &[KeyCode::Char('h')]), Action::Step(-1));
+    let (pos, update, history) = r.at(0);
+    view.seek(pos, update, history);
+    assert!(matches!(view.mode, Mode::Replay { position: 0, .. }));
+    assert_eq!(view.history.len(), 1);
+    assert!(!view.playing());
+    press(&mut view, &[KeyCode::Char(' ')]);
+    assert!(view.playing());
+    press(&mut view, &[KeyCode::Char('p')]);
+    assert!(!view.playing());
+    // Live, the arrows do nothing.
+    let mut view = live(recording("incidents"));
+    assert_eq!(
+        press(&mut view, &[KeyCode::Left, KeyCode::Right]),
+        Action::None
+    );
+}
+
+#[test]
+fn every_key_in_the_help_does_something() {
+    let documented: Vec<&str> = KEYS
+        .iter()
+        .flat_map(|(k, _)| k.split_whitespace())
+        .collect();
+    let cases: [(&str, KeyCode); 17] = [
+        ("q", KeyCode::Char('q')),
+        ("Esc", KeyCode::Esc),
+        ("Tab", KeyCode::Tab),
+        ("Shift-Tab", KeyCode::BackTab),
+        ("↑", KeyCode::Up),
+        ("↓", KeyCode::Down),
+        ("j", KeyCode::Char('j')),
+        ("k", KeyCode::Char('k')),
+        ("s", KeyCode::Char('s')),
+        ("S", KeyCode::Char('S')),
+        ("/", KeyCode::Char('/')),
+        ("Enter", KeyCode::Enter),
+        ("p", KeyCode::Char('p')),
+        ("space", KeyCode::Char(' ')),
+        ("←", KeyCode::Left),
+        ("→", KeyCode::Right),
+        ("?", KeyCode::Char('?')),
+    ];
+    for (name, code) in cases {
+        assert!(documented.contains(&name), "{name} is not in the help");
+        let (mut view, _) = replay(recording("incidents"));
+        // Start where a moving key has room to move.
+        press(&mut view, &[KeyCode::Tab, KeyCode::Down]);
+        let before = format!(
+            "{:?}",
+            (
+                &view.pane,
+                &view.listeners,
+                &view.listener_sort,
+                &view.detail,
+                view.help,
+                view.editing_filter,
+                view.playing()
+            )
+        );
+        let action = press(&mut view, &[code]);
+        let after = format!(
+            "{:?}",
+            (
+                &view.pane,
+                &view.listeners,
+                &view.listener_sort,
+                &view.detail,
+                view.help,
+                view.editing_filter,
+                view.playing()
+            )
+        );
+        assert!(
+            action != Action::None || before != after,
+            "{name} changed nothing"
+        );
+    }
+}
+
+#[test]
+fn a_long_pause_holds_no_more_than_the_history() {
+    let snapshots = recording("incidents");
+    let mut view = live(snapshots.clone());
+    let mut window = super::feed::Window::default();
+    press(&mut view, &[KeyCode::Char('p')]);
+    for i in 0..super::history::HISTORY as u64 + 30 {
+        let mut s = snapshots[1].clone();
+        s.monotonic_ns += i * 1_000_000_000;
+        s.wall_time_ms += i * 1000;
+        view.apply(window.push(s, &Settings::default()).expect("update"));
+    }
+    press(&mut view, &[KeyCode::Char('p')]);
+    assert_eq!(view.history.len(), super::history::HISTORY);
+}
+
+#[test]
+fn carried_over_parts_say_how_old_they_are() {
+    let mut snapshots = recording("incidents");
+    let last = snapshots.last_mut().expect("a snapshot");
+    last.freshness = crate::model::Freshness {
+        incremental: true,
+        socket_dump_age_ms: 4_000,
+        tracked_age_ms: 2_000,
+        fd_walk_age_ms: 28_000,
+        processes_walked: 3,
+    };
+    let mut view = live(snapshots);
+    let wide = draw(&view, 160, 45);
+    assert!(wide.contains("(others: full dump 4s ago)"), "{wide}");
+    assert!(wide.contains("· SYN_RECV 2s old"), "{wide}");
+    assert!(wide.contains("· owners 28s old"), "{wide}");
+    // A second later, everything on screen is a second older.
+    view.tick(view.now_ms + 1_000);
+    assert!(draw(&view, 160, 45).contains("· owners 29s old"));
+    press(&mut view, &[KeyCode::BackTab, KeyCode::Enter]);
+    let detail = draw(&view, 160, 45);
+    assert!(detail.contains("oldest first (3s old)"), "{detail}");
+    // After a full pass nothing is carried over, and nothing says so.
+    let full = draw(&live(recording("incidents")), 160, 45);
+    assert!(
+        !full.contains("s old") && !full.contains("full dump"),
+        "{full}"
+    );
+}

@@ -1,0 +1,817 @@
+//! The dashboard's state — the data on screen and everything the operator chose: pane,
+//! selection, sort, filter, pause, details, help — and how keys change it.
+//!
+//! The event loop owns the only [`View`]; rendering reads it and never changes it. Nothing here
+//! does I/O or reads a clock: time arrives with [`View::tick`], data with [`View::apply`].
+//! Selections follow the row they point at (a listener's inode, a pid, a finding's id and
+//! subject) across refreshes, re-sorts and filters, not its position.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::feed::Update;
+use super::history::{HISTORY, History, Point};
+use crate::analyze::{
+    self, Analysis, Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Thresholds,
+};
+use crate::model::Snapshot;
+
+/// Sockets listed at most in a details view.
+pub const DETAIL_LIMIT: usize = 1000;
+/// Rows a page key moves.
+const PAGE: isize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Findings,
+    Listeners,
+    Processes,
+}
+
+impl Pane {
+    fn next(self) -> Pane {
+        match self {
+            Pane::Findings => Pane::Listeners,
+            Pane::Listeners => Pane::Processes,
+            Pane::Processes => Pane::Findings,
+        }
+    }
+
+    fn previous(self) -> Pane {
+        self.next().next()
+    }
+}
+
+/// Live refreshes, or a recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Live {
+        interval: Duration,
+    },
+    Replay {
+        position: usize,
+        len: usize,
+        playing: bool,
+        interval: Duration,
+    },
+}
+
+/// A part of the data that an incremental collector may carry over from an earlier pass
+/// (see [`crate::model::Freshness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carried {
+    /// SYN_RECV and CLOSE_WAIT sockets.
+    Tracked,
+    /// The full socket dump: the other state counts, unaccepted children, unix totals.
+    Dump,
+    /// Which process holds which socket.
+    Owners,
+}
+
+/// What the loop must do after a key: the rest the view does itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    None,
+    Quit,
+    /// Replay: move this many snapshots.
+    Step(isize),
+}
+
+/// The analysis on screen and the snapshot it ends with (details list its sockets).
+#[derive(Debug, Clone)]
+pub struct Data {
+    pub snapshot: Arc<Snapshot>,
+    pub analysis: Analysis,
+}
+
+/// A column the listeners table can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerSort {
+    Fill,
+    Queue,
+    SynRecv,
+    Drops,
+    Local,
+    Owner,
+}
+
+impl ListenerSort {
+    const ALL: [ListenerSort; 6] = [
+        ListenerSort::Fill,
+        ListenerSort::Queue,
+        ListenerSort::SynRecv,
+        ListenerSort::Drops,
+        ListenerSort::Local,
+        ListenerSort::Owner,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerSort::Fill => "fill",
+            ListenerSort::Queue => "queue",
+            ListenerSort::SynRecv => "syn",
+            ListenerSort::Drops => "drops",
+            ListenerSort::Local => "local",
+            ListenerSort::Owner => "owner",
+        }
+    }
+
+    fn cmp(self, a: &ListenerView, b: &ListenerView) -> Ordering {
+        let owner = |l: &ListenerView| l.owners.first().map(|o| o.comm.clone());
+        match self {
+            ListenerSort::Fill => b.fill_pct.total_cmp(&a.fill_pct),
+            ListenerSort::Queue => b.accept_queue.cmp(&a.accept_queue),
+            ListenerSort::SynRecv => b.syn_recv.cmp(&a.syn_recv),
+            ListenerSort::Drops => b
+                .drops_per_s
+                .unwrap_or(-1.0)
+                .total_cmp(&a.drops_per_s.unwrap_or(-1.0)),
+            ListenerSort::Local => Ordering::Equal,
+            ListenerSort::Owner => owner(a).cmp(&owner(b)),
+        }
+        .then_with(|| a.local.cmp(&b.local))
+        .then_with(|| a.inode.cmp(&b.inode))
+    }
+}
+
+/// A column the processes table can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessSort {
+    CloseWait,
+    Growth,
+    Oldest,
+    Fds,
+    Pid,
+    Comm,
+}
+
+impl ProcessSort {
+    const ALL: [ProcessSort; 6] = [
+        ProcessSort::CloseWait,
+        ProcessSort::Growth,
+        ProcessSort::Oldest,
+        ProcessSort::Fds,
+        ProcessSort::Pid,
+        ProcessSort::Comm,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProcessSort::CloseWait => "CLOSE_WAIT",
+            ProcessSort::Growth => "growth",
+            ProcessSort::Oldest => "oldest",
+            ProcessSort::Fds => "fds",
+            ProcessSort::Pid => "pid",
+            ProcessSort::Comm => "comm",
+        }
+    }
+
+    fn cmp(self, a: &ProcessView, b: &ProcessView) -> Ordering {
+        let desc = |x: Option<f64>, y: Option<f64>| y.unwrap_or(-1.0).total_cmp(&x.unwrap_or(-1.0));
+        match self {
+            // Then the fullest descriptor table, as the analysis orders them.
+            ProcessSort::CloseWait => b
+                .close_wait
+                .cmp(&a.close_wait)
+                .then_with(|| desc(a.fd_use_pct(), b.fd_use_pct())),
+            ProcessSort::Growth => desc(a.close_wait_growth_per_min, b.close_wait_growth_per_min),
+            ProcessSort::Oldest => desc(a.close_wait_oldest_s, b.close_wait_oldest_s),
+            ProcessSort::Fds => desc(a.fd_use_pct(), b.fd_use_pct()),
+            ProcessSort::Pid => Ordering::Equal,
+            ProcessSort::Comm => a.comm.cmp(&b.comm),
+        }
+        .then_with(|| a.pid.cmp(&b.pid))
+    }
+}
+
+/// A sort column and whether the operator reversed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort<C> {
+    pub column: C,
+    pub reversed: bool,
+}
+
+/// A selection: the row it points at, and its last position for when that row goes away.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection<K> {
+    pub key: Option<K>,
+    pub index: usize,
+}
+
+impl<K: PartialEq + Clone> Selection<K> {
+    /// Find the selected row among `keys` again, or stay at the same position.
+    fn resync(&mut self, keys: &[K]) {
+        if let Some(i) = self
+            .key
+            .as_ref()
+            .and_then(|k| keys.iter().position(|x| x == k))
+        {
+            self.index = i;
+        } else {
+            self.go(keys, self.index);
+        }
+    }
+
+    fn go(&mut self, keys: &[K], index: usize) {
+        self.index = index.min(keys.len().saturating_sub(1));
+        self.key = keys.get(self.index).cloned();
+    }
+
+    fn step(&mut self, keys: &[K], by: isize) {
+        let to = self.index.saturating_add_signed(by);
+        self.go(keys, to);
+    }
+}
+
+/// A finding is named by its id and subject.
+pub type FindingKey = (&'static str, String);
+
+/// A details view and the sockets it lists.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    Finding {
+        key: FindingKey,
+    },
+    Listener {
+        netns: String,
+        inode: u64,
+        /// `None` once the listener is gone from the newest snapshot.
+        sockets: Option<ListenerDetail>,
+        scroll: usize,
+    },
+    Process {
+        pid: u32,
+        sockets: ProcessDetail,
+        scroll: usize,
+    },
+}
+
+/// The rows each pane shows, filtered and sorted: positions in the analysis.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    pub findings: Vec<usize>,
+    /// (namespace, listener) positions.
+    pub listeners: Vec<(usize, usize)>,
+    /// (namespace, process) positions.
+    pub processes: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // independent switches the operator flips
+pub struct View {
+    pub mode: Mode,
+    /// Wall-clock time, ms since the Unix epoch, as of the last tick.
+    pub now_ms: u64,
+    pub color: bool,
+    pub thresholds: Thresholds,
+    /// `None` until the first snapshot arrives.
+    pub data: Option<Data>,
+    pub history: History,
+    /// The last collection failure, until a collection succeeds.
+    pub error: Option<String>,
+    pub pane: Pane,
+    pub findings: Selection<FindingKey>,
+    pub listeners: Selection<u64>,
+    pub processes: Selection<u32>,
+    pub listener_sort: Sort<ListenerSort>,
+    pub process_sort: Sort<ProcessSort>,
+    pub filter: String,
+    pub editing_filter: bool,
+    /// Live: the screen is frozen; refreshes are held until it resumes.
+    pub paused: bool,
+    held: Option<Box<Update>>,
+    held_points: Vec<Point>,
+    pub detail: Option<Detail>,
+    pub help: bool,
+    pub rows: Rows,
+}
+
+impl View {
+    pub fn new(mode: Mode, thresholds: Thresholds, color: bool, now_ms: u64) -> View {
+        View {
+            mode,
+            now_ms,
+            color,
+            thresholds,
+            data: None,
+            history: History::default(),
+            error: None,
+            pane: Pane::Findings,
+            findings: Selection::default(),
+            listeners: Selection::default(),
+            processes: Selection::default(),
+            listener_sort: Sort {
+                column: ListenerSort::Fill,
+                reversed: false,
+            },
+            process_sort: Sort {
+                column: ProcessSort::CloseWait,
+                reversed: false,
+            },
+            filter: String::new(),
+            editing_filter: false,
+            paused: false,
+            held: None,
+            held_points: Vec::new(),
+            detail: None,
+            help: false,
+            rows: Rows::default(),
+        }
+    }
+
+    pub fn tick(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+    }
+
+    /// A live refresh: shown at once, or held while paused.
+    pub fn apply(&mut self, update: Update) {
+        self.error = None;
+        if self.paused {
+            // Only the newest points can be shown on resume: keep no more than those.
+            if self.held_points.len() == HISTORY {
+                self.held_points.remove(0);
+            }
+            self.held_points.push(update.point.clone());
+            self.held = Some(Box::new(update));
+            return;
+        }
+        self.history.push(update.point);
+        self.show(update.snapshot, update.analysis);
+    }
+
+    /// A replay position, with the history points that lead up to it.
+    pub fn seek(&mut self, position: usize, update: Update, history: Vec<Point>) {
+        if let Mode::Replay { position: p, .. } = &mut self.mode {
+            *p = position;
+        }
+        self.history = History::from_points(history);
+        self.show(update.snapshot, update.analysis);
+    }
+
+    /// A collection failed: say so, keep showing the last data.
+    pub fn failed(&mut self, message: String) {
+        self.error = Some(message);
+    }
+
+    fn show(&mut self, snapshot: Arc<Snapshot>, analysis: Analysis) {
+        self.data = Some(Data { snapshot, analysis });
+        self.refresh_rows();
+        self.refresh_detail();
+    }
+
+    /// How old a carried-over part of the data on screen is now, in seconds; `None` when the
+    /// snapshot was a full pass (every part is then as old as the snapshot).
+    pub fn carried_age_s(&self, part: Carried) -> Option<f64> {
+        let data = self.data.as_ref()?;
+        let f = &data.snapshot.freshness;
+        if !f.incremental {
+            return None;
+        }
+        let carried = match part {
+            Carried::Tracked => f.tracked_age_ms,
+            Carried::Dump => f.socket_dump_age_ms,
+            Carried::Owners => f.fd_walk_age_ms,
+        };
+        // A replay shows a moment of the past: its parts are only as old as they were then.
+        let since = match self.mode {
+            Mode::Live { .. } => self.now_ms.saturating_sub(data.snapshot.wall_time_ms),
+            Mode::Replay { .. } => 0,
+        };
+        #[allow(clippy::cast_precision_loss)] // milliseconds far below 2^52
+        Some((since + carried) as f64 / 1000.0)
+    }
+
+    pub fn playing(&self) -> bool {
+        matches!(self.mode, Mode::Replay { playing: true, .. })
+    }
+
+    /// Replay: stop playing (at the end of the recording).
+    pub fn stop_playing(&mut self) {
+        if let Mode::Replay { playing, .. } = &mut self.mode {
+            *playing = false;
+        }
+    }
+
+    pub fn finding(&self, i: usize) -> Option<&Finding> {
+        self.data.as_ref()?.analysis.findings.get(i)
+    }
+
+    pub fn listener(&self, (ns, i): (usize, usize)) -> Option<&ListenerView> {
+        self.data.as_ref()?.analysis.netns.get(ns)?.listeners.get(i)
+    }
+
+    pub fn process(&self, (ns, i): (usize, usize)) -> Option<&ProcessView> {
+        self.data.as_ref()?.analysis.netns.get(ns)?.processes.get(i)
+    }
+
+    /// The selected finding, listener or process row's position in [`Rows`].
+    pub fn selected_row(&self, pane: Pane) -> usize {
+        match pane {
+            Pane::Findings => self.findings.index,
+            Pane::Listeners => self.listeners.index,
+            Pane::Processes => self.processes.index,
+        }
+    }
+
+    pub fn selected_finding(&self) -> Option<&Finding> {
+        self.finding(*self.rows.findings.get(self.findings.index)?)
+    }
+
+    /// Recompute what each pane shows after new data, a new sort or a new filter.
+    pub fn refresh_rows(&mut self) {
+        let Some(data) = &self.data else {
+            self.rows = Rows::default();
+            return;
+        };
+        let a = &data.analysis;
+        let needle = self.filter.to_lowercase();
+        let findings: Vec<usize> = (0..a.findings.len())
+            .filter(|&i| finding_matches(&a.findings[i], &needle))
+            .collect();
+        let mut listeners: Vec<(usize, usize)> = a
+            .netns
+            .iter()
+            .enumerate()
+            .flat_map(|(n, ns)| (0..ns.listeners.len()).map(move |i| (n, i)))
+            .filter(|&(n, i)| listener_matches(&a.netns[n].listeners[i], &needle))
+            .collect();
+        let sort = self.listener_sort;
+        listeners.sort_by(|&(n1, i1), &(n2, i2)| {
+            let o = sort
+                .column
+                .cmp(&a.netns[n1].listeners[i1], &a.netns[n2].listeners[i2]);
+            if sort.reversed { o.reverse() } else { o }
+        });
+        let mut processes: Vec<(usize, usize)> = a
+            .netns
+            .iter()
+            .enumerate()
+            .flat_map(|(n, ns)| (0..ns.processes.len()).map(move |i| (n, i)))
+            .filter(|&(n, i)| process_matches(&a.netns[n].processes[i], &needle))
+            .collect();
+        let sort = self.process_sort;
+        processes.sort_by(|&(n1, i1), &(n2, i2)| {
+            let o = sort
+                .column
+                .cmp(&a.netns[n1].processes[i1], &a.netns[n2].processes[i2]);
+            if sort.reversed { o.reverse() } else { o }
+        });
+        let finding_keys: Vec<FindingKey> = findings
+            .iter()
+            .map(|&i| (a.findings[i].id, a.findings[i].subject.clone()))
+            .collect();
+        let listener_keys: Vec<u64> = listeners
+            .iter()
+            .map(|&(n, i)| a.netns[n].listeners[i].inode)
+            .collect();
+        let process_keys: Vec<u32> = processes
+            .iter()
+            .map(|&(n, i)| a.netns[n].processes[i].pid)
+            .collect();
+        self.findings.resync(&finding_keys);
+        self.listeners.resync(&listener_keys);
+        self.processes.resync(&process_keys);
+        self.rows = Rows {
+            findings,
+            listeners,
+            processes,
+        };
+    }
+
+    /// Move the selection of the focused pane.
+    fn step(&mut self, by: isize) {
+        let Some(data) = &self.data else { return };
+        let a = &data.analysis;
+        match self.pane {
+            Pane::Findings => {
+                let keys: Vec<FindingKey> = self
+                    .rows
+                    .findings
+                    .iter()
+                    .map(|&i| (a.findings[i].id, a.findings[i].subject.clone()))
+                    .collect();
+                self.findings.step(&keys, by);
+            }
+            Pane::Listeners => {
+                let keys: Vec<u64> = self
+                    .rows
+                    .listeners
+                    .iter()
+                    .map(|&(n, i)| a.netns[n].listeners[i].inode)
+                    .collect();
+                self.listeners.step(&keys, by);
+            }
+            Pane::Processes => {
+                let keys: Vec<u32> = self
+                    .rows
+                    .processes
+                    .iter()
+                    .map(|&(n, i)| a.netns[n].processes[i].pid)
+                    .collect();
+                self.processes.step(&keys, by);
+            }
+        }
+    }
+
+    fn rows_in(&self, pane: Pane) -> usize {
+        match pane {
+            Pane::Findings => self.rows.findings.len(),
+            Pane::Listeners => self.rows.listeners.len(),
+            Pane::Processes => self.rows.processes.len(),
+        }
+    }
+
+    /// Handle one key; returns what only the event loop can do.
+    pub fn on_key(&mut self, key: KeyEvent) -> Action {
+        if key.kind == KeyEventKind::Release {
+            return Action::None;
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl && matches!(key.code, KeyCode::Char('c' | 'C')) {
+            return Action::Quit;
+        }
+        if self.editing_filter {
+            self.filter_key(key);
+            return Action::None;
+        }
+        if self.help {
+            if key.code == KeyCode::Char('q') {
+                return Action::Quit;
+            }
+            self.help = false;
+            return Action::None;
+        }
+        if self.detail.is_some() {
+            return self.detail_key(key);
+        }
+        match key.code {
+            KeyCode::Esc if !self.filter.is_empty() => self.set_filter(String::new()),
+            KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
+            KeyCode::Tab => self.pane = self.pane.next(),
+            KeyCode::BackTab => self.pane = self.pane.previous(),
+            KeyCode::Down | KeyCode::Char('j') => self.step(1),
+            KeyCode::Up | KeyCode::Char('k') => self.step(-1),
+            KeyCode::PageDown => self.step(PAGE),
+            KeyCode::PageUp => self.step(-PAGE),
+            KeyCode::Home | KeyCode::Char('g') => self.step(isize::MIN),
+            KeyCode::End | KeyCode::Char('G') => self.step(isize::MAX),
+            KeyCode::Char('s') => self.next_sort(),
+            KeyCode::Char('S') => self.reverse_sort(),
+            KeyCode::Char('/') => self.editing_filter = true,
+            KeyCode::Enter => self.open_detail(),
+            _ => return self.common_key(key),
+        }
+        Action::None
+    }
+
+    /// Keys that work on the main screen and in details alike.
+    fn common_key(&mut self, key: KeyEvent) -> Action {
+        match key.code {
+            KeyCode::Char('p' | ' ') => self.toggle_pause(),
+            KeyCode::Left | KeyCode::Char('h') => return self.step_replay(-1),
+            KeyCode::Right | KeyCode::Char('l') => return self.step_replay(1),
+            KeyCode::Char('?') => self.help = true,
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn step_replay(&self, by: isize) -> Action {
+        match self.mode {
+            Mode::Replay { .. } => Action::Step(by),
+            Mode::Live { .. } => Action::None,
+        }
+    }
+
+    fn filter_key(&mut self, key: KeyEvent) {
+        let mut filter = self.filter.clone();
+        match key.code {
+            KeyCode::Enter => self.editing_filter = false,
+            KeyCode::Esc => {
+                self.editing_filter = false;
+                filter.clear();
+            }
+            KeyCode::Backspace => {
+                filter.pop();
+            }
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => filter.clear(),
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => filter.push(c),
+            _ => {}
+        }
+        if filter != self.filter {
+            self.set_filter(filter);
+        }
+    }
+
+    fn set_filter(&mut self, filter: String) {
+        self.filter = filter;
+        self.refresh_rows();
+    }
+
+    fn next_sort(&mut self) {
+        match self.pane {
+            Pane::Findings => return,
+            Pane::Listeners => {
+                let all = ListenerSort::ALL;
+                let at = all
+                    .iter()
+                    .position(|&c| c == self.listener_sort.column)
+                    .unwrap_or(0);
+                self.listener_sort = Sort {
+                    column: all[(at + 1) % all.len()],
+                    reversed: false,
+                };
+            }
+            Pane::Processes => {
+                let all = ProcessSort::ALL;
+                let at = all
+                    .iter()
+                    .position(|&c| c == self.process_sort.column)
+                    .unwrap_or(0);
+                self.process_sort = Sort {
+                    column: all[(at + 1) % all.len()],
+                    reversed: false,
+                };
+            }
+        }
+        self.refresh_rows();
+    }
+
+    fn reverse_sort(&mut self) {
+        match self.pane {
+            Pane::Findings => return,
+            Pane::Listeners => self.listener_sort.reversed = !self.listener_sort.reversed,
+            Pane::Processes => self.process_sort.reversed = !self.process_sort.reversed,
+        }
+        self.refresh_rows();
+    }
+
+    fn toggle_pause(&mut self) {
+        if let Mode::Replay { playing, .. } = &mut self.mode {
+            *playing = !*playing;
+            return;
+        }
+        self.paused = !self.paused;
+        if !self.paused {
+            for point in std::mem::take(&mut self.held_points) {
+                self.history.push(point);
+            }
+            if let Some(update) = self.held.take() {
+                self.show(update.snapshot, update.analysis);
+            }
+        }
+    }
+
+    fn open_detail(&mut self) {
+        let Some(data) = &self.data else { return };
+        if self.rows_in(self.pane) == 0 {
+            return;
+        }
+        let a = &data.analysis;
+        self.detail = match self.pane {
+            Pane::Findings => self.findings.key.clone().map(|key| Detail::Finding { key }),
+            Pane::Listeners => self
+                .rows
+                .listeners
+                .get(self.listeners.index)
+                .map(|&(n, i)| Detail::Listener {
+                    netns: a.netns[n].id.clone(),
+                    inode: a.netns[n].listeners[i].inode,
+                    sockets: None,
+                    scroll: 0,
+                }),
+            Pane::Processes => self
+                .rows
+                .processes
+                .get(self.processes.index)
+                .map(|&(n, i)| Detail::Process {
+                    pid: a.netns[n].processes[i].pid,
+                    sockets: ProcessDetail::default(),
+                    scroll: 0,
+                }),
+        };
+        self.refresh_detail();
+    }
+
+    /// List the open detail's sockets again from the newest snapshot.
+    fn refresh_detail(&mut self) {
+        let Some(data) = &self.data else { return };
+        match &mut self.detail {
+            Some(Detail::Listener {
+                netns,
+                inode,
+                sockets,
+                ..
+            }) => *sockets = analyze::listener_detail(&data.snapshot, netns, *inode, DETAIL_LIMIT),
+            Some(Detail::Process { pid, sockets, .. }) => {
+                *sockets = analyze::process_detail(&data.snapshot, *pid, DETAIL_LIMIT);
+            }
+            Some(Detail::Finding { .. }) | None => {}
+        }
+    }
+
+    fn detail_key(&mut self, key: KeyEvent) -> Action {
+        match key.code {
+            KeyCode::Char('q') => return Action::Quit,
+            KeyCode::Esc | KeyCode::Backspace => self.detail = None,
+            KeyCode::Enter => self.follow_finding(),
+            KeyCode::Down | KeyCode::Char('j') => self.scroll_detail(1),
+            KeyCode::Up | KeyCode::Char('k') => self.scroll_detail(-1),
+            KeyCode::PageDown => self.scroll_detail(PAGE),
+            KeyCode::PageUp => self.scroll_detail(-PAGE),
+            KeyCode::Home | KeyCode::Char('g') => self.scroll_detail(isize::MIN),
+            KeyCode::End | KeyCode::Char('G') => self.scroll_detail(isize::MAX),
+            _ => return self.common_key(key),
+        }
+        Action::None
+    }
+
+    /// Scroll the open details' socket list, keeping its first row in the list.
+    fn scroll_detail(&mut self, by: isize) {
+        let (scroll, len) = match &mut self.detail {
+            Some(Detail::Listener {
+                scroll, sockets, ..
+            }) => (scroll, sockets.as_ref().map_or(0, |s| s.sockets.len())),
+            Some(Detail::Process {
+                scroll, sockets, ..
+            }) => (scroll, sockets.close_wait.len()),
+            Some(Detail::Finding { .. }) | None => return,
+        };
+        *scroll = scroll.saturating_add_signed(by).min(len.saturating_sub(1));
+    }
+
+    /// From a finding's details, Enter opens the details of the listener or process it is
+    /// about.
+    fn follow_finding(&mut self) {
+        let Some(Detail::Finding { key }) = &self.detail else {
+            return;
+        };
+        let Some(data) = &self.data else { return };
+        let subject = &key.1;
+        let a = &data.analysis;
+        let listener = a
+            .netns
+            .iter()
+            .flat_map(|ns| ns.listeners.iter().map(move |l| (ns, l)))
+            .find(|(_, l)| &l.subject() == subject);
+        let process = a
+            .netns
+            .iter()
+            .flat_map(|ns| &ns.processes)
+            .find(|p| is_about_process(subject, p));
+        self.detail = match (listener, process) {
+            (Some((ns, l)), _) => Some(Detail::Listener {
+                netns: ns.id.clone(),
+                inode: l.inode,
+                sockets: None,
+                scroll: 0,
+            }),
+            (None, Some(p)) => Some(Detail::Process {
+                pid: p.pid,
+                sockets: ProcessDetail::default(),
+                scroll: 0,
+            }),
+            (None, None) => return,
+        };
+        self.refresh_detail();
+    }
+}
+
+/// Whether a finding's subject names this process (alone, or first of several).
+pub fn is_about_process(subject: &str, p: &ProcessView) -> bool {
+    let own = p.subject();
+    subject == own
+        || subject
+            .strip_prefix(own.as_str())
+            .is_some_and(|rest| rest.starts_with(" and "))
+}
+
+/// A finding matches by its id, its subject, or the ports, paths and process names it is
+/// about (a collision finding names the process, and is about the server's port too).
+fn finding_matches(f: &Finding, needle: &str) -> bool {
+    let t = &f.target;
+    needle.is_empty()
+        || f.id.contains(needle)
+        || f.subject.to_lowercase().contains(needle)
+        || t.ports.iter().any(|p| p.to_string().contains(needle))
+        || t.paths.iter().any(|p| p.to_lowercase().contains(needle))
+        || t.comms.iter().any(|c| c.to_lowercase().contains(needle))
+}
+
+fn listener_matches(l: &ListenerView, needle: &str) -> bool {
+    needle.is_empty()
+        || l.local.to_lowercase().contains(needle)
+        || l.proto.name().contains(needle)
+        || l.owners
+            .iter()
+            .any(|o| o.comm.to_lowercase().contains(needle) || o.pid.to_string().contains(needle))
+}
+
+fn process_matches(p: &ProcessView, needle: &str) -> bool {
+    needle.is_empty()
+        || p.comm.to_lowercase().contains(needle)
+        || p.pid.to_string().contains(needle)
+}
