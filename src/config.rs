@@ -344,6 +344,19 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     parse_file(&shown, &text)
 }
 
+/// The settings a config file's text gives, as `--config` reads it with no flag on top:
+/// the TOML parsed, its thresholds validated. `shown` names the file in errors.
+pub fn parse_config_text(shown: &str, text: &str) -> Result<Settings, ConfigError> {
+    let file = parse_file(shown, text)?;
+    file.thresholds
+        .validate()
+        .map_err(ConfigError::Thresholds)?;
+    Ok(Settings {
+        thresholds: file.thresholds,
+        ignore: file.ignore,
+    })
+}
+
 fn parse_file(shown: &str, text: &str) -> Result<FileConfig, ConfigError> {
     toml::from_str(text).map_err(|e| {
         let line = e.span().map_or(1, |span| {
@@ -605,6 +618,15 @@ mod tests {
             .expect("the example config parses");
         assert_eq!(example.thresholds, Thresholds::default());
         assert!(example.ignore.is_empty());
+    }
+
+    #[test]
+    fn config_text_gives_validated_settings() {
+        let settings = parse_config_text("c.toml", "[thresholds]\nfd_warn = 60\n").expect("ok");
+        assert!((settings.thresholds.fd_warn - 60.0).abs() < f64::EPSILON);
+        let err = parse_config_text("c.toml", "[thresholds]\nfd_warn = 99\nfd_crit = 90\n")
+            .expect_err("warning above critical");
+        assert!(matches!(err, ConfigError::Thresholds(_)), "{err}");
     }
 
     #[test]

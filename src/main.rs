@@ -34,7 +34,7 @@ fn main() -> ExitCode {
     // would read clap's exit code 2 as CRITICAL.
     let usage_error = |message: String| {
         if check {
-            return unknown(&message, false);
+            return unknown(&message, asked_for_json());
         }
         eprintln!("sockscope: {message}");
         ExitCode::from(EXIT_USAGE)
@@ -89,6 +89,19 @@ fn install_panic_hook(check: bool) {
         eprintln!("sockscope: {message}");
         std::process::exit(i32::from(EXIT_FAILURE));
     }));
+}
+
+/// Whether the command line asks for `--format json`, read even when it does not parse, so
+/// that a script gets its UNKNOWN as JSON too.
+fn asked_for_json() -> bool {
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.iter().any(|a| a == "--format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
 }
 
 /// The first word that is not an option (nor the value of `--config` or `--netns`): the

@@ -8,6 +8,7 @@
 //! cargo run --example lab -- listen        --addr [::1]:5002 --addr [::]:5003
 //! cargo run --example lab -- healthy       [--addr 127.0.0.1:5004] [--conns 20]
 //! cargo run --example lab -- load          [--procs 100] [--conns 500] [--base-port 20000]
+//! cargo run --example lab -- churn         [--addr 127.0.0.1:5010] [--rate 2000] [--forks 20] [--duration 60]
 //! ```
 //!
 //! Each scenario runs its roles in child processes with recognisable names (`comm`), waits
@@ -17,7 +18,9 @@
 //! children and exits 0. Run it inside a private network namespace
 //! (`unshare --net`, `ip link set lo up`) to keep the state away from anything else. To hold
 //! a scenario in the background, give it a stdin that stays open (`sleep infinity | lab
-//! leak &`) and stop it with SIGTERM.
+//! leak &`) and stop it with SIGTERM. `churn` is the exception: its state never holds still,
+//! so it churns for `--duration` seconds (or until told to stop), prints a second line
+//! `{"done":true,"connections":…,"forks":…,…}` with what it did, and exits 0 by itself.
 //!
 //! Only loopback addresses are accepted (listeners may also use a wildcard address).
 //! This file owns the command line; `scenarios` drives each scenario from this process,
@@ -73,6 +76,10 @@ enum Scenario {
     Healthy(HealthyArgs),
     /// The benchmark load: many processes, each holding connections to itself.
     Load(LoadArgs),
+    /// Sockets and processes that come and go: connections opened and closed thousands of
+    /// times a second, short-lived processes forked with sockets of their own. Stops by
+    /// itself after --duration.
+    Churn(ChurnArgs),
     /// Internal: the code a child process runs.
     #[command(hide = true, subcommand)]
     Role(roles::Role),
@@ -172,6 +179,30 @@ pub struct LoadArgs {
     pub base_port: u16,
 }
 
+#[allow(clippy::doc_markdown)] // --help text
+#[derive(Debug, Args)]
+pub struct ChurnArgs {
+    /// Loopback address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5010")]
+    pub addr: SocketAddr,
+    /// Connections opened (and closed at once) per second, over all client threads.
+    #[arg(long, default_value_t = 2000)]
+    pub rate: u32,
+    /// Client threads sharing the rate.
+    #[arg(long, default_value_t = 4)]
+    pub workers: u32,
+    /// Processes forked per second; each connects a few times, holds its sockets for a
+    /// moment and exits.
+    #[arg(long, default_value_t = 20)]
+    pub forks: u32,
+    /// Seconds of churn; then the roles stop and the scenario exits by itself.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub duration: u64,
+    /// Stop earlier once this many connections have been opened.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub max_conns: u64,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ready_timeout = Duration::from_secs(cli.ready_timeout);
@@ -184,6 +215,7 @@ fn main() -> ExitCode {
         Scenario::Listen(args) => scenarios::listen(&args, ready_timeout),
         Scenario::Healthy(args) => scenarios::healthy(&args, ready_timeout),
         Scenario::Load(args) => scenarios::load(&args, ready_timeout),
+        Scenario::Churn(args) => scenarios::churn(&args, ready_timeout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -102,6 +105,43 @@ pub enum Role {
         #[arg(long)]
         conns: u32,
     },
+    /// Accepts and closes at once, as fast as connections come.
+    ChurnServer {
+        #[arg(long)]
+        addr: SocketAddr,
+    },
+    /// Opens `rate` connections a second over `workers` threads and closes each at once
+    /// (most with a reset, one in four with a FIN), for `duration` seconds or `max` in all.
+    Churner {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long)]
+        rate: u32,
+        #[arg(long)]
+        workers: u32,
+        #[arg(long)]
+        duration: u64,
+        #[arg(long)]
+        max: u64,
+    },
+    /// Spawns `forks` short-lived `churn-child` processes a second for `duration` seconds.
+    Forker {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long)]
+        forks: u32,
+        #[arg(long)]
+        duration: u64,
+    },
+    /// Connects `conns` times, makes a unix socket pair, holds them up to `hold_ms`, exits.
+    ChurnChild {
+        #[arg(long)]
+        addr: SocketAddr,
+        #[arg(long)]
+        conns: u32,
+        #[arg(long)]
+        hold_ms: u64,
+    },
 }
 
 pub fn run(role: Role) -> anyhow::Result<()> {
@@ -121,6 +161,24 @@ pub fn run(role: Role) -> anyhow::Result<()> {
         Role::HealthyServer { addr } => healthy_server(addr),
         Role::HealthyClient { addr, conns, live } => healthy_client(addr, conns, live),
         Role::Load { name, port, conns } => load(&name, port, conns),
+        Role::ChurnServer { addr } => churn_server(addr),
+        Role::Churner {
+            addr,
+            rate,
+            workers,
+            duration,
+            max,
+        } => churner(addr, rate, workers, Duration::from_secs(duration), max),
+        Role::Forker {
+            addr,
+            forks,
+            duration,
+        } => forker(addr, forks, Duration::from_secs(duration)),
+        Role::ChurnChild {
+            addr,
+            conns,
+            hold_ms,
+        } => churn_child(addr, conns, Duration::from_millis(hold_ms)),
     }
 }
 
@@ -496,5 +554,191 @@ fn load(name: &str, port: u16, conns: u32) -> anyhow::Result<()> {
     }
     report(&format!("ready=1 sockets={}", held.len()));
     hold_until_stdin_eof();
+    Ok(())
+}
+
+fn churn_server(addr: SocketAddr) -> anyhow::Result<()> {
+    become_role("churnserver")?;
+    sockets::raise_nofile_to_hard()?;
+    let listener = sockets::tcp_listener(addr, 4096, false)?;
+    report("listening=1");
+    exit_on_stdin_eof(|_| {});
+    let mut accepted = 0u64;
+    loop {
+        // Closing first puts the TIME_WAIT on the server's side, where it does not hold an
+        // ephemeral port; a client's reset may already have killed the connection.
+        match listener.accept() {
+            Ok(_) => {
+                accepted += 1;
+                if accepted % 1000 == 0 {
+                    report(&format!("accepted={accepted}"));
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            // Descriptors or memory may run out for a moment under churn; keep serving.
+            Err(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
+/// Sleep until `n` events spread evenly from `start` at `per_s` a second are due.
+fn pace(start: Instant, n: u64, per_s: u32) {
+    let nanos = u128::from(n) * 1_000_000_000 / u128::from(per_s.max(1));
+    let due = start + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX));
+    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+        std::thread::sleep(wait);
+    }
+}
+
+fn churner(
+    addr: SocketAddr,
+    rate: u32,
+    workers: u32,
+    duration: Duration,
+    max: u64,
+) -> anyhow::Result<()> {
+    become_role("churner")?;
+    sockets::raise_nofile_to_hard()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    {
+        let stop = Arc::clone(&stop);
+        exit_on_stdin_eof_or(move || stop.store(true, Ordering::Relaxed));
+    }
+    let workers = workers.max(1);
+    let per_worker = rate.div_ceil(workers);
+    let start = Instant::now();
+    let threads: Vec<_> = (0..workers)
+        .map(|_| {
+            let (stop, opened, failed) =
+                (Arc::clone(&stop), Arc::clone(&opened), Arc::clone(&failed));
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed)
+                    && start.elapsed() < duration
+                    && opened.load(Ordering::Relaxed) < max
+                {
+                    pace(start, n, per_worker);
+                    n += 1;
+                    match TcpStream::connect(addr) {
+                        Ok(conn) => {
+                            let total = opened.fetch_add(1, Ordering::Relaxed) + 1;
+                            // Most connections end in a reset (no TIME_WAIT anywhere), one in
+                            // four with a FIN, so every closing state passes by.
+                            if total % 4 != 0 {
+                                let _ = sockopt::set_socket_linger(&conn, Some(Duration::ZERO));
+                            }
+                        }
+                        // A full accept queue or a port still in use: count it and go on.
+                        Err(_) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut last = String::new();
+    while threads.iter().any(|t| !t.is_finished()) {
+        std::thread::sleep(Duration::from_millis(200));
+        report_change(
+            &mut last,
+            format!(
+                "opened={} failed={}",
+                opened.load(Ordering::Relaxed),
+                failed.load(Ordering::Relaxed)
+            ),
+        );
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    report(&format!(
+        "opened={} failed={} done=1",
+        opened.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    ));
+    Ok(())
+}
+
+/// For a role that stops on its own: call `on_eof` when the supervisor closes our stdin.
+fn exit_on_stdin_eof_or(on_eof: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(move || {
+        hold_until_stdin_eof();
+        on_eof();
+    });
+}
+
+fn forker(addr: SocketAddr, forks: u32, duration: Duration) -> anyhow::Result<()> {
+    become_role("forker")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        exit_on_stdin_eof_or(move || stop.store(true, Ordering::Relaxed));
+    }
+    let exe = std::env::current_exe().context("locating the lab executable")?;
+    let start = Instant::now();
+    let mut children: Vec<std::process::Child> = Vec::new();
+    let (mut spawned, mut failed) = (0u64, 0u64);
+    let mut last = String::new();
+    while !stop.load(Ordering::Relaxed) && start.elapsed() < duration {
+        pace(start, spawned + failed, forks);
+        // Each child holds its sockets for a different moment, up to 100 ms.
+        let hold_ms = (spawned * 37) % 101;
+        let child = std::process::Command::new(&exe)
+            .args([
+                "role",
+                "churn-child",
+                "--addr",
+                &addr.to_string(),
+                "--conns",
+                "4",
+            ])
+            .args(["--hold-ms", &hold_ms.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn();
+        match child {
+            Ok(child) => {
+                children.push(child);
+                spawned += 1;
+            }
+            Err(_) => failed += 1,
+        }
+        children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
+        report_change(
+            &mut last,
+            format!(
+                "forks={spawned} fork_failed={failed} alive={}",
+                children.len()
+            ),
+        );
+    }
+    for mut child in children {
+        let _ = child.wait();
+    }
+    report(&format!("forks={spawned} fork_failed={failed} done=1"));
+    Ok(())
+}
+
+fn churn_child(addr: SocketAddr, conns: u32, hold_for: Duration) -> anyhow::Result<()> {
+    become_role("churnchild")?;
+    let mut held: Vec<OwnedFd> = Vec::new();
+    for _ in 0..conns {
+        // The server may be gone already (the scenario is ending): hold what there is.
+        if let Ok(conn) = TcpStream::connect(addr) {
+            held.push(conn.into());
+        }
+    }
+    let (a, b) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .context("socketpair")?;
+    held.extend([a, b]);
+    std::thread::sleep(hold_for);
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! the promised kernel state holds (reading role reports and `/proc/net/tcp`, never
 //! `sock_diag`), print the ready line, hold, stop.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +13,9 @@ use serde_json::json;
 use crate::proc_net;
 use crate::sockets::{check_loopback, somaxconn};
 use crate::supervisor::Supervisor;
-use crate::{FdsArgs, HealthyArgs, LeakArgs, ListenArgs, LoadArgs, NoacceptArgs, UnixNoacceptArgs};
+use crate::{
+    ChurnArgs, FdsArgs, HealthyArgs, LeakArgs, ListenArgs, LoadArgs, NoacceptArgs, UnixNoacceptArgs,
+};
 
 /// How often kernel state read from /proc is re-checked while waiting for it.
 const PROC_POLL: Duration = Duration::from_millis(10);
@@ -324,4 +327,78 @@ pub fn load(a: &LoadArgs, timeout: Duration) -> anyhow::Result<()> {
         "established": 2 * u64::from(a.procs) * u64::from(a.conns),
     });
     sup.ready_and_hold(&ready)
+}
+
+pub fn churn(a: &ChurnArgs, timeout: Duration) -> anyhow::Result<()> {
+    check_loopback(a.addr, false)?;
+    if a.rate == 0 || a.duration == 0 {
+        bail!("--rate and --duration must be at least 1");
+    }
+    let mut sup = Supervisor::new(timeout)?;
+    let server = sup.spawn("churnserver", &args(&[&"churn-server", &"--addr", &a.addr]))?;
+    sup.wait_until("the listener", None, |s| {
+        Ok(s.value::<u32>(server, "listening").is_some())
+    })?;
+    let churner = sup.spawn(
+        "churner",
+        &args(&[
+            &"churner",
+            &"--addr",
+            &a.addr,
+            &"--rate",
+            &a.rate,
+            &"--workers",
+            &a.workers,
+            &"--duration",
+            &a.duration,
+            &"--max",
+            &a.max_conns,
+        ]),
+    )?;
+    sup.allow_exit(churner);
+    let mut churning = vec![churner];
+    if a.forks > 0 {
+        let forker = sup.spawn(
+            "forker",
+            &args(&[
+                &"forker",
+                &"--addr",
+                &a.addr,
+                &"--forks",
+                &a.forks,
+                &"--duration",
+                &a.duration,
+            ]),
+        )?;
+        sup.allow_exit(forker);
+        churning.push(forker);
+    }
+    sup.wait_until("the churn to start", None, |s| {
+        let opened = s.value::<u64>(churner, "opened").unwrap_or(0);
+        let forked = churning
+            .get(1)
+            .is_none_or(|&f| s.value::<u64>(f, "forks").unwrap_or(0) > 0);
+        Ok((opened > 0 || s.exited_ok(churner)?) && forked)
+    })?;
+    let ready = json!({
+        "ready": true,
+        "scenario": "churn",
+        "pids": sup.live_pids(),
+        "addr": a.addr.to_string(),
+        "rate": a.rate,
+        "forks_per_s": a.forks,
+        "duration_s": a.duration,
+    });
+    sup.ready_and_wait_for(&ready, &churning)?;
+    let done = json!({
+        "done": true,
+        "connections": sup.value::<u64>(churner, "opened"),
+        "connect_failed": sup.value::<u64>(churner, "failed"),
+        "forks": churning.get(1).and_then(|&f| sup.value::<u64>(f, "forks")),
+        "accepted": sup.value::<u64>(server, "accepted"),
+    });
+    // Whoever started us may have stopped reading after the ready line.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{done}").and_then(|()| stdout.flush());
+    Ok(())
 }

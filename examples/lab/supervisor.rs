@@ -252,6 +252,33 @@ impl Supervisor {
         }
     }
 
+    /// Print the ready line, then wait until every one of `roles` (each allowed to exit) has
+    /// ended, or until stdin closes or a signal arrives. Fails if one of them failed.
+    pub fn ready_and_wait_for(
+        &mut self,
+        line: &serde_json::Value,
+        roles: &[usize],
+    ) -> anyhow::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{line}")
+            .and_then(|()| stdout.flush())
+            .context("writing the ready line")?;
+        drop(stdout);
+        loop {
+            let mut all = true;
+            for &role in roles {
+                all &= self.exited_ok(role)?;
+            }
+            if all {
+                return Ok(());
+            }
+            match self.rx.recv() {
+                Ok(Event::Stop(_)) | Err(_) => return Ok(()),
+                Ok(event) => self.handle(event, false)?,
+            }
+        }
+    }
+
     /// Pids of the roles still running, by name.
     pub fn live_pids(&self) -> serde_json::Map<String, serde_json::Value> {
         self.roles

@@ -187,6 +187,8 @@ struct NsDump {
     cpu: Duration,
 }
 
+/// The counters are read just before the sockets, and `sockets::dump` dumps the listeners
+/// first: a listener's drop counter and ListenDrops are then read within moments.
 fn dump_here(plan: NsPlan<'_>) -> Result<NsDump, NetlinkError> {
     let before = thread_cpu();
     let (tables, depth) = match plan {

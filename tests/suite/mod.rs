@@ -2,11 +2,20 @@
 
 mod accept_queue;
 mod all_netns;
+mod check;
+mod check_rules;
+mod check_unknown;
+mod churn;
 mod cli;
 mod close_wait;
+mod diagnosis;
+mod drop_counters;
 mod fds;
 mod lab;
 mod listeners;
+mod pipes;
+mod privileges;
+mod replay;
 mod serve;
 mod states;
 mod text_report;

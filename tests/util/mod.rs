@@ -1,14 +1,21 @@
-//! Test support: private network namespaces with lab scenarios in them ([`netns`]), the `ss`
-//! and `nstat` oracles ([`oracle`]), the test's own view of the JSON report ([`report`]), and
-//! a real terminal for the dashboard ([`tmux`]).
+//! Test support: private network namespaces with lab scenarios in them ([`netns`]), SYNs at a
+//! steady pace into one ([`flood`]), the `ss` and `nstat` oracles ([`oracle`]), the test's own
+//! view of the JSON report ([`report`]), a parser for the monitoring-plugins output of
+//! `check` ([`plugin`]), scratch directories ([`scratch`]) and a real terminal for the
+//! dashboard ([`tmux`]).
 
+pub mod flood;
 pub mod netns;
 pub mod oracle;
+pub mod plugin;
 pub mod report;
+pub mod scratch;
 pub mod tmux;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// The binary under test.
 pub fn sockscope_bin() -> &'static Path {
@@ -55,4 +62,76 @@ pub fn stdout_of(what: &str, output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout.clone()).expect("utf-8 output")
+}
+
+/// Whether `tool` is an executable file somewhere on `PATH`.
+pub fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
+
+/// Run sockscope in the test's own namespace (for what needs no kernel state: usage errors,
+/// replays), with backtraces asked for so that a panic would show.
+pub fn sockscope<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Command::new(sockscope_bin())
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("running sockscope")
+}
+
+/// Like [`sockscope`], but as user and group 65534 when the tests run as root and `setpriv`
+/// is there: what needs no privilege must work without it. Otherwise the tests already run
+/// unprivileged and it is [`sockscope`].
+pub fn sockscope_unprivileged<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    if !(rustix::process::geteuid().is_root() && on_path("setpriv")) {
+        return sockscope(args);
+    }
+    Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(sockscope_bin())
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("running sockscope through setpriv")
+}
+
+/// What a panic (or the panic hook's last resort) leaves on stderr.
+pub fn looks_like_panic(stderr: &str) -> bool {
+    let lower = stderr.to_lowercase();
+    ["panicked", "backtrace", "internal error", "thread 'main'"]
+        .iter()
+        .any(|sign| lower.contains(sign))
+}
+
+/// Whether `text` holds `pid` as a number of its own (not inside a longer one, such as a port).
+pub fn names_pid(text: &str, pid: u32) -> bool {
+    let pid = pid.to_string();
+    text.split(|c: char| !c.is_ascii_digit())
+        .any(|word| word == pid)
+}
+
+/// Call `probe` until it returns something, for at most `limit`; panics naming `what` when
+/// it never does. For kernel state that arrives on the kernel's schedule, not the test's.
+pub fn poll<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up waiting for {what} after {attempts} attempts in {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

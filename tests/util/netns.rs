@@ -13,8 +13,8 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::report::Report;
-use super::{lab_bin, oracle, sockscope_bin, stdout_of};
+use super::report::{self, Report};
+use super::{lab_bin, on_path, oracle, sockscope_bin, stdout_of};
 
 /// How long a lab scenario may take to report ready.
 const LAB_READY: Duration = Duration::from_secs(60);
@@ -63,11 +63,6 @@ impl Ready {
         let pid = pid.unwrap_or_else(|| panic!("no pid for role {role} in {}", self.json));
         u32::try_from(pid).expect("pid fits u32")
     }
-}
-
-fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
 impl Netns {
@@ -185,15 +180,15 @@ impl Netns {
 
     /// `sockscope report --json --samples 1`, parsed.
     pub fn report(&self) -> Report {
-        let args = ["report", "--json", "--samples", "1"];
-        let stdout = stdout_of(
-            "sockscope report --json --samples 1",
-            &self.sockscope(&args),
-        );
-        let report: Report = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("report does not match the test's types: {e}\n{stdout}"));
-        assert_eq!(report.schema, "sockscope.report.v1");
-        report
+        self.report_with(&["--samples", "1"])
+    }
+
+    /// `sockscope report --json ARGS`, parsed.
+    pub fn report_with(&self, args: &[&str]) -> Report {
+        let mut all = vec!["report", "--json"];
+        all.extend_from_slice(args);
+        let what = format!("sockscope {}", all.join(" "));
+        report::parse(&stdout_of(&what, &self.sockscope(&all)))
     }
 
     /// Start `lab ARGS` inside the namespace and wait for its ready line.
@@ -260,6 +255,11 @@ impl Netns {
 }
 
 impl Netns {
+    /// The namespace's file, to enter it with setns(2).
+    pub fn file(&self) -> std::io::Result<std::fs::File> {
+        std::fs::File::open(format!("/proc/{}/ns/net", self.holder.id()))
+    }
+
     /// Close every lab's stdin and wait for each to exit; returns how each one ended.
     pub fn stop_labs(&mut self) -> Vec<(String, std::process::ExitStatus)> {
         let mut ended = Vec::new();

@@ -9,6 +9,7 @@ use serde::Deserialize;
 pub struct Report {
     pub schema: String,
     pub sampling: Sampling,
+    pub privileges: Privileges,
     pub netns: Vec<Netns>,
     pub findings: Vec<Finding>,
 }
@@ -17,6 +18,12 @@ pub struct Report {
 pub struct Sampling {
     pub samples: u64,
     pub interval_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Privileges {
+    pub full_process_view: bool,
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +78,17 @@ pub struct Finding {
     pub severity: String,
     pub netns: String,
     pub subject: String,
+    pub summary: String,
+    pub evidence: serde_json::Map<String, serde_json::Value>,
+    pub remedy: String,
+}
+
+/// A report as `report --json` prints it, in the test's types.
+pub fn parse(json: &str) -> Report {
+    let report: Report = serde_json::from_str(json)
+        .unwrap_or_else(|e| panic!("report does not match the test's types: {e}\n{json}"));
+    assert_eq!(report.schema, "sockscope.report.v1");
+    report
 }
 
 impl Report {
@@ -86,6 +104,29 @@ impl Report {
 
     pub fn findings_with_id(&self, id: &str) -> Vec<&Finding> {
         self.findings.iter().filter(|f| f.id == id).collect()
+    }
+
+    /// The only finding with this id; panics, listing every finding, unless there is one.
+    pub fn the_finding(&self, id: &str) -> &Finding {
+        match self.findings_with_id(id).as_slice() {
+            [one] => one,
+            many => panic!(
+                "expected exactly one {id} finding, got {}: {:#?}",
+                many.len(),
+                self.findings
+            ),
+        }
+    }
+
+    /// (id, severity, subject) of every finding, sorted: what two reports must agree on.
+    pub fn finding_keys(&self) -> Vec<(String, String, String)> {
+        let mut keys: Vec<_> = self
+            .findings
+            .iter()
+            .map(|f| (f.id.clone(), f.severity.clone(), f.subject.clone()))
+            .collect();
+        keys.sort();
+        keys
     }
 }
 

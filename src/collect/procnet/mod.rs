@@ -42,10 +42,14 @@ const NET: &str = "/proc/thread-self/net";
 /// Read the tables of the namespace the calling thread is in.
 pub fn read_net_tables() -> NetTables {
     let mut notes = Notes::default();
-    let mut tables = NetTables::default();
+    let mut tables = NetTables {
+        sysctl: read_sysctls(&mut notes),
+        local_addrs: read_local_addrs(&mut notes),
+        ..NetTables::default()
+    };
+    // Counters last: the caller dumps the listeners right after, and `listen-drops` compares
+    // a listener's own drop counter with ListenDrops, so the two must be read together.
     read_counters_into(&mut tables, &mut notes);
-    tables.sysctl = read_sysctls(&mut notes);
-    tables.local_addrs = read_local_addrs(&mut notes);
     tables.notes = notes.0;
     tables
 }
@@ -61,14 +65,15 @@ pub fn read_counters() -> NetTables {
     tables
 }
 
+/// `netstat` (ListenDrops) is read last, closest to the listener dump that follows.
 fn read_counters_into(tables: &mut NetTables, notes: &mut Notes) {
-    if let Some(mut sections) = notes.load(&format!("{NET}/netstat"), parse::parse_snmp) {
-        tables.tcp_ext = notes.section(&mut sections, "TcpExt", "netstat");
-    }
     if let Some(mut sections) = notes.load(&format!("{NET}/snmp"), parse::parse_snmp) {
         tables.tcp = notes.section(&mut sections, "Tcp", "snmp");
     }
     tables.sockstat = notes.load(&format!("{NET}/sockstat"), parse::parse_sockstat);
+    if let Some(mut sections) = notes.load(&format!("{NET}/netstat"), parse::parse_snmp) {
+        tables.tcp_ext = notes.section(&mut sections, "TcpExt", "netstat");
+    }
 }
 
 fn read_sysctls(notes: &mut Notes) -> Sysctls {
