@@ -13,7 +13,7 @@ use crate::util::tmux::{self, Tmux, shell_quote};
 
 const SEEN_WITHIN: Duration = Duration::from_secs(30);
 
-fn tmux_or_skip(test: &str) -> bool {
+pub(super) fn tmux_or_skip(test: &str) -> bool {
     if tmux::available() {
         return true;
     }
@@ -27,7 +27,7 @@ fn tmux_or_skip(test: &str) -> bool {
 }
 
 /// A shell inside the namespace, in an 80×24 tmux window.
-fn shell_in(ns: &Netns) -> Tmux {
+pub(super) fn shell_in(ns: &Netns) -> Tmux {
     let shell = ns.command("sh");
     let words: Vec<String> = std::iter::once(shell.get_program())
         .chain(shell.get_args())
@@ -42,7 +42,7 @@ fn shell_in(ns: &Netns) -> Tmux {
 }
 
 /// Start the dashboard from the shell, wait for its first frame; its pid.
-fn start_top(term: &Tmux) -> u32 {
+pub(super) fn start_top(term: &Tmux) -> u32 {
     let bin = shell_quote(sockscope_bin().as_os_str());
     term.type_text(
         &format!(
@@ -86,9 +86,10 @@ fn sigint_sighup_and_sigterm_give_the_terminal_back() {
     for signal in ["INT", "HUP", "TERM"] {
         let pid = start_top(&term);
         send(signal, pid);
-        let (screen, _) = term.wait_for(&format!("the shell after SIG{signal}"), SEEN_WITHIN, |s| {
-            s.lines().any(|l| l.trim() == "COOKED" || l.trim() == "RAW")
-        });
+        let (screen, _) =
+            term.wait_for(&format!("the shell after SIG{signal}"), SEEN_WITHIN, |s| {
+                s.lines().any(|l| l.trim() == "COOKED" || l.trim() == "RAW")
+            });
         let lines: Vec<&str> = screen.lines().map(str::trim).collect();
         assert!(lines.contains(&"EXITED 0"), "after SIG{signal}:\n{screen}");
         assert!(
@@ -120,7 +121,10 @@ fn the_dashboard_exits_when_its_terminal_goes_away() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::path::Path::new(&format!("/proc/{pid}")).exists() {
         let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if state.rsplit_once(')').is_some_and(|(_, r)| r.starts_with(" Z")) {
+        if state
+            .rsplit_once(')')
+            .is_some_and(|(_, r)| r.starts_with(" Z"))
+        {
             break;
         }
         assert!(
