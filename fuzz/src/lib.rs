@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tcp_info", tcp_info),
     ("proc_netstat", proc_netstat),
     ("proc_limits", proc_limits),
+    ("proc_stat", proc_stat),
     ("proc_net", proc_net),
     ("recording", recording),
     ("config", config),
@@ -42,6 +43,8 @@ pub const TARGETS: &[(&str, Target)] = &[
 const NLMSG_HDR: usize = 16;
 /// `SOCK_DIAG_BY_FAMILY`.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `TCPDIAG_GETSOCK`: the type of the replies to the older, both-families TCP request.
+const TCPDIAG_GETSOCK: u16 = 18;
 /// `sizeof(struct inet_diag_msg)`.
 const INET_DIAG_MSG: usize = 72;
 /// `INET_DIAG_INFO`: the `struct tcp_info` attribute.
@@ -164,6 +167,23 @@ pub fn proc_limits(data: &[u8]) {
     }
 }
 
+/// `/proc/PID/stat`: the name between the first `(` and the last `)`, then the fields after.
+pub fn proc_stat(data: &[u8]) {
+    if let Ok(stat) = procs::parse_stat(data) {
+        // The name is what lies between the outer parentheses, whatever it holds.
+        let open = data
+            .iter()
+            .position(|&b| b == b'(')
+            .expect("an opening parenthesis");
+        let close = data
+            .iter()
+            .rposition(|&b| b == b')')
+            .expect("a closing parenthesis");
+        assert_eq!(stat.comm, String::from_utf8_lossy(&data[open + 1..close]));
+        assert!(stat.state.is_ascii_graphic() || !stat.state.is_ascii());
+    }
+}
+
 /// The other per-namespace files: `/proc/net/sockstat`, `fib_trie`, `if_inet6`, and the
 /// sysctls (one number, the port range, the reserved ports). Every input goes to each.
 pub fn proc_net(data: &[u8]) {
@@ -226,6 +246,8 @@ pub fn config(data: &[u8]) {
 /// # Panics
 ///
 /// When a fixture is missing or not in its documented format.
+// One arm per target, side by side, reads better than the same split over helpers.
+#[allow(clippy::too_many_lines)]
 pub fn seeds(target: &str, fixtures: &Path, assets: &Path) -> Vec<(String, Vec<u8>)> {
     let read = |rel: &str| {
         std::fs::read(fixtures.join(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
@@ -242,20 +264,38 @@ pub fn seeds(target: &str, fixtures: &Path, assets: &Path) -> Vec<(String, Vec<u
         }
     };
     match target {
-        "netlink_inet" => datagram_seeds(
-            &[
-                "tcp4_listen_skmeminfo",
-                "tcp4_all",
-                "tcp4_close_wait_info",
-                "tcp6_all",
-                "tcp4_many",
-                "error_enoent",
-                "done_enoent",
-                "done_empty",
-            ],
-            &mut out,
-        ),
+        "netlink_inet" => {
+            datagram_seeds(
+                &[
+                    "tcp4_listen_skmeminfo",
+                    "tcp4_all",
+                    "tcp4_close_wait_info",
+                    "tcp6_all",
+                    "tcp4_many",
+                    "error_enoent",
+                    "done_enoent",
+                    "done_empty",
+                ],
+                &mut out,
+            );
+            // Replies to a TCPDIAG_GETSOCK request carry that message type instead (the
+            // payloads are the same `inet_diag_msg`): derived from the captures above.
+            for file in ["tcp4_all", "tcp6_all", "tcp4_close_wait_info"] {
+                for (i, mut dgram) in datagrams(&read(&format!("netlink/{file}.bin")))
+                    .into_iter()
+                    .enumerate()
+                {
+                    retype_messages(&mut dgram, SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK);
+                    out.push((format!("{file}.compat.{i}"), dgram));
+                }
+            }
+        }
         "netlink_unix" => datagram_seeds(&["unix_all", "done_empty"], &mut out),
+        "proc_stat" => {
+            for file in ["stat", "stat.kthreadd", "stat.odd-comm"] {
+                out.push((file.to_owned(), read(&format!("proc/{file}"))));
+            }
+        }
         "tcp_info" => {
             for file in ["tcp4_close_wait_info", "tcp6_all"] {
                 let mut n = 0;
@@ -351,6 +391,20 @@ pub fn datagrams(file: &[u8]) -> Vec<Vec<u8>> {
         rest = tail;
     }
     out
+}
+
+/// Give every message of type `from` in a datagram the type `to`.
+fn retype_messages(dgram: &mut [u8], from: u16, to: u16) {
+    let mut at = 0;
+    while at + NLMSG_HDR <= dgram.len() {
+        let len = u32::from_ne_bytes([dgram[at], dgram[at + 1], dgram[at + 2], dgram[at + 3]]);
+        let kind = u16::from_ne_bytes([dgram[at + 4], dgram[at + 5]]);
+        if kind == from {
+            dgram[at + 4..at + 6].copy_from_slice(&to.to_ne_bytes());
+        }
+        let len = (len as usize).max(NLMSG_HDR);
+        at += len.next_multiple_of(4);
+    }
 }
 
 /// The `INET_DIAG_INFO` payloads of a reply datagram's socket messages.
