@@ -12,6 +12,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sockscope::analyze::{self, Settings};
@@ -36,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("proc_stat", proc_stat),
     ("proc_net", proc_net),
     ("recording", recording),
+    ("recording_values", recording_values),
     ("config", config),
 ];
 
@@ -229,6 +231,93 @@ pub fn recording(data: &[u8]) {
     }
 }
 
+/// The real recordings, one value per line, parsed once.
+fn real_recordings() -> &'static [Vec<serde_json::Value>] {
+    static PARSED: OnceLock<Vec<Vec<serde_json::Value>>> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        [
+            &include_bytes!("../../tests/fixtures/recordings/incidents.ndjson")[..],
+            &include_bytes!("../../tests/fixtures/recordings/healthy.ndjson")[..],
+        ]
+        .iter()
+        .map(|text| {
+            text.split(|&b| b == b'\n')
+                .filter(|line| !line.is_empty())
+                .map(|line| serde_json::from_slice(line).expect("a recording line"))
+                .collect()
+        })
+        .collect()
+    })
+}
+
+/// How many numbers a JSON value holds.
+fn count_numbers(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Number(_) => 1,
+        serde_json::Value::Array(items) => items.iter().map(count_numbers).sum(),
+        serde_json::Value::Object(map) => map.values().map(count_numbers).sum(),
+        _ => 0,
+    }
+}
+
+/// The number at `*skip` in document order (counting down `skip` on the way).
+fn nth_number<'a>(
+    value: &'a mut serde_json::Value,
+    skip: &mut usize,
+) -> Option<&'a mut serde_json::Value> {
+    match value {
+        serde_json::Value::Number(_) if *skip == 0 => Some(value),
+        serde_json::Value::Number(_) => {
+            *skip -= 1;
+            None
+        }
+        serde_json::Value::Array(items) => items.iter_mut().find_map(|v| nth_number(v, skip)),
+        serde_json::Value::Object(map) => map.values_mut().find_map(|v| nth_number(v, skip)),
+        _ => None,
+    }
+}
+
+/// A real recording whose numbers the input rewrites: the analysis and every face over
+/// snapshots a JSON-level mutation would rarely reach — counters that go backwards, clocks
+/// that stand still, limits of 0, queues of `u32::MAX`, port ranges upside down.
+///
+/// The input is read as 11-byte edits: which recording (1 byte), which number (a `u16`,
+/// modulo their count), how to rewrite it (1 byte) and a raw `u64`.
+pub fn recording_values(data: &[u8]) {
+    let Some((&which, edits)) = data.split_first() else {
+        return;
+    };
+    let recordings = real_recordings();
+    let mut lines = recordings[usize::from(which) % recordings.len()].clone();
+    let total: usize = lines.iter().map(count_numbers).sum();
+    for edit in edits.chunks_exact(11) {
+        let mut skip = usize::from(u16::from_le_bytes([edit[0], edit[1]])) % total;
+        let raw = u64::from_le_bytes(edit[3..11].try_into().expect("8 bytes"));
+        let new: serde_json::Value = match edit[2] % 8 {
+            0 => 0.into(),
+            1 => 1.into(),
+            2 => u32::MAX.into(),
+            3 => u64::MAX.into(),
+            4 => (raw % 1000).into(),
+            5 => (raw % 65536).into(),
+            6 => raw.into(),
+            _ => (-i64::try_from(raw % 1000).expect("small")).into(),
+        };
+        if let Some(leaf) = lines
+            .iter_mut()
+            .find_map(|line| nth_number(line, &mut skip))
+        {
+            *leaf = new;
+        }
+    }
+    let mut text = Vec::new();
+    for line in &lines {
+        serde_json::to_writer(&mut text, line).expect("to memory");
+        text.push(b'\n');
+    }
+    recording(&text);
+}
+
 /// A config file (`--config FILE`): TOML, then the thresholds' validation.
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -355,6 +444,18 @@ pub fn seeds(target: &str, fixtures: &Path, assets: &Path) -> Vec<(String, Vec<u
                 }
                 out.push((file.to_owned(), whole));
             }
+        }
+        "recording_values" => {
+            // Each recording untouched, then with a few numbers rewritten (see the target).
+            out.push(("incidents".to_owned(), vec![0]));
+            out.push(("healthy".to_owned(), vec![1]));
+            let mut edits = vec![0];
+            for (at, how) in [(7u16, 3u8), (400, 0), (1200, 2), (2500, 7)] {
+                edits.extend_from_slice(&at.to_le_bytes());
+                edits.push(how);
+                edits.extend_from_slice(&12_345u64.to_le_bytes());
+            }
+            out.push(("incidents.edited".to_owned(), edits));
         }
         "config" => {
             out.push((
