@@ -135,9 +135,10 @@ def gnu_time():
 
 
 def timed(argv, measurer, scratch, stdout=os.devnull):
-    """Run argv with stdout to `stdout`; (seconds, peak RSS in bytes, exit code)."""
+    """Run argv with stdout to `stdout`; (seconds, peak RSS in bytes, exit code, CPU seconds
+    (user + system), which tell the command's own cost apart from a busy machine's)."""
     if measurer:
-        argv = [measurer, "-f", "%M", "-o", scratch, "--"] + list(argv)
+        argv = [measurer, "-f", "%U %S %M", "-o", scratch, "--"] + list(argv)
     path = shutil.which(argv[0]) or argv[0]
     actions = [(os.POSIX_SPAWN_OPEN, 1, stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]
     start = time.perf_counter()
@@ -145,11 +146,13 @@ def timed(argv, measurer, scratch, stdout=os.devnull):
     _, status, usage = os.wait4(pid, 0)
     elapsed = time.perf_counter() - start
     peak = usage.ru_maxrss * 1024
+    cpu = usage.ru_utime + usage.ru_stime
     if measurer:
-        # "Command exited with non-zero status N" may precede the figure.
+        # "Command exited with non-zero status N" may precede the figures.
         with open(scratch) as f:
-            peak = int(f.read().split()[-1]) * 1024
-    return elapsed, peak, os.waitstatus_to_exitcode(status)
+            user, system, rss = f.read().split()[-3:]
+        peak, cpu = int(rss) * 1024, float(user) + float(system)
+    return elapsed, peak, os.waitstatus_to_exitcode(status), cpu
 
 
 def rss_of(pid):
