@@ -12,6 +12,7 @@
 
 use std::io::Cursor;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sockscope::analyze::{self, Settings};
@@ -33,8 +34,10 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tcp_info", tcp_info),
     ("proc_netstat", proc_netstat),
     ("proc_limits", proc_limits),
+    ("proc_stat", proc_stat),
     ("proc_net", proc_net),
     ("recording", recording),
+    ("recording_values", recording_values),
     ("config", config),
 ];
 
@@ -42,6 +45,8 @@ pub const TARGETS: &[(&str, Target)] = &[
 const NLMSG_HDR: usize = 16;
 /// `SOCK_DIAG_BY_FAMILY`.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `TCPDIAG_GETSOCK`: the type of the replies to the older, both-families TCP request.
+const TCPDIAG_GETSOCK: u16 = 18;
 /// `sizeof(struct inet_diag_msg)`.
 const INET_DIAG_MSG: usize = 72;
 /// `INET_DIAG_INFO`: the `struct tcp_info` attribute.
@@ -164,6 +169,23 @@ pub fn proc_limits(data: &[u8]) {
     }
 }
 
+/// `/proc/PID/stat`: the name between the first `(` and the last `)`, then the fields after.
+pub fn proc_stat(data: &[u8]) {
+    if let Ok(stat) = procs::parse_stat(data) {
+        // The name is what lies between the outer parentheses, whatever it holds.
+        let open = data
+            .iter()
+            .position(|&b| b == b'(')
+            .expect("an opening parenthesis");
+        let close = data
+            .iter()
+            .rposition(|&b| b == b')')
+            .expect("a closing parenthesis");
+        assert_eq!(stat.comm, String::from_utf8_lossy(&data[open + 1..close]));
+        assert!(stat.state.is_ascii_graphic() || !stat.state.is_ascii());
+    }
+}
+
 /// The other per-namespace files: `/proc/net/sockstat`, `fib_trie`, `if_inet6`, and the
 /// sysctls (one number, the port range, the reserved ports). Every input goes to each.
 pub fn proc_net(data: &[u8]) {
@@ -209,6 +231,93 @@ pub fn recording(data: &[u8]) {
     }
 }
 
+/// The real recordings, one value per line, parsed once.
+fn real_recordings() -> &'static [Vec<serde_json::Value>] {
+    static PARSED: OnceLock<Vec<Vec<serde_json::Value>>> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        [
+            &include_bytes!("../../tests/fixtures/recordings/incidents.ndjson")[..],
+            &include_bytes!("../../tests/fixtures/recordings/healthy.ndjson")[..],
+        ]
+        .iter()
+        .map(|text| {
+            text.split(|&b| b == b'\n')
+                .filter(|line| !line.is_empty())
+                .map(|line| serde_json::from_slice(line).expect("a recording line"))
+                .collect()
+        })
+        .collect()
+    })
+}
+
+/// How many numbers a JSON value holds.
+fn count_numbers(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Number(_) => 1,
+        serde_json::Value::Array(items) => items.iter().map(count_numbers).sum(),
+        serde_json::Value::Object(map) => map.values().map(count_numbers).sum(),
+        _ => 0,
+    }
+}
+
+/// The number at `*skip` in document order (counting down `skip` on the way).
+fn nth_number<'a>(
+    value: &'a mut serde_json::Value,
+    skip: &mut usize,
+) -> Option<&'a mut serde_json::Value> {
+    match value {
+        serde_json::Value::Number(_) if *skip == 0 => Some(value),
+        serde_json::Value::Number(_) => {
+            *skip -= 1;
+            None
+        }
+        serde_json::Value::Array(items) => items.iter_mut().find_map(|v| nth_number(v, skip)),
+        serde_json::Value::Object(map) => map.values_mut().find_map(|v| nth_number(v, skip)),
+        _ => None,
+    }
+}
+
+/// A real recording whose numbers the input rewrites: the analysis and every face over
+/// snapshots a JSON-level mutation would rarely reach — counters that go backwards, clocks
+/// that stand still, limits of 0, queues of `u32::MAX`, port ranges upside down.
+///
+/// The input is read as 11-byte edits: which recording (1 byte), which number (a `u16`,
+/// modulo their count), how to rewrite it (1 byte) and a raw `u64`.
+pub fn recording_values(data: &[u8]) {
+    let Some((&which, edits)) = data.split_first() else {
+        return;
+    };
+    let recordings = real_recordings();
+    let mut lines = recordings[usize::from(which) % recordings.len()].clone();
+    let total: usize = lines.iter().map(count_numbers).sum();
+    for edit in edits.chunks_exact(11) {
+        let mut skip = usize::from(u16::from_le_bytes([edit[0], edit[1]])) % total;
+        let raw = u64::from_le_bytes(edit[3..11].try_into().expect("8 bytes"));
+        let new: serde_json::Value = match edit[2] % 8 {
+            0 => 0.into(),
+            1 => 1.into(),
+            2 => u32::MAX.into(),
+            3 => u64::MAX.into(),
+            4 => (raw % 1000).into(),
+            5 => (raw % 65536).into(),
+            6 => raw.into(),
+            _ => (-i64::try_from(raw % 1000).expect("small")).into(),
+        };
+        if let Some(leaf) = lines
+            .iter_mut()
+            .find_map(|line| nth_number(line, &mut skip))
+        {
+            *leaf = new;
+        }
+    }
+    let mut text = Vec::new();
+    for line in &lines {
+        serde_json::to_writer(&mut text, line).expect("to memory");
+        text.push(b'\n');
+    }
+    recording(&text);
+}
+
 /// A config file (`--config FILE`): TOML, then the thresholds' validation.
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -226,6 +335,8 @@ pub fn config(data: &[u8]) {
 /// # Panics
 ///
 /// When a fixture is missing or not in its documented format.
+// One arm per target, side by side, reads better than the same split over helpers.
+#[allow(clippy::too_many_lines)]
 pub fn seeds(target: &str, fixtures: &Path, assets: &Path) -> Vec<(String, Vec<u8>)> {
     let read = |rel: &str| {
         std::fs::read(fixtures.join(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
@@ -242,20 +353,38 @@ pub fn seeds(target: &str, fixtures: &Path, assets: &Path) -> Vec<(String, Vec<u
         }
     };
     match target {
-        "netlink_inet" => datagram_seeds(
-            &[
-                "tcp4_listen_skmeminfo",
-                "tcp4_all",
-                "tcp4_close_wait_info",
-                "tcp6_all",
-                "tcp4_many",
-                "error_enoent",
-                "done_enoent",
-                "done_empty",
-            ],
-            &mut out,
-        ),
+        "netlink_inet" => {
+            datagram_seeds(
+                &[
+                    "tcp4_listen_skmeminfo",
+                    "tcp4_all",
+                    "tcp4_close_wait_info",
+                    "tcp6_all",
+                    "tcp4_many",
+                    "error_enoent",
+                    "done_enoent",
+                    "done_empty",
+                ],
+                &mut out,
+            );
+            // Replies to a TCPDIAG_GETSOCK request carry that message type instead (the
+            // payloads are the same `inet_diag_msg`): derived from the captures above.
+            for file in ["tcp4_all", "tcp6_all", "tcp4_close_wait_info"] {
+                for (i, mut dgram) in datagrams(&read(&format!("netlink/{file}.bin")))
+                    .into_iter()
+                    .enumerate()
+                {
+                    retype_messages(&mut dgram, SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK);
+                    out.push((format!("{file}.compat.{i}"), dgram));
+                }
+            }
+        }
         "netlink_unix" => datagram_seeds(&["unix_all", "done_empty"], &mut out),
+        "proc_stat" => {
+            for file in ["stat", "stat.kthreadd", "stat.odd-comm"] {
+                out.push((file.to_owned(), read(&format!("proc/{file}"))));
+            }
+        }
         "tcp_info" => {
             for file in ["tcp4_close_wait_info", "tcp6_all"] {
                 let mut n = 0;
@@ -316,6 +445,18 @@ pub fn seeds(target: &str, fixtures: &Path, assets: &Path) -> Vec<(String, Vec<u
                 out.push((file.to_owned(), whole));
             }
         }
+        "recording_values" => {
+            // Each recording untouched, then with a few numbers rewritten (see the target).
+            out.push(("incidents".to_owned(), vec![0]));
+            out.push(("healthy".to_owned(), vec![1]));
+            let mut edits = vec![0];
+            for (at, how) in [(7u16, 3u8), (400, 0), (1200, 2), (2500, 7)] {
+                edits.extend_from_slice(&at.to_le_bytes());
+                edits.push(how);
+                edits.extend_from_slice(&12_345u64.to_le_bytes());
+            }
+            out.push(("incidents.edited".to_owned(), edits));
+        }
         "config" => {
             out.push((
                 "sockscope.toml".to_owned(),
@@ -351,6 +492,20 @@ pub fn datagrams(file: &[u8]) -> Vec<Vec<u8>> {
         rest = tail;
     }
     out
+}
+
+/// Give every message of type `from` in a datagram the type `to`.
+fn retype_messages(dgram: &mut [u8], from: u16, to: u16) {
+    let mut at = 0;
+    while at + NLMSG_HDR <= dgram.len() {
+        let len = u32::from_ne_bytes([dgram[at], dgram[at + 1], dgram[at + 2], dgram[at + 3]]);
+        let kind = u16::from_ne_bytes([dgram[at + 4], dgram[at + 5]]);
+        if kind == from {
+            dgram[at + 4..at + 6].copy_from_slice(&to.to_ne_bytes());
+        }
+        let len = (len as usize).max(NLMSG_HDR);
+        at += len.next_multiple_of(4);
+    }
 }
 
 /// The `INET_DIAG_INFO` payloads of a reply datagram's socket messages.

@@ -17,6 +17,7 @@ mod pipes;
 mod privileges;
 mod replay;
 mod serve;
+mod signals;
 mod states;
 mod text_report;
 mod top;

@@ -6,6 +6,7 @@
 
 use std::ffi::OsStr;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often the screen is read while waiting for something to appear on it.
@@ -32,7 +33,10 @@ impl Tmux {
     /// A server running `command` (a shell command line) in a `width`×`height` window, or
     /// why there is none.
     pub fn start(command: &str, width: u16, height: u16) -> Result<Tmux, String> {
-        let socket = format!("sockscope-test-{}", std::process::id());
+        // One server per window: tests run in parallel threads of one process.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let socket = format!("sockscope-test-{}-{n}", std::process::id());
         let mut tmux = Tmux { socket, path: None };
         let out = tmux.run(&[
             "new-session",

@@ -3,7 +3,7 @@
 //! scraping it and firing the example alerts, many and misbehaving clients, and memory.
 
 mod assets;
-mod client;
+pub(crate) mod client;
 mod prometheus;
 
 use std::io::{Read, Write};
