@@ -49,6 +49,37 @@ fn empty_host() -> Vec<Snapshot> {
     snapshots
 }
 
+/// What `--all-netns` shows of two namespaces: `incidents.ndjson`, and beside it the
+/// namespace of `healthy.ndjson` renamed `web`, its processes' pids moved past the
+/// incidents' own so that none is taken for another.
+fn two_namespaces() -> Vec<Snapshot> {
+    const WEB: u64 = 4_026_539_999;
+    let moved = |pids: &mut Vec<u32>| pids.iter_mut().for_each(|p| *p += 1_000_000);
+    let healthy = recording("healthy");
+    let mut snapshots = recording("incidents");
+    for (i, s) in snapshots.iter_mut().enumerate() {
+        let h = &healthy[i.min(healthy.len() - 1)];
+        let mut web = h.netns[0].clone();
+        web.id = WEB.to_string();
+        web.label = "web".to_owned();
+        web.tcp_listeners
+            .iter_mut()
+            .for_each(|l| moved(&mut l.owners));
+        web.tracked.iter_mut().for_each(|t| moved(&mut t.owners));
+        web.unix_listeners
+            .iter_mut()
+            .for_each(|u| moved(&mut u.owners));
+        s.netns.push(web);
+        for p in &h.processes {
+            let mut p = p.clone();
+            p.pid += 1_000_000;
+            p.netns = Some(WEB);
+            s.processes.push(p);
+        }
+    }
+    snapshots
+}
+
 /// The view a live dashboard shows once it has refreshed through `snapshots`, 0.3 s after
 /// the last one.
 fn live(snapshots: Vec<Snapshot>) -> View {
@@ -181,6 +212,56 @@ fn filter_being_typed() {
     press(&mut view, &[KeyCode::Char('/')]);
     typed(&mut view, "5001");
     screens!("filter", view);
+}
+
+#[test]
+fn several_namespaces_get_a_netns_column_and_a_filter_by_namespace() {
+    let mut view = live(two_namespaces());
+    let wide = draw(&view, 160, 45);
+    // The tables' column titles: the listeners' line has `queue`, the processes' `fds/limit`.
+    let header = |text: &str, title: &str| {
+        text.lines()
+            .find(|l| l.contains(title) && l.contains("netns "))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let starts_with_netns = |line: String| line.trim_start_matches(['"', ' ']).starts_with("netns");
+    assert!(starts_with_netns(header(&wide, " queue ")), "{wide}");
+    let processes = header(&wide, "fds/limit");
+    let processes = processes.split('│').nth(1).unwrap_or_default().to_owned();
+    assert!(starts_with_netns(processes), "{wide}");
+    assert!(wide.contains(" web "), "{wide}");
+    insta::assert_snapshot!("two_namespaces_80x24", draw(&view, 80, 24));
+    insta::assert_snapshot!("two_namespaces_160x45", wide);
+
+    let web_rows = |view: &View| {
+        let l = &view.rows.listeners;
+        let p = &view.rows.processes;
+        (
+            l.len(),
+            l.iter().all(|&(n, _)| n == 1),
+            p.len(),
+            p.iter().all(|&(n, _)| n == 1),
+        )
+    };
+    press(&mut view, &[KeyCode::Char('/')]);
+    typed(&mut view, "web");
+    let (listeners, only_web_l, processes, only_web_p) = web_rows(&view);
+    assert!(listeners > 0 && only_web_l, "{:?}", view.rows.listeners);
+    assert!(processes > 0 && only_web_p, "{:?}", view.rows.processes);
+}
+
+#[test]
+fn one_namespace_has_no_netns_column_and_its_label_filters_nothing() {
+    let mut view = live(recording("incidents"));
+    let text = draw(&view, 160, 45);
+    assert!(!text.contains("netns  "), "{text}");
+    let label = view.data.as_ref().expect("data").analysis.netns[0]
+        .label
+        .clone();
+    press(&mut view, &[KeyCode::Char('/')]);
+    typed(&mut view, &label);
+    assert!(view.rows.listeners.is_empty(), "{:?}", view.rows.listeners);
 }
 
 #[test]

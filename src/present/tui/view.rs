@@ -15,7 +15,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::feed::Update;
 use super::history::{HISTORY, History, Point};
 use crate::analyze::{
-    self, Analysis, Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Thresholds,
+    self, Analysis, Finding, ListenerDetail, ListenerView, NetnsView, ProcessDetail, ProcessView,
+    Thresholds,
 };
 use crate::model::Snapshot;
 
@@ -428,6 +429,7 @@ impl View {
         };
         let a = &data.analysis;
         let needle = self.filter.to_lowercase();
+        let several = a.netns.len() > 1;
         let findings: Vec<usize> = (0..a.findings.len())
             .filter(|&i| finding_matches(&a.findings[i], &needle))
             .collect();
@@ -436,7 +438,10 @@ impl View {
             .iter()
             .enumerate()
             .flat_map(|(n, ns)| (0..ns.listeners.len()).map(move |i| (n, i)))
-            .filter(|&(n, i)| listener_matches(&a.netns[n].listeners[i], &needle))
+            .filter(|&(n, i)| {
+                listener_matches(&a.netns[n].listeners[i], &needle)
+                    || (several && netns_matches(&a.netns[n], &needle))
+            })
             .collect();
         let sort = self.listener_sort;
         listeners.sort_by(|&(n1, i1), &(n2, i2)| {
@@ -450,7 +455,10 @@ impl View {
             .iter()
             .enumerate()
             .flat_map(|(n, ns)| (0..ns.processes.len()).map(move |i| (n, i)))
-            .filter(|&(n, i)| process_matches(&a.netns[n].processes[i], &needle))
+            .filter(|&(n, i)| {
+                process_matches(&a.netns[n].processes[i], &needle)
+                    || (several && netns_matches(&a.netns[n], &needle))
+            })
             .collect();
         let sort = self.process_sort;
         processes.sort_by(|&(n1, i1), &(n2, i2)| {
@@ -808,6 +816,12 @@ fn listener_matches(l: &ListenerView, needle: &str) -> bool {
         || l.owners
             .iter()
             .any(|o| o.comm.to_lowercase().contains(needle) || o.pid.to_string().contains(needle))
+}
+
+/// A filter naming a namespace (by label or id) keeps its listeners and processes, when the
+/// dashboard shows more than one.
+fn netns_matches(ns: &NetnsView, needle: &str) -> bool {
+    ns.label.to_lowercase().contains(needle) || ns.id.to_lowercase().contains(needle)
 }
 
 fn process_matches(p: &ProcessView, needle: &str) -> bool {

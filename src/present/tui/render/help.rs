@@ -30,7 +30,7 @@ pub const KEYS: [(&str, &str); 12] = [
     ("S", "reverse the sort"),
     (
         "/",
-        "filter by address, port, path, comm or pid (Enter keeps it)",
+        "filter by address, port, path, comm, pid or namespace (Enter keeps it)",
     ),
     (
         "Enter",

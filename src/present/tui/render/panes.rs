@@ -304,8 +304,33 @@ fn carried_note(view: &View, part: Carried, what: &str) -> String {
     })
 }
 
-fn listener_columns(extra: bool) -> Vec<Column> {
+/// The widest namespace label a `netns` column shows; longer ones are cut.
+const NETNS_WIDTH: usize = 16;
+
+/// The width of the `netns` column both tables start with when the dashboard shows several
+/// namespaces (`--all-netns`), fitted to their labels; `None` with one namespace.
+fn netns_width(a: &Analysis) -> Option<usize> {
+    (a.netns.len() > 1).then(|| {
+        a.netns
+            .iter()
+            .map(|ns| ns.label.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(5, NETNS_WIDTH)
+    })
+}
+
+/// The `netns` cell of a row of namespace `n`, when the tables show that column.
+fn netns_cell(a: &Analysis, n: usize, width: Option<usize>) -> Option<Span<'static>> {
+    let width = width?;
+    Some(Span::raw(cut(&a.netns.get(n)?.label, width)))
+}
+
+fn listener_columns(extra: bool, netns: Option<usize>) -> Vec<Column> {
     let mut columns = Vec::new();
+    if let Some(width) = netns {
+        columns.push(Column::fixed("netns", width, false));
+    }
     if extra {
         columns.push(Column::fixed("proto", 5, false));
     }
@@ -336,6 +361,7 @@ fn listeners(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
     let sort = view.listener_sort;
     let total: usize = a.netns.iter().map(|ns| ns.listeners.len()).sum();
     let shown = view.rows.listeners.len();
+    let ns_width = netns_width(a);
     let pane = Pane {
         title: vec![Span::raw(format!(
             "Listeners ({total}){}{}",
@@ -343,7 +369,7 @@ fn listeners(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
             carried_note(view, Carried::Tracked, "SYN_RECV")
         ))],
         focused: view.pane == ViewPane::Listeners,
-        columns: listener_columns(extra),
+        columns: listener_columns(extra, ns_width),
         empty: if total == 0 {
             "no listening sockets"
         } else {
@@ -352,9 +378,13 @@ fn listeners(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
         len: shown,
         selected: view.listeners.index,
     };
+    let local_at = usize::from(ns_width.is_some()) + usize::from(extra);
     pane.render(frame, area, theme, |at, w| {
-        let l = view.listener(*view.rows.listeners.get(at)?)?;
-        Some(listener_cells(view, l, extra, w[usize::from(extra)], theme))
+        let row = *view.rows.listeners.get(at)?;
+        let l = view.listener(row)?;
+        let mut cells: Vec<_> = netns_cell(a, row.0, ns_width).into_iter().collect();
+        cells.extend(listener_cells(view, l, extra, w[local_at], theme));
+        Some(cells)
     });
 }
 
@@ -432,8 +462,12 @@ fn fds(p: &ProcessView) -> String {
     }
 }
 
-fn process_columns(extra: bool) -> Vec<Column> {
-    let mut columns = vec![Column::fixed("pid", 7, true), Column::flex("comm", 8, 1)];
+fn process_columns(extra: bool, netns: Option<usize>) -> Vec<Column> {
+    let mut columns = Vec::new();
+    if let Some(width) = netns {
+        columns.push(Column::fixed("netns", width, false));
+    }
+    columns.extend([Column::fixed("pid", 7, true), Column::flex("comm", 8, 1)]);
     if extra {
         columns.extend([
             Column::fixed("tcp", 6, true),
@@ -465,6 +499,7 @@ fn processes(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
     let sort = view.process_sort;
     let total: usize = a.netns.iter().map(|ns| ns.processes.len()).sum();
     let shown = view.rows.processes.len();
+    let ns_width = netns_width(a);
     let sockets: u64 = a
         .netns
         .iter()
@@ -477,7 +512,7 @@ fn processes(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
             carried_note(view, Carried::Owners, "owners")
         ))],
         focused: view.pane == ViewPane::Processes,
-        columns: process_columns(extra),
+        columns: process_columns(extra, ns_width),
         empty: if total == 0 && sockets > 0 && !a.full_process_view {
             "no socket owner visible: run as root for the full process view"
         } else if total == 0 {
@@ -489,8 +524,11 @@ fn processes(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
         selected: view.processes.index,
     };
     pane.render(frame, area, theme, |at, _| {
-        let p = view.process(*view.rows.processes.get(at)?)?;
-        Some(process_cells(view, p, extra, theme))
+        let row = *view.rows.processes.get(at)?;
+        let p = view.process(row)?;
+        let mut cells: Vec<_> = netns_cell(a, row.0, ns_width).into_iter().collect();
+        cells.extend(process_cells(view, p, extra, theme));
+        Some(cells)
     });
 }
 
