@@ -19,7 +19,11 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::util::netns::Ready;
+use crate::util::tmux::{Tmux, shell_quote};
 use crate::util::{lab_bin, sockscope_bin, stdout_of};
+
+/// Generous for a loaded CI machine: the dashboard over a few namespaces needs about a second.
+const SEEN: Duration = Duration::from_secs(30);
 
 /// How long a lab scenario may take to say it is ready.
 const LAB_READY: Duration = Duration::from_secs(60);
@@ -441,4 +445,58 @@ fn without_cap_sys_admin_the_callers_namespace_only_with_a_note() {
         report.privileges.notes
     );
     assert!(!report.findings.iter().any(|f| f.netns == ns.id()));
+}
+
+#[test]
+fn the_dashboard_over_all_namespaces_names_the_namespace_of_every_row() {
+    let test = "the_dashboard_over_all_namespaces_names_the_namespace_of_every_row";
+    if !super::signals::tmux_or_skip(test) {
+        return;
+    }
+    let (Some(mut full), Some(mut leak)) =
+        (named_or_skip(test, "full"), named_or_skip(test, "leak"))
+    else {
+        return;
+    };
+    let noaccept = full
+        .lab(&["noaccept", "--addr", "127.0.0.1:5000"])
+        .pid("noaccept");
+    let leaky = leak
+        .lab(&["leak", "--addr", "127.0.0.1:5001", "--count", "200"])
+        .pid("leaky");
+
+    let bin = shell_quote(sockscope_bin().as_os_str());
+    let term = Tmux::start(&format!("{bin} top --all-netns"), 160, 45).expect("a tmux window");
+    // The netns column shows "…" and the last 15 characters of a long name.
+    let column = |ns: &Named| {
+        let n = ns.name.chars().count();
+        ns.name.chars().skip(n - 15).collect::<String>()
+    };
+    let row_with =
+        |screen: &str, a: &str, b: &str| screen.lines().any(|l| l.contains(a) && l.contains(b));
+    let (screen, _) = term.wait_for("both culprits with their namespaces", SEEN, |s| {
+        row_with(
+            s,
+            "accept-queue-full",
+            &format!(
+                "[{}] tcp 127.0.0.1:5000 (noaccept pid {noaccept})",
+                full.name
+            ),
+        ) && row_with(
+            s,
+            "close-wait-leak",
+            &format!("[{}] process leaky (pid {leaky})", leak.name),
+        ) && row_with(
+            s,
+            &format!("…{} 127.0.0.1:5000", column(&full)),
+            "noaccept(",
+        ) && row_with(s, &format!("…{}", column(&leak)), &format!("{leaky} leaky"))
+    });
+    let header = screen
+        .lines()
+        .find(|l| l.contains(" queue ") && l.contains("fds/limit"))
+        .unwrap_or_default();
+    assert!(header.trim_start().starts_with("netns"), "{screen}");
+    term.key("q");
+    term.wait_for("the dashboard to exit", SEEN, |s| !s.contains("Findings:"));
 }

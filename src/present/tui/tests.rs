@@ -231,6 +231,10 @@ fn several_namespaces_get_a_netns_column_and_a_filter_by_namespace() {
     let processes = processes.split('│').nth(1).unwrap_or_default().to_owned();
     assert!(starts_with_netns(processes), "{wide}");
     assert!(wide.contains(" web "), "{wide}");
+    assert!(
+        wide.contains("accept-queue-full          [current] tcp 127.0.0.1:5000"),
+        "a finding names its namespace: {wide}"
+    );
     insta::assert_snapshot!("two_namespaces_80x24", draw(&view, 80, 24));
     insta::assert_snapshot!("two_namespaces_160x45", wide);
 
@@ -249,6 +253,13 @@ fn several_namespaces_get_a_netns_column_and_a_filter_by_namespace() {
     let (listeners, only_web_l, processes, only_web_p) = web_rows(&view);
     assert!(listeners > 0 && only_web_l, "{:?}", view.rows.listeners);
     assert!(processes > 0 && only_web_p, "{:?}", view.rows.processes);
+    assert!(view.rows.findings.is_empty(), "namespace web is healthy");
+
+    press(&mut view, &[KeyCode::Esc, KeyCode::Char('/')]);
+    typed(&mut view, "current");
+    let all = view.data.as_ref().expect("data").analysis.findings.len();
+    assert_eq!(view.rows.findings.len(), all);
+    assert!(view.rows.listeners.iter().all(|&(n, _)| n == 0));
 }
 
 #[test]

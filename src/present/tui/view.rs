@@ -431,7 +431,14 @@ impl View {
         let needle = self.filter.to_lowercase();
         let several = a.netns.len() > 1;
         let findings: Vec<usize> = (0..a.findings.len())
-            .filter(|&i| finding_matches(&a.findings[i], &needle))
+            .filter(|&i| {
+                let f = &a.findings[i];
+                finding_matches(f, &needle)
+                    || (several
+                        && a.netns
+                            .iter()
+                            .any(|ns| ns.id == f.netns && netns_matches(ns, &needle)))
+            })
             .collect();
         let mut listeners: Vec<(usize, usize)> = a
             .netns

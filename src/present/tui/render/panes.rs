@@ -18,7 +18,7 @@ use super::cells::{
 };
 use super::theme::Theme;
 use crate::analyze::units::format_age;
-use crate::analyze::{Analysis, ListenerView, ProcessView, Proto, Severity};
+use crate::analyze::{Analysis, Finding, ListenerView, ProcessView, Proto, Severity};
 use crate::present::tui::view::{Carried, Pane as ViewPane, View};
 
 /// A terminal at least this wide shows the two tables side by side.
@@ -197,7 +197,7 @@ fn findings(frame: &mut Frame, area: Rect, view: &View, remedy: u16, a: &Analysi
                 Severity::Warning => "WARN",
                 Severity::Info => "INFO",
             };
-            let head = format!(" {:<id_width$}  {}  ", f.id, f.subject);
+            let head = format!(" {:<id_width$}  {}{}  ", f.id, netns_tag(a, f), f.subject);
             let room = w.saturating_sub(1 + tag.len());
             let head_cut = cut(&head, room);
             let summary = cut(&f.summary, room.saturating_sub(head_cut.chars().count()));
@@ -237,6 +237,17 @@ fn findings(frame: &mut Frame, area: Rect, view: &View, remedy: u16, a: &Analysi
         }
     }
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// `[web] `: over several namespaces, the one a finding is in, before its subject.
+fn netns_tag(a: &Analysis, f: &Finding) -> String {
+    if a.netns.len() < 2 {
+        return String::new();
+    }
+    a.netns
+        .iter()
+        .find(|ns| ns.id == f.netns)
+        .map_or_else(String::new, |ns| format!("[{}] ", ns.label))
 }
 
 fn owners(l: &ListenerView) -> String {
@@ -304,7 +315,8 @@ fn carried_note(view: &View, part: Carried, what: &str) -> String {
     })
 }
 
-/// The widest namespace label a `netns` column shows; longer ones are cut.
+/// The widest namespace label a `netns` column shows; longer ones are cut from the left, as
+/// generated names (pods, test namespaces, `pid N (comm)`) differ most at their end.
 const NETNS_WIDTH: usize = 16;
 
 /// The width of the `netns` column both tables start with when the dashboard shows several
@@ -323,7 +335,7 @@ fn netns_width(a: &Analysis) -> Option<usize> {
 /// The `netns` cell of a row of namespace `n`, when the tables show that column.
 fn netns_cell(a: &Analysis, n: usize, width: Option<usize>) -> Option<Span<'static>> {
     let width = width?;
-    Some(Span::raw(cut(&a.netns.get(n)?.label, width)))
+    Some(Span::raw(cut_left(&a.netns.get(n)?.label, width)))
 }
 
 fn listener_columns(extra: bool, netns: Option<usize>) -> Vec<Column> {
