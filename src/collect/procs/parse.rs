@@ -71,8 +71,9 @@ pub fn parse_stat(text: &[u8]) -> Result<Stat, StatError> {
         .split(u8::is_ascii_whitespace)
         .filter(|field| !field.is_empty());
     // Fields 3 onwards: rest[0] is field 3.
+    // One letter (`R`, `S`, `D`, `Z`, `t`, `I` …); anything else is not what the kernel writes.
     let state = match rest.next() {
-        Some([letter]) => *letter,
+        Some([letter]) if letter.is_ascii_alphabetic() => *letter,
         _ => return Err(bad()),
     };
     let flags = rest.nth(9 - 4).and_then(parse_decimal).ok_or_else(bad)?;
@@ -233,6 +234,8 @@ mod tests {
             b"1 (cat) R 0 0 0 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0",
             b"1 (cat) R 0 0 0 0 -1 x 0 0 0 0 0 0 0 0 20 0 1 0 5",
             b"1 (cat) RR 0 0 0 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 5",
+            // A control character as the state: found by the `proc_stat` fuzz target.
+            b"1 (cat) \x12 0 0 0 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 5",
             b"1 cat) (R 0",
         ] {
             assert!(
