@@ -32,6 +32,12 @@ pub enum ParseError {
         field: String,
         value: String,
     },
+    #[error("line {line}: section {section} names {field} twice")]
+    DuplicateField {
+        line: usize,
+        section: String,
+        field: String,
+    },
     #[error("no line starting with {0:?}")]
     MissingLine(&'static str),
     #[error("field {0} is missing")]
@@ -60,8 +66,8 @@ pub struct Section {
 ///
 /// Every section is kept (`TcpExt`, `IpExt`, `MPTcpExt`, `Ip`, `Tcp`, `Udp`, …). A header
 /// without its values line, a values line for another section, a count of values unlike
-/// the count of names, or a value that is not an integer is an error: a file the kernel
-/// wrote does not look like that, so nothing from it is trusted.
+/// the count of names, a name given twice, or a value that is not an integer is an error: a
+/// file the kernel wrote does not look like that, so nothing from it is trusted.
 ///
 /// # Errors
 ///
@@ -73,7 +79,8 @@ pub fn parse_snmp(text: &str) -> Result<BTreeMap<String, Section>, ParseError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
     while let Some((at, header)) = lines.next() {
-        let (section, names) = split_section(at + 1, header)?;
+        let header_line = at + 1;
+        let (section, names) = split_section(header_line, header)?;
         let Some((at, values_line)) = lines.next() else {
             return Err(ParseError::NoValues {
                 line: at + 1,
@@ -101,6 +108,13 @@ pub fn parse_snmp(text: &str) -> Result<BTreeMap<String, Section>, ParseError> {
         }
         let mut parsed = Section::default();
         for (name, value) in names.into_iter().zip(values) {
+            if parsed.values.contains_key(name) || parsed.negative.contains_key(name) {
+                return Err(ParseError::DuplicateField {
+                    line: header_line,
+                    section: section.to_owned(),
+                    field: name.to_owned(),
+                });
+            }
             if let Ok(n) = value.parse::<u64>() {
                 parsed.values.insert(name.to_owned(), n);
             } else if let Some(n) = value.parse::<i64>().ok().filter(|n| *n < 0) {
@@ -427,6 +441,8 @@ mod tests {
             ("TcpExt: A\nIpExt: 1\n", "under the names of section TcpExt"),
             ("garbage\n", "expected `Section: …`"),
             (": A\n: 1\n", "expected `Section: …`"),
+            // Found by the `proc_netstat` fuzz target: one name, a counter and a negative.
+            ("\nTcpExt: A B A\nTcpExt: 1 2 -3\n", "line 2: section TcpExt names A twice"),
         ];
         for (text, says) in cases {
             let err = parse_snmp(text).expect_err(text).to_string();
