@@ -442,7 +442,10 @@ mod tests {
             ("garbage\n", "expected `Section: …`"),
             (": A\n: 1\n", "expected `Section: …`"),
             // Found by the `proc_netstat` fuzz target: one name, a counter and a negative.
-            ("\nTcpExt: A B A\nTcpExt: 1 2 -3\n", "line 2: section TcpExt names A twice"),
+            (
+                "\nTcpExt: A B A\nTcpExt: 1 2 -3\n",
+                "line 2: section TcpExt names A twice",
+            ),
         ];
         for (text, says) in cases {
             let err = parse_snmp(text).expect_err(text).to_string();
