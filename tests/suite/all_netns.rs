@@ -450,7 +450,7 @@ fn without_cap_sys_admin_the_callers_namespace_only_with_a_note() {
 #[test]
 fn the_dashboard_over_all_namespaces_names_the_namespace_of_every_row() {
     let test = "the_dashboard_over_all_namespaces_names_the_namespace_of_every_row";
-    if !super::signals::tmux_or_skip(test) {
+    if !super::top::tmux_or_skip(test) {
         return;
     }
     let (Some(mut full), Some(mut leak)) =

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::serve::client::{Serve, parse_exposition, value_of};
-use super::signals::{shell_in, start_top, tmux_or_skip};
+use super::signals::{shell_in, start_top};
+use super::top::tmux_or_skip;
 use crate::util::netns::{Netns, netns_or_skip};
 use crate::util::oracle::{TCP_STATES, parse_states};
 use crate::util::report::Report;

@@ -7,24 +7,12 @@
 
 use std::time::{Duration, Instant};
 
+use super::top::{shell_is_back, tmux_or_skip};
 use crate::util::netns::{Netns, netns_or_skip};
 use crate::util::sockscope_bin;
-use crate::util::tmux::{self, Tmux, shell_quote};
+use crate::util::tmux::{Tmux, shell_quote};
 
 const SEEN_WITHIN: Duration = Duration::from_secs(30);
-
-pub(super) fn tmux_or_skip(test: &str) -> bool {
-    if tmux::available() {
-        return true;
-    }
-    let reason = "`tmux` is not installed";
-    assert!(
-        std::env::var("SOCKSCOPE_REQUIRE_NETNS").as_deref() != Ok("1"),
-        "{test}: {reason} (SOCKSCOPE_REQUIRE_NETNS=1)"
-    );
-    eprintln!("SKIP {test}: {reason}");
-    false
-}
 
 /// A shell inside the namespace, in an 80×24 tmux window.
 pub(super) fn shell_in(ns: &Netns) -> Tmux {
@@ -86,20 +74,7 @@ fn sigint_sighup_and_sigterm_give_the_terminal_back() {
     for signal in ["INT", "HUP", "TERM"] {
         let pid = start_top(&term);
         send(signal, pid);
-        let (screen, _) =
-            term.wait_for(&format!("the shell after SIG{signal}"), SEEN_WITHIN, |s| {
-                s.lines().any(|l| l.trim() == "COOKED" || l.trim() == "RAW")
-            });
-        let lines: Vec<&str> = screen.lines().map(str::trim).collect();
-        assert!(lines.contains(&"EXITED 0"), "after SIG{signal}:\n{screen}");
-        assert!(
-            lines.contains(&"COOKED"),
-            "after SIG{signal} the terminal was left in raw mode:\n{screen}"
-        );
-        assert!(
-            !screen.contains("Findings:"),
-            "after SIG{signal} the dashboard is still on the screen:\n{screen}"
-        );
+        shell_is_back(&term, &format!("SIG{signal}"));
         term.type_text("clear", true);
     }
 }

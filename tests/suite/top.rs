@@ -12,7 +12,7 @@ use crate::util::tmux::{self, Tmux, shell_quote};
 /// Generous for a loaded CI machine; the dashboard normally shows data within a second.
 const SEEN_WITHIN: Duration = Duration::from_secs(20);
 
-fn tmux_or_skip(test: &str) -> bool {
+pub(super) fn tmux_or_skip(test: &str) -> bool {
     if tmux::available() {
         return true;
     }
@@ -102,7 +102,7 @@ fn the_dashboard_shows_both_culprits_and_q_gives_the_shell_back() {
 }
 
 /// The dashboard has exited 0 and left the terminal as it found it.
-fn shell_is_back(term: &Tmux, after: &str) {
+pub(super) fn shell_is_back(term: &Tmux, after: &str) {
     let (screen, _) = term.wait_for(&format!("the shell after {after}"), SEEN_WITHIN, |s| {
         s.lines().any(|l| l.trim() == "COOKED" || l.trim() == "RAW")
     });
