@@ -216,13 +216,13 @@ fn report(args: &[&str]) -> Report {
         .unwrap_or_else(|e| panic!("report does not match the test's types: {e}\n{stdout}"))
 }
 
-#[test]
-fn all_netns_finds_a_full_listener_and_a_leak_each_in_its_named_namespace() {
-    let test = "all_netns_finds_a_full_listener_and_a_leak_each_in_its_named_namespace";
+/// A listener that never accepts in one named namespace, a server leaking 200 CLOSE_WAIT
+/// sockets in another: each namespace with the pid of its culprit.
+fn full_listener_and_leak(test: &str) -> Option<((Named, u32), (Named, u32))> {
     let (Some(mut full), Some(mut leak)) =
         (named_or_skip(test, "full"), named_or_skip(test, "leak"))
     else {
-        return;
+        return None;
     };
     let noaccept = full
         .lab(&["noaccept", "--addr", "127.0.0.1:5000"])
@@ -230,6 +230,15 @@ fn all_netns_finds_a_full_listener_and_a_leak_each_in_its_named_namespace() {
     let leaky = leak
         .lab(&["leak", "--addr", "127.0.0.1:5001", "--count", "200"])
         .pid("leaky");
+    Some(((full, noaccept), (leak, leaky)))
+}
+
+#[test]
+fn all_netns_finds_a_full_listener_and_a_leak_each_in_its_named_namespace() {
+    let test = "all_netns_finds_a_full_listener_and_a_leak_each_in_its_named_namespace";
+    let Some(((full, noaccept), (leak, leaky))) = full_listener_and_leak(test) else {
+        return;
+    };
 
     let report = report(&["--all-netns"]);
     let caller = rustix::fs::stat("/proc/self/ns/net")
@@ -453,17 +462,9 @@ fn the_dashboard_over_all_namespaces_names_the_namespace_of_every_row() {
     if !super::top::tmux_or_skip(test) {
         return;
     }
-    let (Some(mut full), Some(mut leak)) =
-        (named_or_skip(test, "full"), named_or_skip(test, "leak"))
-    else {
+    let Some(((full, noaccept), (leak, leaky))) = full_listener_and_leak(test) else {
         return;
     };
-    let noaccept = full
-        .lab(&["noaccept", "--addr", "127.0.0.1:5000"])
-        .pid("noaccept");
-    let leaky = leak
-        .lab(&["leak", "--addr", "127.0.0.1:5001", "--count", "200"])
-        .pid("leaky");
 
     let bin = shell_quote(sockscope_bin().as_os_str());
     let term = Tmux::start(&format!("{bin} top --all-netns"), 160, 45).expect("a tmux window");

@@ -39,17 +39,7 @@ fn the_dashboard_shows_both_culprits_and_q_gives_the_shell_back() {
     let (noaccept, leaky) = (noaccept.pid("noaccept"), leak.pid("leaky"));
 
     // A plain shell inside the namespace, in a terminal of the size the issue asks for.
-    let shell = ns.command("sh");
-    let words: Vec<String> = std::iter::once(shell.get_program())
-        .chain(shell.get_args())
-        .map(shell_quote)
-        .collect();
-    let command = format!("env PS1='shell> ' {}", words.join(" "));
-    let term = Tmux::start(&command, 80, 24).expect("a tmux window");
-    // capture-pane drops trailing spaces, so the prompt reads "shell>".
-    term.wait_for("the shell prompt", SEEN_WITHIN, |s| {
-        s.lines().any(|l| l.starts_with("shell>"))
-    });
+    let term = super::signals::shell_in(&ns);
     let bin = shell_quote(sockscope_bin().as_os_str());
     let run = |args: &str| {
         term.type_text(
