@@ -46,6 +46,7 @@ pub enum Command {
         after_help = "Keys: q quit, Tab pane, arrows/jk move, s sort (S reverses), / filter, \
 Enter details, p pause, ? help; with --replay, left/right step and space plays.\n\
 Set NO_COLOR to draw without colours.\nExamples:\n  sockscope top\n  sockscope top --interval 2s\n  \
+sockscope top --all-netns   (a netns column; / also filters by namespace)\n  \
 sockscope top --replay incident.ndjson"
     )]
     Top(TopArgs),
