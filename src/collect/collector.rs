@@ -9,6 +9,7 @@
 //! | TCP and unix listeners (the small listening tables), counters, sockstat | < 1 ms |
 //! | the first /proc pass (name, start time, descriptor count of every process) | a few ms |
 //! | descriptors of new processes and of those whose count changed | their size |
+//! | once per listener or CLOSE_WAIT socket found with no owner: the descriptors of the processes of its namespace whose walks were reused (at most every 100× the last such look's CPU time) | their size |
 //! | SYN_RECV and CLOSE_WAIT sockets, when a TCP counter moved (else carried over, 5 s at most); stretched to 40× their CPU time | 20–70 ms: a walk of every TCP socket of the host, per namespace |
 //!
 //! | less often | cost | period |
@@ -25,8 +26,8 @@ use std::time::{Duration, Instant};
 use super::join::Joined;
 use super::sockets::{InodeMap, Slot};
 use super::{
-    CollectError, CollectOptions, NsBase, NsId, Plan, Prior, Tracked, collect, monotonic_ns,
-    run_pass,
+    CollectError, CollectOptions, Lookout, NsBase, NsId, Plan, Prior, Tracked, collect,
+    monotonic_ns, run_pass,
 };
 use crate::collect::procs::ProcessScan;
 use crate::model::Snapshot;
@@ -91,6 +92,8 @@ struct Cache {
     base: InodeMap<Slot>,
     /// The processes joined with `base`, kept up to date with `procs`.
     joined: Joined,
+    /// Unowned sockets already looked for, and when the last look was.
+    lookout: Lookout,
     namespaces: HashMap<NsId, NsBase>,
     tracked: HashMap<NsId, Tracked>,
     full_dump_ns: u64,
@@ -149,7 +152,12 @@ impl Collector {
                     tracked_busy_every: busy_every,
                     tracked_quiet_every: quiet_tracked_for.max(busy_every),
                 };
-                run_pass(&self.opts, Some(prior), Some(&mut c.joined), plan)?
+                run_pass(
+                    &self.opts,
+                    Some(prior),
+                    Some((&mut c.joined, &mut c.lookout)),
+                    plan,
+                )?
             }
         };
         let plan = pass.plan;
@@ -159,6 +167,7 @@ impl Collector {
             procs: ProcessScan::default(),
             base: InodeMap::default(),
             joined: Joined::default(),
+            lookout: Lookout::default(),
             namespaces: HashMap::new(),
             tracked: HashMap::new(),
             full_dump_ns: at,

@@ -235,6 +235,13 @@ impl Joined {
         }
     }
 
+    /// `p`, walked again after [`Joined::update`] kept its sockets as `previous` listed them:
+    /// its sockets as walked now replace those.
+    pub fn rewalked(&mut self, p: &ScannedProcess, previous: &ProcessScan, base: &InodeMap<Slot>) {
+        self.forget(p.pid, previous);
+        self.add(p, base);
+    }
+
     fn add(&mut self, p: &ScannedProcess, base: &InodeMap<Slot>) {
         let mut counted = Counted::default();
         for inode in unique(&p.socket_inodes) {

@@ -29,13 +29,14 @@ mod test_support;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::model::{
-    FdScan, Freshness, Host, NetnsSnapshot, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState,
+    FdScan, Freshness, Host, NetnsSnapshot, Process, Snapshot, StateCounts, Sysctls, TcpSocket,
+    TcpState,
 };
 pub use collector::{Collector, Refresh, Sampler};
 use join::{Joined, SocketIndex};
@@ -43,7 +44,7 @@ use netlink::NetlinkError;
 use netns::{Catalog, EnterError, Target};
 pub use netns::{NetnsScope, NsId, ResolveError};
 use procnet::NetTables;
-use procs::ProcessScan;
+use procs::{ProcessScan, ScannedProcess};
 use sockets::{Depth, FRESH_STATES, InodeMap, Slot, Sockets};
 
 /// Where and how to collect.
@@ -120,6 +121,25 @@ struct Prior<'c> {
     /// How long a quiet namespace may go without such a walk.
     tracked_quiet_every: Duration,
 }
+
+/// Sockets an incremental refresh found with no owner, each looked for once. Between full
+/// walks a process is walked again only when its descriptor count changed; one that closed
+/// a socket and opened another between two refreshes kept its count, so its earlier walk was
+/// reused and its new socket is in no process's list. Such a socket — a listener, a
+/// CLOSE_WAIT socket — sends the refresh back to the processes of its namespace whose walks
+/// were reused.
+#[derive(Debug, Default)]
+pub(crate) struct Lookout {
+    /// The unowned sockets already looked for, as long as they stay unowned.
+    looked_for: HashSet<u64>,
+    /// When the last look was, and its CPU time: looks come at most once every
+    /// [`LOOKOUT_STRETCH`] times that, as the other walks stretch.
+    last_ns: u64,
+    last_cpu: Duration,
+}
+
+/// How far apart looks for owners are at least: this many times the last one's CPU time.
+const LOOKOUT_STRETCH: u32 = 100;
 
 /// The parts of a namespace only a full dump reads.
 #[derive(Debug, Clone)]
@@ -236,7 +256,7 @@ fn dump_here(plan: NsPlan<'_>) -> Result<NsDump, NetlinkError> {
 fn run_pass(
     opts: &CollectOptions,
     prior: Option<Prior<'_>>,
-    joined: Option<&mut Joined>,
+    joined: Option<(&mut Joined, &mut Lookout)>,
     plan: Plan,
 ) -> Result<Pass, CollectError> {
     let started = Instant::now();
@@ -288,17 +308,15 @@ fn run_pass(
     let any_fresh = dumps
         .iter()
         .any(|(_, d)| matches!(d.depth, Depth::Fresh { .. }));
+    let ns_ids: Vec<NsId> = dumps.iter().map(|(t, _)| t.id).collect();
     let mut sockets: Vec<&mut Sockets> = dumps.iter_mut().map(|(_, d)| &mut d.sockets).collect();
-    let processes = match (prior, joined) {
-        (Some(prior), Some(joined)) if any_fresh => {
-            joined.update(&mut scan.processes, prior.procs, prior.base);
-            joined.attribute(&scan.processes, &mut sockets, prior.base)
-        }
-        _ => {
-            let index = SocketIndex::new(&mut sockets);
-            join::attribute(&mut scan.processes, &index, &mut sockets)
-        }
-    };
+    let look = prior.filter(|_| any_fresh).map(|prior| Look {
+        proc_root: &opts.proc_root,
+        prior,
+        ns_ids: &ns_ids,
+        now_ns: monotonic_ns,
+    });
+    let processes = join_pass(look, joined, &mut scan, &mut sockets);
 
     let mut per_ns_notes = Vec::new();
     let mut netns = Vec::with_capacity(dumps.len());
@@ -339,6 +357,120 @@ fn run_pass(
         tracked: kept.tracked,
         full_dump_cpu: kept.full_dump_cpu,
     })
+}
+
+/// Join the pass's processes with its dumps, naming the owners in the dumps' lists. An
+/// incremental refresh (`look`, with the collector's join) brings the kept join up to date
+/// and looks for the owners of what it left unowned; any other pass joins afresh.
+fn join_pass(
+    look: Option<Look<'_>>,
+    joined: Option<(&mut Joined, &mut Lookout)>,
+    scan: &mut ProcessScan,
+    sockets: &mut [&mut Sockets],
+) -> Vec<Process> {
+    let (Some(look), Some((joined, lookout))) = (look, joined) else {
+        let index = SocketIndex::new(sockets);
+        return join::attribute(&mut scan.processes, &index, sockets);
+    };
+    let base = look.prior.base;
+    joined.update(&mut scan.processes, look.prior.procs, base);
+    let processes = joined.attribute(&scan.processes, sockets, base);
+    if look.for_owners(lookout, scan, joined, sockets) {
+        joined.attribute(&scan.processes, sockets, base)
+    } else {
+        processes
+    }
+}
+
+/// What [`Look::for_owners`] needs of the pass.
+struct Look<'a> {
+    proc_root: &'a std::path::Path,
+    prior: Prior<'a>,
+    /// The namespace of each dump, in the dumps' order.
+    ns_ids: &'a [NsId],
+    now_ns: u64,
+}
+
+impl Look<'_> {
+    /// Look once for the owners of the listeners and CLOSE_WAIT sockets that this refresh's
+    /// join left unowned and that were not looked for before: walk again the processes of
+    /// their namespaces whose earlier walks were reused, and bring the join up to what they
+    /// hold now. Returns whether any process's sockets changed, so that the join's owners
+    /// must be named again.
+    fn for_owners(
+        &self,
+        lookout: &mut Lookout,
+        scan: &mut ProcessScan,
+        joined: &mut Joined,
+        sockets: &[&mut Sockets],
+    ) -> bool {
+        let unowned = unowned(sockets);
+        let still: HashSet<u64> = unowned.iter().map(|&(_, inode)| inode).collect();
+        lookout.looked_for.retain(|inode| still.contains(inode));
+        let new: Vec<(usize, u64)> = unowned
+            .into_iter()
+            .filter(|(_, inode)| !lookout.looked_for.contains(inode))
+            .collect();
+        let wait = lookout.last_cpu * LOOKOUT_STRETCH;
+        let since = self.now_ns.saturating_sub(lookout.last_ns);
+        if new.is_empty() || u128::from(since) < wait.as_nanos() {
+            return false;
+        }
+        let namespaces: HashSet<NsId> = new
+            .iter()
+            .filter_map(|&(n, _)| self.ns_ids.get(n).copied())
+            .collect();
+        let previous = self.prior.procs;
+        let reused = |p: &ScannedProcess| {
+            previous.process(p.pid).is_some_and(|before| {
+                before.start_time == p.start_time && before.socket_inodes == p.socket_inodes
+            })
+        };
+        let candidates: Vec<u32> = scan
+            .processes
+            .iter()
+            .filter(|p| !p.kernel_thread && p.fd_scan == FdScan::Complete)
+            .filter(|p| p.netns.is_some_and(|ns| namespaces.contains(&ns)))
+            .filter(|p| reused(p))
+            .map(|p| p.pid)
+            .collect();
+        lookout
+            .looked_for
+            .extend(new.iter().map(|&(_, inode)| inode));
+        let before = thread_cpu();
+        let walked = procs::rewalk(self.proc_root, scan, &candidates);
+        lookout.last_cpu = thread_cpu().saturating_sub(before);
+        lookout.last_ns = self.now_ns;
+        let mut changed = false;
+        for pid in walked {
+            if let Some(p) = scan.process(pid).filter(|p| !reused(p)) {
+                joined.rewalked(p, previous, self.prior.base);
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+/// The listeners (TCP and unix) and CLOSE_WAIT sockets of `sockets` that have an inode and
+/// no owner after the join: (position of their dump, inode).
+fn unowned(sockets: &[&mut Sockets]) -> Vec<(usize, u64)> {
+    let mut out = Vec::new();
+    for (n, s) in sockets.iter().enumerate() {
+        let close_wait = s.tracked.iter().filter(|t| t.state == TcpState::CloseWait);
+        let tcp = s.tcp_listeners.iter().chain(close_wait);
+        out.extend(
+            tcp.filter(|t| t.inode != 0 && t.owners.is_empty())
+                .map(|t| (n, t.inode)),
+        );
+        out.extend(
+            s.unix_listeners
+                .iter()
+                .filter(|u| u.inode != 0 && u.owners.is_empty())
+                .map(|u| (n, u.inode)),
+        );
+    }
+    out
 }
 
 /// What an incremental collector keeps of a pass's dumps.

@@ -22,7 +22,8 @@ const HELPER_ENV: &str = "SOCKSCOPE_TEST_SOCKET_HOLDER";
 /// stdin, one command a line, answering `done`:
 /// `leave N` (the clients of N connections close, the first after sending a few bytes
 /// nobody reads; their servers stay open in CLOSE_WAIT), `listen` (one more listener),
-/// `close` (the servers left in CLOSE_WAIT close).
+/// `close` (the servers left in CLOSE_WAIT close), `swap` (the client of the last connection
+/// closes and a listener opens: as many descriptors as before).
 #[test]
 #[ignore = "helper process of the collector tests"]
 fn socket_holder_helper() {
@@ -47,6 +48,12 @@ fn socket_holder_helper() {
             }
             (Some("listen"), _) => listeners.push(TcpListener::bind("127.0.0.1:0").expect("bind")),
             (Some("close"), _) => servers.clear(),
+            (Some("swap"), _) => {
+                if let Some((_client, server)) = conns.pop() {
+                    servers.push(server);
+                }
+                listeners.push(TcpListener::bind("127.0.0.1:0").expect("bind"));
+            }
             _ => break,
         }
         println!("done");
@@ -263,6 +270,57 @@ fn an_incremental_refresh_agrees_with_a_full_pass_on_what_it_reads_afresh() {
     };
     assert_eq!((closing(exact), closing(inc)), (2, 0));
     assert!(f.socket_dump_age_ms > 0 || second.monotonic_ns == first.monotonic_ns);
+}
+
+#[test]
+fn a_process_that_swaps_a_socket_for_another_is_looked_at_again_for_the_new_one() {
+    let test = "a_process_that_swaps_a_socket_for_another_is_looked_at_again_for_the_new_one";
+    let Some(holder) = Holder::start(test) else {
+        return;
+    };
+    let mut helper = Helper::start(&holder, 3);
+    let mut collector = Collector::with_refresh(in_holder(&holder), incremental());
+    let first = collector.snapshot().expect("first snapshot");
+    let pid = helper.pid();
+    let fds = |s: &Snapshot| s.process(pid).and_then(|p| p.fds);
+    let before = fds(&first);
+
+    helper.tell("swap");
+    let second = until(
+        || collector.snapshot().expect("refresh"),
+        |s| s.netns[0].tcp_listeners.len() == 2,
+    );
+    assert!(second.freshness.incremental);
+    assert_eq!(
+        fds(&second),
+        before,
+        "the helper holds as many descriptors as before"
+    );
+    let owners: Vec<Vec<u32>> = second.netns[0]
+        .tcp_listeners
+        .iter()
+        .map(|l| l.owners.clone())
+        .collect();
+    assert_eq!(
+        owners,
+        [[helper.pid()], [helper.pid()]],
+        "the new listener's owner too"
+    );
+    let helper_now = second.process(helper.pid()).expect("the helper");
+    assert_eq!(
+        helper_now.tcp.get(TcpState::Listen),
+        2,
+        "each listener counted once"
+    );
+
+    // The join keeps what the look found.
+    let third = collector.snapshot().expect("refresh");
+    assert!(
+        third.netns[0]
+            .tcp_listeners
+            .iter()
+            .all(|l| l.owners == [helper.pid()])
+    );
 }
 
 #[test]

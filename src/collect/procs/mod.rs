@@ -224,6 +224,34 @@ impl Inspected<'_> {
     }
 }
 
+/// Walk the descriptors of `pids` of `scan` again, now, on this thread, for an incremental
+/// scan that reused their earlier walks (their descriptor counts had not changed) and then
+/// found sockets that nothing in the scan holds. Returns the pids whose walk completed, with
+/// their sockets replaced; a pid not in `scan`, or a process gone or unreadable now, keeps
+/// what it had.
+pub fn rewalk(proc_root: &Path, scan: &mut ProcessScan, pids: &[u32]) -> Vec<u32> {
+    let Ok(root) = Root::open(proc_root) else {
+        return Vec::new();
+    };
+    let mut scratch = Scratch::new();
+    let mut walked = Vec::new();
+    for &pid in pids {
+        let Ok(i) = scan.processes.binary_search_by_key(&pid, |p| p.pid) else {
+            continue;
+        };
+        let walk = root.walk_fds(pid, &mut scratch);
+        if walk.scan != FdScan::Complete {
+            continue;
+        }
+        let p = &mut scan.processes[i];
+        p.socket_inodes = walk.socket_inodes;
+        p.socket_inodes.sort_unstable();
+        walked.push(pid);
+    }
+    scan.walked += walked.len() as u64;
+    walked
+}
+
 /// Pass 2 over the processes pass 1 found alive and that have no earlier walk to reuse, the
 /// most descriptors first. The result lines up with `pids` (`None` where there was no walk),
 /// with the CPU time the walks took.
