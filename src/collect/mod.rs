@@ -313,6 +313,8 @@ fn run_pass(
     let look = prior.filter(|_| any_fresh).map(|prior| Look {
         proc_root: &opts.proc_root,
         prior,
+        // After a full walk every process's list is new: there is nothing reused to look in.
+        walked_all: plan.full_walk,
         ns_ids: &ns_ids,
         now_ns: monotonic_ns,
     });
@@ -386,6 +388,7 @@ fn join_pass(
 struct Look<'a> {
     proc_root: &'a std::path::Path,
     prior: Prior<'a>,
+    walked_all: bool,
     /// The namespace of each dump, in the dumps' order.
     ns_ids: &'a [NsId],
     now_ns: u64,
@@ -413,7 +416,7 @@ impl Look<'_> {
             .collect();
         let wait = lookout.last_cpu * LOOKOUT_STRETCH;
         let since = self.now_ns.saturating_sub(lookout.last_ns);
-        if new.is_empty() || u128::from(since) < wait.as_nanos() {
+        if self.walked_all || new.is_empty() || u128::from(since) < wait.as_nanos() {
             return false;
         }
         let namespaces: HashSet<NsId> = new

@@ -244,6 +244,8 @@ pub fn rewalk(proc_root: &Path, scan: &mut ProcessScan, pids: &[u32]) -> Vec<u32
             continue;
         }
         let p = &mut scan.processes[i];
+        // The count that goes with this list, so that the next refresh compares with it.
+        p.fds = Some(walk.listed);
         p.socket_inodes = walk.socket_inodes;
         p.socket_inodes.sort_unstable();
         walked.push(pid);
