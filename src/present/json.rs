@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -132,10 +132,9 @@ pub struct FindingDto {
 impl ReportDoc {
     /// The document for `analysis`, sampled `interval` apart.
     pub fn new(analysis: &Analysis, interval: Duration) -> ReportDoc {
-        let generated = UNIX_EPOCH + Duration::from_millis(analysis.wall_time_ms);
         ReportDoc {
             schema: SCHEMA,
-            generated_at: humantime::format_rfc3339_seconds(generated).to_string(),
+            generated_at: super::rfc3339_seconds(analysis.wall_time_ms),
             host: HostDto {
                 hostname: analysis.host.hostname.clone(),
                 kernel: analysis.host.kernel.clone(),

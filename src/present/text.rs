@@ -7,7 +7,6 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::time::{Duration, UNIX_EPOCH};
 
 use crate::analyze::units::{format_age, round1};
 use crate::analyze::{Analysis, ListenerView, NetnsView, ProcessView, Severity};
@@ -24,8 +23,7 @@ pub fn write(w: &mut impl Write, a: &Analysis) -> io::Result<()> {
 /// from leaving half a table).
 pub fn render(a: &Analysis) -> String {
     let mut out = String::new();
-    let when =
-        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(a.wall_time_ms));
+    let when = super::rfc3339_seconds(a.wall_time_ms);
     let window = match a.window_s {
         Some(s) => format!("{} samples over {:.1} s", a.samples, s),
         None => "1 sample (no rates)".to_owned(),

@@ -2,7 +2,7 @@
 //! the data is), the TCP state counts, and the counters and sysctls that matter. A line keeps
 //! what fits, most important first.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -35,7 +35,7 @@ fn labelled<'a>(label: &str, value: String, style: Style) -> Vec<Span<'a>> {
 
 /// `11:21:13 UTC`.
 pub fn clock(ms: u64) -> String {
-    let t = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string();
+    let t = crate::present::rfc3339_seconds(ms);
     // 2026-11-22T11:21:13Z
     t.get(11..19)
         .map_or_else(|| t.clone(), |hms| format!("{hms} UTC"))
