@@ -10,23 +10,18 @@
 //! These tests need root and `ip`; they print `SKIP` and pass without them, unless
 //! `SOCKSCOPE_REQUIRE_NETNS=1`.
 
-use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::util::netns::Ready;
+use crate::util::netns::{Ready, start_lab};
 use crate::util::tmux::{Tmux, shell_quote};
 use crate::util::{lab_bin, sockscope_bin, stdout_of};
 
 /// Generous for a loaded CI machine: the dashboard over a few namespaces needs about a second.
 const SEEN: Duration = Duration::from_secs(30);
-
-/// How long a lab scenario may take to say it is ready.
-const LAB_READY: Duration = Duration::from_secs(60);
 
 /// A network namespace with an `ip netns` name, deleted on drop, with labs running in it.
 struct Named {
@@ -92,35 +87,11 @@ impl Named {
     /// Start `lab ARGS` inside and wait for its ready line.
     fn lab(&mut self, args: &[&str]) -> Ready {
         let what = format!("lab {} in {}", args.join(" "), self.name);
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .arg(lab_bin())
-            .args(["--ready-timeout", "50"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            let _ = stderr.read_to_string(&mut sink);
-        });
-        let line = rx.recv_timeout(LAB_READY).unwrap_or_default();
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name]).arg(lab_bin());
+        let (child, stdin, ready) = start_lab(command, args, &what);
         self.labs.push((child, stdin));
-        let json: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("{what} printed {line:?}, not a ready line: {e}"));
-        assert_eq!(json["ready"], true, "{what}: {line}");
-        Ready { json }
+        ready
     }
 }
 

@@ -60,17 +60,25 @@ fn send(signal: &str, pid: u32) {
     assert!(status.success(), "kill -{signal} {pid}");
 }
 
+/// A namespace with a small leak in it (something for the dashboard to show) and a shell
+/// there; `None` where tmux or a namespace is missing (a failure under
+/// `SOCKSCOPE_REQUIRE_NETNS=1`).
+fn leak_and_shell(test: &str) -> Option<(Netns, Tmux)> {
+    if !tmux_or_skip(test) {
+        return None;
+    }
+    let mut ns = netns_or_skip(test)?;
+    ns.lab(&["leak", "--count", "60"]);
+    let term = shell_in(&ns);
+    Some((ns, term))
+}
+
 #[test]
 fn sigint_sighup_and_sigterm_give_the_terminal_back() {
     let test = "sigint_sighup_and_sigterm_give_the_terminal_back";
-    if !tmux_or_skip(test) {
-        return;
-    }
-    let Some(mut ns) = netns_or_skip(test) else {
+    let Some((_ns, term)) = leak_and_shell(test) else {
         return;
     };
-    ns.lab(&["leak", "--count", "60"]);
-    let term = shell_in(&ns);
     for signal in ["INT", "HUP", "TERM"] {
         let pid = start_top(&term);
         send(signal, pid);
@@ -82,14 +90,9 @@ fn sigint_sighup_and_sigterm_give_the_terminal_back() {
 #[test]
 fn the_dashboard_exits_when_its_terminal_goes_away() {
     let test = "the_dashboard_exits_when_its_terminal_goes_away";
-    if !tmux_or_skip(test) {
-        return;
-    }
-    let Some(mut ns) = netns_or_skip(test) else {
+    let Some((_ns, term)) = leak_and_shell(test) else {
         return;
     };
-    ns.lab(&["leak", "--count", "60"]);
-    let term = shell_in(&ns);
     let pid = start_top(&term);
     // The window, its shell and the terminal go: what closing a terminal emulator does.
     drop(term);

@@ -194,63 +194,9 @@ impl Netns {
     /// Start `lab ARGS` inside the namespace and wait for its ready line.
     pub fn lab(&mut self, args: &[&str]) -> Ready {
         let what = format!("lab {}", args.join(" "));
-        let mut child = self
-            .command(lab_bin())
-            .args(["--ready-timeout", LAB_OWN_TIMEOUT_S])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let (line_tx, line_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = line_tx.send(line);
-        });
-        // The lab's children share its stderr, so it closes only when they are all gone.
-        let (err_tx, err_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            let _ = err_tx.send(text);
-        });
-        let stderr_text = |child: &mut Child| {
-            let _ = child.kill();
-            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-            let text = err_rx
-                .recv_timeout(Duration::from_secs(5))
-                .unwrap_or_default();
-            format!("({status}); its stderr:\n{text}")
-        };
-        let line = match line_rx.recv_timeout(LAB_READY) {
-            Ok(line) if !line.trim().is_empty() => line,
-            Ok(_) => panic!(
-                "{what} exited before it was ready {}",
-                stderr_text(&mut child)
-            ),
-            Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => panic!(
-                "{what} was not ready within {LAB_READY:?} {}",
-                stderr_text(&mut child)
-            ),
-        };
-        let json: serde_json::Value = match serde_json::from_str(&line) {
-            Ok(json) => json,
-            Err(e) => panic!(
-                "{what} printed {line:?}, not a ready line ({e}) {}",
-                stderr_text(&mut child)
-            ),
-        };
-        if json["ready"] != serde_json::Value::Bool(true) {
-            let why = stderr_text(&mut child);
-            panic!("{what} printed {line:?}, not a ready line {why}");
-        }
+        let (child, stdin, ready) = start_lab(self.command(lab_bin()), args, &what);
         self.labs.push(RunningLab { what, child, stdin });
-        Ready { json }
+        ready
     }
 }
 
@@ -300,4 +246,69 @@ impl Drop for Netns {
         let _ = self.holder.kill();
         let _ = self.holder.wait();
     }
+}
+
+/// Run `command` (the lab binary, in whatever namespace the command enters) with `args`, and
+/// wait for its ready line: the child, its stdin (closing it stops the lab), the line. Panics
+/// with the lab's stderr when it exits, says something else, or is not ready in time.
+pub fn start_lab(
+    mut command: Command,
+    args: &[&str],
+    what: &str,
+) -> (Child, Option<ChildStdin>, Ready) {
+    let mut child = command
+        .args(["--ready-timeout", LAB_OWN_TIMEOUT_S])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let (line_tx, line_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = line_tx.send(line);
+    });
+    // The lab's children share its stderr, so it closes only when they are all gone.
+    let (err_tx, err_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        let _ = err_tx.send(text);
+    });
+    let stderr_text = |child: &mut Child| {
+        let _ = child.kill();
+        let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+        let text = err_rx
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_default();
+        format!("({status}); its stderr:\n{text}")
+    };
+    let line = match line_rx.recv_timeout(LAB_READY) {
+        Ok(line) if !line.trim().is_empty() => line,
+        Ok(_) => panic!(
+            "{what} exited before it was ready {}",
+            stderr_text(&mut child)
+        ),
+        Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected) => panic!(
+            "{what} was not ready within {LAB_READY:?} {}",
+            stderr_text(&mut child)
+        ),
+    };
+    let json: serde_json::Value = match serde_json::from_str(&line) {
+        Ok(json) => json,
+        Err(e) => panic!(
+            "{what} printed {line:?}, not a ready line ({e}) {}",
+            stderr_text(&mut child)
+        ),
+    };
+    if json["ready"] != serde_json::Value::Bool(true) {
+        let why = stderr_text(&mut child);
+        panic!("{what} printed {line:?}, not a ready line {why}");
+    }
+    (child, stdin, Ready { json })
 }

@@ -596,31 +596,24 @@ fn every_key_in_the_help_does_something() {
         let (mut view, _) = replay(recording("incidents"));
         // Start where a moving key has room to move.
         press(&mut view, &[KeyCode::Tab, KeyCode::Down]);
-        let before = format!(
-            "{:?}",
-            (
-                &view.pane,
-                &view.listeners,
-                &view.listener_sort,
-                &view.detail,
-                view.help,
-                view.editing_filter,
-                view.playing()
+        // What a key can change, to compare before and after it.
+        let state = |view: &View| {
+            format!(
+                "{:?}",
+                (
+                    &view.pane,
+                    &view.listeners,
+                    &view.listener_sort,
+                    &view.detail,
+                    view.help,
+                    view.editing_filter,
+                    view.playing()
+                )
             )
-        );
+        };
+        let before = state(&view);
         let action = press(&mut view, &[code]);
-        let after = format!(
-            "{:?}",
-            (
-                &view.pane,
-                &view.listeners,
-                &view.listener_sort,
-                &view.detail,
-                view.help,
-                view.editing_filter,
-                view.playing()
-            )
-        );
+        let after = state(&view);
         assert!(
             action != Action::None || before != after,
             "{name} changed nothing"

@@ -332,10 +332,18 @@ fn netns_width(a: &Analysis) -> Option<usize> {
     })
 }
 
-/// The `netns` cell of a row of namespace `n`, when the tables show that column.
-fn netns_cell(a: &Analysis, n: usize, width: Option<usize>) -> Option<Span<'static>> {
-    let width = width?;
-    Some(Span::raw(cut_left(&a.netns.get(n)?.label, width)))
+/// A row's `cells`, after the `netns` cell of its namespace `n` when the tables show that
+/// column (`width`).
+fn with_netns(
+    a: &Analysis,
+    n: usize,
+    width: Option<usize>,
+    cells: Vec<Span<'static>>,
+) -> Vec<Span<'static>> {
+    let label = width
+        .zip(a.netns.get(n))
+        .map(|(w, ns)| Span::raw(cut_left(&ns.label, w)));
+    label.into_iter().chain(cells).collect()
 }
 
 fn listener_columns(extra: bool, netns: Option<usize>) -> Vec<Column> {
@@ -394,9 +402,8 @@ fn listeners(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
     pane.render(frame, area, theme, |at, w| {
         let row = *view.rows.listeners.get(at)?;
         let l = view.listener(row)?;
-        let mut cells: Vec<_> = netns_cell(a, row.0, ns_width).into_iter().collect();
-        cells.extend(listener_cells(view, l, extra, w[local_at], theme));
-        Some(cells)
+        let cells = listener_cells(view, l, extra, w[local_at], theme);
+        Some(with_netns(a, row.0, ns_width, cells))
     });
 }
 
@@ -538,9 +545,8 @@ fn processes(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
     pane.render(frame, area, theme, |at, _| {
         let row = *view.rows.processes.get(at)?;
         let p = view.process(row)?;
-        let mut cells: Vec<_> = netns_cell(a, row.0, ns_width).into_iter().collect();
-        cells.extend(process_cells(view, p, extra, theme));
-        Some(cells)
+        let cells = process_cells(view, p, extra, theme);
+        Some(with_netns(a, row.0, ns_width, cells))
     });
 }
 
