@@ -19,6 +19,7 @@ use sockscope::config::{
 };
 use sockscope::model::Snapshot;
 use sockscope::present::check::{self, CheckResult, Status};
+use sockscope::present::escape::escape;
 use sockscope::present::serve::{self, Exporter, Limits, MetricsOptions};
 use sockscope::present::{json, record, text, tui};
 
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         if check {
             return unknown(&message, asked_for_json());
         }
-        eprintln!("sockscope: {message}");
+        eprintln!("sockscope: {}", escape(&message));
         ExitCode::from(EXIT_USAGE)
     };
     let cli = match Cli::try_parse() {
@@ -62,7 +63,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("sockscope: {e:#}");
+            // An error can quote a name from outside: a namespace's, a recording's contents.
+            eprintln!("sockscope: {}", escape(&format!("{e:#}")));
             ExitCode::from(EXIT_FAILURE)
         }
     }
@@ -82,6 +84,7 @@ fn install_panic_hook(check: bool) {
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
         let message = format!("internal error{at}: {what}; please report it");
+        let message = escape(&message);
         if check {
             println!("SOCKSCOPE UNKNOWN - {message}");
             std::process::exit(i32::from(Status::Unknown.exit_code()));
@@ -232,7 +235,7 @@ fn replay(path: &Path) -> anyhow::Result<record::Recording> {
     })?;
     let recording = record::read(BufReader::new(file)).with_context(|| format!("{shown}"))?;
     for warning in &recording.warnings {
-        eprintln!("sockscope: warning: {shown}: {warning}");
+        eprintln!("sockscope: warning: {shown}: {}", escape(warning));
     }
     Ok(recording)
 }

@@ -22,7 +22,7 @@ use sockscope::collect::netlink::{
 use sockscope::collect::{procnet, procs};
 use sockscope::config;
 use sockscope::model::{Family, TcpState};
-use sockscope::present::{check, json, record, text};
+use sockscope::present::{check, escape as escaper, json, record, text};
 
 /// A target's body: any bytes in, a panic when something that must hold does not.
 pub type Target = fn(&[u8]);
@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("recording", recording),
     ("recording_values", recording_values),
     ("config", config),
+    ("escape", escape),
 ];
 
 /// `sizeof(struct nlmsghdr)`.
@@ -134,6 +135,25 @@ pub fn tcp_info(data: &[u8]) {
 /// bytes still reach the parser.
 fn text_of(data: &[u8]) -> std::borrow::Cow<'_, str> {
     String::from_utf8_lossy(data)
+}
+
+/// The escaper of names from outside: what it writes holds no control character and no
+/// bidirectional control, and reads back to the input, so two names never print the same.
+pub fn escape(data: &[u8]) {
+    let shown = escaper::escape_bytes(data);
+    let bidi = |c: char| {
+        matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}')
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    assert!(
+        !shown.chars().any(|c| c.is_control() || bidi(c)),
+        "{shown:?} holds a control character"
+    );
+    assert_eq!(escaper::unescape(&shown).as_deref(), Some(data), "{shown:?}");
+    if let Ok(text) = std::str::from_utf8(data) {
+        assert_eq!(escaper::escape(text), shown);
+    }
 }
 
 /// `/proc/net/netstat` and `/proc/net/snmp` (the same paired-line format).
@@ -466,6 +486,22 @@ pub fn seeds(target: &str, fixtures: &Path, assets: &Path) -> Vec<(String, Vec<u
                 "ignore".to_owned(),
                 b"[ignore]\nids = [\"accept-queue-high\"]\nports = [8080]\n".to_vec(),
             ));
+        }
+        "escape" => {
+            // A comm as odd as the kernel lets it be (the proc_stat fixture), and the hostile
+            // names of the terminal-escape issue, written by hand: a screen clear, a title, a
+            // bell, line breaks, a right-to-left override, C1 controls, invalid UTF-8, and
+            // backslashes that look like escape forms.
+            out.push(("stat.odd-comm".to_owned(), read("proc/stat.odd-comm")));
+            for (name, bytes) in [
+                ("hostile-comm", &b"\x1b[2J\x1b]0;t\x07x\n\xe2\x80\xae"[..]),
+                ("hostile-path", b"@hostile \x1b[31m\n\rFAKE LINE"),
+                ("c1", b"a\xc2\x85b\xc2\x9bc"),
+                ("invalid", b"a\xffb\xc3"),
+                ("backslashes", b"\\e\\\\x41\\u{202e}\\"),
+            ] {
+                out.push((name.to_owned(), bytes.to_vec()));
+            }
         }
         other => panic!("no target {other}"),
     }

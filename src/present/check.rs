@@ -10,6 +10,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::escape::escape;
 use super::json::FindingDto;
 use crate::analyze::units::round1;
 use crate::analyze::{Analysis, Severity, Thresholds};
@@ -253,8 +254,9 @@ pub fn format_perf(p: &Perf) -> String {
 
 /// The plugin output: status line with perfdata, then the long output.
 pub fn write_text(w: &mut impl Write, r: &CheckResult) -> io::Result<()> {
-    // `|` separates perfdata in the protocol; it must not appear in the text.
-    let clean = |s: &str| s.replace('|', "/").replace('\n', " ");
+    // Names from outside are escaped, so the status line stays one line; `|` separates
+    // perfdata in the protocol and must not appear in the text.
+    let clean = |s: &str| escape(s).replace('|', "/");
     let perf: Vec<String> = r.perfdata.iter().map(format_perf).collect();
     let bar = if perf.is_empty() {
         String::new()

@@ -5,6 +5,7 @@
 //! kernel.
 
 pub mod check;
+pub mod escape;
 pub mod json;
 pub mod record;
 pub mod serve;

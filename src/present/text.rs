@@ -3,11 +3,13 @@
 //! Order: a header line, whether the process view is complete, the findings with their
 //! remedies, most severe first, then per namespace the TCP
 //! state counts, listeners, the processes with the most CLOSE_WAIT sockets, the TcpExt
-//! counters that matter and the sysctls. Plain text, no colour, stable column order.
+//! counters that matter and the sysctls. Plain text, no colour, stable column order. Every
+//! name from outside is escaped ([`super::escape`]) before it is laid out.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use super::escape::escape_analysis;
 use crate::analyze::units::{format_age, round1};
 use crate::analyze::{Analysis, ListenerView, NetnsView, ProcessView, Severity};
 use crate::model::TcpState;
@@ -22,6 +24,9 @@ pub fn write(w: &mut impl Write, a: &Analysis) -> io::Result<()> {
 /// The whole report as one string (a report is small; building it first keeps a broken pipe
 /// from leaving half a table).
 pub fn render(a: &Analysis) -> String {
+    let mut escaped = a.clone();
+    escape_analysis(&mut escaped);
+    let a = &escaped;
     let mut out = String::new();
     let when = super::rfc3339_seconds(a.wall_time_ms);
     let window = match a.window_s {

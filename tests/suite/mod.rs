@@ -11,6 +11,7 @@ mod close_wait;
 mod diagnosis;
 mod drop_counters;
 mod fds;
+mod hostile_names;
 mod lab;
 mod listeners;
 mod pipes;

@@ -107,6 +107,22 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// What the window shows now, with the escape sequences that draw its colours and
+    /// attributes (`capture-pane -e`), as bytes.
+    pub fn screen_with_escapes(&self) -> Vec<u8> {
+        self.run(&["capture-pane", "-e", "-p", "-t", "t"])
+            .expect("tmux capture-pane -e")
+            .stdout
+    }
+
+    /// The window's title, as the programs in it last set it.
+    pub fn pane_title(&self) -> String {
+        let out = self
+            .run(&["display-message", "-p", "-t", "t", "#{pane_title}"])
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     /// Read the screen until `done` holds, and return it with how long that took; panic
     /// with the last screen after `limit`.
     pub fn wait_for(

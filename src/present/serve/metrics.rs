@@ -15,6 +15,7 @@ use std::fmt::{Display, Write as _};
 
 use crate::analyze::{Analysis, ListenerView, NetnsView, ProcessView, Proto};
 use crate::model::Snapshot;
+use crate::present::escape::escape;
 
 /// `gauge` or `counter`: only counters carry the `_total` suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -403,7 +404,9 @@ impl Exposition {
                 if i > 0 {
                     self.text.push(',');
                 }
-                let _ = write!(self.text, "{name}=\"{}\"", escape_label(v));
+                // A name from outside is escaped for the terminal that may show it, then for the
+                // format.
+                let _ = write!(self.text, "{name}=\"{}\"", escape_label(&escape(v)));
             }
             self.text.push('}');
         }
@@ -519,11 +522,14 @@ mod tests {
         assert_eq!(escape_label("a\\b\"c\nd").to_string(), "a\\\\b\\\"c\\nd");
         assert_eq!(escape_help("a\\b\"c\nd").to_string(), "a\\\\b\"c\\nd");
         let mut out = Exposition::default();
-        out.sample(&PROCESS_FDS, &["1", "we\"ird\\\nname"], 3u64);
+        // The name is escaped for a terminal first (the line feed becomes `\n`, the backslash
+        // before it `\\`), then for the format (each backslash doubled, the quote escaped).
+        out.sample(&PROCESS_FDS, &["1", "we\"ird\\\nname\u{1b}[2J"], 3u64);
         assert_eq!(
             out.text,
-            "sockscope_process_fds{pid=\"1\",comm=\"we\\\"ird\\\\\\nname\"} 3\n"
+            "sockscope_process_fds{pid=\"1\",comm=\"we\\\"ird\\\\\\\\\\\\nname\\\\e[2J\"} 3\n"
         );
+        assert!(!out.text.contains('\u{1b}'));
     }
 
     #[test]

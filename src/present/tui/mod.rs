@@ -195,7 +195,7 @@ fn event_loop(
                     return Err(TopError::Terminal(io::Error::other(reason)));
                 }
                 Event::Fed(Fed::Update(update)) => view.apply(*update),
-                Event::Fed(Fed::Failed(message)) => view.failed(message),
+                Event::Fed(Fed::Failed(message)) => view.failed(&message),
             }
         }
         if let Some(r) = replay.as_deref_mut() {

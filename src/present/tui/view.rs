@@ -19,6 +19,7 @@ use crate::analyze::{
     Thresholds,
 };
 use crate::model::Snapshot;
+use crate::present::escape::{escape, escape_analysis};
 
 /// Sockets listed at most in a details view.
 pub const DETAIL_LIMIT: usize = 1000;
@@ -353,11 +354,14 @@ impl View {
     }
 
     /// A collection failed: say so, keep showing the last data.
-    pub fn failed(&mut self, message: String) {
-        self.error = Some(message);
+    pub fn failed(&mut self, message: &str) {
+        self.error = Some(escape(message).into_owned());
     }
 
-    fn show(&mut self, snapshot: Arc<Snapshot>, analysis: Analysis) {
+    /// New data on screen. Names from outside are shown escaped (ratatui would silently drop
+    /// their control characters, and the name shown would not be the process's).
+    fn show(&mut self, snapshot: Arc<Snapshot>, mut analysis: Analysis) {
+        escape_analysis(&mut analysis);
         self.data = Some(Data { snapshot, analysis });
         self.refresh_rows();
         self.refresh_detail();
