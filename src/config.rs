@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::analyze::{Ignore, Settings, Thresholds};
+use crate::analyze::{Ignore, Settings, Thresholds, UnknownFindingId};
 use crate::cli::{CheckArgs, Cli, Command, RecordArgs, RuleArgs, SampleArgs, ServeArgs, TopArgs};
 use crate::collect::{CollectOptions, NetnsScope};
 
@@ -283,7 +283,11 @@ fn add_ignore(ignore: &mut Ignore, rule: &str) -> Result<(), ConfigError> {
         return Err(bad("the value after the colon is empty"));
     }
     match kind {
-        "id" => ignore.ids.push(value.to_owned()),
+        "id" => ignore.ids.push(
+            value
+                .parse()
+                .map_err(|e: UnknownFindingId| bad(&e.to_string()))?,
+        ),
         "port" => ignore.ports.push(
             value
                 .parse()

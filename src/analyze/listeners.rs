@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use super::{pct, rate};
 use crate::model::{Family, NetnsSnapshot, Snapshot, TcpSocket, TcpState, UnixSocket};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Proto {
     Tcp,
     Unix,

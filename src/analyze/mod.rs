@@ -7,6 +7,7 @@
 
 mod collision;
 mod detail;
+mod finding;
 mod listeners;
 mod rules;
 #[cfg(test)]
@@ -16,13 +17,14 @@ pub mod units;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::{
     FdLimit, Host, NetnsSnapshot, Process, Snapshot, SockStat, StateCounts, Sysctls, TcpState,
 };
 pub use collision::MinedPorts;
 pub use detail::{ListenerDetail, ProcessDetail, SocketRow, listener_detail, process_detail};
+pub use finding::{
+    Finding, FindingId, Ignore, Mentions, Severity, Target, TargetKind, UnknownFindingId,
+};
 pub use listeners::{ListenerView, Owner, Proto};
 pub use thresholds::Thresholds;
 
@@ -115,110 +117,11 @@ impl ProcessView {
     }
 }
 
-/// A diagnosis: what is wrong, where, the evidence and the remedy.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
-    pub id: &'static str,
-    pub severity: Severity,
-    pub netns: String,
-    /// What the finding is about, as keys an ignore rule can match.
-    pub target: Target,
-    pub subject: String,
-    pub summary: String,
-    pub evidence: BTreeMap<String, serde_json::Value>,
-    pub remedy: String,
-}
-
-/// The listeners' ports and unix paths and the processes a finding concerns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Target {
-    pub ports: Vec<u16>,
-    pub paths: Vec<String>,
-    pub comms: Vec<String>,
-    /// The processes named (listener owners included), so that a face that shows only some
-    /// processes can always show these.
-    pub pids: Vec<u32>,
-}
-
-impl Target {
-    pub fn listener(l: &ListenerView) -> Target {
-        Target::listeners(&[l])
-    }
-
-    pub fn listeners(ls: &[&ListenerView]) -> Target {
-        let mut t = Target::default();
-        for l in ls {
-            match l.proto {
-                Proto::Tcp => t.ports.extend(l.port),
-                Proto::Unix => t.paths.push(l.local.clone()),
-            }
-            t.comms.extend(l.owners.iter().map(|o| o.comm.clone()));
-            t.pids.extend(l.owners.iter().map(|o| o.pid));
-        }
-        t
-    }
-
-    pub fn process(comm: &str, pid: u32) -> Target {
-        Target {
-            comms: vec![comm.to_owned()],
-            pids: vec![pid],
-            ..Target::default()
-        }
-    }
-}
-
-/// Findings an operator has chosen not to hear about: a known noisy service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Ignore {
-    /// Finding ids, such as `accept-queue-high`.
-    pub ids: Vec<String>,
-    /// TCP listener (or server) ports.
-    pub ports: Vec<u16>,
-    /// Unix listener paths (`@name` for abstract ones).
-    pub paths: Vec<String>,
-    /// Process names (comm), owners of a listener included.
-    pub comms: Vec<String>,
-}
-
-impl Ignore {
-    pub fn matches(&self, f: &Finding) -> bool {
-        self.ids.iter().any(|id| id == f.id)
-            || f.target.ports.iter().any(|p| self.ports.contains(p))
-            || f.target.paths.iter().any(|p| self.paths.contains(p))
-            || f.target.comms.iter().any(|c| self.comms.contains(c))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-            && self.ports.is_empty()
-            && self.paths.is_empty()
-            && self.comms.is_empty()
-    }
-}
-
 /// How the analysis judges: thresholds, and what to leave out.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
     pub thresholds: Thresholds,
     pub ignore: Ignore,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
 }
 
 /// Analyse a window of snapshots, oldest first, judging with `settings`. Returns `None`
@@ -252,7 +155,7 @@ pub fn analyze(window: &[Snapshot], settings: &Settings) -> Option<Analysis> {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
-            .then_with(|| a.id.cmp(b.id))
+            .then_with(|| a.id.name().cmp(b.id.name()))
             .then_with(|| a.subject.cmp(&b.subject))
     });
     Some(Analysis {

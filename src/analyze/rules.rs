@@ -14,7 +14,10 @@ use super::collision::{MinedPorts, mined_ports};
 use super::listeners::{ListenerView, Proto};
 use super::thresholds::Thresholds;
 use super::units::{format_age, round1};
-use super::{Finding, NetnsView, ProcessView, Severity, Target, pct, process_subject};
+use super::{
+    Finding, FindingId, Mentions, NetnsView, ProcessView, Severity, Target, TargetKind, pct,
+    process_subject,
+};
 use crate::model::{NetnsSnapshot, Snapshot, TcpState};
 
 /// What every rule may read about one namespace.
@@ -49,12 +52,45 @@ pub(super) fn findings(scope: &Scope<'_>) -> Vec<Finding> {
     out
 }
 
+/// What a finding is about, and what else it names, before it is placed in its namespace.
+enum About<'a> {
+    Listener(&'a ListenerView),
+    /// The listeners of a finding about the namespace.
+    Listeners(&'a [&'a ListenerView]),
+    Process(&'a str, u32),
+    Destination(TargetKind, Mentions),
+    Netns,
+}
+
+impl About<'_> {
+    fn place(self, netns: &str) -> (Target, Mentions) {
+        match self {
+            About::Listener(l) => (Target::listener(netns, l), Mentions::listener(l)),
+            // One listener is the subject of a namespace's drops when it alone dropped.
+            About::Listeners([one]) => (Target::listener(netns, one), Mentions::listener(one)),
+            About::Listeners(ls) => (Target::netns(netns), Mentions::listeners(ls)),
+            About::Process(comm, pid) => (
+                Target::process(netns, comm, pid),
+                Mentions::process(comm, pid),
+            ),
+            About::Destination(kind, mentions) => (
+                Target {
+                    netns: netns.to_owned(),
+                    kind,
+                },
+                mentions,
+            ),
+            About::Netns => (Target::netns(netns), Mentions::default()),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)] // one argument per field of the finding
 fn finding(
     scope: &Scope<'_>,
-    id: &'static str,
+    id: FindingId,
     severity: Severity,
-    target: Target,
+    about: About<'_>,
     subject: String,
     summary: String,
     evidence: Value,
@@ -64,11 +100,12 @@ fn finding(
         Value::Object(map) => map.into_iter().collect(),
         other => BTreeMap::from([("value".to_owned(), other)]),
     };
+    let (target, mentions) = about.place(&scope.view.id);
     Finding {
         id,
         severity,
-        netns: scope.view.id.clone(),
         target,
+        mentions,
         subject,
         summary,
         evidence,
@@ -105,9 +142,9 @@ fn drops_rose(l: &ListenerView) -> bool {
 fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
     let t = scope.t;
     let (id, severity) = if l.fill_pct > t.fill_crit || drops_rose(l) {
-        ("accept-queue-full", Severity::Critical)
+        (FindingId::AcceptQueueFull, Severity::Critical)
     } else if l.accept_queue > 0 && l.fill_pct >= t.fill_warn {
-        ("accept-queue-high", Severity::Warning)
+        (FindingId::AcceptQueueHigh, Severity::Warning)
     } else {
         return None;
     };
@@ -182,7 +219,7 @@ fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         scope,
         id,
         severity,
-        Target::listener(l),
+        About::Listener(l),
         l.subject(),
         summary,
         evidence,
@@ -212,9 +249,9 @@ fn syn_queue_listener(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
     });
     Some(finding(
         scope,
-        "syn-queue-pressure",
+        FindingId::SynQueuePressure,
         Severity::Warning,
-        Target::listener(l),
+        About::Listener(l),
         l.subject(),
         summary,
         evidence,
@@ -262,9 +299,9 @@ fn abandoned(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
     });
     Some(finding(
         scope,
-        "abandoned-in-accept-queue",
+        FindingId::AbandonedInAcceptQueue,
         Severity::Warning,
-        Target::listener(l),
+        About::Listener(l),
         l.subject(),
         summary,
         evidence,
@@ -341,9 +378,9 @@ fn listen_drops(scope: &Scope<'_>) -> Option<Finding> {
     });
     Some(finding(
         scope,
-        "listen-drops",
+        FindingId::ListenDrops,
         severity,
-        Target::listeners(&dropping),
+        About::Listeners(&dropping),
         subject,
         summary,
         evidence,
@@ -371,9 +408,9 @@ fn syn_queue_counters(scope: &Scope<'_>) -> Option<Finding> {
     let remedy = syn_remedy(sys.tcp_syncookies, sys.tcp_max_syn_backlog);
     Some(finding(
         scope,
-        "syn-queue-pressure",
+        FindingId::SynQueuePressure,
         Severity::Warning,
-        Target::default(),
+        About::Netns,
         format!("netns {}", v.label),
         summary,
         evidence,
@@ -434,9 +471,9 @@ fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
     });
     Some(finding(
         scope,
-        "close-wait-leak",
+        FindingId::CloseWaitLeak,
         severity,
-        Target::process(&p.comm, p.pid),
+        About::Process(&p.comm, p.pid),
         process_subject(&p.comm, p.pid),
         summary,
         evidence,
@@ -509,14 +546,25 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
     });
     Some(finding(
         scope,
-        "ephemeral-port-collision",
+        FindingId::EphemeralPortCollision,
         severity,
-        Target {
-            ports: vec![m.server.port()],
-            paths: Vec::new(),
-            comms: owners.iter().map(|(_, c)| c.clone()).collect(),
-            pids: owners.iter().map(|&(pid, _)| pid).collect(),
-        },
+        About::Destination(
+            TargetKind::Destination {
+                proto: Proto::Tcp,
+                remote: m.server.to_string(),
+                local: Some(m.client.to_string()),
+                pid: match owners.as_slice() {
+                    [(pid, _)] => Some(*pid),
+                    _ => None,
+                },
+            },
+            Mentions {
+                ports: vec![m.server.port()],
+                paths: Vec::new(),
+                comms: owners.iter().map(|(_, c)| c.clone()).collect(),
+                pids: owners.iter().map(|&(pid, _)| pid).collect(),
+            },
+        ),
         subject,
         summary,
         evidence,
@@ -569,9 +617,9 @@ fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
             });
             Some(finding(
                 scope,
-                "fd-exhaustion",
+                FindingId::FdExhaustion,
                 severity,
-                Target::process(&p.comm, p.pid),
+                About::Process(&p.comm, p.pid),
                 process_subject(&p.comm, p.pid),
                 summary,
                 evidence,
@@ -607,9 +655,9 @@ fn orphan_pressure(scope: &Scope<'_>) -> Option<Finding> {
     });
     Some(finding(
         scope,
-        "orphan-pressure",
+        FindingId::OrphanPressure,
         Severity::Warning,
-        Target::default(),
+        About::Netns,
         format!("netns {}", v.label),
         summary,
         evidence,

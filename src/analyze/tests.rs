@@ -21,7 +21,7 @@ fn judge(window: &[Snapshot], settings: &Settings) -> Vec<(&'static str, Severit
         .expect("a window")
         .findings
         .into_iter()
-        .map(|f| (f.id, f.severity, f.subject))
+        .map(|f| (f.id.name(), f.severity, f.subject))
         .collect()
 }
 
@@ -109,11 +109,11 @@ fn findings_name_the_pids_of_their_subjects() {
             .collect();
         for pid in &named {
             assert!(
-                f.target.pids.contains(pid),
+                f.mentions.pids.contains(pid),
                 "{} {}: {:?}",
                 f.id,
                 f.subject,
-                f.target
+                f.mentions
             );
         }
     }
@@ -121,7 +121,7 @@ fn findings_name_the_pids_of_their_subjects() {
         a.findings
             .iter()
             .filter(|f| f.id == id)
-            .flat_map(|f| f.target.pids.clone())
+            .flat_map(|f| f.mentions.pids.clone())
             .count()
     };
     for id in ["accept-queue-full", "close-wait-leak", "fd-exhaustion"] {
@@ -384,7 +384,7 @@ fn ignore_rules_leave_findings_out_and_count_them() {
     settings.ignore.comms.push("leaky".to_owned());
     settings.ignore.ports.push(5000);
     let a = analyze(&window, &settings).expect("a window");
-    let ids: Vec<&str> = a.findings.iter().map(|f| f.id).collect();
+    let ids: Vec<&str> = a.findings.iter().map(|f| f.id.name()).collect();
     assert_eq!(
         ids,
         ["accept-queue-full", "fd-exhaustion"],

@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 
-use crate::analyze::Analysis;
+use crate::analyze::{Analysis, TargetKind};
 
 /// `text` as it may be written to a terminal or a line-oriented consumer: no control
 /// character, no bidirectional control, one line. Borrowed when nothing needed escaping.
@@ -76,12 +76,21 @@ pub fn escape_analysis(a: &mut Analysis) {
         ns.processes.iter_mut().for_each(|p| fix(&mut p.comm));
     }
     for f in &mut a.findings {
-        fix(&mut f.netns);
+        fix(&mut f.target.netns);
+        match &mut f.target.kind {
+            TargetKind::Listener { local, .. } | TargetKind::Socket { local, .. } => fix(local),
+            TargetKind::Process { comm, .. } => fix(comm),
+            TargetKind::Destination { remote, local, .. } => {
+                fix(remote);
+                local.iter_mut().for_each(fix);
+            }
+            TargetKind::Netns => {}
+        }
         fix(&mut f.subject);
         fix(&mut f.summary);
         fix(&mut f.remedy);
-        f.target.paths.iter_mut().for_each(fix);
-        f.target.comms.iter_mut().for_each(fix);
+        f.mentions.paths.iter_mut().for_each(fix);
+        f.mentions.comms.iter_mut().for_each(fix);
         f.evidence.values_mut().for_each(escape_json);
     }
 }

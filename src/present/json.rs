@@ -10,7 +10,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::analyze::units::round1;
-use crate::analyze::{Analysis, CounterView, Finding, ListenerView, NetnsView, ProcessView};
+use crate::analyze::{
+    Analysis, CounterView, Finding, FindingId, ListenerView, NetnsView, ProcessView, Target,
+    TargetKind,
+};
 use crate::model::Sysctls;
 
 pub const SCHEMA: &str = "sockscope.report.v1";
@@ -118,11 +121,12 @@ pub struct ProcessDto {
 
 #[derive(Debug, Serialize)]
 pub struct FindingDto {
-    pub id: &'static str,
+    pub id: FindingId,
     pub severity: &'static str,
     pub netns: String,
     /// The label of that namespace, so a reader of one finding knows where it is.
     pub netns_label: String,
+    pub target: TargetDto,
     pub subject: String,
     pub summary: String,
     pub evidence: BTreeMap<String, serde_json::Value>,
@@ -260,14 +264,83 @@ impl From<&ProcessView> for ProcessDto {
     }
 }
 
+/// What a finding is about: `kind` and `netns`, then the keys of that kind.
+#[derive(Debug, Serialize)]
+pub struct TargetDto {
+    pub kind: &'static str,
+    pub netns: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proto: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
+    /// A listener's socket inode: tells apart listeners that share an address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
+}
+
+impl From<&Target> for TargetDto {
+    fn from(t: &Target) -> Self {
+        let mut dto = TargetDto {
+            kind: t.kind.name(),
+            netns: t.netns.clone(),
+            proto: None,
+            local: None,
+            remote: None,
+            pid: None,
+            comm: None,
+            inode: None,
+        };
+        match &t.kind {
+            TargetKind::Listener {
+                proto,
+                local,
+                inode,
+            } => {
+                dto.proto = Some(proto.name());
+                dto.local = Some(local.clone());
+                dto.inode = Some(*inode);
+            }
+            TargetKind::Process { pid, comm } => {
+                dto.pid = Some(*pid);
+                dto.comm = Some(comm.clone());
+            }
+            TargetKind::Destination {
+                proto,
+                remote,
+                local,
+                pid,
+            } => {
+                dto.proto = Some(proto.name());
+                dto.remote = Some(remote.clone());
+                dto.local.clone_from(local);
+                dto.pid = *pid;
+            }
+            TargetKind::Socket { proto, local } => {
+                dto.proto = Some(proto.name());
+                dto.local = Some(local.clone());
+            }
+            TargetKind::Netns => {}
+        }
+        dto
+    }
+}
+
 impl FindingDto {
     pub fn new(f: &Finding, analysis: &Analysis) -> Self {
-        let label = analysis.netns.iter().find(|ns| ns.id == f.netns);
+        let netns = f.netns();
+        let label = analysis.netns.iter().find(|ns| ns.id == netns);
         FindingDto {
             id: f.id,
             severity: f.severity.name(),
-            netns: f.netns.clone(),
-            netns_label: label.map_or_else(|| f.netns.clone(), |ns| ns.label.clone()),
+            netns: netns.to_owned(),
+            netns_label: label.map_or_else(|| netns.to_owned(), |ns| ns.label.clone()),
+            target: TargetDto::from(&f.target),
             subject: f.subject.clone(),
             summary: f.summary.clone(),
             evidence: f.evidence.clone(),

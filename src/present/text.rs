@@ -82,7 +82,7 @@ fn render_findings(out: &mut String, a: &Analysis) {
         let netns = if multi_ns {
             a.netns
                 .iter()
-                .find(|n| n.id == f.netns)
+                .find(|n| n.id == f.netns())
                 .map_or_else(String::new, |n| format!(" [netns {}]", n.label))
         } else {
             String::new()

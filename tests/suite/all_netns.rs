@@ -158,6 +158,14 @@ struct Finding {
     netns: String,
     netns_label: String,
     subject: String,
+    target: Target,
+}
+
+#[derive(Debug, Deserialize)]
+struct Target {
+    kind: String,
+    netns: String,
+    local: Option<String>,
 }
 
 impl Report {
@@ -425,6 +433,53 @@ fn without_cap_sys_admin_the_callers_namespace_only_with_a_note() {
         report.privileges.notes
     );
     assert!(!report.findings.iter().any(|f| f.netns == ns.id()));
+}
+
+#[test]
+fn two_unowned_full_listeners_on_one_address_are_two_findings_by_namespace() {
+    let test = "two_unowned_full_listeners_on_one_address_are_two_findings_by_namespace";
+    let (Some(mut one), Some(mut two)) = (named_or_skip(test, "one"), named_or_skip(test, "two"))
+    else {
+        return;
+    };
+    for ns in [&mut one, &mut two] {
+        ns.lab(&["noaccept", "--addr", "127.0.0.1:5000"]);
+    }
+    // As nobody with CAP_SYS_ADMIN alone: every namespace can be entered, no owner is seen,
+    // so both findings read "tcp 127.0.0.1:5000".
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args(["--inh-caps=+sys_admin", "--ambient-caps=+sys_admin", "--"])
+        .arg(sockscope_bin())
+        .args(["report", "--json", "--all-netns", "--samples", "1"])
+        .output()
+        .expect("running setpriv");
+    let stdout = stdout_of("sockscope report --all-netns as nobody", &out);
+    let report: Report = serde_json::from_str(&stdout).expect("a JSON report");
+    // Other tests' namespaces may hold full listeners of their own at the same time.
+    let ours = [one.id(), two.id()];
+    let full: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.id == "accept-queue-full" && ours.contains(&f.target.netns))
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    for f in &full {
+        assert_eq!(
+            f.subject, "tcp 127.0.0.1:5000",
+            "no owner is visible: {f:?}"
+        );
+        assert_eq!(
+            (f.target.kind.as_str(), f.target.local.as_deref()),
+            ("listener", Some("127.0.0.1:5000"))
+        );
+        assert_eq!(f.target.netns, f.netns, "{f:?}");
+        seen.push(f.target.netns.clone());
+    }
+    seen.sort();
+    let mut expected = ours.to_vec();
+    expected.sort();
+    assert_eq!(seen, expected, "one finding in each namespace: {full:#?}");
 }
 
 #[test]

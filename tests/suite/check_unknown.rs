@@ -40,6 +40,14 @@ fn unknown_flag_is_unknown() {
 }
 
 #[test]
+fn an_unknown_finding_id_to_ignore_is_unknown() {
+    assert_unknown(
+        &["check", "--ignore", "id:typo"],
+        &["\"typo\"", "accept-queue-full", "orphan-pressure"],
+    );
+}
+
+#[test]
 fn threshold_that_is_not_a_number_is_unknown() {
     assert_unknown(&["check", "--fd-warn", "x"], &["--fd-warn", "x"]);
 }
@@ -73,6 +81,17 @@ fn config_with_a_syntax_error_is_unknown_naming_the_line() {
     assert!(
         reason.contains(&format!("{config}:3")) || reason.contains("line 3"),
         "the reason should name line 3: {reason:?}"
+    );
+}
+
+#[test]
+fn config_ignoring_an_unknown_finding_id_is_unknown() {
+    let scratch = Scratch::new("check-config-unknown-id");
+    let config = scratch.write("sockscope.toml", "[ignore]\nids = [\"typo\"]\n");
+    let config = as_str(&config);
+    assert_unknown(
+        &["check", "--config", config],
+        &[config, "typo", "accept-queue-full"],
     );
 }
 

@@ -49,6 +49,16 @@ fn bad_interval_is_a_one_line_usage_error() {
 }
 
 #[test]
+fn an_unknown_finding_id_to_ignore_is_a_usage_error_that_lists_the_ids() {
+    assert_usage_error(&["report", "--ignore", "id:typo"]);
+    let out = sockscope(&["report", "--ignore", "id:accept-queue-ful"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for id in ["accept-queue-full", "close-wait-leak", "orphan-pressure"] {
+        assert!(stderr.contains(id), "the valid ids are listed: {stderr}");
+    }
+}
+
+#[test]
 fn zero_samples_is_a_one_line_usage_error() {
     assert_usage_error(&["report", "--samples", "0"]);
 }

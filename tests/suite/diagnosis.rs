@@ -96,6 +96,12 @@ fn full_listener_that_keeps_dropping_is_critical_and_its_drops_are_named() {
     assert_actionable(full, "noaccept", pid);
     assert_eq!(*evidence(full, "accept_queue"), 9, "{full:?}");
     assert_eq!(*evidence(full, "backlog"), 8, "{full:?}");
+    assert_eq!(
+        (full.target.kind.as_str(), full.target.proto.as_deref()),
+        ("listener", Some("tcp")),
+        "{full:?}"
+    );
+    assert_eq!(full.target.local.as_deref(), Some(FULL), "{full:?}");
 
     let drops = report.the_finding("listen-drops");
     assert_names_listener(drops, FULL, "noaccept", pid);
@@ -174,12 +180,32 @@ fn loopback_close_wait_leak_names_the_process_and_the_mined_ports() {
     assert_eq!(leak.severity, "warning", "{leak:?}");
     assert_eq!(*evidence(leak, "close_wait"), 200, "{leak:?}");
     assert_eq!(*evidence(leak, "pid"), pid, "{leak:?}");
+    assert_eq!(
+        (
+            leak.target.kind.as_str(),
+            leak.target.pid,
+            leak.target.comm.as_deref()
+        ),
+        ("process", Some(pid), Some("leaky")),
+        "{leak:?}"
+    );
 
     let collision = report.the_finding("ephemeral-port-collision");
     assert_eq!(collision.subject, subject, "{collision:?}");
     assert_eq!(*evidence(collision, "mined_ports"), 200, "{collision:?}");
     assert_eq!(*evidence(collision, "server"), LEAKY, "{collision:?}");
     assert_eq!(*evidence(collision, "client"), "127.0.0.1", "{collision:?}");
+    let t = &collision.target;
+    assert_eq!(
+        (
+            t.kind.as_str(),
+            t.remote.as_deref(),
+            t.local.as_deref(),
+            t.pid
+        ),
+        ("destination", Some(LEAKY), Some("127.0.0.1"), Some(pid)),
+        "{collision:?}"
+    );
     // 200 ports of the default 28,232-port range is 0.7 %, under the 5 % critical.
     assert_eq!(collision.severity, "warning", "{collision:?}");
 }

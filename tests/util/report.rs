@@ -77,17 +77,53 @@ pub struct Finding {
     pub id: String,
     pub severity: String,
     pub netns: String,
+    pub target: Target,
     pub subject: String,
     pub summary: String,
     pub evidence: serde_json::Map<String, serde_json::Value>,
     pub remedy: String,
 }
 
-/// A report as `report --json` prints it, in the test's types.
+/// What a finding is about: `kind` and `netns`, and the keys of that kind.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Target {
+    pub kind: String,
+    pub netns: String,
+    pub proto: Option<String>,
+    pub local: Option<String>,
+    pub remote: Option<String>,
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+}
+
+/// A report as `report --json` prints it, in the test's types, after checking it against
+/// the published JSON Schema and that every finding's target lies in the finding's
+/// namespace.
 pub fn parse(json: &str) -> Report {
-    let report: Report = serde_json::from_str(json)
+    let value: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("report is not JSON: {e}\n{json}"));
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../assets/sockscope.report.v1.schema.json"))
+            .expect("the schema is JSON");
+    let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report does not match the schema: {errors:#?}\n{json}"
+    );
+    let report: Report = serde_json::from_value(value)
         .unwrap_or_else(|e| panic!("report does not match the test's types: {e}\n{json}"));
     assert_eq!(report.schema, "sockscope.report.v1");
+    for f in &report.findings {
+        assert_eq!(f.target.netns, f.netns, "{f:?}");
+        assert!(
+            report.netns.iter().any(|ns| ns.id == f.netns),
+            "{f:?} names a namespace the report does not hold"
+        );
+    }
     report
 }
 

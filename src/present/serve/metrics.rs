@@ -232,8 +232,10 @@ pub fn render_metrics(analysis: &Analysis, snapshot: &Snapshot, opts: &MetricsOp
         .collect();
     let mut counts: BTreeMap<(&str, &str, &str), u64> = BTreeMap::new();
     for f in &analysis.findings {
-        let ns = label_of.get(f.netns.as_str()).copied().unwrap_or(&f.netns);
-        *counts.entry((f.id, f.severity.name(), ns)).or_insert(0) += 1;
+        let ns = label_of.get(f.netns()).copied().unwrap_or(f.netns());
+        *counts
+            .entry((f.id.name(), f.severity.name(), ns))
+            .or_insert(0) += 1;
     }
     for ((id, severity, ns), n) in counts {
         out.sample(&FINDINGS, &[id, severity, ns], n);
@@ -345,7 +347,7 @@ fn exported_processes<'a>(
     let named: BTreeSet<u32> = analysis
         .findings
         .iter()
-        .flat_map(|f| f.target.pids.iter().copied())
+        .flat_map(|f| f.mentions.pids.iter().copied())
         .collect();
     let mut out: BTreeMap<u32, ExportedProcess<'a>> = BTreeMap::new();
     for (i, (ns, p)) in views.iter().enumerate() {
@@ -478,7 +480,9 @@ impl Display for Escaped<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::{Finding, Owner, Settings, Severity, Target, analyze};
+    use crate::analyze::{
+        Finding, FindingId, Mentions, Owner, Settings, Severity, Target, analyze,
+    };
     use crate::present::record;
 
     fn recording(name: &str) -> Vec<Snapshot> {
@@ -677,7 +681,7 @@ mod tests {
         let named: BTreeSet<u32> = analysis
             .findings
             .iter()
-            .flat_map(|f| f.target.pids.iter().copied())
+            .flat_map(|f| f.mentions.pids.iter().copied())
             .collect();
         assert!(!named.is_empty());
 
@@ -717,10 +721,10 @@ mod tests {
             .find(|p| p.tcp.total() + p.unix_sockets == 0 && p.fds.is_some())
             .expect("a process without sockets");
         analysis.findings.push(Finding {
-            id: "fd-exhaustion",
+            id: FindingId::FdExhaustion,
             severity: Severity::Warning,
-            netns: analysis.netns[0].id.clone(),
-            target: Target::process(&socketless.comm, socketless.pid),
+            target: Target::process(&analysis.netns[0].id, &socketless.comm, socketless.pid),
+            mentions: Mentions::process(&socketless.comm, socketless.pid),
             subject: String::new(),
             summary: String::new(),
             evidence: BTreeMap::new(),

@@ -666,3 +666,72 @@ fn carried_over_parts_say_how_old_they_are() {
         "{full}"
     );
 }
+
+/// Two namespaces, each with a full listener on 127.0.0.1:5000 whose owner cannot be seen
+/// (the same address, the same subject text, even the same inode): `incidents.ndjson`'s
+/// namespace, and a copy of it whose listener holds 5 of 4 instead of 9 of 8.
+fn two_full_listeners_on_one_address() -> Vec<Snapshot> {
+    let mut snapshots = recording("incidents");
+    for s in &mut snapshots {
+        for l in &mut s.netns[0].tcp_listeners {
+            l.owners.clear();
+        }
+        let mut other = s.netns[0].clone();
+        other.id = "4026539998".to_owned();
+        other.label = "other".to_owned();
+        for l in &mut other.tcp_listeners {
+            if l.local.port() == 5000 {
+                (l.recv_q, l.send_q) = (5, 4);
+            }
+        }
+        s.netns.push(other);
+    }
+    snapshots
+}
+
+#[test]
+fn findings_lead_to_their_own_namespace_s_listener() {
+    let mut view = live(two_full_listeners_on_one_address());
+    let full: Vec<(usize, String)> = view
+        .rows
+        .findings
+        .iter()
+        .enumerate()
+        .filter_map(|(row, &i)| {
+            let f = view.finding(i)?;
+            (f.id == "accept-queue-full" && f.subject == "tcp 127.0.0.1:5000")
+                .then(|| (row, f.target.netns.clone()))
+        })
+        .collect();
+    let netns: Vec<&str> = full.iter().map(|(_, ns)| ns.as_str()).collect();
+    assert_eq!(netns.len(), 2, "one finding per namespace: {full:?}");
+    assert_ne!(netns[0], netns[1]);
+    for (row, ns) in &full {
+        press(&mut view, &[KeyCode::Esc, KeyCode::Esc]);
+        while view.findings.index > *row {
+            press(&mut view, &[KeyCode::Up]);
+        }
+        while view.findings.index < *row {
+            press(&mut view, &[KeyCode::Down]);
+        }
+        press(&mut view, &[KeyCode::Enter]);
+        let Some(Detail::Finding { key }) = &view.detail else {
+            panic!("a finding's details: {:?}", view.detail);
+        };
+        assert_eq!(&key.1.netns, ns);
+        press(&mut view, &[KeyCode::Enter]);
+        let Some(Detail::Listener { netns, .. }) = &view.detail else {
+            panic!("the listener's details: {:?}", view.detail);
+        };
+        assert_eq!(
+            netns, ns,
+            "the finding leads to its own namespace's listener"
+        );
+        let screen = draw(&view, 160, 45);
+        let queue = if ns == "4026539998" { "5/4" } else { "9/8" };
+        assert!(
+            screen.contains(&format!("queue {queue}")),
+            "namespace {ns}'s listener holds {queue}:\n{screen}"
+        );
+    }
+}

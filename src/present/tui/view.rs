@@ -15,8 +15,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::feed::Update;
 use super::history::{HISTORY, History, Point};
 use crate::analyze::{
-    self, Analysis, Finding, ListenerDetail, ListenerView, NetnsView, ProcessDetail, ProcessView,
-    Thresholds,
+    self, Analysis, Finding, FindingId, ListenerDetail, ListenerView, NetnsView, ProcessDetail,
+    ProcessView, Target, Thresholds,
 };
 use crate::model::Snapshot;
 use crate::present::escape::{escape, escape_analysis};
@@ -197,10 +197,19 @@ pub struct Sort<C> {
 }
 
 /// A selection: the row it points at, and its last position for when that row goes away.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selection<K> {
     pub key: Option<K>,
     pub index: usize,
+}
+
+impl<K> Default for Selection<K> {
+    fn default() -> Self {
+        Selection {
+            key: None,
+            index: 0,
+        }
+    }
 }
 
 impl<K: PartialEq + Clone> Selection<K> {
@@ -228,8 +237,8 @@ impl<K: PartialEq + Clone> Selection<K> {
     }
 }
 
-/// A finding is named by its id and subject.
-pub type FindingKey = (&'static str, String);
+/// A finding is named by its id and its target (namespace included).
+pub type FindingKey = (FindingId, Target);
 
 /// A details view and the sockets it lists.
 #[derive(Debug, Clone, PartialEq)]
@@ -441,7 +450,7 @@ impl View {
                     || (several
                         && a.netns
                             .iter()
-                            .any(|ns| ns.id == f.netns && netns_matches(ns, &needle)))
+                            .any(|ns| ns.id == f.netns() && netns_matches(ns, &needle)))
             })
             .collect();
         let mut listeners: Vec<(usize, usize)> = a
@@ -480,7 +489,7 @@ impl View {
         });
         let finding_keys: Vec<FindingKey> = findings
             .iter()
-            .map(|&i| (a.findings[i].id, a.findings[i].subject.clone()))
+            .map(|&i| (a.findings[i].id, a.findings[i].target.clone()))
             .collect();
         let listener_keys: Vec<u64> = listeners
             .iter()
@@ -510,7 +519,7 @@ impl View {
                     .rows
                     .findings
                     .iter()
-                    .map(|&i| (a.findings[i].id, a.findings[i].subject.clone()))
+                    .map(|&i| (a.findings[i].id, a.findings[i].target.clone()))
                     .collect();
                 self.findings.step(&keys, by);
             }
@@ -769,18 +778,25 @@ impl View {
             return;
         };
         let Some(data) = &self.data else { return };
-        let subject = &key.1;
         let a = &data.analysis;
+        let Some(f) = a
+            .findings
+            .iter()
+            .find(|f| f.id == key.0 && f.target == key.1)
+        else {
+            return;
+        };
         let listener = a
             .netns
             .iter()
             .flat_map(|ns| ns.listeners.iter().map(move |l| (ns, l)))
-            .find(|(_, l)| &l.subject() == subject);
+            .find(|(ns, l)| f.is_about_listener(&ns.id, l.inode));
         let process = a
             .netns
             .iter()
-            .flat_map(|ns| &ns.processes)
-            .find(|p| is_about_process(subject, p));
+            .flat_map(|ns| ns.processes.iter().map(move |p| (ns, p)))
+            .find(|(ns, p)| f.is_about_process(&ns.id, p.pid))
+            .map(|(_, p)| p);
         self.detail = match (listener, process) {
             (Some((ns, l)), _) => Some(Detail::Listener {
                 netns: ns.id.clone(),
@@ -799,21 +815,12 @@ impl View {
     }
 }
 
-/// Whether a finding's subject names this process (alone, or first of several).
-pub fn is_about_process(subject: &str, p: &ProcessView) -> bool {
-    let own = p.subject();
-    subject == own
-        || subject
-            .strip_prefix(own.as_str())
-            .is_some_and(|rest| rest.starts_with(" and "))
-}
-
 /// A finding matches by its id, its subject, or the ports, paths and process names it is
 /// about (a collision finding names the process, and is about the server's port too).
 fn finding_matches(f: &Finding, needle: &str) -> bool {
-    let t = &f.target;
+    let t = &f.mentions;
     needle.is_empty()
-        || f.id.contains(needle)
+        || f.id.name().contains(needle)
         || f.subject.to_lowercase().contains(needle)
         || t.ports.iter().any(|p| p.to_string().contains(needle))
         || t.paths.iter().any(|p| p.to_lowercase().contains(needle))

@@ -17,17 +17,17 @@ use crate::analyze::{
     Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Proto, Severity, SocketRow,
 };
 use crate::model::TcpState;
-use crate::present::tui::view::{Carried, Detail, Mode, View, is_about_process};
+use crate::present::tui::view::{Carried, Detail, FindingKey, Mode, View};
 
 pub fn render(frame: &mut Frame, area: Rect, view: &View) {
     let lines = match &view.detail {
         Some(Detail::Finding { key }) => finding(view, key, area.width),
         Some(Detail::Listener {
+            netns,
             inode,
             sockets,
             scroll,
-            ..
-        }) => listener(view, *inode, sockets.as_ref(), *scroll, area),
+        }) => listener(view, netns, *inode, sockets.as_ref(), *scroll, area),
         Some(Detail::Process {
             pid,
             sockets,
@@ -69,14 +69,14 @@ fn gone(what: &str, theme: Theme) -> Line<'static> {
     )
 }
 
-fn finding(view: &View, key: &(&'static str, String), width: u16) -> Vec<Line<'static>> {
+fn finding(view: &View, key: &FindingKey, width: u16) -> Vec<Line<'static>> {
     let theme = Theme::new(view.color);
     let w = usize::from(width).saturating_sub(4);
     let found = view.data.as_ref().and_then(|d| {
         d.analysis
             .findings
             .iter()
-            .find(|f| f.id == key.0 && f.subject == key.1)
+            .find(|f| f.id == key.0 && f.target == key.1)
     });
     let mut lines = vec![title(format!("Finding {}", key.0), width, theme)];
     let Some(f) = found else {
@@ -133,8 +133,13 @@ fn finding(view: &View, key: &(&'static str, String), width: u16) -> Vec<Line<'s
 fn follows(view: &View, f: &Finding) -> bool {
     view.data.as_ref().is_some_and(|d| {
         d.analysis.netns.iter().any(|ns| {
-            ns.listeners.iter().any(|l| l.subject() == f.subject)
-                || ns.processes.iter().any(|p| is_about_process(&f.subject, p))
+            ns.listeners
+                .iter()
+                .any(|l| f.is_about_listener(&ns.id, l.inode))
+                || ns
+                    .processes
+                    .iter()
+                    .any(|p| f.is_about_process(&ns.id, p.pid))
         })
     })
 }
@@ -173,7 +178,7 @@ fn value_text(v: &serde_json::Value) -> String {
     }
 }
 
-/// The findings whose subject is this listener or process, one line each.
+/// The findings about this listener or process, one line each.
 fn findings_about(
     view: &View,
     about: impl Fn(&Finding) -> bool,
@@ -202,6 +207,7 @@ fn findings_about(
 
 fn listener(
     view: &View,
+    netns: &str,
     inode: u64,
     sockets: Option<&ListenerDetail>,
     scroll: usize,
@@ -213,6 +219,7 @@ fn listener(
         d.analysis
             .netns
             .iter()
+            .filter(|ns| ns.id == netns)
             .flat_map(|ns| &ns.listeners)
             .find(|l| l.inode == inode)
     });
@@ -228,8 +235,12 @@ fn listener(
         theme,
     )];
     lines.extend(listener_summary(view, l, w, theme));
-    let subject = l.subject();
-    lines.extend(findings_about(view, |f| f.subject == subject, w, theme));
+    lines.extend(findings_about(
+        view,
+        |f| f.is_about_listener(netns, l.inode),
+        w,
+        theme,
+    ));
     match (l.proto, sockets) {
         (Proto::Unix, _) => lines.push(Line::styled(
             "  (the kernel does not list a unix listener's queued connections one by one)",
@@ -533,14 +544,14 @@ fn process(
 ) -> Vec<Line<'static>> {
     let theme = Theme::new(view.color);
     let w = usize::from(area.width);
-    let p: Option<&ProcessView> = view.data.as_ref().and_then(|d| {
+    let found = view.data.as_ref().and_then(|d| {
         d.analysis
             .netns
             .iter()
-            .flat_map(|ns| &ns.processes)
-            .find(|p| p.pid == pid)
+            .flat_map(|ns| ns.processes.iter().map(move |p| (ns.id.as_str(), p)))
+            .find(|(_, p)| p.pid == pid)
     });
-    let Some(p) = p else {
+    let Some((netns, p)) = found else {
         return vec![
             title(format!("Process (pid {pid})"), area.width, theme),
             gone("this process (or its last socket)", theme),
@@ -554,7 +565,7 @@ fn process(
     lines.extend(process_summary(view, p, w, theme));
     lines.extend(findings_about(
         view,
-        |f| is_about_process(&f.subject, p),
+        |f| f.is_about_process(netns, p.pid),
         w,
         theme,
     ));

@@ -179,7 +179,7 @@ fn findings(frame: &mut Frame, area: Rect, view: &View, remedy: u16, a: &Analysi
             .findings
             .iter()
             .filter_map(|&i| view.finding(i))
-            .map(|f| f.id.len())
+            .map(|f| f.id.name().len())
             .max()
             .unwrap_or(0);
         let first = offset(view.findings.index, list_rows);
@@ -246,7 +246,7 @@ fn netns_tag(a: &Analysis, f: &Finding) -> String {
     }
     a.netns
         .iter()
-        .find(|ns| ns.id == f.netns)
+        .find(|ns| ns.id == f.netns())
         .map_or_else(String::new, |ns| format!("[{}] ", ns.label))
 }
 
