@@ -36,16 +36,10 @@ pub enum Face {
     Serve(ServeConfig),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopConfig {
-    pub source: TopSource,
-}
-
 /// The dashboard refreshes from the live host, or steps through a recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TopSource {
-    Live { interval: Duration },
-    Replay { path: PathBuf },
+pub struct TopConfig {
+    pub source: Source,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,30 +56,31 @@ pub const DEFAULT_TOP_PROCESSES: usize = 100;
 pub struct CheckConfig {
     pub json: bool,
     pub source: Source,
+    pub samples: Samples,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportConfig {
     pub json: bool,
     pub source: Source,
+    pub samples: Samples,
 }
 
-/// Where snapshots come from.
+/// Where a face's snapshots come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    Live(Sampling),
-    /// A recording; `last` keeps only its newest snapshots.
-    Replay {
-        path: PathBuf,
-        last: Option<usize>,
-    },
+    /// The live host, a snapshot every `interval`.
+    Live { interval: Duration },
+    /// A recording, at the pace it was recorded.
+    Replay { path: PathBuf },
 }
 
-/// How many snapshots to take, how far apart.
+/// How many snapshots a one-shot face (`report`, `check`) judges together: live, how many
+/// to take; from a recording, how many of its newest (`All`: the whole recording).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sampling {
-    pub samples: usize,
-    pub interval: Duration,
+pub enum Samples {
+    Count(usize),
+    All,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,11 +140,12 @@ impl Config {
         let (face, flags) = match cli.command {
             Some(Command::Record(args)) => (Face::Record(record(&args)?), RuleArgs::default()),
             Some(Command::Report(args)) => {
-                let source = source(&args.sampling)?;
+                let (source, samples) = sampled_source(&args.sampling)?;
                 (
                     Face::Report(ReportConfig {
                         json: args.json,
                         source,
+                        samples,
                     }),
                     args.rules,
                 )
@@ -161,11 +157,12 @@ impl Config {
                 (Face::Top(top(&TopArgs::default())?), RuleArgs::default())
             }
             None => {
-                let source = source(&SampleArgs::default())?;
+                let (source, samples) = sampled_source(&SampleArgs::default())?;
                 (
                     Face::Report(ReportConfig {
                         json: false,
                         source,
+                        samples,
                     }),
                     RuleArgs::default(),
                 )
@@ -205,10 +202,9 @@ fn netns_scope(all: bool, one: Option<&str>, face: &Face) -> Result<NetnsScope, 
         return Err(bad("name a namespace: an `ip netns` name, a path or a pid"));
     }
     let replay = match face {
-        Face::Report(ReportConfig { source, .. }) | Face::Check(CheckConfig { source, .. }) => {
-            matches!(source, Source::Replay { .. })
-        }
-        Face::Top(TopConfig { source }) => matches!(source, TopSource::Replay { .. }),
+        Face::Report(ReportConfig { source, .. })
+        | Face::Check(CheckConfig { source, .. })
+        | Face::Top(TopConfig { source }) => matches!(source, Source::Replay { .. }),
         Face::Record(_) | Face::Serve(_) => false,
     };
     if replay {
@@ -222,8 +218,8 @@ fn netns_scope(all: bool, one: Option<&str>, face: &Face) -> Result<NetnsScope, 
 
 fn top(args: &TopArgs) -> Result<TopConfig, ConfigError> {
     let source = match &args.replay {
-        Some(path) => TopSource::Replay { path: path.clone() },
-        None => TopSource::Live {
+        Some(path) => Source::Replay { path: path.clone() },
+        None => Source::Live {
             interval: parse_interval("--interval", args.interval.as_deref())?,
         },
     };
@@ -249,23 +245,29 @@ fn serve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
 }
 
 fn check(args: &CheckArgs) -> Result<CheckConfig, ConfigError> {
+    let (source, samples) = sampled_source(&args.sampling)?;
     Ok(CheckConfig {
         json: args.format == "json",
-        source: source(&args.sampling)?,
+        source,
+        samples,
     })
 }
 
-fn source(args: &SampleArgs) -> Result<Source, ConfigError> {
+/// The source of a one-shot face and how many snapshots it judges: live, `--samples`
+/// (default 2); from a recording, its newest `--samples` (default all).
+fn sampled_source(args: &SampleArgs) -> Result<(Source, Samples), ConfigError> {
     let samples = args.samples.as_deref().map(parse_samples).transpose()?;
     Ok(match &args.replay {
-        Some(path) => Source::Replay {
-            path: path.clone(),
-            last: samples,
-        },
-        None => Source::Live(Sampling {
-            samples: samples.unwrap_or(DEFAULT_SAMPLES),
-            interval: parse_interval("--interval", args.interval.as_deref())?,
-        }),
+        Some(path) => (
+            Source::Replay { path: path.clone() },
+            samples.map_or(Samples::All, Samples::Count),
+        ),
+        None => (
+            Source::Live {
+                interval: parse_interval("--interval", args.interval.as_deref())?,
+            },
+            Samples::Count(samples.unwrap_or(DEFAULT_SAMPLES)),
+        ),
     })
 }
 
@@ -441,12 +443,17 @@ mod tests {
         Config::build(cli, false)
     }
 
+    /// How far apart a live report's samples are.
+    struct Sampling {
+        interval: Duration,
+    }
+
     fn sampling(args: &[&str]) -> Sampling {
         match build(args).expect("valid").face {
             Face::Report(ReportConfig {
-                source: Source::Live(s),
+                source: Source::Live { interval },
                 ..
-            }) => s,
+            }) => Sampling { interval },
             other => panic!("not a live report: {other:?}"),
         }
     }
@@ -459,10 +466,10 @@ mod tests {
             config.face,
             Face::Report(ReportConfig {
                 json: false,
-                source: Source::Live(Sampling {
-                    samples: 2,
+                source: Source::Live {
                     interval: Duration::from_secs(1)
-                }),
+                },
+                samples: Samples::Count(2),
             })
         );
     }
@@ -474,7 +481,7 @@ mod tests {
         assert_eq!(
             config.face,
             Face::Top(TopConfig {
-                source: TopSource::Live {
+                source: Source::Live {
                     interval: Duration::from_secs(1)
                 }
             })
@@ -485,7 +492,7 @@ mod tests {
         assert_eq!(
             face,
             Face::Top(TopConfig {
-                source: TopSource::Replay {
+                source: Source::Replay {
                     path: PathBuf::from("r.ndjson")
                 }
             })
@@ -573,13 +580,14 @@ mod tests {
             .expect("valid")
             .face;
         let Face::Report(ReportConfig {
-            source: Source::Replay { last, .. },
+            source: Source::Replay { .. },
+            samples,
             ..
         }) = face
         else {
             panic!("not a replay: {face:?}");
         };
-        assert_eq!(last, None);
+        assert_eq!(samples, Samples::All);
     }
 
     #[test]

@@ -5,9 +5,13 @@
 //!
 //! - [`collect`] reads the kernel (sock_diag, /proc, sysctls) into a [`model::Snapshot`];
 //! - [`analyze`] turns snapshots and thresholds into rates, views and findings, without I/O;
-//! - [`present`] renders an analysis: the dashboard, the text and JSON report, the check.
+//! - [`present`] renders an analysis: the dashboard, the text and JSON report, the check,
+//!   the exporter.
 //!
-//! [`config`] validates what the user typed ([`cli`]) into the settings the layers use.
+//! [`source`] is where every face's snapshots come from — the live host through [`collect`],
+//! or a recording ([`recording`]) — so that no face touches `collect` itself; the window of
+//! snapshots a rate spans is [`analyze::window`]'s. [`config`] validates what the user typed
+//! ([`cli`]) into the settings the layers use.
 
 pub mod analyze;
 pub mod cli;
@@ -15,3 +19,5 @@ pub mod collect;
 pub mod config;
 pub mod model;
 pub mod present;
+pub mod recording;
+pub mod source;

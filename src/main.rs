@@ -1,8 +1,7 @@
 //! The `sockscope` binary: parse, build the config, run a face, map errors to exit codes.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -10,18 +9,19 @@ use anyhow::Context as _;
 use clap::error::ErrorKind;
 use clap::{CommandFactory as _, Parser as _};
 
-use sockscope::analyze::{self, Settings};
+use sockscope::analyze::Settings;
+use sockscope::analyze::window::Window;
 use sockscope::cli::Cli;
-use sockscope::collect::{CollectOptions, Collector, Sampler};
+use sockscope::collect::CollectOptions;
 use sockscope::config::{
-    CheckConfig, Config, Face, RecordConfig, ReportConfig, Sampling, ServeConfig, Source, Stop,
-    TopConfig, TopSource,
+    CheckConfig, Config, Face, RecordConfig, ReportConfig, Samples, ServeConfig, Stop, TopConfig,
 };
-use sockscope::model::Snapshot;
 use sockscope::present::check::{self, CheckResult, Status};
 use sockscope::present::escape::escape;
 use sockscope::present::serve::{self, Exporter, Limits, MetricsOptions};
-use sockscope::present::{json, record, text, tui};
+use sockscope::present::{json, text, tui};
+use sockscope::recording;
+use sockscope::source::Source;
 
 /// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
 const EXIT_FAILURE: u8 = 1;
@@ -121,23 +121,36 @@ fn invoked_subcommand() -> Option<String> {
     None
 }
 
-/// Snapshots from the live host or a recording, with the interval they were taken at.
-fn snapshots(
-    source: &Source,
+/// The window a one-shot face judges, and the interval its snapshots were taken at; a
+/// recording's warnings go to stderr.
+fn window(
+    source: &sockscope::config::Source,
+    samples: Samples,
     collect: &CollectOptions,
-) -> anyhow::Result<(Vec<Snapshot>, Duration)> {
-    Ok(match source {
-        Source::Live(sampling) => (sample(*sampling, collect)?, sampling.interval),
-        Source::Replay { path, last } => {
-            let recording = replay(path)?;
-            let interval = Duration::from_millis(recording.header.interval_ms);
-            let mut snapshots = recording.snapshots;
-            if let Some(n) = *last {
-                snapshots.drain(..snapshots.len().saturating_sub(n));
-            }
-            (snapshots, interval)
+) -> anyhow::Result<(Window, Duration)> {
+    let source = Source::sampling(source, collect)?;
+    warn(&source);
+    let interval = source.interval();
+    let progress = match (&source, samples) {
+        (Source::Live(_), Samples::Count(n)) => Progress::new(n),
+        _ => Progress::new(0),
+    };
+    let window = source.window(samples, |taken| progress.tick(taken))?;
+    progress.done();
+    Ok((window, interval))
+}
+
+/// What reading a recording tolerated, on stderr.
+fn warn(source: &Source) {
+    if let Source::Replay(replay) = source {
+        for warning in source.warnings() {
+            eprintln!(
+                "sockscope: warning: {}: {}",
+                replay.path.display(),
+                escape(warning)
+            );
         }
-    })
+    }
 }
 
 fn run_report(
@@ -145,8 +158,8 @@ fn run_report(
     settings: &Settings,
     collect: &CollectOptions,
 ) -> anyhow::Result<()> {
-    let (snapshots, interval) = snapshots(&config.source, collect)?;
-    let analysis = analyze::analyze(&snapshots, settings).context("no snapshot to analyse")?;
+    let (window, interval) = window(&config.source, config.samples, collect)?;
+    let analysis = window.analyze(settings).context("no snapshot to analyse")?;
     let mut out = io::stdout().lock();
     if config.json {
         json::write(&mut out, &json::ReportDoc::new(&analysis, interval))?;
@@ -162,27 +175,15 @@ fn run_top(
     settings: &Settings,
     collect: &CollectOptions,
 ) -> anyhow::Result<()> {
-    let source = match &config.source {
-        TopSource::Live { interval } => tui::Source::Live {
-            collector: Box::new(Collector::new(collect.clone())),
-            interval: *interval,
-        },
-        TopSource::Replay { path } => {
-            let recording = replay(path)?;
-            tui::Source::Replay {
-                interval: Duration::from_millis(recording.header.interval_ms),
-                snapshots: recording.snapshots,
-            }
-        }
-    };
+    let source = Source::refreshing(&config.source, collect)?;
+    warn(&source);
     tui::run(source, settings.clone())?;
     Ok(())
 }
 
 fn run_check(config: &CheckConfig, settings: &Settings, collect: &CollectOptions) -> ExitCode {
-    let judged = snapshots(&config.source, collect).and_then(|(snapshots, _)| {
-        analyze::analyze(&snapshots, settings).context("no snapshot to analyse")
-    });
+    let judged = window(&config.source, config.samples, collect)
+        .and_then(|(window, _)| window.analyze(settings).context("no snapshot to analyse"));
     let result = match judged {
         Ok(analysis) => CheckResult::new(&analysis, &settings.thresholds),
         Err(e) => return unknown(&format!("{e:#}"), config.json),
@@ -215,31 +216,6 @@ fn unknown(reason: &str, json: bool) -> ExitCode {
     ExitCode::from(result.exit_code)
 }
 
-fn sample(sampling: Sampling, collect: &CollectOptions) -> anyhow::Result<Vec<Snapshot>> {
-    let mut sampler = Sampler::new(collect.clone(), sampling.interval);
-    let progress = Progress::new(sampling.samples);
-    let mut snapshots = Vec::with_capacity(sampling.samples);
-    for taken in 1..=sampling.samples {
-        snapshots.push(sampler.take().context("could not read socket state")?);
-        progress.tick(taken);
-    }
-    progress.done();
-    Ok(snapshots)
-}
-
-/// Read a recording, warning on stderr about what was tolerated.
-fn replay(path: &Path) -> anyhow::Result<record::Recording> {
-    let shown = path.display();
-    let file = File::open(path).with_context(|| {
-        format!("cannot open recording {shown}; make one with `sockscope record --output {shown}`")
-    })?;
-    let recording = record::read(BufReader::new(file)).with_context(|| format!("{shown}"))?;
-    for warning in &recording.warnings {
-        eprintln!("sockscope: warning: {shown}: {}", escape(warning));
-    }
-    Ok(recording)
-}
-
 fn run_record(config: &RecordConfig, collect: &CollectOptions) -> anyhow::Result<()> {
     let shown = config.output.display();
     let mut file = OpenOptions::new()
@@ -252,33 +228,39 @@ fn run_record(config: &RecordConfig, collect: &CollectOptions) -> anyhow::Result
     if !fresh {
         let mut first = String::new();
         BufReader::new(&file).read_line(&mut first)?;
-        serde_json::from_str::<record::Header>(&first).map_err(|_| {
+        serde_json::from_str::<recording::Header>(&first).map_err(|_| {
             anyhow::anyhow!(
                 "{shown} exists and is not a sockscope recording; choose another --output"
             )
         })?;
     }
-    let mut sampler = Sampler::new(collect.clone(), config.interval);
+    let live = sockscope::config::Source::Live {
+        interval: config.interval,
+    };
+    let Source::Live(mut live) = Source::sampling(&live, collect)? else {
+        unreachable!("a live source is live")
+    };
     let started = Instant::now();
     let mut out = BufWriter::new(&mut file);
     let on_terminal = io::stderr().is_terminal();
     for taken in 1.. {
         let done = match config.stop {
             Stop::Count(n) => taken > n,
-            Stop::After(limit) => taken > 1 && sampler.next_due() > limit,
+            Stop::After(limit) => taken > 1 && live.next_due() > limit,
             Stop::Interrupted => false,
         };
         if done {
             break;
         }
-        let snapshot = sampler.take().context("could not read socket state")?;
+        let snapshot = live.take_when_due()?;
         if taken == 1 && fresh {
-            record::write_line(
+            recording::write_line(
                 &mut out,
-                &record::Header::new(snapshot.host.clone(), config.interval),
+                &recording::Header::new(snapshot.host.clone(), config.interval),
             )?;
         }
-        record::write_line(&mut out, &snapshot).with_context(|| format!("cannot write {shown}"))?;
+        recording::write_line(&mut out, &snapshot)
+            .with_context(|| format!("cannot write {shown}"))?;
         if on_terminal {
             eprint!(
                 "\rsockscope: recorded {taken} snapshots to {shown} ({:.0?})",
@@ -298,16 +280,16 @@ fn run_serve(
     collect: &CollectOptions,
 ) -> anyhow::Result<()> {
     let listener = serve::bind(config.listen)?;
-    let mut collector = Collector::new(collect.clone());
-    let source = Box::new(move || {
-        collector
-            .snapshot()
-            .map_err(|e| format!("could not read socket state: {e}"))
-    });
+    let live = sockscope::config::Source::Live {
+        interval: config.interval,
+    };
+    let Source::Live(live) = Source::refreshing(&live, collect)? else {
+        unreachable!("a live source is live")
+    };
     let options = MetricsOptions {
         top_processes: config.top_processes,
     };
-    let exporter = Exporter::new(source, settings.clone(), options, config.interval);
+    let exporter = Exporter::new(live, settings.clone(), options);
     eprintln!("{}", serve::listening_line(listener.local_addr()?));
     serve::serve(&listener, exporter, Limits::default()).context("the exporter stopped")
 }

@@ -22,7 +22,8 @@ use sockscope::collect::netlink::{
 use sockscope::collect::{procnet, procs};
 use sockscope::config;
 use sockscope::model::{Family, TcpState};
-use sockscope::present::{check, escape as escaper, json, record, text};
+use sockscope::present::{check, escape as escaper, json, text};
+use sockscope::recording;
 
 /// A target's body: any bytes in, a panic when something that must hold does not.
 pub type Target = fn(&[u8]);
@@ -231,7 +232,7 @@ pub fn proc_net(data: &[u8]) {
 /// A recording, as `report --replay` and `check --replay` read it: then the whole window and
 /// its newest snapshot alone are analysed and rendered by every face that takes a replay.
 pub fn recording(data: &[u8]) {
-    let Ok(recording) = record::read(Cursor::new(data)) else {
+    let Ok(recording) = recording::read(Cursor::new(data)) else {
         return;
     };
     assert!(!recording.snapshots.is_empty());

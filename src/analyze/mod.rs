@@ -14,6 +14,7 @@ mod rules;
 mod tests;
 mod thresholds;
 pub mod units;
+pub mod window;
 
 use std::collections::BTreeMap;
 
@@ -128,8 +129,23 @@ pub struct Settings {
 /// for an empty window. Findings come most severe first; ignored ones are counted in
 /// [`Analysis::ignored`] and left out.
 pub fn analyze(window: &[Snapshot], settings: &Settings) -> Option<Analysis> {
-    let (first, last) = (window.first()?, window.last()?);
-    let window_s = (window.len() > 1).then(|| seconds_between(first, last));
+    Some(analyze_span(
+        window.first()?,
+        window.last()?,
+        window.len(),
+        settings,
+    ))
+}
+
+/// [`analyze`] for a window given by its oldest and newest snapshot and how many snapshots
+/// it holds: rates compare `first` with `last`, and only `last`'s per-socket lists are read.
+pub fn analyze_span(
+    first: &Snapshot,
+    last: &Snapshot,
+    samples: usize,
+    settings: &Settings,
+) -> Analysis {
+    let window_s = (samples > 1).then(|| seconds_between(first, last));
     let mut findings = Vec::new();
     let netns: Vec<NetnsView> = last
         .netns
@@ -158,17 +174,17 @@ pub fn analyze(window: &[Snapshot], settings: &Settings) -> Option<Analysis> {
             .then_with(|| a.id.name().cmp(b.id.name()))
             .then_with(|| a.subject.cmp(&b.subject))
     });
-    Some(Analysis {
+    Analysis {
         host: last.host.clone(),
         wall_time_ms: last.wall_time_ms,
-        samples: window.len(),
+        samples,
         window_s,
         full_process_view: last.process_scan.full_view(),
         notes: last.notes.clone(),
         netns,
         findings,
         ignored,
-    })
+    }
 }
 
 fn seconds_between(first: &Snapshot, last: &Snapshot) -> f64 {

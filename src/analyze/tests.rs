@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::model::TcpState;
-use crate::present::record;
+use crate::recording;
 
 pub(super) fn recording(name: &str) -> Vec<Snapshot> {
     let path = format!(
@@ -11,7 +11,7 @@ pub(super) fn recording(name: &str) -> Vec<Snapshot> {
         env!("CARGO_MANIFEST_DIR")
     );
     let file = std::fs::File::open(&path).expect("the fixture exists");
-    record::read(std::io::BufReader::new(file))
+    recording::read(std::io::BufReader::new(file))
         .expect("the fixture reads")
         .snapshots
 }

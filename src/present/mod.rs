@@ -7,7 +7,6 @@
 pub mod check;
 pub mod escape;
 pub mod json;
-pub mod record;
 pub mod serve;
 pub mod text;
 pub mod tui;

@@ -483,7 +483,7 @@ mod tests {
     use crate::analyze::{
         Finding, FindingId, Mentions, Owner, Settings, Severity, Target, analyze,
     };
-    use crate::present::record;
+    use crate::recording;
 
     fn recording(name: &str) -> Vec<Snapshot> {
         let path = format!(
@@ -491,7 +491,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         let file = std::fs::File::open(&path).expect("the fixture exists");
-        record::read(std::io::BufReader::new(file))
+        recording::read(std::io::BufReader::new(file))
             .expect("the fixture reads")
             .snapshots
     }

@@ -12,7 +12,8 @@
 //! the cache before collecting. The previous snapshot is kept so that rates and growth
 //! (drops per second, a growing CLOSE_WAIT leak) cover the time between two collections.
 //! The exposition is rendered once per collection and shared (`Arc<str>`) by every scrape
-//! that reads it. This module never reads the kernel: `main` hands it a source of snapshots.
+//! that reads it. This module never reads the kernel: it is handed a source of snapshots
+//! ([`OnDemand`]), and the window a rate spans is [`Span::PREVIOUS`].
 
 mod http;
 pub mod metrics;
@@ -24,14 +25,12 @@ use std::time::{Duration, Instant};
 pub use http::{BindError, Body, Limits, Request, Response, bind};
 pub use metrics::{FAMILIES, MetricsOptions, render_metrics};
 
-use crate::analyze::{Settings, analyze};
-use crate::model::Snapshot;
+use crate::analyze::Settings;
+use crate::analyze::window::{Span, Window};
+use crate::source::OnDemand;
 
 /// `Content-Type` of the exposition: the Prometheus text format, version 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Takes a snapshot of the host, or says in one line why it could not.
-pub type Source = Box<dyn FnMut() -> Result<Snapshot, String> + Send>;
 
 /// The exporter's state: the cached result of the last collection, and the right to collect.
 pub struct Exporter {
@@ -44,8 +43,8 @@ pub struct Exporter {
 
 /// What only the collecting thread touches.
 struct Collecting {
-    source: Source,
-    previous: Option<Snapshot>,
+    source: Box<dyn OnDemand>,
+    window: Window,
 }
 
 /// The outcome of one collection, shared by every request until the next.
@@ -64,19 +63,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Exporter {
-    pub fn new(
-        source: Source,
-        settings: Settings,
-        options: MetricsOptions,
-        interval: Duration,
-    ) -> Exporter {
+    /// Scrapes within `source`'s interval of a collection share it.
+    pub fn new(source: Box<dyn OnDemand>, settings: Settings, options: MetricsOptions) -> Exporter {
         Exporter {
             settings,
             options,
-            interval,
+            interval: source.interval(),
             collecting: Mutex::new(Collecting {
                 source,
-                previous: None,
+                window: Window::new(Span::PREVIOUS),
             }),
             latest: Mutex::new(None),
         }
@@ -162,28 +157,23 @@ const INDEX: &str = concat!(
 impl Collecting {
     fn collect(&mut self, settings: &Settings, options: MetricsOptions) -> Scrape {
         let started = Instant::now();
-        let snapshot = match (self.source)() {
+        let snapshot = match self.source.take() {
             Ok(snapshot) => snapshot,
             // The previous snapshot stays: rates resume across a failed collection.
             Err(e) => {
                 return Scrape {
                     started,
-                    result: Err(e),
+                    result: Err(e.to_string()),
                 };
             }
         };
-        let mut window: Vec<Snapshot> = self.previous.take().into_iter().collect();
-        window.push(snapshot);
-        let result = analyze(&window, settings)
-            .map(|analysis| {
-                Arc::from(render_metrics(
-                    &analysis,
-                    &window[window.len() - 1],
-                    &options,
-                ))
-            })
-            .ok_or_else(|| "no snapshot to analyse".to_owned());
-        self.previous = window.pop();
+        self.window.push(snapshot);
+        let result = match (self.window.analyze(settings), self.window.newest()) {
+            (Some(analysis), Some(newest)) => {
+                Ok(Arc::from(render_metrics(&analysis, newest, &options)))
+            }
+            _ => Err("no snapshot to analyse".to_owned()),
+        };
         Scrape { started, result }
     }
 }
@@ -203,6 +193,8 @@ pub fn listening_line(addr: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Snapshot;
+    use crate::source::SourceError;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn recording(name: &str) -> Vec<Snapshot> {
@@ -211,28 +203,43 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         let file = std::fs::File::open(&path).expect("the fixture exists");
-        crate::present::record::read(std::io::BufReader::new(file))
+        crate::recording::read(std::io::BufReader::new(file))
             .expect("the fixture reads")
             .snapshots
     }
 
-    /// An exporter over the recording's snapshots in turn (failing once they run out),
-    /// counting collections.
-    fn exporter(name: &str, interval: Duration) -> (Arc<Exporter>, Arc<AtomicUsize>) {
-        let snapshots = recording(name);
-        let taken = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&taken);
-        let source: Source = Box::new(move || {
-            let i = counter.fetch_add(1, Ordering::SeqCst);
+    /// The recording's snapshots in turn, failing once they run out, counting collections.
+    struct Script {
+        snapshots: Vec<Snapshot>,
+        taken: Arc<AtomicUsize>,
+        interval: Duration,
+    }
+
+    impl OnDemand for Script {
+        fn take(&mut self) -> Result<Snapshot, SourceError> {
+            let i = self.taken.fetch_add(1, Ordering::SeqCst);
             // Slow enough that concurrent requests really do overlap the collection.
             std::thread::sleep(Duration::from_millis(50));
-            snapshots
+            self.snapshots
                 .get(i)
                 .cloned()
-                .ok_or_else(|| "the recording ran out".to_owned())
-        });
+                .ok_or_else(|| SourceError::Exhausted("the recording ran out".to_owned()))
+        }
+
+        fn interval(&self) -> Duration {
+            self.interval
+        }
+    }
+
+    fn exporter(name: &str, interval: Duration) -> (Arc<Exporter>, Arc<AtomicUsize>) {
+        let taken = Arc::new(AtomicUsize::new(0));
+        let script = Script {
+            snapshots: recording(name),
+            taken: Arc::clone(&taken),
+            interval,
+        };
         let options = MetricsOptions { top_processes: 100 };
-        let exporter = Exporter::new(source, Settings::default(), options, interval);
+        let exporter = Exporter::new(Box::new(script), Settings::default(), options);
         (Arc::new(exporter), taken)
     }
 

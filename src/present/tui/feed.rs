@@ -5,25 +5,18 @@
 //! The live thread does the collecting and the analysing, so the UI thread only swaps in
 //! finished results and never waits. Nothing here touches the terminal or holds UI state.
 //!
-//! Rates are averaged over the last [`RATE_WINDOW`] of snapshots: steadier than one interval,
-//! and a listener that dropped a moment ago stays visible for a few seconds. Only the newest
-//! snapshot of a window keeps its per-socket lists; the older ones are kept slim (the analysis
-//! reads sockets only from the newest), so the window costs little even at 100,000 sockets.
+//! Live or replayed, the window a rate spans is [`Span::DASHBOARD`]'s (the last 5 s), chosen
+//! by [`crate::analyze::window`] as for every face.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::history::{HISTORY, Point};
+use crate::analyze::window::{self, Span, Window};
 use crate::analyze::{self, Analysis, Settings};
-use crate::collect::Collector;
 use crate::model::Snapshot;
-
-/// Rates and growth compare the newest snapshot with one at least this much older.
-pub const RATE_WINDOW: Duration = Duration::from_secs(5);
-/// At most this many snapshots in a window, however short the interval.
-const MAX_WINDOW: usize = 64;
+use crate::source::OnDemand;
 
 /// One refresh, ready to show.
 #[derive(Debug, Clone)]
@@ -41,65 +34,40 @@ pub enum Fed {
     Failed(String),
 }
 
-/// The recent snapshots of a live run, the newest last.
-#[derive(Debug, Default)]
-pub struct Window {
-    ring: VecDeque<Snapshot>,
+/// Add the newest snapshot to a live window and analyse the window it ends.
+pub(crate) fn update(
+    window: &mut Window,
+    snapshot: Snapshot,
+    settings: &Settings,
+) -> Option<Update> {
+    window.push(snapshot);
+    let analysis = window.analyze(settings)?;
+    let point = Point::of(&analysis);
+    Some(Update {
+        snapshot: Arc::clone(window.newest()?),
+        analysis,
+        point,
+    })
 }
 
-impl Window {
-    /// Add the newest snapshot and analyse the window it ends.
-    pub fn push(&mut self, snapshot: Snapshot, settings: &Settings) -> Option<Update> {
-        self.ring.push_back(snapshot);
-        while self.ring.len() > 2
-            && (self.ring.len() > MAX_WINDOW || spans(&self.ring[1], self.ring.back()?))
-        {
-            self.ring.pop_front();
-        }
-        let analysis = analyze::analyze(self.ring.make_contiguous(), settings)?;
-        let mut full = self.ring.pop_back()?;
-        let sockets: Vec<_> = full
-            .netns
-            .iter_mut()
-            .map(|ns| std::mem::take(&mut ns.tracked))
-            .collect();
-        self.ring.push_back(full.clone());
-        for (ns, tracked) in full.netns.iter_mut().zip(sockets) {
-            ns.tracked = tracked;
-        }
-        let point = Point::of(&analysis);
-        Some(Update {
-            snapshot: Arc::new(full),
-            analysis,
-            point,
-        })
-    }
-}
-
-/// Whether `older` is at least a rate window before `newer`.
-fn spans(older: &Snapshot, newer: &Snapshot) -> bool {
-    let ns = newer.monotonic_ns.saturating_sub(older.monotonic_ns);
-    Duration::from_nanos(ns) >= RATE_WINDOW
-}
-
-/// Collect every `interval` on a thread of its own and hand each result to `send`, until
+/// Collect every interval on a thread of its own and hand each result to `send`, until
 /// `send` returns false (the dashboard has gone).
 pub fn spawn_live(
-    mut collector: Collector,
-    interval: Duration,
+    mut live: impl OnDemand + 'static,
     settings: Settings,
     send: impl Fn(Fed) -> bool + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("collect".to_owned())
         .spawn(move || {
-            let mut window = Window::default();
+            let mut window = Window::new(Span::DASHBOARD);
+            let interval = live.interval();
             loop {
                 let started = Instant::now();
-                let fed = match collector.snapshot() {
-                    Ok(snapshot) => window
-                        .push(snapshot, &settings)
-                        .map(|update| Fed::Update(Box::new(update))),
+                let fed = match live.take() {
+                    Ok(snapshot) => {
+                        update(&mut window, snapshot, &settings).map(|u| Fed::Update(Box::new(u)))
+                    }
                     Err(e) => Some(Fed::Failed(e.to_string())),
                 };
                 if let Some(fed) = fed {
@@ -164,15 +132,8 @@ impl Replay {
     }
 
     fn analysis(&self, pos: usize) -> Analysis {
-        let newest = &self.snapshots[pos];
-        let mut start = pos;
-        while start > 0 && pos - start + 1 < MAX_WINDOW {
-            start -= 1;
-            if spans(&self.snapshots[start], newest) {
-                break;
-            }
-        }
-        analyze::analyze(&self.snapshots[start..=pos], &self.settings)
+        let span = window::ending_at(&self.snapshots, pos, Span::DASHBOARD);
+        analyze::analyze(&self.snapshots[span], &self.settings)
             .unwrap_or_else(|| unreachable!("a window holds at least its newest snapshot"))
     }
 
@@ -199,34 +160,15 @@ mod tests {
     }
 
     #[test]
-    fn the_window_spans_the_rate_window_and_keeps_sockets_only_in_the_newest() {
+    fn each_update_holds_the_newest_snapshot_whole_and_the_window_s_analysis() {
         let snaps = recording("incidents");
-        let mut w = Window::default();
+        let mut w = Window::new(Span::DASHBOARD);
         for t in 0..10 {
-            let update = w
-                .push(at(&snaps[1], t), &Settings::default())
-                .expect("update");
+            let update = update(&mut w, at(&snaps[1], t), &Settings::default()).expect("update");
             assert!(!update.snapshot.netns[0].tracked.is_empty());
             let want = usize::try_from(t.min(5)).expect("small") + 1;
             assert_eq!(update.analysis.samples, want, "at {t} s");
         }
-        assert!(w.ring.iter().all(|s| s.netns[0].tracked.is_empty()));
-    }
-
-    /// The slim window relies on the analysis reading per-socket lists only from the newest
-    /// snapshot: if that ever changes, this fails.
-    #[test]
-    fn slim_older_snapshots_analyse_like_full_ones() {
-        let snaps = recording("incidents");
-        let mut slim = snaps[0].clone();
-        for ns in &mut slim.netns {
-            ns.tracked.clear();
-        }
-        let settings = Settings::default();
-        assert_eq!(
-            analyze::analyze(&[slim, snaps[1].clone()], &settings),
-            analyze::analyze(&snaps, &settings)
-        );
     }
 
     #[test]

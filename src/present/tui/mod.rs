@@ -54,27 +54,13 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
 use crate::analyze::Settings;
-use crate::collect::Collector;
-use crate::model::Snapshot;
+use crate::source::{OnDemand as _, Source};
 use feed::{Fed, Replay};
 use terminal::Input;
 use view::{Action, Mode, View};
 
 /// How often the screen is redrawn when nothing happens, so the data's age stays true.
 const TICK: Duration = Duration::from_millis(500);
-
-/// Where the dashboard's snapshots come from.
-pub enum Source {
-    Live {
-        // Boxed: the collector carries its caches, the replay only a Vec.
-        collector: Box<Collector>,
-        interval: Duration,
-    },
-    Replay {
-        snapshots: Vec<Snapshot>,
-        interval: Duration,
-    },
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TopError {
@@ -114,23 +100,17 @@ pub fn run(source: Source, settings: Settings) -> Result<(), TopError> {
     let (tx, rx) = mpsc::channel::<Event>();
     let thresholds = settings.thresholds;
     let (mut view, mut replay) = match source {
-        Source::Live {
-            collector,
-            interval,
-        } => {
+        Source::Live(live) => {
+            let interval = live.interval();
             let tx = tx.clone();
-            feed::spawn_live(*collector, interval, settings, move |fed| {
-                tx.send(Event::Fed(fed)).is_ok()
-            })?;
+            feed::spawn_live(*live, settings, move |fed| tx.send(Event::Fed(fed)).is_ok())?;
             let view = View::new(Mode::Live { interval }, thresholds, color, now_ms());
             (view, None)
         }
-        Source::Replay {
-            snapshots,
-            interval,
-        } => {
-            let mut r =
-                Replay::new(snapshots, interval, settings).ok_or(TopError::EmptyRecording)?;
+        Source::Replay(recorded) => {
+            let interval = recorded.interval;
+            let mut r = Replay::new(recorded.snapshots, interval, settings)
+                .ok_or(TopError::EmptyRecording)?;
             let mode = Mode::Replay {
                 position: 0,
                 len: r.len(),

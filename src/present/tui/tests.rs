@@ -12,12 +12,13 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 
-use super::feed::Replay;
+use super::feed::{Replay, update};
 use super::render::{self, KEYS};
 use super::view::{Action, Detail, ListenerSort, Mode, Pane, ProcessSort, View};
 use crate::analyze::Settings;
+use crate::analyze::window::{Span, Window};
 use crate::model::{Snapshot, StateCounts};
-use crate::present::record;
+use crate::recording;
 
 pub(crate) fn recording(name: &str) -> Vec<Snapshot> {
     let path = format!(
@@ -25,7 +26,7 @@ pub(crate) fn recording(name: &str) -> Vec<Snapshot> {
         env!("CARGO_MANIFEST_DIR")
     );
     let file = std::fs::File::open(&path).expect("the fixture exists");
-    record::read(std::io::BufReader::new(file))
+    recording::read(std::io::BufReader::new(file))
         .expect("the fixture reads")
         .snapshots
 }
@@ -523,12 +524,12 @@ fn enter_opens_details_and_follows_a_finding_to_its_subject() {
 fn pause_holds_refreshes_until_resumed() {
     let snapshots = recording("incidents");
     let mut view = live(snapshots.clone());
-    let mut window = super::feed::Window::default();
+    let mut window = Window::new(Span::DASHBOARD);
     let mut later = snapshots[1].clone();
     later.wall_time_ms += 5000;
     later.monotonic_ns += 5_000_000_000;
-    window.push(snapshots[1].clone(), &Settings::default());
-    let update = window.push(later, &Settings::default()).expect("update");
+    update(&mut window, snapshots[1].clone(), &Settings::default());
+    let update = update(&mut window, later, &Settings::default()).expect("update");
     press(&mut view, &[KeyCode::Char('p')]);
     assert!(view.paused);
     let before = view.history.len();
@@ -625,13 +626,13 @@ fn every_key_in_the_help_does_something() {
 fn a_long_pause_holds_no_more_than_the_history() {
     let snapshots = recording("incidents");
     let mut view = live(snapshots.clone());
-    let mut window = super::feed::Window::default();
+    let mut window = Window::new(Span::DASHBOARD);
     press(&mut view, &[KeyCode::Char('p')]);
     for i in 0..super::history::HISTORY as u64 + 30 {
         let mut s = snapshots[1].clone();
         s.monotonic_ns += i * 1_000_000_000;
         s.wall_time_ms += i * 1000;
-        view.apply(window.push(s, &Settings::default()).expect("update"));
+        view.apply(update(&mut window, s, &Settings::default()).expect("update"));
     }
     press(&mut view, &[KeyCode::Char('p')]);
     assert_eq!(view.history.len(), super::history::HISTORY);

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::cells::{Part, cut, fit, width, wrap};
 use super::theme::Theme;
-use crate::present::tui::feed::RATE_WINDOW;
+use crate::analyze::window::Span as RateSpan;
 use crate::present::tui::view::{Mode, Pane, View};
 
 /// Every key, as the help lists it.
@@ -60,7 +60,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &View) {
         "Rates and growth are averaged over the last {}s. queue = accept queue / backlog: \
          the kernel admits backlog + 1, so 9/8 is full. CLOSE_WAIT ages are lower bounds \
          (time since the peer's last ACK).",
-        RATE_WINDOW.as_secs()
+        RateSpan::DASHBOARD_AGE.as_secs()
     );
     let freshness = "age is how old the data on screen is. Between full passes the collector \
          re-reads listeners, queues, drops and counters every refresh and carries the rest \

@@ -1,4 +1,6 @@
-//! Recordings: snapshots as NDJSON, one header line then one snapshot per line.
+//! The recording format: snapshots as NDJSON, one header line then one snapshot per line,
+//! written by `sockscope record` and read back by [`crate::source`] for `--replay`. Pure:
+//! it reads an `impl BufRead` and writes an `impl Write`, and opens nothing itself.
 //!
 //! The writer flushes after every line, so a recorder killed at any moment leaves a file whose
 //! every complete line is usable; the reader tolerates an unfinished last line (with a
