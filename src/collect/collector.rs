@@ -23,11 +23,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use super::clock::monotonic_ns;
 use super::join::Joined;
 use super::sockets::{InodeMap, Slot};
 use super::{
-    CollectError, CollectOptions, Lookout, NsBase, NsId, Plan, Prior, Tracked, collect,
-    monotonic_ns, run_pass,
+    CollectError, CollectOptions, Lookout, NsBase, NsId, Plan, Prior, Tracked, collect, run_pass,
 };
 use crate::collect::procs::ProcessScan;
 use crate::model::Snapshot;

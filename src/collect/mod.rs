@@ -17,6 +17,7 @@
 //! is). Nothing here decides what is bad; it only records what the kernel said and what
 //! could not be read.
 
+mod clock;
 mod collector;
 mod join;
 pub mod netlink;
@@ -32,7 +33,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::model::{
     FdScan, Freshness, Host, NetnsSnapshot, Process, Snapshot, StateCounts, Sysctls, TcpSocket,
@@ -225,29 +226,31 @@ struct NsDump {
 /// The counters are read just before the sockets, and `sockets::dump` dumps the listeners
 /// first: a listener's drop counter and ListenDrops are then read within moments.
 fn dump_here(plan: NsPlan<'_>) -> Result<NsDump, NetlinkError> {
-    let before = thread_cpu();
-    let (tables, depth) = match plan {
-        NsPlan::Full => (procnet::read_net_tables(), Depth::Full),
-        NsPlan::Fresh { last, walk } => {
-            let tables = procnet::read_counters();
-            let tracked = match (walk, last) {
-                (Walk::Must, _) | (_, None) => true,
-                (Walk::IfMoved, Some(last)) => !last.still_holds(&tables),
-                (Walk::Not, Some(_)) => false,
-            };
-            (tables, Depth::Fresh { tracked })
-        }
-    };
-    // `sockstat`'s `inuse` counts IPv4 sockets only; `CurrEstab` adds the connected ones
-    // of both families. A rough upper bound is all the hint needs to be.
-    let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
-    let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
-    let sockets = sockets::dump(depth, hint)?;
+    let (read, cpu) = clock::thread_cpu_of(|| {
+        let (tables, depth) = match plan {
+            NsPlan::Full => (procnet::read_net_tables(), Depth::Full),
+            NsPlan::Fresh { last, walk } => {
+                let tables = procnet::read_counters();
+                let tracked = match (walk, last) {
+                    (Walk::Must, _) | (_, None) => true,
+                    (Walk::IfMoved, Some(last)) => !last.still_holds(&tables),
+                    (Walk::Not, Some(_)) => false,
+                };
+                (tables, Depth::Fresh { tracked })
+            }
+        };
+        // `sockstat`'s `inuse` counts IPv4 sockets only; `CurrEstab` adds the connected ones
+        // of both families. A rough upper bound is all the hint needs to be.
+        let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
+        let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
+        sockets::dump(depth, hint).map(|sockets| (depth, sockets, tables))
+    });
+    let (depth, sockets, tables) = read?;
     Ok(NsDump {
         depth,
         sockets,
         tables,
-        cpu: thread_cpu().saturating_sub(before),
+        cpu,
     })
 }
 
@@ -260,8 +263,8 @@ fn run_pass(
     plan: Plan,
 ) -> Result<Pass, CollectError> {
     let started = Instant::now();
-    let wall_time_ms = wall_clock_ms();
-    let monotonic_ns = monotonic_ns();
+    let wall_time_ms = clock::wall_clock_ms();
+    let monotonic_ns = clock::monotonic_ns();
 
     let previous = prior.filter(|_| !plan.full_walk).map(|p| p.procs);
     let inspected = procs::inspect(&opts.proc_root, opts.threads, previous);
@@ -440,9 +443,9 @@ impl Look<'_> {
         lookout
             .looked_for
             .extend(new.iter().map(|&(_, inode)| inode));
-        let before = thread_cpu();
-        let walked = procs::rewalk(self.proc_root, scan, &candidates);
-        lookout.last_cpu = thread_cpu().saturating_sub(before);
+        let (walked, cpu) =
+            clock::thread_cpu_of(|| procs::rewalk(self.proc_root, scan, &candidates));
+        lookout.last_cpu = cpu;
         lookout.last_ns = self.now_ns;
         let mut changed = false;
         for pid in walked {
@@ -843,24 +846,4 @@ fn host() -> Host {
         hostname: uname.nodename().to_string_lossy().into_owned(),
         kernel: uname.release().to_string_lossy().into_owned(),
     }
-}
-
-fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
-}
-
-fn monotonic_ns() -> u64 {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }

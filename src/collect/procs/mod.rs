@@ -43,6 +43,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rustix::fs::{AtFlags, CWD, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
+use super::clock::thread_cpu_of;
 use super::netns::NsId;
 use crate::model::{FdLimit, FdScan, ProcessScanStats};
 
@@ -270,9 +271,7 @@ fn walk_biggest_first(
         .collect();
     order.sort_by_key(|&i| Reverse(inspected[i].fd_count_hint()));
     let walks = parallel_map(&order, threads, Scratch::new, |&i, scratch| {
-        let before = thread_cpu();
-        let walk = root.walk_fds(pids[i], scratch);
-        (walk, thread_cpu().saturating_sub(before))
+        thread_cpu_of(|| root.walk_fds(pids[i], scratch))
     });
     let mut by_pid: Vec<Option<FdWalk>> =
         std::iter::repeat_with(|| None).take(pids.len()).collect();
@@ -282,15 +281,6 @@ fn walk_biggest_first(
         cpu += took;
     }
     (by_pid, cpu)
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> std::time::Duration {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    std::time::Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
 }
 
 /// Joins both passes into the result, counting as it goes.
