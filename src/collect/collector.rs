@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 
 use super::clock::monotonic_ns;
 use super::join::Joined;
+use super::read_plan::ReadPlan;
 use super::sockets::{InodeMap, Slot};
 use super::{
-    CollectError, CollectOptions, Lookout, NsBase, NsId, Plan, Prior, Tracked, collect, run_pass,
+    CollectError, CollectOptions, Lookout, NsBase, NsId, Prior, Tracked, collect, run_pass,
 };
 use crate::collect::procs::ProcessScan;
 use crate::model::Snapshot;
@@ -131,17 +132,19 @@ impl Collector {
         let due =
             |since: u64, every: Duration| u128::from(now.saturating_sub(since)) >= every.as_nanos();
         let pass = match &mut self.cache {
-            None => run_pass(&self.opts, None, None, Plan::FULL)?,
+            None => run_pass(&self.opts, None, None, ReadPlan::FULL)?,
             Some(c) => {
                 let dump_every = stretch(full_dump_every, c.full_dump_cpu, FULL_DUMP_AT_MOST_EVERY);
                 let walk_every = stretch(full_walk_every, c.full_walk_cpu, FULL_WALK_AT_MOST_EVERY);
-                let plan = Plan {
-                    full_dump: due(c.full_dump_ns, dump_every),
-                    full_walk: due(c.full_walk_ns, walk_every),
-                };
                 // Every namespace's walk goes over the whole host's table: they add up.
                 let walks: Duration = c.tracked.values().filter_map(|t| t.cpu).sum();
                 let busy_every = (walks * TRACKED_STRETCH).min(TRACKED_AT_MOST_EVERY);
+                let plan = ReadPlan {
+                    dump_all: due(c.full_dump_ns, dump_every),
+                    walk_all: due(c.full_walk_ns, walk_every),
+                    tracked_busy_every: busy_every,
+                    tracked_quiet_every: quiet_tracked_for.max(busy_every),
+                };
                 let prior = Prior {
                     procs: &c.procs,
                     base: &c.base,
@@ -149,8 +152,6 @@ impl Collector {
                     tracked: &c.tracked,
                     full_dump_ns: c.full_dump_ns,
                     full_walk_ns: c.full_walk_ns,
-                    tracked_busy_every: busy_every,
-                    tracked_quiet_every: quiet_tracked_for.max(busy_every),
                 };
                 run_pass(
                     &self.opts,
@@ -175,8 +176,8 @@ impl Collector {
             full_dump_cpu: Duration::ZERO,
             full_walk_cpu: Duration::ZERO,
         });
-        let base_changed = plan.full_dump || !pass.base.is_empty();
-        if plan.full_dump {
+        let base_changed = plan.dump_all || !pass.base.is_empty();
+        if plan.dump_all {
             cache.base = pass.base;
             cache.namespaces = pass.ns_bases;
             cache.full_dump_ns = at;
@@ -186,7 +187,7 @@ impl Collector {
             cache.base.extend(pass.base);
             cache.namespaces.extend(pass.ns_bases);
         }
-        if plan.full_walk {
+        if plan.walk_all {
             cache.full_walk_ns = at;
             cache.full_walk_cpu = walk_cpu;
         }

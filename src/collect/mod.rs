@@ -24,6 +24,7 @@ pub mod netlink;
 pub mod netns;
 pub mod procnet;
 pub mod procs;
+mod read_plan;
 mod sockets;
 #[cfg(test)]
 mod test_support;
@@ -46,7 +47,8 @@ use netns::{Catalog, EnterError, Target};
 pub use netns::{NetnsScope, NsId, ResolveError};
 use procnet::NetTables;
 use procs::{ProcessScan, ScannedProcess};
-use sockets::{Depth, FRESH_STATES, InodeMap, Slot, Sockets};
+use read_plan::{NsRead, ReadPlan};
+use sockets::{FRESH_STATES, InodeMap, Slot, Sockets};
 
 /// Where and how to collect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,21 +88,7 @@ pub enum CollectError {
 /// Take one snapshot, reading everything: of the namespaces `opts` asks for and of every
 /// process.
 pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
-    run_pass(opts, None, None, Plan::FULL).map(|pass| pass.snapshot)
-}
-
-/// What one pass re-reads in full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Plan {
-    full_dump: bool,
-    full_walk: bool,
-}
-
-impl Plan {
-    const FULL: Plan = Plan {
-        full_dump: true,
-        full_walk: true,
-    };
+    run_pass(opts, None, None, ReadPlan::FULL).map(|pass| pass.snapshot)
 }
 
 /// What a pass may reuse of the passes before it: an incremental collector's memory.
@@ -116,11 +104,6 @@ struct Prior<'c> {
     tracked: &'c HashMap<NsId, Tracked>,
     full_dump_ns: u64,
     full_walk_ns: u64,
-    /// How long a namespace whose TCP counters moved waits between walks of its SYN_RECV
-    /// and CLOSE_WAIT sockets (zero: every refresh).
-    tracked_busy_every: Duration,
-    /// How long a quiet namespace may go without such a walk.
-    tracked_quiet_every: Duration,
 }
 
 /// Sockets an incremental refresh found with no owner, each looked for once. Between full
@@ -181,7 +164,7 @@ impl Tracked {
 
 /// A pass's snapshot, and what an incremental collector keeps of it.
 struct Pass {
-    plan: Plan,
+    plan: ReadPlan,
     snapshot: Snapshot,
     scan: ProcessScan,
     /// Socket inodes of the namespaces dumped in full in this pass.
@@ -193,30 +176,10 @@ struct Pass {
     full_dump_cpu: Duration,
 }
 
-/// What to read of one namespace.
-#[derive(Clone, Copy)]
-enum NsPlan<'c> {
-    Full,
-    /// Listeners and counters; SYN_RECV and CLOSE_WAIT sockets as `walk` says.
-    Fresh {
-        last: Option<&'c Tracked>,
-        walk: Walk,
-    },
-}
-
-/// Whether a refresh walks a namespace's SYN_RECV and CLOSE_WAIT sockets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Walk {
-    Must,
-    /// Unless no TCP counter of the namespace moved since the last walk.
-    IfMoved,
-    /// Not yet: the last walk is too recent for what walks cost.
-    Not,
-}
-
 /// One namespace's dump, read from a thread inside it.
 struct NsDump {
-    depth: Depth,
+    /// What was read, settled.
+    read: NsRead,
     sockets: Sockets,
     tables: NetTables,
     /// CPU time the dump took on its thread.
@@ -225,29 +188,25 @@ struct NsDump {
 
 /// The counters are read just before the sockets, and `sockets::dump` dumps the listeners
 /// first: a listener's drop counter and ListenDrops are then read within moments.
-fn dump_here(plan: NsPlan<'_>) -> Result<NsDump, NetlinkError> {
-    let (read, cpu) = clock::thread_cpu_of(|| {
-        let (tables, depth) = match plan {
-            NsPlan::Full => (procnet::read_net_tables(), Depth::Full),
-            NsPlan::Fresh { last, walk } => {
-                let tables = procnet::read_counters();
-                let tracked = match (walk, last) {
-                    (Walk::Must, _) | (_, None) => true,
-                    (Walk::IfMoved, Some(last)) => !last.still_holds(&tables),
-                    (Walk::Not, Some(_)) => false,
-                };
-                (tables, Depth::Fresh { tracked })
-            }
+/// `last` is the namespace's last read of its SYN_RECV and CLOSE_WAIT sockets.
+fn dump_here(read: NsRead, last: Option<&Tracked>) -> Result<NsDump, NetlinkError> {
+    let (dumped, cpu) = clock::thread_cpu_of(|| {
+        let (tables, read) = if read.is_full() {
+            (procnet::read_net_tables(), read)
+        } else {
+            let tables = procnet::read_counters();
+            let read = read.settle(last, &tables);
+            (tables, read)
         };
         // `sockstat`'s `inuse` counts IPv4 sockets only; `CurrEstab` adds the connected ones
         // of both families. A rough upper bound is all the hint needs to be.
         let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
         let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
-        sockets::dump(depth, hint).map(|sockets| (depth, sockets, tables))
+        sockets::dump(read, hint).map(|sockets| (read, sockets, tables))
     });
-    let (depth, sockets, tables) = read?;
+    let (read, sockets, tables) = dumped?;
     Ok(NsDump {
-        depth,
+        read,
         sockets,
         tables,
         cpu,
@@ -260,34 +219,17 @@ fn run_pass(
     opts: &CollectOptions,
     prior: Option<Prior<'_>>,
     joined: Option<(&mut Joined, &mut Lookout)>,
-    plan: Plan,
+    plan: ReadPlan,
 ) -> Result<Pass, CollectError> {
     let started = Instant::now();
     let wall_time_ms = clock::wall_clock_ms();
     let monotonic_ns = clock::monotonic_ns();
 
-    let previous = prior.filter(|_| !plan.full_walk).map(|p| p.procs);
+    let previous = plan.walks_to_reuse(prior);
     let inspected = procs::inspect(&opts.proc_root, opts.threads, previous);
     let catalog = Catalog::new(&opts.netns_dir, &opts.proc_root, inspected.seen());
     let mut notes = catalog.notes.clone();
     let (own, foreign) = targets(opts, &catalog, &mut notes)?;
-    let ns_plan = |t: &Target| match prior {
-        Some(p) if !plan.full_dump && p.namespaces.contains_key(&t.id) => {
-            let last = p.tracked.get(&t.id);
-            let age = last.map_or(u64::MAX, |l| monotonic_ns.saturating_sub(l.at_ns));
-            let past = |every: Duration| u128::from(age) >= every.as_nanos();
-            let walk = if past(p.tracked_quiet_every) {
-                Walk::Must
-            } else if past(p.tracked_busy_every) {
-                Walk::IfMoved
-            } else {
-                Walk::Not
-            };
-            NsPlan::Fresh { last, walk }
-        }
-        _ => NsPlan::Full,
-    };
-
     let Step2 {
         mut scan,
         mut dumps,
@@ -296,7 +238,10 @@ fn run_pass(
         inspected,
         own,
         foreign,
-        |t| dump_here(ns_plan(t)),
+        |t| {
+            let last = prior.and_then(|p| p.tracked.get(&t.id));
+            dump_here(plan.namespace(t.id, prior, monotonic_ns), last)
+        },
         opts.threads,
     )?;
     if let NetnsScope::One(_) = opts.netns
@@ -308,16 +253,14 @@ fn run_pass(
 
     let kept = keep_and_carry_over(&mut dumps, prior, monotonic_ns);
 
-    let any_fresh = dumps
-        .iter()
-        .any(|(_, d)| matches!(d.depth, Depth::Fresh { .. }));
+    let any_fresh = dumps.iter().any(|(_, d)| !d.read.is_full());
     let ns_ids: Vec<NsId> = dumps.iter().map(|(t, _)| t.id).collect();
     let mut sockets: Vec<&mut Sockets> = dumps.iter_mut().map(|(_, d)| &mut d.sockets).collect();
     let look = prior.filter(|_| any_fresh).map(|prior| Look {
         proc_root: &opts.proc_root,
         prior,
         // After a full walk every process's list is new: there is nothing reused to look in.
-        walked_all: plan.full_walk,
+        walked_all: plan.walk_all,
         ns_ids: &ns_ids,
         now_ns: monotonic_ns,
     });
@@ -336,10 +279,10 @@ fn run_pass(
 
     let age = |since: Option<u64>| since.map_or(0, |t| monotonic_ns.saturating_sub(t) / 1_000_000);
     let freshness = Freshness {
-        incremental: !(plan.full_dump && plan.full_walk),
+        incremental: !plan.is_full(),
         socket_dump_age_ms: age(prior.filter(|_| any_fresh).map(|p| p.full_dump_ns)),
         tracked_age_ms: kept.tracked_age_ms,
-        fd_walk_age_ms: age(prior.filter(|_| !plan.full_walk).map(|p| p.full_walk_ns)),
+        fd_walk_age_ms: age(prior.filter(|_| !plan.walk_all).map(|p| p.full_walk_ns)),
         processes_walked: scan.walked,
     };
     let snapshot = Snapshot {
@@ -500,13 +443,13 @@ fn keep_and_carry_over(dumps: &mut [Dumped], prior: Option<Prior<'_>>, now_ns: u
         tracked_age_ms: 0,
     };
     for (target, dump) in dumps {
-        match dump.depth {
-            Depth::Full => {
+        match dump.read {
+            NsRead::Full => {
                 kept.base.extend(dump.sockets.base_slots());
                 kept.ns_bases.insert(target.id, ns_base(dump));
                 kept.full_dump_cpu += dump.cpu;
             }
-            Depth::Fresh { tracked: false } => {
+            NsRead::Listeners => {
                 if let Some(last) = prior.and_then(|p| p.tracked.get(&target.id)) {
                     let age = now_ns.saturating_sub(last.at_ns) / 1_000_000;
                     kept.tracked_age_ms = kept.tracked_age_ms.max(age);
@@ -517,7 +460,7 @@ fn keep_and_carry_over(dumps: &mut [Dumped], prior: Option<Prior<'_>>, now_ns: u
                 }
                 continue;
             }
-            Depth::Fresh { tracked: true } => {}
+            NsRead::Fresh | NsRead::FreshIfMoved => {}
         }
         kept.tracked.insert(target.id, tracked_of(dump, now_ns));
     }
@@ -526,7 +469,7 @@ fn keep_and_carry_over(dumps: &mut [Dumped], prior: Option<Prior<'_>>, now_ns: u
 
 /// The SYN_RECV and CLOSE_WAIT sockets a dump read, to carry over while nothing moves.
 fn tracked_of(dump: &NsDump, at_ns: u64) -> Tracked {
-    let cpu = matches!(dump.depth, Depth::Fresh { tracked: true }).then_some(dump.cpu);
+    let cpu = matches!(dump.read, NsRead::Fresh | NsRead::FreshIfMoved).then_some(dump.cpu);
     Tracked {
         sockets: dump
             .sockets
@@ -604,7 +547,7 @@ fn instead_of_lost(
     match why {
         Lost::Enter(EnterError::Denied(_)) => {
             notes.push(denied_note(&[target.label.as_str()]));
-            Ok((catalog.own_target(), dump_here(NsPlan::Full)?))
+            Ok((catalog.own_target(), dump_here(NsRead::Full, None)?))
         }
         Lost::Enter(reason) => Err(CollectError::NetnsLost {
             label: target.label,
@@ -748,7 +691,7 @@ fn netns_snapshot(
     prior: Option<&NsBase>,
 ) -> (NetnsSnapshot, Vec<String>) {
     let NsDump {
-        depth,
+        read,
         sockets,
         tables,
         ..
@@ -768,7 +711,7 @@ fn netns_snapshot(
         local_addrs: tables.local_addrs,
     };
     let mut notes = tables.notes;
-    if let (Depth::Fresh { .. }, Some(prior)) = (depth, prior) {
+    if let (false, Some(prior)) = (read.is_full(), prior) {
         let fresh = std::mem::replace(&mut snapshot.tcp_states, prior.tcp_states.clone());
         for state in FRESH_STATES {
             set_count(&mut snapshot.tcp_states, state, fresh.get(state));
