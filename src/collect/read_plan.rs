@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
+use super::carry_over::{Prior, Tracked};
+use super::netns::NsId;
 use super::procnet::NetTables;
 use super::procs::ProcessScan;
-use super::{NsId, Prior, Tracked};
 
 /// What one pass reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
