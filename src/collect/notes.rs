@@ -1,11 +1,14 @@
 //! The wording of the notes a snapshot carries: what could not be read, and why, for a
-//! person to act on. Every note of a pass is worded here; what goes wrong is found where it
-//! happens, and handed over as a value.
+//! person to act on. Every note of `collect/` is worded here, the /proc and namespace
+//! readers' included; what goes wrong is found where it happens, and handed over as a
+//! value.
 //!
 //! Notes are for people: nothing may parse them (a finding's identity is typed, never a
 //! note's text).
 
 use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::io::ErrorKind;
 
 use super::netns::{EnterError, Target};
 use super::pass::Lost;
@@ -127,4 +130,54 @@ pub(super) fn scan(scan: &ProcessScan) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// The proc filesystem's root could not be opened: no process is seen.
+pub(super) fn unopened(root: impl Display, err: impl Display) -> String {
+    format!("could not open {root}: {err}")
+}
+
+/// The proc filesystem's root could not be listed to the end.
+pub(super) fn unlisted_processes(root: impl Display, err: impl Display) -> String {
+    format!("could not list every process in {root}: {err}")
+}
+
+/// Why a file of a process did not parse: the `why` of [`unread_of_processes`].
+pub(super) fn unexpected_format(err: &dyn Display) -> String {
+    format!("unexpected format: {err}")
+}
+
+/// One file (`what`) of `n` processes could not be read, for one reason.
+pub(super) fn unread_of_processes(what: &str, n: u64, why: &str) -> String {
+    let whose = if n == 1 {
+        "1 process".to_owned()
+    } else {
+        format!("{n} processes")
+    };
+    format!("could not read {what} of {whose}: {why}")
+}
+
+/// A /proc/net or /proc/sys file could not be read.
+pub(super) fn unread_file(path: &str, err: &std::io::Error) -> String {
+    if err.kind() == ErrorKind::NotFound && path.ends_with("/tcp_max_orphans") {
+        // A host-wide sysctl: the kernel registers it in the initial namespace only.
+        format!("could not read {path}: it exists only in the host's network namespace")
+    } else {
+        format!("could not read {path}: {err}")
+    }
+}
+
+/// A /proc/net or /proc/sys file was read but did not parse.
+pub(super) fn unparsed_file(path: &str, err: &dyn Display) -> String {
+    format!("could not parse {path}: {err}")
+}
+
+/// A /proc/net counters file lacks a section (`Tcp`, `TcpExt`).
+pub(super) fn missing_section(path: &str, section: &str) -> String {
+    format!("{path} has no {section} section")
+}
+
+/// The directory of `ip netns` names could not be listed.
+pub(super) fn unlisted_names(dir: impl Display, err: &std::io::Error) -> String {
+    format!("could not list {dir}: {err}; namespaces are not named")
 }

@@ -45,6 +45,7 @@ use rustix::io::Errno;
 
 use super::clock::thread_cpu_of;
 use super::netns::NsId;
+use super::notes;
 use crate::model::{FdLimit, FdScan, ProcessScanStats};
 
 pub use parse::{
@@ -145,7 +146,7 @@ pub fn inspect<'p>(
                 inspected: Vec::new(),
                 threads: 1,
                 previous,
-                notes: vec![format!("could not open {root}: {err}")],
+                notes: vec![notes::unopened(root, err)],
             };
         }
     };
@@ -154,7 +155,7 @@ pub fn inspect<'p>(
         Ok(pids) => pids,
         Err((pids, err)) => {
             let (root, err) = (proc_root.display(), io(err));
-            notes.push(format!("could not list every process in {root}: {err}"));
+            notes.push(notes::unlisted_processes(root, err));
             pids
         }
     };
@@ -630,21 +631,14 @@ impl Problems {
     fn add_parse(&mut self, what: &str, err: &dyn std::fmt::Display) {
         *self
             .counts
-            .entry((what.to_owned(), format!("unexpected format: {err}")))
+            .entry((what.to_owned(), notes::unexpected_format(err)))
             .or_default() += 1;
     }
 
     fn into_notes(self) -> Vec<String> {
         self.counts
             .into_iter()
-            .map(|((what, why), n)| {
-                let whose = if n == 1 {
-                    "1 process".to_owned()
-                } else {
-                    format!("{n} processes")
-                };
-                format!("could not read {what} of {whose}: {why}")
-            })
+            .map(|((what, why), n)| notes::unread_of_processes(&what, n, &why))
             .collect()
     }
 }
