@@ -20,16 +20,12 @@
 //! Stretching keeps each full part at about 1 % of one core whatever the host's size; the
 //! snapshot's [`Freshness`](crate::model::Freshness) says how old each carried-over part is.
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use super::join::Joined;
-use super::sockets::{InodeMap, Slot};
-use super::{
-    CollectError, CollectOptions, Lookout, NsBase, NsId, Plan, Prior, Tracked, collect,
-    monotonic_ns, run_pass,
-};
-use crate::collect::procs::ProcessScan;
+use super::carry_over::Cache;
+use super::clock::monotonic_ns;
+use super::read_plan::ReadPlan;
+use super::{CollectError, CollectOptions, collect, pass};
 use crate::model::Snapshot;
 
 /// How a [`Collector`] refreshes.
@@ -86,22 +82,6 @@ pub struct Collector {
     cache: Option<Cache>,
 }
 
-/// What an incremental collector keeps between refreshes.
-struct Cache {
-    procs: ProcessScan,
-    base: InodeMap<Slot>,
-    /// The processes joined with `base`, kept up to date with `procs`.
-    joined: Joined,
-    /// Unowned sockets already looked for, and when the last look was.
-    lookout: Lookout,
-    namespaces: HashMap<NsId, NsBase>,
-    tracked: HashMap<NsId, Tracked>,
-    full_dump_ns: u64,
-    full_walk_ns: u64,
-    full_dump_cpu: Duration,
-    full_walk_cpu: Duration,
-}
-
 impl Collector {
     /// An incremental collector ([`Refresh::INCREMENTAL`]).
     pub fn new(opts: CollectOptions) -> Collector {
@@ -131,85 +111,25 @@ impl Collector {
         let due =
             |since: u64, every: Duration| u128::from(now.saturating_sub(since)) >= every.as_nanos();
         let pass = match &mut self.cache {
-            None => run_pass(&self.opts, None, None, Plan::FULL)?,
+            None => pass::run(&self.opts, None, None, ReadPlan::FULL)?,
             Some(c) => {
                 let dump_every = stretch(full_dump_every, c.full_dump_cpu, FULL_DUMP_AT_MOST_EVERY);
                 let walk_every = stretch(full_walk_every, c.full_walk_cpu, FULL_WALK_AT_MOST_EVERY);
-                let plan = Plan {
-                    full_dump: due(c.full_dump_ns, dump_every),
-                    full_walk: due(c.full_walk_ns, walk_every),
-                };
-                // Every namespace's walk goes over the whole host's table: they add up.
-                let walks: Duration = c.tracked.values().filter_map(|t| t.cpu).sum();
-                let busy_every = (walks * TRACKED_STRETCH).min(TRACKED_AT_MOST_EVERY);
-                let prior = Prior {
-                    procs: &c.procs,
-                    base: &c.base,
-                    namespaces: &c.namespaces,
-                    tracked: &c.tracked,
-                    full_dump_ns: c.full_dump_ns,
-                    full_walk_ns: c.full_walk_ns,
+                let busy_every =
+                    (c.tracked_walks_cpu() * TRACKED_STRETCH).min(TRACKED_AT_MOST_EVERY);
+                let plan = ReadPlan {
+                    dump_all: due(c.full_dump_ns, dump_every),
+                    walk_all: due(c.full_walk_ns, walk_every),
                     tracked_busy_every: busy_every,
                     tracked_quiet_every: quiet_tracked_for.max(busy_every),
                 };
-                run_pass(
-                    &self.opts,
-                    Some(prior),
-                    Some((&mut c.joined, &mut c.lookout)),
-                    plan,
-                )?
+                let (prior, joined, lookout) = c.lend();
+                pass::run(&self.opts, Some(prior), Some((joined, lookout)), plan)?
             }
         };
-        let plan = pass.plan;
         let at = pass.snapshot.monotonic_ns;
-        let walk_cpu = pass.scan.walk_cpu;
-        let cache = self.cache.get_or_insert_with(|| Cache {
-            procs: ProcessScan::default(),
-            base: InodeMap::default(),
-            joined: Joined::default(),
-            lookout: Lookout::default(),
-            namespaces: HashMap::new(),
-            tracked: HashMap::new(),
-            full_dump_ns: at,
-            full_walk_ns: at,
-            full_dump_cpu: Duration::ZERO,
-            full_walk_cpu: Duration::ZERO,
-        });
-        let base_changed = plan.full_dump || !pass.base.is_empty();
-        if plan.full_dump {
-            cache.base = pass.base;
-            cache.namespaces = pass.ns_bases;
-            cache.full_dump_ns = at;
-            cache.full_dump_cpu = pass.full_dump_cpu;
-        } else {
-            // Namespaces that appeared since the last full dump were dumped in full now.
-            cache.base.extend(pass.base);
-            cache.namespaces.extend(pass.ns_bases);
-        }
-        if plan.full_walk {
-            cache.full_walk_ns = at;
-            cache.full_walk_cpu = walk_cpu;
-        }
-        for (id, mut tracked) in pass.tracked {
-            // A full dump says nothing of what a walk alone costs: keep the last figure.
-            if tracked.cpu.is_none() {
-                tracked.cpu = cache.tracked.get(&id).and_then(|t| t.cpu);
-            }
-            cache.tracked.insert(id, tracked);
-        }
-        // Forget namespaces that are gone.
-        let live: HashSet<&str> = pass.snapshot.netns.iter().map(|n| n.id.as_str()).collect();
-        cache
-            .namespaces
-            .retain(|id, _| live.contains(id.model_id().as_str()));
-        cache
-            .tracked
-            .retain(|id, _| live.contains(id.model_id().as_str()));
-        cache.procs = pass.scan;
-        if base_changed {
-            cache.joined = Joined::rebuild(&mut cache.procs.processes, &cache.base);
-        }
-        Ok(pass.snapshot)
+        let cache = self.cache.get_or_insert_with(|| Cache::new(at));
+        Ok(cache.keep(pass))
     }
 }
 

@@ -1,8 +1,8 @@
 //! The sockets of one network namespace, dumped from the calling thread, and the index by
 //! inode that joins them with processes.
 //!
-//! Two depths: a [`Depth::Full`] dump asks for every TCP state and every unix socket (what a
-//! one-shot report needs to agree with `ss` on every count); a [`Depth::Fresh`] dump asks
+//! Two depths: a [`NsRead::Full`] dump asks for every TCP state and every unix socket (what a
+//! one-shot report needs to agree with `ss` on every count); a fresh dump asks
 //! only for what a diagnosis turns on — listeners with their drops, CLOSE_WAIT sockets with
 //! their age, SYN_RECV request sockets, unix listeners — which the kernel picks out without
 //! building a reply for each of the other sockets.
@@ -11,7 +11,7 @@
 //! table, which all namespaces share, socket by socket (about 20–70 ms for 100,000 sockets
 //! on the test machine, whatever the state filter); LISTEN dumps walk only the small
 //! listening table. So a fresh dump may leave out the CLOSE_WAIT / SYN_RECV walk
-//! (`tracked: false`) when the caller knows nothing can have changed there.
+//! ([`NsRead::Listeners`]) when the caller knows nothing can have changed there.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -19,16 +19,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use super::netlink::{
     DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates,
 };
+use super::read_plan::NsRead;
 use crate::model::{StateCounts, TcpSocket, TcpState, UnixSocket, UnixState};
-
-/// How much of a namespace a dump reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Depth {
-    /// Every TCP socket and every unix socket.
-    Full,
-    /// TCP and unix listeners; with `tracked`, SYN_RECV and CLOSE_WAIT sockets too.
-    Fresh { tracked: bool },
-}
 
 /// The TCP states a fresh dump reads in full.
 pub const FRESH_STATES: [TcpState; 3] = [TcpState::Listen, TcpState::SynRecv, TcpState::CloseWait];
@@ -106,7 +98,7 @@ const ONE_WALK_UP_TO: u64 = 500;
 /// every other state bare (in a small namespace, with `INFO` too, in the same walk). A fresh
 /// dump keeps the first two, with SYN_RECV beside CLOSE_WAIT (request sockets carry no
 /// `tcp_info`, so asking costs nothing).
-pub fn dump(depth: Depth, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkError> {
+pub fn dump(read: NsRead, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkError> {
     let mut diag = DiagSocket::new()?;
     let mut out = Sockets::default();
     let drops = Extensions {
@@ -119,26 +111,28 @@ pub fn dump(depth: Depth, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkE
     };
     let listen = StateMask::only(&[TcpState::Listen]);
     diag.dump_tcp(listen, drops, |s| out.add_tcp(s))?;
-    match depth {
-        Depth::Full if sockets_hint.is_some_and(|n| n <= ONE_WALK_UP_TO) => {
+    match read {
+        NsRead::Full if sockets_hint.is_some_and(|n| n <= ONE_WALK_UP_TO) => {
             let rest = StateMask::ALL.without(&[TcpState::Listen]);
             diag.dump_tcp(rest, info, |s| out.add_tcp(s))?;
         }
-        Depth::Full => {
+        NsRead::Full => {
             let bare = StateMask::ALL.without(&[TcpState::Listen, TcpState::CloseWait]);
             diag.dump_tcp(bare, Extensions::default(), |s| out.add_tcp(s))?;
             let close_wait = StateMask::only(&[TcpState::CloseWait]);
             diag.dump_tcp(close_wait, info, |s| out.add_tcp(s))?;
         }
-        Depth::Fresh { tracked: true } => {
+        // Unsettled, "if moved" reads them.
+        NsRead::Fresh | NsRead::FreshIfMoved => {
             let tracked = StateMask::only(&[TcpState::CloseWait, TcpState::SynRecv]);
             diag.dump_tcp(tracked, info, |s| out.add_tcp(s))?;
         }
-        Depth::Fresh { tracked: false } => {}
+        NsRead::Listeners => {}
     }
-    let unix = match depth {
-        Depth::Full => UnixStates::All,
-        Depth::Fresh { .. } => UnixStates::Listening,
+    let unix = if read.is_full() {
+        UnixStates::All
+    } else {
+        UnixStates::Listening
     };
     diag.dump_unix(unix, |s| out.add_unix(s))?;
     Ok(out)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::test_support::Holder;
 use super::*;
-use crate::model::TcpState;
+use crate::model::{NetnsSnapshot, TcpState};
 
 /// Set for the helper process: without it, the helper test does nothing.
 const HELPER_ENV: &str = "SOCKSCOPE_TEST_SOCKET_HOLDER";

@@ -43,6 +43,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::thread::LinkNameSpaceType;
 
+use super::notes;
 use super::procs::SeenProcess;
 
 /// A network namespace, as the kernel names it: the device and inode of its nsfs file.
@@ -183,9 +184,7 @@ impl Catalog {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
             Err(err) => {
                 let dir = self.netns_dir.display();
-                self.notes.push(format!(
-                    "could not list {dir}: {err}; namespaces are not named"
-                ));
+                self.notes.push(notes::unlisted_names(dir, &err));
                 return;
             }
         };

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::IpAddr;
 
+use super::notes;
 use crate::model::{SockStat, Sysctls};
 
 pub use parse::{ParseError, Section};
@@ -149,14 +150,14 @@ impl Notes {
         let text = match read {
             Ok(text) => text,
             Err(err) => {
-                self.0.push(read_failure(path, &err));
+                self.0.push(notes::unread_file(path, &err));
                 return None;
             }
         };
         match parse(&text) {
             Ok(value) => Some(value),
             Err(err) => {
-                self.0.push(format!("could not parse {path}: {err}"));
+                self.0.push(notes::unparsed_file(path, &err));
                 None
             }
         }
@@ -172,18 +173,10 @@ impl Notes {
         if let Some(section) = sections.remove(name) {
             section.values
         } else {
-            self.0.push(format!("{NET}/{file} has no {name} section"));
+            self.0
+                .push(notes::missing_section(&format!("{NET}/{file}"), name));
             BTreeMap::new()
         }
-    }
-}
-
-fn read_failure(path: &str, err: &std::io::Error) -> String {
-    if err.kind() == ErrorKind::NotFound && path.ends_with("/tcp_max_orphans") {
-        // A host-wide sysctl: the kernel registers it in the initial namespace only.
-        format!("could not read {path}: it exists only in the host's network namespace")
-    } else {
-        format!("could not read {path}: {err}")
     }
 }
 

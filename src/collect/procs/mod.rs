@@ -43,7 +43,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rustix::fs::{AtFlags, CWD, Mode, OFlags, RawDir};
 use rustix::io::Errno;
 
+use super::clock::thread_cpu_of;
 use super::netns::NsId;
+use super::notes;
 use crate::model::{FdLimit, FdScan, ProcessScanStats};
 
 pub use parse::{
@@ -144,7 +146,7 @@ pub fn inspect<'p>(
                 inspected: Vec::new(),
                 threads: 1,
                 previous,
-                notes: vec![format!("could not open {root}: {err}")],
+                notes: vec![notes::unopened(root, err)],
             };
         }
     };
@@ -153,7 +155,7 @@ pub fn inspect<'p>(
         Ok(pids) => pids,
         Err((pids, err)) => {
             let (root, err) = (proc_root.display(), io(err));
-            notes.push(format!("could not list every process in {root}: {err}"));
+            notes.push(notes::unlisted_processes(root, err));
             pids
         }
     };
@@ -270,9 +272,7 @@ fn walk_biggest_first(
         .collect();
     order.sort_by_key(|&i| Reverse(inspected[i].fd_count_hint()));
     let walks = parallel_map(&order, threads, Scratch::new, |&i, scratch| {
-        let before = thread_cpu();
-        let walk = root.walk_fds(pids[i], scratch);
-        (walk, thread_cpu().saturating_sub(before))
+        thread_cpu_of(|| root.walk_fds(pids[i], scratch))
     });
     let mut by_pid: Vec<Option<FdWalk>> =
         std::iter::repeat_with(|| None).take(pids.len()).collect();
@@ -282,15 +282,6 @@ fn walk_biggest_first(
         cpu += took;
     }
     (by_pid, cpu)
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> std::time::Duration {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    std::time::Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
 }
 
 /// Joins both passes into the result, counting as it goes.
@@ -640,21 +631,14 @@ impl Problems {
     fn add_parse(&mut self, what: &str, err: &dyn std::fmt::Display) {
         *self
             .counts
-            .entry((what.to_owned(), format!("unexpected format: {err}")))
+            .entry((what.to_owned(), notes::unexpected_format(err)))
             .or_default() += 1;
     }
 
     fn into_notes(self) -> Vec<String> {
         self.counts
             .into_iter()
-            .map(|((what, why), n)| {
-                let whose = if n == 1 {
-                    "1 process".to_owned()
-                } else {
-                    format!("{n} processes")
-                };
-                format!("could not read {what} of {whose}: {why}")
-            })
+            .map(|((what, why), n)| notes::unread_of_processes(&what, n, &why))
             .collect()
     }
 }

@@ -1,0 +1,298 @@
+//! What an incremental refresh keeps from the passes before it, and how it puts it back.
+//!
+//! A [`Collector`](super::Collector) keeps a [`Cache`]: the last process scan and the join
+//! with it, every socket inode of the last full dumps, what only a full dump reads of each
+//! namespace ([`FullDumpOnly`]), and each namespace's SYN_RECV and CLOSE_WAIT sockets as
+//! last read ([`Tracked`]). A pass borrows it as a [`Prior`]; the reads of a pass that are
+//! worth keeping come back as [`KeptReads`], and a cheap read is completed with what was
+//! kept ([`carry_over`], [`FullDumpOnly::complete`]).
+//!
+//! It decides neither what a pass reads (the [`ReadPlan`](super::read_plan::ReadPlan)'s
+//! job) nor when (the collector's schedule).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::join::Joined;
+use super::netns::NsId;
+use super::owners::Lookout;
+use super::pass::{Dumped, NsDump, Pass};
+use super::procnet::NetTables;
+use super::procs::ProcessScan;
+use super::read_plan::NsRead;
+use super::sockets::{FRESH_STATES, InodeMap, Slot};
+use crate::model::{NetnsSnapshot, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState};
+
+/// What a pass may reuse of the passes before it: an incremental collector's memory,
+/// borrowed.
+#[derive(Clone, Copy)]
+pub(super) struct Prior<'c> {
+    /// The last process scan.
+    pub(super) procs: &'c ProcessScan,
+    /// Every socket inode of the last full dumps, and what it was then.
+    pub(super) base: &'c InodeMap<Slot>,
+    /// What the last full dump of each namespace read that a fresh dump does not.
+    pub(super) namespaces: &'c HashMap<NsId, FullDumpOnly>,
+    /// The SYN_RECV and CLOSE_WAIT sockets of each namespace's last walk of them.
+    pub(super) tracked: &'c HashMap<NsId, Tracked>,
+    pub(super) full_dump_ns: u64,
+    pub(super) full_walk_ns: u64,
+}
+
+/// What an incremental collector keeps between refreshes.
+pub(super) struct Cache {
+    procs: ProcessScan,
+    base: InodeMap<Slot>,
+    /// The processes joined with `base`, kept up to date with `procs`.
+    joined: Joined,
+    /// Unowned sockets already looked for, and when the last look was.
+    lookout: Lookout,
+    namespaces: HashMap<NsId, FullDumpOnly>,
+    tracked: HashMap<NsId, Tracked>,
+    /// When the last full dump and the last full walk were, and their CPU time: what the
+    /// collector's schedule goes by.
+    pub(super) full_dump_ns: u64,
+    pub(super) full_walk_ns: u64,
+    pub(super) full_dump_cpu: Duration,
+    pub(super) full_walk_cpu: Duration,
+}
+
+impl Cache {
+    /// A cache about to take in its first pass, taken at `at_ns`.
+    pub(super) fn new(at_ns: u64) -> Cache {
+        Cache {
+            procs: ProcessScan::default(),
+            base: InodeMap::default(),
+            joined: Joined::default(),
+            lookout: Lookout::default(),
+            namespaces: HashMap::new(),
+            tracked: HashMap::new(),
+            full_dump_ns: at_ns,
+            full_walk_ns: at_ns,
+            full_dump_cpu: Duration::ZERO,
+            full_walk_cpu: Duration::ZERO,
+        }
+    }
+
+    /// What a refresh reads from, and the join and lookout it brings up to date.
+    pub(super) fn lend(&mut self) -> (Prior<'_>, &mut Joined, &mut Lookout) {
+        let prior = Prior {
+            procs: &self.procs,
+            base: &self.base,
+            namespaces: &self.namespaces,
+            tracked: &self.tracked,
+            full_dump_ns: self.full_dump_ns,
+            full_walk_ns: self.full_walk_ns,
+        };
+        (prior, &mut self.joined, &mut self.lookout)
+    }
+
+    /// CPU time of the last walks of every namespace's SYN_RECV and CLOSE_WAIT sockets by a
+    /// refresh: each goes over the whole host's table, so they add up.
+    pub(super) fn tracked_walks_cpu(&self) -> Duration {
+        self.tracked.values().filter_map(|t| t.cpu).sum()
+    }
+
+    /// Take in what `pass` read, and give back its snapshot.
+    pub(super) fn keep(&mut self, pass: Pass) -> Snapshot {
+        let plan = pass.plan;
+        let at = pass.snapshot.monotonic_ns;
+        let walk_cpu = pass.scan.walk_cpu;
+        let kept = pass.kept;
+        let base_changed = plan.dump_all || !kept.base.is_empty();
+        if plan.dump_all {
+            self.base = kept.base;
+            self.namespaces = kept.namespaces;
+            self.full_dump_ns = at;
+            self.full_dump_cpu = kept.full_dump_cpu;
+        } else {
+            // Namespaces that appeared since the last full dump were dumped in full now.
+            self.base.extend(kept.base);
+            self.namespaces.extend(kept.namespaces);
+        }
+        if plan.walk_all {
+            self.full_walk_ns = at;
+            self.full_walk_cpu = walk_cpu;
+        }
+        for (id, mut tracked) in kept.tracked {
+            // A full dump says nothing of what a walk alone costs: keep the last figure.
+            if tracked.cpu.is_none() {
+                tracked.cpu = self.tracked.get(&id).and_then(|t| t.cpu);
+            }
+            self.tracked.insert(id, tracked);
+        }
+        // Forget namespaces that are gone.
+        let live: HashSet<&str> = pass.snapshot.netns.iter().map(|n| n.id.as_str()).collect();
+        self.namespaces
+            .retain(|id, _| live.contains(id.model_id().as_str()));
+        self.tracked
+            .retain(|id, _| live.contains(id.model_id().as_str()));
+        self.procs = pass.scan;
+        if base_changed {
+            self.joined = Joined::rebuild(&mut self.procs.processes, &self.base);
+        }
+        pass.snapshot
+    }
+}
+
+/// The parts of a namespace only a full dump reads.
+#[derive(Debug, Clone)]
+pub(super) struct FullDumpOnly {
+    tcp_states: StateCounts,
+    /// ESTABLISHED children not yet accepted (inode 0).
+    unaccepted: Vec<TcpSocket>,
+    unix_sockets: u64,
+    sysctl: Sysctls,
+    local_addrs: Vec<IpAddr>,
+    /// The notes of the full read of its tables.
+    notes: Vec<String>,
+}
+
+impl FullDumpOnly {
+    fn of(dump: &NsDump) -> FullDumpOnly {
+        FullDumpOnly {
+            tcp_states: dump.sockets.tcp_states.clone(),
+            unaccepted: dump
+                .sockets
+                .tracked
+                .iter()
+                .filter(|s| s.state == TcpState::Established)
+                .cloned()
+                .collect(),
+            unix_sockets: dump.sockets.unix_sockets,
+            sysctl: dump.tables.sysctl.clone(),
+            local_addrs: dump.tables.local_addrs.clone(),
+            notes: dump.tables.notes.clone(),
+        }
+    }
+
+    /// Complete a namespace's part of the snapshot, read fresh, with what the last full
+    /// dump read; and its notes with that dump's.
+    pub(super) fn complete(&self, snapshot: &mut NetnsSnapshot, notes: &mut Vec<String>) {
+        let fresh = std::mem::replace(&mut snapshot.tcp_states, self.tcp_states.clone());
+        for state in FRESH_STATES {
+            set_count(&mut snapshot.tcp_states, state, fresh.get(state));
+        }
+        // `Tcp: CurrEstab` counts ESTABLISHED and CLOSE_WAIT sockets (RFC 1213
+        // tcpCurrEstab; the kernel moves it in tcp_set_state), so it gives a fresh
+        // ESTABLISHED count without dumping them.
+        if let Some(&current) = snapshot.tcp.get("CurrEstab") {
+            let established = current.saturating_sub(fresh.get(TcpState::CloseWait));
+            set_count(&mut snapshot.tcp_states, TcpState::Established, established);
+        }
+        snapshot.tracked.extend(self.unaccepted.iter().cloned());
+        snapshot.unix_sockets = self.unix_sockets;
+        snapshot.sysctl = self.sysctl.clone();
+        snapshot.local_addrs.clone_from(&self.local_addrs);
+        for note in &self.notes {
+            if !notes.contains(note) {
+                notes.push(note.clone());
+            }
+        }
+    }
+}
+
+fn set_count(counts: &mut StateCounts, state: TcpState, n: u64) {
+    if n == 0 {
+        counts.0.remove(&state);
+    } else {
+        counts.0.insert(state, n);
+    }
+}
+
+/// A namespace's SYN_RECV and CLOSE_WAIT sockets as last read, and its TCP counters then.
+#[derive(Debug, Clone)]
+pub(super) struct Tracked {
+    sockets: Vec<TcpSocket>,
+    tcp: BTreeMap<String, u64>,
+    tcp_ext: BTreeMap<String, u64>,
+    pub(super) at_ns: u64,
+    /// CPU time of the refresh that read them, when it was a refresh (not a full dump).
+    cpu: Option<Duration>,
+}
+
+impl Tracked {
+    /// The SYN_RECV and CLOSE_WAIT sockets a dump read, to carry over while nothing moves.
+    fn of(dump: &NsDump, at_ns: u64) -> Tracked {
+        let cpu = matches!(dump.read, NsRead::Fresh | NsRead::FreshIfMoved).then_some(dump.cpu);
+        Tracked {
+            sockets: dump
+                .sockets
+                .tracked
+                .iter()
+                .filter(|s| matches!(s.state, TcpState::SynRecv | TcpState::CloseWait))
+                .map(|s| TcpSocket {
+                    owners: Vec::new(),
+                    ..s.clone()
+                })
+                .collect(),
+            tcp: dump.tables.tcp.clone(),
+            tcp_ext: dump.tables.tcp_ext.clone(),
+            at_ns,
+            cpu,
+        }
+    }
+
+    /// Whether nothing can have changed among these sockets since they were read: no TCP
+    /// segment came in or went out of the namespace, and no TCP counter moved. A socket
+    /// enters CLOSE_WAIT on a FIN from its peer and leaves it by sending its own FIN or a
+    /// RST; a request socket comes with a SYN and goes with an ACK, a RST or a SYN-ACK
+    /// retransmission — all counted in `InSegs`, `OutSegs`, `OutRsts` or `RetransSegs`.
+    /// What no counter shows, an application reading its CLOSE_WAIT socket's last bytes and
+    /// a request socket expiring after its last retransmission, waits for the next walk.
+    pub(super) fn still_holds(&self, tables: &NetTables) -> bool {
+        !self.tcp.is_empty() && self.tcp == tables.tcp && self.tcp_ext == tables.tcp_ext
+    }
+}
+
+/// What an incremental collector keeps of a pass's socket reads.
+pub(super) struct KeptReads {
+    /// Socket inodes of the namespaces dumped in full in this pass.
+    base: InodeMap<Slot>,
+    namespaces: HashMap<NsId, FullDumpOnly>,
+    /// The namespaces whose SYN_RECV and CLOSE_WAIT sockets were read in this pass.
+    tracked: HashMap<NsId, Tracked>,
+    /// CPU time of the full socket dumps of this pass, all namespaces together.
+    full_dump_cpu: Duration,
+}
+
+/// Take what an incremental collector keeps of `dumps`, before the join takes their
+/// indexes; and put back what it kept where this pass did not read it again. Also returns
+/// the age of the oldest SYN_RECV / CLOSE_WAIT read carried over, in milliseconds.
+pub(super) fn carry_over(
+    dumps: &mut [Dumped],
+    prior: Option<Prior<'_>>,
+    now_ns: u64,
+) -> (KeptReads, u64) {
+    let mut kept = KeptReads {
+        base: InodeMap::default(),
+        namespaces: HashMap::new(),
+        tracked: HashMap::new(),
+        full_dump_cpu: Duration::ZERO,
+    };
+    let mut tracked_age_ms = 0;
+    for (target, dump) in dumps {
+        match dump.read {
+            NsRead::Full => {
+                kept.base.extend(dump.sockets.base_slots());
+                kept.namespaces.insert(target.id, FullDumpOnly::of(dump));
+                kept.full_dump_cpu += dump.cpu;
+            }
+            NsRead::Listeners => {
+                if let Some(last) = prior.and_then(|p| p.tracked.get(&target.id)) {
+                    let age = now_ns.saturating_sub(last.at_ns) / 1_000_000;
+                    tracked_age_ms = tracked_age_ms.max(age);
+                    let age = u32::try_from(age).unwrap_or(u32::MAX);
+                    for s in &last.sockets {
+                        dump.sockets.add_carried_over(s, age);
+                    }
+                }
+                continue;
+            }
+            NsRead::Fresh | NsRead::FreshIfMoved => {}
+        }
+        kept.tracked.insert(target.id, Tracked::of(dump, now_ns));
+    }
+    (kept, tracked_age_ms)
+}
