@@ -1,11 +1,15 @@
 //! What the user typed, as clap parsed it: raw values, nothing derived.
 //!
 //! Validation and defaults live in [`crate::config`], so that a value from a flag and the same
-//! value from a config file pass through one check.
+//! value from a config file pass through one check; the help text of a threshold shows the
+//! default it reads from [`Thresholds::DEFAULT`].
 
+use std::fmt::Display;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+
+use crate::analyze::Thresholds;
 
 /// Find the listener that is dropping connections and the process that is leaking sockets.
 ///
@@ -195,6 +199,9 @@ pub struct RecordArgs {
 
 /// Thresholds and ignore rules as flags; each threshold overrides the config file's value,
 /// ignore rules add to the file's.
+///
+/// A threshold's help ends with its default in brackets, taken from [`Thresholds::DEFAULT`]
+/// rather than written here, so that `--help` cannot drift from the value the rules use.
 #[derive(Debug, Default, Clone, Args)]
 #[command(
     next_help_heading = "Thresholds and ignore rules (defaults in brackets; also in --config)"
@@ -204,40 +211,123 @@ pub struct RuleArgs {
     /// path:/run/app.sock, comm:java. Repeatable.
     #[arg(long, value_name = "KIND:VALUE")]
     pub ignore: Vec<String>,
-    /// accept-queue-high: warn at this accept-queue fill, % of backlog [80]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "accept-queue-high: warn at this accept-queue fill, % of backlog",
+        DEFAULT.fill_warn,
+    ))]
     pub fill_warn: Option<f64>,
-    /// accept-queue-full: critical above this fill, % of backlog [100: past the backlog]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "accept-queue-full: critical above this fill, % of backlog (100: past the backlog)",
+        DEFAULT.fill_crit,
+    ))]
     pub fill_crit: Option<f64>,
-    /// listen-drops: critical at this many ListenDrops per second [10]
-    #[arg(long, value_name = "PER_S")]
+    #[arg(long, value_name = "PER_S", help = threshold_help(
+        "listen-drops: critical at this many ListenDrops per second",
+        DEFAULT.listen_drops_crit,
+    ))]
     pub listen_drops_crit: Option<f64>,
-    /// syn-queue-pressure: warn at this many SYN_RECV, % of backlog + 1 [80]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "syn-queue-pressure: warn at this many SYN_RECV, % of backlog + 1",
+        DEFAULT.syn_recv_warn,
+    ))]
     pub syn_recv_warn: Option<f64>,
-    /// abandoned-in-accept-queue: warn at this many queued connections their clients closed [1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = threshold_help(
+        "abandoned-in-accept-queue: warn at this many queued connections their clients closed",
+        DEFAULT.abandoned_warn,
+    ))]
     pub abandoned_warn: Option<u64>,
-    /// close-wait-leak: warn at this many CLOSE_WAIT sockets in one process [50]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = threshold_help(
+        "close-wait-leak: warn at this many CLOSE_WAIT sockets in one process",
+        DEFAULT.close_wait_warn,
+    ))]
     pub close_wait_warn: Option<u64>,
-    /// close-wait-leak: critical at this many (or when the count grows) [500]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = threshold_help(
+        "close-wait-leak: critical at this many (or when the count grows)",
+        DEFAULT.close_wait_crit,
+    ))]
     pub close_wait_crit: Option<u64>,
-    /// ephemeral-port-collision: warn at this many mined ports for one client/server pair [1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = threshold_help(
+        "ephemeral-port-collision: warn at this many mined ports for one client/server pair",
+        DEFAULT.collision_warn,
+    ))]
     pub collision_warn: Option<u64>,
-    /// ephemeral-port-collision: critical at this share of the ephemeral range, % [5]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "ephemeral-port-collision: critical at this share of the ephemeral range, %",
+        DEFAULT.collision_crit,
+    ))]
     pub collision_crit: Option<f64>,
-    /// fd-exhaustion: warn at this % of a process's soft RLIMIT_NOFILE [80]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "fd-exhaustion: warn at this % of a process's soft RLIMIT_NOFILE",
+        DEFAULT.fd_warn,
+    ))]
     pub fd_warn: Option<f64>,
-    /// fd-exhaustion: critical at this % [95]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "fd-exhaustion: critical at this %",
+        DEFAULT.fd_crit,
+    ))]
     pub fd_crit: Option<f64>,
-    /// orphan-pressure: warn at this % of net.ipv4.tcp_max_orphans [50]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "orphan-pressure: warn at this % of net.ipv4.tcp_max_orphans",
+        DEFAULT.orphan_warn,
+    ))]
     pub orphan_warn: Option<f64>,
+}
+
+/// The defaults the threshold flags' help shows.
+const DEFAULT: Thresholds = Thresholds::DEFAULT;
+
+/// A threshold flag's help: what it does, then its default in brackets.
+fn threshold_help(what: &str, default: impl Display) -> String {
+    format!("{what} [{default}]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    /// `80.0` as `--help` and the config file's readers see it: `80`.
+    fn shown(value: &serde_json::Value) -> String {
+        match (value.as_u64(), value.as_f64()) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(x)) => x.to_string(),
+            _ => panic!("a threshold that is not a number: {value}"),
+        }
+    }
+
+    #[test]
+    fn every_threshold_flag_shows_the_default_the_rules_use() {
+        let defaults = serde_json::to_value(Thresholds::default()).expect("serializes");
+        let defaults = defaults.as_object().expect("an object");
+        let command = Cli::command();
+        for name in ["report", "check", "top", "serve"] {
+            let sub = command.find_subcommand(name).expect("a subcommand");
+            for (key, value) in defaults {
+                let arg = sub
+                    .get_arguments()
+                    .find(|a| a.get_id() == key.as_str())
+                    .unwrap_or_else(|| panic!("`{name}` has no flag for the threshold {key}"));
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                assert!(
+                    help.ends_with(&format!(" [{}]", shown(value))),
+                    "`{name} --{}`: {help:?} does not end with the default {value}",
+                    arg.get_long().unwrap_or_default()
+                );
+            }
+            let heading = sub
+                .get_arguments()
+                .find(|a| a.get_id() == "fill_warn")
+                .and_then(clap::Arg::get_help_heading);
+            let flags = sub
+                .get_arguments()
+                .filter(|a| a.get_help_heading() == heading && a.get_id() != "ignore");
+            for arg in flags {
+                assert!(
+                    defaults.contains_key(arg.get_id().as_str()),
+                    "`{name}`: {} is under the thresholds heading but is no threshold",
+                    arg.get_id()
+                );
+            }
+        }
+    }
 }
