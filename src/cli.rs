@@ -1,11 +1,17 @@
 //! What the user typed, as clap parsed it: raw values, nothing derived.
 //!
 //! Validation and defaults live in [`crate::config`], so that a value from a flag and the same
-//! value from a config file pass through one check.
+//! value from a config file pass through one check; the help text of a threshold shows the
+//! default it reads from [`Thresholds::DEFAULT`]. Before clap has judged a line, `main` finds
+//! its subcommand with [`invoked_subcommand`], which reads clap's own definition.
 
+use std::ffi::OsString;
+use std::fmt::Display;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
+
+use crate::analyze::Thresholds;
 
 /// Find the listener that is dropping connections and the process that is leaking sockets.
 ///
@@ -195,6 +201,9 @@ pub struct RecordArgs {
 
 /// Thresholds and ignore rules as flags; each threshold overrides the config file's value,
 /// ignore rules add to the file's.
+///
+/// A threshold's help ends with its default in brackets, taken from [`Thresholds::DEFAULT`]
+/// rather than written here, so that `--help` cannot drift from the value the rules use.
 #[derive(Debug, Default, Clone, Args)]
 #[command(
     next_help_heading = "Thresholds and ignore rules (defaults in brackets; also in --config)"
@@ -204,40 +213,303 @@ pub struct RuleArgs {
     /// path:/run/app.sock, comm:java. Repeatable.
     #[arg(long, value_name = "KIND:VALUE")]
     pub ignore: Vec<String>,
-    /// accept-queue-high: warn at this accept-queue fill, % of backlog [80]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "accept-queue-high: warn at this accept-queue fill, % of backlog",
+        DEFAULT.fill_warn,
+    ))]
     pub fill_warn: Option<f64>,
-    /// accept-queue-full: critical above this fill, % of backlog [100: past the backlog]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "accept-queue-full: critical above this fill, % of backlog (100: past the backlog)",
+        DEFAULT.fill_crit,
+    ))]
     pub fill_crit: Option<f64>,
-    /// listen-drops: critical at this many ListenDrops per second [10]
-    #[arg(long, value_name = "PER_S")]
+    #[arg(long, value_name = "PER_S", help = threshold_help(
+        "listen-drops: critical at this many ListenDrops per second",
+        DEFAULT.listen_drops_crit,
+    ))]
     pub listen_drops_crit: Option<f64>,
-    /// syn-queue-pressure: warn at this many SYN_RECV, % of backlog + 1 [80]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "syn-queue-pressure: warn at this many SYN_RECV, % of backlog + 1",
+        DEFAULT.syn_recv_warn,
+    ))]
     pub syn_recv_warn: Option<f64>,
-    /// abandoned-in-accept-queue: warn at this many queued connections their clients closed [1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = threshold_help(
+        "abandoned-in-accept-queue: warn at this many queued connections their clients closed",
+        DEFAULT.abandoned_warn,
+    ))]
     pub abandoned_warn: Option<u64>,
-    /// close-wait-leak: warn at this many CLOSE_WAIT sockets in one process [50]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = threshold_help(
+        "close-wait-leak: warn at this many CLOSE_WAIT sockets in one process",
+        DEFAULT.close_wait_warn,
+    ))]
     pub close_wait_warn: Option<u64>,
-    /// close-wait-leak: critical at this many (or when the count grows) [500]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = threshold_help(
+        "close-wait-leak: critical at this many (or when the count grows)",
+        DEFAULT.close_wait_crit,
+    ))]
     pub close_wait_crit: Option<u64>,
-    /// ephemeral-port-collision: warn at this many mined ports for one client/server pair [1]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help = threshold_help(
+        "ephemeral-port-collision: warn at this many mined ports for one client/server pair",
+        DEFAULT.collision_warn,
+    ))]
     pub collision_warn: Option<u64>,
-    /// ephemeral-port-collision: critical at this share of the ephemeral range, % [5]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "ephemeral-port-collision: critical at this share of the ephemeral range, %",
+        DEFAULT.collision_crit,
+    ))]
     pub collision_crit: Option<f64>,
-    /// fd-exhaustion: warn at this % of a process's soft RLIMIT_NOFILE [80]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "fd-exhaustion: warn at this % of a process's soft RLIMIT_NOFILE",
+        DEFAULT.fd_warn,
+    ))]
     pub fd_warn: Option<f64>,
-    /// fd-exhaustion: critical at this % [95]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "fd-exhaustion: critical at this %",
+        DEFAULT.fd_crit,
+    ))]
     pub fd_crit: Option<f64>,
-    /// orphan-pressure: warn at this % of net.ipv4.tcp_max_orphans [50]
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "orphan-pressure: warn at this % of net.ipv4.tcp_max_orphans",
+        DEFAULT.orphan_warn,
+    ))]
     pub orphan_warn: Option<f64>,
+}
+
+/// The defaults the threshold flags' help shows.
+const DEFAULT: Thresholds = Thresholds::DEFAULT;
+
+/// A threshold flag's help: what it does, then its default in brackets.
+fn threshold_help(what: &str, default: impl Display) -> String {
+    format!("{what} [{default}]")
+}
+
+/// The subcommand of a command line (`args` without the program name), found even when the
+/// line does not parse: the first word that is neither an option nor the value of one.
+///
+/// `main` needs it before clap has judged the line, because `check` answers its own usage
+/// errors in the plugin protocol. The options whose value is the next word are read from
+/// clap's definition ([`options_with_a_value`]), so a new one cannot make its value pass
+/// for the subcommand.
+pub fn invoked_subcommand(args: &[OsString]) -> Option<String> {
+    let with_value = options_with_a_value(&Cli::command());
+    let mut args = args.iter().map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if with_value.iter().any(|o| *o == arg) {
+            args.next();
+        } else if !arg.starts_with('-') {
+            return Some(arg.into_owned());
+        }
+    }
+    None
+}
+
+/// Every spelling (`--long`, `-s` and their aliases) of the options of `command` itself that
+/// take their value from the next word. These are the options that can come before the
+/// subcommand: the global ones, and any other the top level may gain.
+pub fn options_with_a_value(command: &clap::Command) -> Vec<String> {
+    let mut command = command.clone();
+    // Fills in what the definition leaves implicit, such as how many values an option takes.
+    command.build();
+    let mut spellings = Vec::new();
+    for arg in command.get_arguments() {
+        let next_word_is_its_value = !arg.is_positional()
+            && !arg.is_require_equals_set()
+            && arg
+                .get_num_args()
+                .is_some_and(|values| values.min_values() > 0);
+        if !next_word_is_its_value {
+            continue;
+        }
+        let longs = arg
+            .get_long()
+            .into_iter()
+            .chain(arg.get_all_aliases().unwrap_or_default());
+        spellings.extend(longs.map(|long| format!("--{long}")));
+        let shorts = arg
+            .get_short()
+            .into_iter()
+            .chain(arg.get_all_short_aliases().unwrap_or_default());
+        spellings.extend(shorts.map(|short| format!("-{short}")));
+    }
+    spellings
+}
+
+/// Whether the command line asks for `--format json`, read even when it does not parse, so
+/// that a script gets `check`'s UNKNOWN as JSON too.
+pub fn asks_for_json(args: &[OsString]) -> bool {
+    let args: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+    args.iter().any(|a| a == "--format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ArgAction;
+
+    fn words(line: &[&str]) -> Vec<OsString> {
+        line.iter().map(OsString::from).collect()
+    }
+
+    /// `80.0` as `--help` and the config file's readers see it: `80`.
+    fn shown(value: &serde_json::Value) -> String {
+        match (value.as_u64(), value.as_f64()) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(x)) => x.to_string(),
+            _ => panic!("a threshold that is not a number: {value}"),
+        }
+    }
+
+    #[test]
+    fn every_threshold_flag_shows_the_default_the_rules_use() {
+        let defaults = serde_json::to_value(Thresholds::default()).expect("serializes");
+        let defaults = defaults.as_object().expect("an object");
+        let command = Cli::command();
+        for name in ["report", "check", "top", "serve"] {
+            let sub = command.find_subcommand(name).expect("a subcommand");
+            for (key, value) in defaults {
+                let arg = sub
+                    .get_arguments()
+                    .find(|a| a.get_id() == key.as_str())
+                    .unwrap_or_else(|| panic!("`{name}` has no flag for the threshold {key}"));
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                assert!(
+                    help.ends_with(&format!(" [{}]", shown(value))),
+                    "`{name} --{}`: {help:?} does not end with the default {value}",
+                    arg.get_long().unwrap_or_default()
+                );
+            }
+            let heading = sub
+                .get_arguments()
+                .find(|a| a.get_id() == "fill_warn")
+                .and_then(clap::Arg::get_help_heading);
+            let flags = sub
+                .get_arguments()
+                .filter(|a| a.get_help_heading() == heading && a.get_id() != "ignore");
+            for arg in flags {
+                assert!(
+                    defaults.contains_key(arg.get_id().as_str()),
+                    "`{name}`: {} is under the thresholds heading but is no threshold",
+                    arg.get_id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_options_with_a_value_come_from_clap() {
+        assert_eq!(
+            options_with_a_value(&Cli::command()),
+            ["--config", "--netns"]
+        );
+        let command = clap::Command::new("x")
+            .arg(
+                clap::Arg::new("flag")
+                    .long("flag")
+                    .action(ArgAction::SetTrue),
+            )
+            .arg(clap::Arg::new("one").long("one").short('o').alias("uno"))
+            .arg(
+                clap::Arg::new("many")
+                    .long("many")
+                    .action(ArgAction::Append)
+                    .short_alias('m'),
+            )
+            .arg(clap::Arg::new("eq").long("eq").require_equals(true))
+            .arg(clap::Arg::new("positional"));
+        assert_eq!(
+            options_with_a_value(&command),
+            ["--one", "--uno", "-o", "--many", "-m"]
+        );
+    }
+
+    /// For every option of the top level, with and without `=`, before every subcommand:
+    /// the pre-parse finds the subcommand clap finds, even when the option's value is the
+    /// name of another subcommand.
+    #[test]
+    fn the_subcommand_is_found_past_every_top_level_option() {
+        let mut command = Cli::command();
+        command.build();
+        let subcommands: [&[&str]; 5] = [
+            &["report"],
+            &["check"],
+            &["top"],
+            &["serve"],
+            &["record", "--output", "x"],
+        ];
+        let mut tried = 0;
+        for arg in command.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(
+                arg.get_action(),
+                ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
+            ) {
+                continue;
+            }
+            let long = format!("--{long}");
+            let spellings: Vec<Vec<String>> = if arg.get_action().takes_values() {
+                vec![
+                    vec![long.clone(), "check".to_owned()],
+                    vec![format!("{long}=check")],
+                ]
+            } else {
+                vec![vec![long]]
+            };
+            for before in &spellings {
+                for sub in subcommands {
+                    let line: Vec<&str> = before
+                        .iter()
+                        .map(String::as_str)
+                        .chain(sub.iter().copied())
+                        .collect();
+                    let matches = Cli::command()
+                        .try_get_matches_from(std::iter::once("sockscope").chain(line.clone()))
+                        .unwrap_or_else(|e| panic!("clap rejects {line:?}: {e}"));
+                    assert_eq!(
+                        invoked_subcommand(&words(&line)).as_deref(),
+                        matches.subcommand_name(),
+                        "{line:?}"
+                    );
+                    tried += 1;
+                }
+            }
+        }
+        assert!(tried >= 25, "the top level lost its options: {tried} lines");
+    }
+
+    #[test]
+    fn the_subcommand_is_found_in_a_line_that_does_not_parse() {
+        let found = |line: &[&str]| invoked_subcommand(&words(line));
+        assert_eq!(
+            found(&["--netns", "check", "report"]).as_deref(),
+            Some("report")
+        );
+        assert_eq!(
+            found(&["--config", "c.toml", "check", "--bogus"]).as_deref(),
+            Some("check")
+        );
+        assert_eq!(
+            found(&["--all-netns", "check", "--fd-warn"]).as_deref(),
+            Some("check")
+        );
+        assert_eq!(found(&["--nope", "check"]).as_deref(), Some("check"));
+        assert_eq!(found(&["--netns"]), None);
+        assert_eq!(found(&[]), None);
+    }
+
+    #[test]
+    fn json_is_asked_for_in_both_spellings() {
+        assert!(asks_for_json(&words(&[
+            "check", "--format", "json", "--bogus"
+        ])));
+        assert!(asks_for_json(&words(&[
+            "check",
+            "--bogus",
+            "--format=json"
+        ])));
+        assert!(!asks_for_json(&words(&["check", "--format", "text"])));
+        assert!(!asks_for_json(&words(&["check", "--format"])));
+    }
 }

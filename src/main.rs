@@ -1,5 +1,6 @@
 //! The `sockscope` binary: parse, build the config, run a face, map errors to exit codes.
 
+use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use clap::{CommandFactory as _, Parser as _};
 
 use sockscope::analyze::Settings;
 use sockscope::analyze::window::Window;
-use sockscope::cli::Cli;
+use sockscope::cli::{self, Cli};
 use sockscope::collect::CollectOptions;
 use sockscope::config::{
     CheckConfig, Config, Face, RecordConfig, ReportConfig, Samples, ServeConfig, Stop, TopConfig,
@@ -28,14 +29,15 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let subcommand = invoked_subcommand();
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let subcommand = cli::invoked_subcommand(&args);
     let check = subcommand.as_deref() == Some("check");
     install_panic_hook(check);
     // `check` speaks the plugin protocol even about its own usage errors: a monitoring system
     // would read clap's exit code 2 as CRITICAL.
     let usage_error = |message: String| {
         if check {
-            return unknown(&message, asked_for_json());
+            return unknown(&message, cli::asks_for_json(&args));
         }
         eprintln!("sockscope: {}", escape(&message));
         ExitCode::from(EXIT_USAGE)
@@ -92,33 +94,6 @@ fn install_panic_hook(check: bool) {
         eprintln!("sockscope: {message}");
         std::process::exit(i32::from(EXIT_FAILURE));
     }));
-}
-
-/// Whether the command line asks for `--format json`, read even when it does not parse, so
-/// that a script gets its UNKNOWN as JSON too.
-fn asked_for_json() -> bool {
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    args.iter().any(|a| a == "--format=json")
-        || args
-            .windows(2)
-            .any(|w| w[0] == "--format" && w[1] == "json")
-}
-
-/// The first word that is not an option (nor the value of `--config` or `--netns`): the
-/// subcommand, even when the rest of the line does not parse.
-fn invoked_subcommand() -> Option<String> {
-    let mut args = std::env::args_os().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--config" || arg == "--netns" {
-            args.next();
-        } else if !arg.to_string_lossy().starts_with('-') {
-            return Some(arg.to_string_lossy().into_owned());
-        }
-    }
-    None
 }
 
 /// The window a one-shot face judges, and the interval its snapshots were taken at; a

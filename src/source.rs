@@ -211,3 +211,33 @@ impl Replay {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sampling_source_takes_full_passes_paced_apart() {
+        let interval = Duration::from_millis(50);
+        let config = config::Source::Live { interval };
+        let Source::Live(mut live) =
+            Source::sampling(&config, &CollectOptions::default()).expect("live")
+        else {
+            panic!("a live source")
+        };
+        let started = Instant::now();
+        for _ in 0..2 {
+            let s = live.take_when_due().expect("snapshot");
+            assert!(!s.freshness.incremental);
+            // Processes the first /proc pass saw that were gone before they were looked at.
+            let dropped = s.process_scan.processes - s.processes.len() as u64;
+            assert_eq!(
+                s.freshness.processes_walked,
+                s.process_scan.processes - dropped
+            );
+        }
+        // The second was due one interval after the first.
+        assert_eq!(live.next_due(), interval * 2);
+        assert!(started.elapsed() >= interval);
+    }
+}

@@ -38,21 +38,27 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds {
-            fill_warn: 80.0,
-            fill_crit: 100.0,
-            listen_drops_crit: 10.0,
-            syn_recv_warn: 80.0,
-            abandoned_warn: 1,
-            close_wait_warn: 50,
-            close_wait_crit: 500,
-            collision_warn: 1,
-            collision_crit: 5.0,
-            fd_warn: 80.0,
-            fd_crit: 95.0,
-            orphan_warn: 50.0,
-        }
+        Thresholds::DEFAULT
     }
+}
+
+impl Thresholds {
+    /// The defaults of the design, written once: `--help` shows these values, and the
+    /// example config file documents them (both checked by tests).
+    pub const DEFAULT: Thresholds = Thresholds {
+        fill_warn: 80.0,
+        fill_crit: 100.0,
+        listen_drops_crit: 10.0,
+        syn_recv_warn: 80.0,
+        abandoned_warn: 1,
+        close_wait_warn: 50,
+        close_wait_crit: 500,
+        collision_warn: 1,
+        collision_crit: 5.0,
+        fd_warn: 80.0,
+        fd_crit: 95.0,
+        orphan_warn: 50.0,
+    };
 }
 
 impl Thresholds {

@@ -1,7 +1,6 @@
 //! The clocks a pass reads: the wall clock and the monotonic clock a snapshot is stamped
 //! with, and the calling thread's CPU time, by which the costly parts of a pass are
-//! measured and spread out. Nothing else in `collect/` reads a clock but through here
-//! (pacing a [`Sampler`](super::Sampler) with `Instant` aside).
+//! measured and spread out. Nothing else in `collect/` reads a clock but through here.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

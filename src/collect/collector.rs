@@ -1,5 +1,6 @@
-//! Collectors that live across snapshots: [`Collector`] for the dashboard and the exporter,
-//! [`Sampler`] for reports, checks and recordings.
+//! The collector that lives across snapshots: [`Collector`], refreshing incrementally for
+//! the dashboard and the exporter, or taking full passes ([`Refresh::Full`]) for reports,
+//! checks and recordings (which `crate::source` paces).
 //!
 //! The schedule of an incremental collector, and why (measured on 100,000 loopback sockets
 //! held by 100 processes, on the project's 2-core test machine):
@@ -20,7 +21,7 @@
 //! Stretching keeps each full part at about 1 % of one core whatever the host's size; the
 //! snapshot's [`Freshness`](crate::model::Freshness) says how old each carried-over part is.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::carry_over::Cache;
 use super::clock::monotonic_ns;
@@ -136,42 +137,6 @@ impl Collector {
 /// `every`, or 100× `cost` when that is longer, up to `at_most`.
 fn stretch(every: Duration, cost: Duration, at_most: Duration) -> Duration {
     every.max((cost * STRETCH).min(at_most))
-}
-
-/// Takes snapshots `interval` apart, paced from the first so that n snapshots span
-/// (n - 1) × interval however long each collection takes. Every snapshot is a full pass:
-/// reports, checks and recordings must agree with `ss`.
-pub struct Sampler {
-    collector: Collector,
-    interval: Duration,
-    start: Option<Instant>,
-    taken: u32,
-}
-
-impl Sampler {
-    pub fn new(opts: CollectOptions, interval: Duration) -> Sampler {
-        Sampler {
-            collector: Collector::with_refresh(opts, Refresh::Full),
-            interval,
-            start: None,
-            taken: 0,
-        }
-    }
-
-    /// When the next snapshot is due, relative to the first.
-    pub fn next_due(&self) -> Duration {
-        self.interval * self.taken
-    }
-
-    /// Wait until the next snapshot is due, then take it.
-    pub fn take(&mut self) -> Result<Snapshot, CollectError> {
-        let start = *self.start.get_or_insert_with(Instant::now);
-        if let Some(wait) = self.next_due().checked_sub(start.elapsed()) {
-            std::thread::sleep(wait);
-        }
-        self.taken = self.taken.saturating_add(1);
-        self.collector.snapshot()
-    }
 }
 
 #[cfg(test)]

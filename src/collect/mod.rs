@@ -12,7 +12,7 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | `collector` | [`Collector`] and [`Sampler`]: the schedule of full and cheap reads |
+//! | `collector` | [`Collector`]: the schedule of full and cheap reads |
 //! | `pass` | one pass: its steps, in order, and the threads they run on |
 //! | `read_plan` | what a pass reads: all processes or the changed ones, each namespace in full or in its cheap states |
 //! | `carry_over` | what a refresh keeps from the passes before it, and how it puts it back |
@@ -43,7 +43,7 @@ mod tests;
 use std::path::PathBuf;
 
 use crate::model::Snapshot;
-pub use collector::{Collector, Refresh, Sampler};
+pub use collector::{Collector, Refresh};
 use netlink::NetlinkError;
 use netns::EnterError;
 pub use netns::{NetnsScope, NsId, ResolveError};

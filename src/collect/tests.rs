@@ -383,21 +383,3 @@ fn a_quiet_namespace_carries_its_close_wait_sockets_over_and_ages_them() {
     assert_eq!(moved.freshness.tracked_age_ms, 0);
     assert_eq!(close_wait_of(&moved, helper.pid()), 0);
 }
-
-#[test]
-fn a_sampler_takes_full_passes_only() {
-    let mut sampler = Sampler::new(CollectOptions::default(), Duration::from_millis(1));
-    for _ in 0..2 {
-        let s = sampler.take().expect("snapshot");
-        assert!(!s.freshness.incremental);
-        assert_eq!(
-            s.freshness.processes_walked,
-            s.process_scan.processes - dropped(&s)
-        );
-    }
-}
-
-/// Processes pass 1 saw that were gone before they could be looked at.
-fn dropped(s: &Snapshot) -> u64 {
-    s.process_scan.processes - s.processes.len() as u64
-}

@@ -6,6 +6,19 @@
 //! for writing the answer: a slow or malformed client costs one thread for a few seconds and
 //! never holds up another. Request bodies are never read; headers are read and ignored. What
 //! to answer is the caller's [`Handler`]; this module knows nothing about metrics.
+//!
+//! Why by hand rather than with an HTTP crate: the exporter answers `GET` (and `HEAD`) on three
+//! paths and nothing else, and the README promises hard limits to whoever runs it — at most 256
+//! connections with a 503 for one more, 8 KiB of request head, 5 s for the whole head (one deadline
+//! across all reads, so a client trickling a byte at a time is cut off too), 5 s to send the
+//! answer, request bodies never read. Here, on blocking `std::net` with one thread per connection,
+//! each limit is a few lines of code, and the tests below drive real sockets into the head cap, the
+//! head deadline and the connection cap. hyper would bring an async runtime that nothing else in
+//! sockscope needs (collection is synchronous), and any server crate brings its own defaults for
+//! those limits, to be found, configured and re-checked on every upgrade, and more code listening
+//! on a port of a process that usually runs as root. So it stays small: routes are the
+//! [`Handler`]'s business, and what an exporter does not need (keep-alive, chunked bodies, TLS) is
+//! left out.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
