@@ -19,7 +19,8 @@ pub mod window;
 use std::collections::BTreeMap;
 
 use crate::model::{
-    FdLimit, Host, NetnsSnapshot, Process, Snapshot, SockStat, StateCounts, Sysctls, TcpState,
+    FdLimit, Freshness, Host, NetnsSnapshot, Process, Snapshot, SockStat, StateCounts, Sysctls,
+    TcpState,
 };
 pub use collision::MinedPorts;
 pub use detail::{ListenerDetail, ProcessDetail, SocketRow, listener_detail, process_detail};
@@ -49,11 +50,19 @@ pub struct Analysis {
     pub host: Host,
     /// Wall-clock time of the newest snapshot, ms since the Unix epoch.
     pub wall_time_ms: u64,
+    /// How long the newest snapshot took to collect, microseconds.
+    pub collect_us: u64,
+    /// How fresh each part of the newest snapshot is.
+    pub freshness: Freshness,
     pub samples: usize,
     /// Seconds between the first and the last snapshot; `None` with one snapshot.
     pub window_s: Option<f64>,
     pub full_process_view: bool,
     pub notes: Vec<String>,
+    /// [`KEY_COUNTERS`] over every namespace scanned: each total is the sum of the
+    /// namespaces that export the counter, each rate the sum of those that have one (`None`
+    /// when none does: a single sample, or a kernel without the counter).
+    pub counters: Vec<CounterView>,
     pub netns: Vec<NetnsView>,
     pub findings: Vec<Finding>,
     /// Findings left out by the ignore rules.
@@ -72,6 +81,9 @@ pub struct NetnsView {
     pub listeners: Vec<ListenerView>,
     /// Processes owning at least one TCP or unix socket, most CLOSE_WAIT first.
     pub processes: Vec<ProcessView>,
+    /// Processes of this namespace that own no TCP or unix socket but that a finding can
+    /// name: those at or past the descriptor warning threshold.
+    pub other_processes: Vec<ProcessView>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +109,10 @@ pub struct ProcessView {
     /// Age of the oldest CLOSE_WAIT socket (time since the peer's last ACK), seconds.
     pub close_wait_oldest_s: Option<f64>,
     pub close_wait_growth_per_min: Option<f64>,
+    /// How the CLOSE_WAIT count is judged: the severity of its `close-wait-leak`, if any.
+    pub close_wait_level: Option<Severity>,
+    /// How the descriptor use is judged: the severity of its `fd-exhaustion`, if any.
+    pub fd_level: Option<Severity>,
 }
 
 /// `process nginx (pid 812)`: how a finding names a process.
@@ -146,6 +162,7 @@ pub fn analyze_span(
     settings: &Settings,
 ) -> Analysis {
     let window_s = (samples > 1).then(|| seconds_between(first, last));
+    let t = &settings.thresholds;
     let mut findings = Vec::new();
     let netns: Vec<NetnsView> = last
         .netns
@@ -153,13 +170,17 @@ pub fn analyze_span(
         .enumerate()
         .map(|(i, ns)| {
             let before = first.netns.iter().find(|b| b.id == ns.id);
-            let view = netns_view(ns, i == 0, before, first, last, window_s);
+            let window = Span {
+                first,
+                last,
+                window_s,
+            };
+            let view = netns_view(ns, i == 0, before, &window, t);
             let scope = rules::Scope {
                 view: &view,
                 ns,
                 last,
-                is_callers: i == 0,
-                t: &settings.thresholds,
+                t,
             };
             findings.extend(rules::findings(&scope));
             view
@@ -177,10 +198,13 @@ pub fn analyze_span(
     Analysis {
         host: last.host.clone(),
         wall_time_ms: last.wall_time_ms,
+        collect_us: last.collect_us,
+        freshness: last.freshness,
         samples,
         window_s,
         full_process_view: last.process_scan.full_view(),
         notes: last.notes.clone(),
+        counters: host_counters(&netns),
         netns,
         findings,
         ignored,
@@ -207,14 +231,52 @@ pub(crate) fn pct(part: u64, whole: u64) -> f64 {
     part as f64 * 100.0 / whole as f64
 }
 
+/// The window a namespace is analysed over.
+struct Span<'a> {
+    first: &'a Snapshot,
+    last: &'a Snapshot,
+    window_s: Option<f64>,
+}
+
+/// Each of [`KEY_COUNTERS`] summed over the namespaces (see [`Analysis::counters`]).
+fn host_counters(netns: &[NetnsView]) -> Vec<CounterView> {
+    KEY_COUNTERS
+        .iter()
+        .map(|&name| {
+            let of_name = || {
+                netns
+                    .iter()
+                    .flat_map(|ns| &ns.counters)
+                    .filter(move |c| c.name == name)
+            };
+            CounterView {
+                name,
+                total: of_name().filter_map(|c| c.total).reduce(|a, b| a + b),
+                rate_per_s: of_name().filter_map(|c| c.rate_per_s).reduce(|a, b| a + b),
+            }
+        })
+        .collect()
+}
+
+/// The severity a value earns against a warning and a critical threshold.
+fn level<T: PartialOrd + Copy>(value: T, warn: T, crit: T) -> Option<Severity> {
+    if value >= crit {
+        Some(Severity::Critical)
+    } else if value >= warn {
+        Some(Severity::Warning)
+    } else {
+        None
+    }
+}
+
 fn netns_view(
     ns: &NetnsSnapshot,
     is_callers: bool,
     before: Option<&NetnsSnapshot>,
-    first: &Snapshot,
-    last: &Snapshot,
-    window_s: Option<f64>,
+    span: &Span<'_>,
+    t: &Thresholds,
 ) -> NetnsView {
+    let Span { last, window_s, .. } = *span;
     let counters = KEY_COUNTERS
         .iter()
         .map(|&name| {
@@ -227,6 +289,7 @@ fn netns_view(
             }
         })
         .collect();
+    let (processes, other_processes) = process_views(ns, is_callers, span, t);
     let mut tcp_states = StateCounts::default();
     for state in TcpState::CLASSIC {
         tcp_states.add(state, 0);
@@ -242,8 +305,15 @@ fn netns_view(
         tcp_states,
         sockstat: ns.sockstat,
         unix_sockets: ns.unix_sockets,
-        listeners: listeners::views(ns, before, last, window_s),
-        processes: process_views(ns, is_callers, first, last, window_s),
+        listeners: listeners::views(ns, before, last, window_s)
+            .into_iter()
+            .map(|mut l| {
+                l.fill_level = listeners::fill_level(&l, t);
+                l
+            })
+            .collect(),
+        processes,
+        other_processes,
     }
 }
 
@@ -263,13 +333,19 @@ fn lives_in(p: &Process, ns: &NetnsSnapshot, is_callers: bool, last: &Snapshot) 
     }
 }
 
+/// The views of this namespace's processes: those that own sockets, most CLOSE_WAIT first,
+/// and those that own none but are near their descriptor limit.
 fn process_views(
     ns: &NetnsSnapshot,
     is_callers: bool,
-    first: &Snapshot,
-    last: &Snapshot,
-    window_s: Option<f64>,
-) -> Vec<ProcessView> {
+    span: &Span<'_>,
+    t: &Thresholds,
+) -> (Vec<ProcessView>, Vec<ProcessView>) {
+    let Span {
+        first,
+        last,
+        window_s,
+    } = *span;
     // Unread and oldest come from the CLOSE_WAIT sockets kept in full, by owner.
     let mut unread: BTreeMap<u32, u64> = BTreeMap::new();
     let mut oldest_ms: BTreeMap<u32, u32> = BTreeMap::new();
@@ -284,10 +360,10 @@ fn process_views(
             }
         }
     }
-    let mut views: Vec<ProcessView> = last
+    let (mut views, others): (Vec<ProcessView>, Vec<ProcessView>) = last
         .processes
         .iter()
-        .filter(|p| p.tcp.total() + p.unix_sockets > 0 && lives_in(p, ns, is_callers, last))
+        .filter(|p| lives_in(p, ns, is_callers, last))
         .map(|p| {
             let close_wait = p.tcp.get(TcpState::CloseWait);
             let growth = first
@@ -300,6 +376,15 @@ fn process_views(
                     let delta = close_wait as f64 - was as f64;
                     (secs > 0.0).then(|| delta * 60.0 / secs)
                 });
+            let grew = growth.is_some_and(|g| g > 0.0);
+            let close_wait_level = match level(close_wait, t.close_wait_warn, t.close_wait_crit) {
+                Some(Severity::Warning) if grew => Some(Severity::Critical),
+                judged => judged,
+            };
+            let fd_level = p
+                .fds
+                .zip(p.fd_limit.and_then(|l| l.soft))
+                .and_then(|(fds, soft)| level(pct(fds, soft.max(1)), t.fd_warn, t.fd_crit));
             ProcessView {
                 pid: p.pid,
                 comm: p.comm.clone(),
@@ -312,9 +397,12 @@ fn process_views(
                 close_wait_unread: unread.get(&p.pid).copied().unwrap_or(0),
                 close_wait_oldest_s: oldest_ms.get(&p.pid).map(|&ms| f64::from(ms) / 1000.0),
                 close_wait_growth_per_min: growth,
+                close_wait_level,
+                fd_level,
             }
         })
-        .collect();
+        .filter(|v| v.tcp_sockets + v.unix_sockets > 0 || v.fd_level.is_some())
+        .partition(|v| v.tcp_sockets + v.unix_sockets > 0);
     views.sort_by(|a, b| {
         b.close_wait
             .cmp(&a.close_wait)
@@ -325,5 +413,5 @@ fn process_views(
             })
             .then_with(|| a.pid.cmp(&b.pid))
     });
-    views
+    (views, others)
 }

@@ -25,7 +25,6 @@ pub(super) struct Scope<'a> {
     pub view: &'a NetnsView,
     pub ns: &'a NetnsSnapshot,
     pub last: &'a Snapshot,
-    pub is_callers: bool,
     pub t: &'a Thresholds,
 }
 
@@ -140,13 +139,9 @@ fn drops_rose(l: &ListenerView) -> bool {
 }
 
 fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
-    let t = scope.t;
-    let (id, severity) = if l.fill_pct > t.fill_crit || drops_rose(l) {
-        (FindingId::AcceptQueueFull, Severity::Critical)
-    } else if l.accept_queue > 0 && l.fill_pct >= t.fill_warn {
-        (FindingId::AcceptQueueHigh, Severity::Warning)
-    } else {
-        return None;
+    let (id, severity) = match l.fill_level? {
+        Severity::Critical => (FindingId::AcceptQueueFull, Severity::Critical),
+        _ => (FindingId::AcceptQueueHigh, Severity::Warning),
     };
     let sys = &scope.view.sysctl;
     let state = if l.full {
@@ -419,16 +414,7 @@ fn syn_queue_counters(scope: &Scope<'_>) -> Option<Finding> {
 }
 
 fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
-    let t = scope.t;
-    if p.close_wait < t.close_wait_warn {
-        return None;
-    }
-    let grew = p.close_wait_growth_per_min.is_some_and(|g| g > 0.0);
-    let severity = if p.close_wait >= t.close_wait_crit || grew {
-        Severity::Critical
-    } else {
-        Severity::Warning
-    };
+    let severity = p.close_wait_level?;
     let read_eof = p.close_wait.saturating_sub(p.close_wait_unread);
     let growth = p.close_wait_growth_per_min.map_or_else(
         || "growth unknown (one sample)".to_owned(),
@@ -573,27 +559,19 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
 }
 
 fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
-    let t = scope.t;
-    scope
-        .last
-        .processes
+    let v = scope.view;
+    v.processes
         .iter()
-        .filter(|p| super::lives_in(p, scope.ns, scope.is_callers, scope.last))
+        .chain(&v.other_processes)
         .filter_map(|p| {
+            let severity = p.fd_level?;
             let fds = p.fds?;
             let soft = p.fd_limit?.soft?;
             let use_pct = pct(fds, soft.max(1));
-            let severity = if use_pct >= t.fd_crit {
-                Severity::Critical
-            } else if use_pct >= t.fd_warn {
-                Severity::Warning
-            } else {
-                return None;
-            };
             let hard = p.fd_limit.and_then(|l| l.hard);
             let summary =
                 format!("{fds} of {soft} descriptors open ({use_pct:.0} % of RLIMIT_NOFILE)");
-            let close_wait = p.tcp.get(TcpState::CloseWait);
+            let close_wait = p.close_wait;
             let mut remedy = format!(
                 "At its limit {} (pid {}) fails accept(), open() and socket() with EMFILE, and \
                  its listeners' queues fill.",

@@ -153,15 +153,7 @@ fn perfdata(a: &Analysis, t: &Thresholds) -> Vec<Perf> {
     let fd_use = processes()
         .filter_map(crate::analyze::ProcessView::fd_use_pct)
         .fold(0.0, f64::max);
-    let rate = |name: &str| -> Option<f64> {
-        let rates = a
-            .netns
-            .iter()
-            .flat_map(|n| &n.counters)
-            .filter(|c| c.name == name)
-            .map(|c| c.rate_per_s);
-        rates.sum::<Option<f64>>()
-    };
+    let rate = |name: &str| a.counters.iter().find(|c| c.name == name)?.rate_per_s;
     let count = |s: Severity| a.findings.iter().filter(|f| f.severity == s).count() as f64;
     let perf = |label, value, uom, warn, crit, max| Perf {
         label,

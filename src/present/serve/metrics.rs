@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::{Display, Write as _};
 
 use crate::analyze::{Analysis, ListenerView, NetnsView, ProcessView, Proto};
-use crate::model::Snapshot;
 use crate::present::escape::escape;
 
 /// `gauge` or `counter`: only counters carry the `_total` suffix.
@@ -147,10 +146,8 @@ pub struct MetricsOptions {
     pub top_processes: usize,
 }
 
-/// The exposition of `analysis`; `snapshot` is the newest snapshot of its window, read only
-/// for the collection time and for the descriptors of a process that a finding names but
-/// that holds no socket (so it has no process view).
-pub fn render_metrics(analysis: &Analysis, snapshot: &Snapshot, opts: &MetricsOptions) -> String {
+/// The exposition of `analysis`.
+pub fn render_metrics(analysis: &Analysis, opts: &MetricsOptions) -> String {
     let mut out = Exposition::default();
     let netns = netns_labels(&analysis.netns);
 
@@ -190,7 +187,7 @@ pub fn render_metrics(analysis: &Analysis, snapshot: &Snapshot, opts: &MetricsOp
         }
     }
 
-    let processes = exported_processes(analysis, &netns, snapshot, opts.top_processes);
+    let processes = exported_processes(analysis, &netns, opts.top_processes);
     out.family(&PROCESS_CLOSE_WAIT);
     for p in &processes {
         if let Some((ns, close_wait)) = p.close_wait {
@@ -243,7 +240,7 @@ pub fn render_metrics(analysis: &Analysis, snapshot: &Snapshot, opts: &MetricsOp
 
     out.family(&SCRAPE_DURATION);
     #[allow(clippy::cast_precision_loss)] // microseconds: exact far beyond any collection time
-    let seconds = snapshot.collect_us as f64 / 1e6;
+    let seconds = analysis.collect_us as f64 / 1e6;
     out.sample(&SCRAPE_DURATION, &[], seconds);
     out.family(&SCRAPE_PARTIAL);
     out.sample(&SCRAPE_PARTIAL, &[], u8::from(!analysis.full_process_view));
@@ -326,11 +323,10 @@ struct ExportedProcess<'a> {
 }
 
 /// The top `k` socket owners (TCP + unix sockets, then pid), and every process a finding
-/// names, by pid.
+/// names (those without a socket too), by pid.
 fn exported_processes<'a>(
     analysis: &'a Analysis,
     netns: &'a [String],
-    snapshot: &'a Snapshot,
     k: usize,
 ) -> Vec<ExportedProcess<'a>> {
     let mut views: Vec<(&str, &ProcessView)> = analysis
@@ -364,22 +360,15 @@ fn exported_processes<'a>(
             );
         }
     }
-    for pid in named {
-        if out.contains_key(&pid) {
-            continue;
-        }
-        if let Some(p) = snapshot.process(pid) {
-            out.insert(
-                pid,
-                ExportedProcess {
-                    pid,
-                    comm: &p.comm,
-                    close_wait: None,
-                    fds: p.fds,
-                    fd_limit: p.fd_limit.and_then(|l| l.soft),
-                },
-            );
-        }
+    let socketless = analysis.netns.iter().flat_map(|ns| &ns.other_processes);
+    for p in socketless.filter(|p| named.contains(&p.pid)) {
+        out.entry(p.pid).or_insert(ExportedProcess {
+            pid: p.pid,
+            comm: &p.comm,
+            close_wait: None,
+            fds: p.fds,
+            fd_limit: p.fd_limit.and_then(|l| l.soft),
+        });
     }
     out.into_values().collect()
 }
@@ -480,9 +469,8 @@ impl Display for Escaped<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::{
-        Finding, FindingId, Mentions, Owner, Settings, Severity, Target, analyze,
-    };
+    use crate::analyze::{Owner, Settings, analyze};
+    use crate::model::{FdLimit, Snapshot};
     use crate::recording;
 
     fn recording(name: &str) -> Vec<Snapshot> {
@@ -498,8 +486,7 @@ mod tests {
 
     fn exposition(window: &[Snapshot], top_processes: usize) -> String {
         let analysis = analyze(window, &Settings::default()).expect("a window");
-        let last = window.last().expect("a snapshot");
-        render_metrics(&analysis, last, &MetricsOptions { top_processes })
+        render_metrics(&analysis, &MetricsOptions { top_processes })
     }
 
     /// The samples of `name`, as (labels text, value) pairs.
@@ -712,25 +699,29 @@ mod tests {
 
     #[test]
     fn a_named_process_without_sockets_still_gets_its_descriptors() {
-        let window = recording("incidents");
-        let mut analysis = analyze(&window, &Settings::default()).expect("a window");
-        let last = window.last().expect("a snapshot");
+        // A process without a socket, near its descriptor limit: fd-exhaustion names it.
+        let mut window = recording("incidents");
+        let last = window.last_mut().expect("a snapshot");
         let socketless = last
             .processes
-            .iter()
-            .find(|p| p.tcp.total() + p.unix_sockets == 0 && p.fds.is_some())
+            .iter_mut()
+            .find(|p| p.tcp.total() + p.unix_sockets == 0 && p.fds.is_some_and(|n| n > 0))
             .expect("a process without sockets");
-        analysis.findings.push(Finding {
-            id: FindingId::FdExhaustion,
-            severity: Severity::Warning,
-            target: Target::process(&analysis.netns[0].id, &socketless.comm, socketless.pid),
-            mentions: Mentions::process(&socketless.comm, socketless.pid),
-            subject: String::new(),
-            summary: String::new(),
-            evidence: BTreeMap::new(),
-            remedy: String::new(),
+        socketless.fd_limit = socketless.fds.map(|n| FdLimit {
+            soft: Some(n),
+            hard: Some(n),
         });
-        let text = render_metrics(&analysis, last, &MetricsOptions { top_processes: 1 });
+        let socketless = socketless.clone();
+        let analysis = analyze(&window, &Settings::default()).expect("a window");
+        assert!(
+            analysis
+                .findings
+                .iter()
+                .any(|f| f.id == "fd-exhaustion" && f.mentions.pids == [socketless.pid]),
+            "{:#?}",
+            analysis.findings
+        );
+        let text = render_metrics(&analysis, &MetricsOptions { top_processes: 1 });
         let who = format!(
             "pid=\"{}\",comm=\"{}\"",
             socketless.pid,
@@ -768,6 +759,7 @@ mod tests {
                 pid: 1,
                 comm: comm.to_owned(),
             }],
+            fill_level: None,
         }
     }
 

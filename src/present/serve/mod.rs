@@ -168,12 +168,11 @@ impl Collecting {
             }
         };
         self.window.push(snapshot);
-        let result = match (self.window.analyze(settings), self.window.newest()) {
-            (Some(analysis), Some(newest)) => {
-                Ok(Arc::from(render_metrics(&analysis, newest, &options)))
-            }
-            _ => Err("no snapshot to analyse".to_owned()),
-        };
+        let result = self
+            .window
+            .analyze(settings)
+            .map(|analysis| Arc::from(render_metrics(&analysis, &options)))
+            .ok_or_else(|| "no snapshot to analyse".to_owned());
         Scrape { started, result }
     }
 }

@@ -23,7 +23,8 @@ pub const HEADER_COUNTERS: [&str; 4] = [
 /// The numbers one analysis contributes to the trends.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Point {
-    /// Rates of [`HEADER_COUNTERS`], summed over the namespaces; `None` before there is one.
+    /// Host-wide rates of [`HEADER_COUNTERS`] ([`Analysis::counters`]); `None` before there
+    /// is one.
     pub counters: [Option<f64>; HEADER_COUNTERS.len()],
     /// By listener inode (socket inodes are unique host-wide), only listeners with something
     /// queued or dropped: an absent listener was idle.
@@ -43,12 +44,10 @@ impl Point {
         let mut counters = [None; HEADER_COUNTERS.len()];
         for (slot, name) in counters.iter_mut().zip(HEADER_COUNTERS) {
             *slot = a
-                .netns
+                .counters
                 .iter()
-                .flat_map(|ns| &ns.counters)
-                .filter(|c| c.name == name)
-                .filter_map(|c| c.rate_per_s)
-                .reduce(|x, y| x + y);
+                .find(|c| c.name == name)
+                .and_then(|c| c.rate_per_s);
         }
         let mut listeners = HashMap::new();
         let mut close_wait = HashMap::new();

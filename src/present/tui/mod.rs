@@ -98,13 +98,12 @@ pub fn run(source: Source, settings: Settings) -> Result<(), TopError> {
     }
     let color = !no_color(std::env::var_os("NO_COLOR").as_deref());
     let (tx, rx) = mpsc::channel::<Event>();
-    let thresholds = settings.thresholds;
     let (mut view, mut replay) = match source {
         Source::Live(live) => {
             let interval = live.interval();
             let tx = tx.clone();
             feed::spawn_live(*live, settings, move |fed| tx.send(Event::Fed(fed)).is_ok())?;
-            let view = View::new(Mode::Live { interval }, thresholds, color, now_ms());
+            let view = View::new(Mode::Live { interval }, color, now_ms());
             (view, None)
         }
         Source::Replay(recorded) => {
@@ -117,7 +116,7 @@ pub fn run(source: Source, settings: Settings) -> Result<(), TopError> {
                 playing: false,
                 interval,
             };
-            let mut view = View::new(mode, thresholds, color, now_ms());
+            let mut view = View::new(mode, color, now_ms());
             let (pos, update, history) = r.at(r.start());
             view.seek(pos, update, history);
             (view, Some(r))

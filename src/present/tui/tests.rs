@@ -89,7 +89,7 @@ fn live(snapshots: Vec<Snapshot>) -> View {
     let mode = Mode::Live {
         interval: Duration::from_secs(1),
     };
-    let mut view = View::new(mode, Settings::default().thresholds, true, 0);
+    let mut view = View::new(mode, true, 0);
     let (pos, update, history) = r.at(r.len() - 1);
     view.seek(pos, update, history);
     let taken = view.data.as_ref().expect("data").snapshot.wall_time_ms;
@@ -106,7 +106,7 @@ fn replay(snapshots: Vec<Snapshot>) -> (View, Replay) {
         playing: false,
         interval: Duration::from_secs(1),
     };
-    let mut view = View::new(mode, Settings::default().thresholds, true, 0);
+    let mut view = View::new(mode, true, 0);
     let (pos, update, history) = r.at(r.start());
     view.seek(pos, update, history);
     (view, r)
@@ -171,10 +171,7 @@ fn collecting_before_the_first_snapshot() {
     let mode = Mode::Live {
         interval: Duration::from_secs(1),
     };
-    screens!(
-        "collecting",
-        View::new(mode, Settings::default().thresholds, true, 0)
-    );
+    screens!("collecting", View::new(mode, true, 0));
 }
 
 #[test]

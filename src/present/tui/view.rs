@@ -16,7 +16,7 @@ use super::feed::Update;
 use super::history::{HISTORY, History, Point};
 use crate::analyze::{
     self, Analysis, Finding, FindingId, ListenerDetail, ListenerView, NetnsView, ProcessDetail,
-    ProcessView, Target, Thresholds,
+    ProcessView, Target,
 };
 use crate::model::Snapshot;
 use crate::present::escape::{escape, escape_analysis};
@@ -277,7 +277,6 @@ pub struct View {
     /// Wall-clock time, ms since the Unix epoch, as of the last tick.
     pub now_ms: u64,
     pub color: bool,
-    pub thresholds: Thresholds,
     /// `None` until the first snapshot arrives.
     pub data: Option<Data>,
     pub history: History,
@@ -301,12 +300,11 @@ pub struct View {
 }
 
 impl View {
-    pub fn new(mode: Mode, thresholds: Thresholds, color: bool, now_ms: u64) -> View {
+    pub fn new(mode: Mode, color: bool, now_ms: u64) -> View {
         View {
             mode,
             now_ms,
             color,
-            thresholds,
             data: None,
             history: History::default(),
             error: None,
@@ -380,7 +378,7 @@ impl View {
     /// snapshot was a full pass (every part is then as old as the snapshot).
     pub fn carried_age_s(&self, part: Carried) -> Option<f64> {
         let data = self.data.as_ref()?;
-        let f = &data.snapshot.freshness;
+        let f = &data.analysis.freshness;
         if !f.incremental {
             return None;
         }
@@ -391,7 +389,7 @@ impl View {
         };
         // A replay shows a moment of the past: its parts are only as old as they were then.
         let since = match self.mode {
-            Mode::Live { .. } => self.now_ms.saturating_sub(data.snapshot.wall_time_ms),
+            Mode::Live { .. } => self.now_ms.saturating_sub(data.analysis.wall_time_ms),
             Mode::Replay { .. } => 0,
         };
         #[allow(clippy::cast_precision_loss)] // milliseconds far below 2^52

@@ -297,10 +297,11 @@ fn listener(
 fn listener_summary(view: &View, l: &ListenerView, w: usize, theme: Theme) -> Vec<Line<'static>> {
     let inode = l.inode;
     let mut lines = Vec::new();
+    // A full queue is a fact of the kernel's; below it, the analysis says how far is too far.
     let fill_style = if l.full {
         theme.critical()
     } else {
-        theme.level(l.fill_pct, view.thresholds.fill_warn, f64::INFINITY)
+        theme.level(l.fill_level.map(|_| Severity::Warning))
     };
     let owner = match l.owners.as_slice() {
         [] => "not visible (run as root to see it)".to_owned(),
@@ -476,15 +477,10 @@ fn unread(recv_q: u32) -> String {
 
 /// A process's CLOSE_WAIT count, growth, age and trend, and its descriptors.
 fn process_summary(view: &View, p: &ProcessView, w: usize, theme: Theme) -> Vec<Line<'static>> {
-    let (pid, t) = (p.pid, &view.thresholds);
+    let pid = p.pid;
     let mut lines = Vec::new();
     let read_eof = p.close_wait.saturating_sub(p.close_wait_unread);
-    #[allow(clippy::cast_precision_loss)]
-    let cw_style = theme.level(
-        p.close_wait as f64,
-        t.close_wait_warn as f64,
-        t.close_wait_crit as f64,
-    );
+    let cw_style = theme.level(p.close_wait_level);
     let series = view.history.close_wait(pid);
     let cells = series.len().clamp(8, w.saturating_sub(60).max(8));
     lines.push(Line::from(vec![
@@ -509,7 +505,7 @@ fn process_summary(view: &View, p: &ProcessView, w: usize, theme: Theme) -> Vec<
         )));
     }
     let fd_pct = p.fd_use_pct();
-    let fd_style = fd_pct.map_or(Style::new(), |u| theme.level(u, t.fd_warn, t.fd_crit));
+    let fd_style = theme.level(p.fd_level);
     let limit = p.fd_limit.map_or_else(
         || "?".to_owned(),
         |l| {

@@ -89,9 +89,9 @@ fn where_and_when(view: &View, theme: Theme, w: usize) -> Line<'static> {
             }
             parts.push((1, vec![Span::raw(clock(a.wall_time_ms))]));
             if let Mode::Live { interval } = view.mode {
-                parts.push((2, age(view, data.snapshot.wall_time_ms, interval, theme)));
+                parts.push((2, age(view, data.analysis.wall_time_ms, interval, theme)));
                 #[allow(clippy::cast_precision_loss)]
-                let took = data.snapshot.collect_us as f64 / 1000.0;
+                let took = data.analysis.collect_us as f64 / 1000.0;
                 parts.push((
                     8,
                     vec![Span::styled(format!("took {took:.0}ms"), theme.dim())],
@@ -191,12 +191,10 @@ fn states(view: &View, a: &Analysis, theme: Theme, w: usize) -> Line<'static> {
 
 fn counters(view: &View, a: &Analysis, theme: Theme, w: usize) -> Line<'static> {
     let rate_of = |name: &str| {
-        a.netns
+        a.counters
             .iter()
-            .flat_map(|ns| &ns.counters)
-            .filter(|c| c.name == name)
-            .filter_map(|c| c.rate_per_s)
-            .reduce(|x, y| x + y)
+            .find(|c| c.name == name)
+            .and_then(|c| c.rate_per_s)
     };
     let spark_cells = if w >= 120 { 10 } else { 4 };
     let mut parts: Vec<Part> = Vec::new();

@@ -416,10 +416,11 @@ fn listener_cells(
 ) -> Vec<Span<'static>> {
     let tcp = l.proto == Proto::Tcp;
     let tcp_only = |text: String| if tcp { text } else { "-".to_owned() };
+    // A full queue is a fact of the kernel's; below it, the analysis says how far is too far.
     let fill_style = if l.full {
         theme.critical()
     } else {
-        theme.level(l.fill_pct, view.thresholds.fill_warn, f64::INFINITY)
+        theme.level(l.fill_level.map(|_| Severity::Warning))
     };
     let drops_style = if l.drops_per_s.is_some_and(|d| d > 0.0) {
         theme.critical()
@@ -550,21 +551,10 @@ fn processes(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
     });
 }
 
-#[allow(clippy::cast_precision_loss)] // socket counts and thresholds are far below 2^52
 fn process_cells(view: &View, p: &ProcessView, extra: bool, theme: Theme) -> Vec<Span<'static>> {
-    let t = &view.thresholds;
-    let growing = p.close_wait_growth_per_min.is_some_and(|g| g > 0.0);
-    let cw_style = if p.close_wait >= t.close_wait_warn && growing {
-        theme.critical()
-    } else {
-        theme.level(
-            p.close_wait as f64,
-            t.close_wait_warn as f64,
-            t.close_wait_crit as f64,
-        )
-    };
+    let cw_style = theme.level(p.close_wait_level);
     let fd_pct = p.fd_use_pct();
-    let fd_style = fd_pct.map_or(Style::new(), |u| theme.level(u, t.fd_warn, t.fd_crit));
+    let fd_style = theme.level(p.fd_level);
     let mut cells = vec![Span::raw(p.pid.to_string()), Span::raw(p.comm.clone())];
     if extra {
         cells.extend([

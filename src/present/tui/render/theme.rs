@@ -82,13 +82,12 @@ impl Theme {
     }
 
     /// A level against a warning and a critical threshold.
-    pub fn level(self, value: f64, warn: f64, crit: f64) -> Style {
-        if value >= crit {
-            self.critical()
-        } else if value >= warn {
-            self.warning()
-        } else {
-            Style::new()
+    /// The colour of a number the analysis judged (`None`: fine).
+    pub fn level(self, judged: Option<Severity>) -> Style {
+        match judged {
+            Some(Severity::Critical) => self.critical(),
+            Some(Severity::Warning) => self.warning(),
+            Some(Severity::Info) | None => Style::new(),
         }
     }
 }
