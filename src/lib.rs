@@ -15,3 +15,5 @@ pub mod collect;
 pub mod config;
 pub mod model;
 pub mod present;
+#[doc(hidden)]
+pub mod testing;

@@ -10,7 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::test_support::Holder;
+use super::test_support::{Holder, may_enter_or_skip};
 use super::*;
 use crate::model::TcpState;
 
@@ -177,8 +177,7 @@ fn an_incremental_refresh_agrees_with_a_full_pass_on_what_it_reads_afresh() {
     let Some(holder) = Holder::start(test) else {
         return;
     };
-    if !netns::may_enter_others() {
-        eprintln!("SKIP {test}: no CAP_SYS_ADMIN");
+    if !may_enter_or_skip(test) {
         return;
     }
     let mut helper = Helper::start(&holder, 3);
@@ -329,8 +328,7 @@ fn a_quiet_namespace_carries_its_close_wait_sockets_over_and_ages_them() {
     let Some(holder) = Holder::start(test) else {
         return;
     };
-    if !netns::may_enter_others() {
-        eprintln!("SKIP {test}: no CAP_SYS_ADMIN");
+    if !may_enter_or_skip(test) {
         return;
     }
     let mut helper = Helper::start(&holder, 2);

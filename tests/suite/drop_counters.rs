@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use sockscope::testing::skip_or_fail;
+
 use crate::util::flood::Flood;
 use crate::util::netns::netns_or_skip;
 
@@ -41,7 +43,7 @@ fn one_snapshot_reads_listener_drops_and_listen_drops_together() {
     let flood = match Flood::start(&ns, to, Duration::from_millis(1)) {
         Ok(flood) => flood,
         Err(reason) => {
-            eprintln!("SKIP {test}: {reason}");
+            skip_or_fail(test, &format!("cannot flood the namespace: {reason}"));
             return;
         }
     };
