@@ -82,7 +82,22 @@ impl Serve {
             addr,
         };
         match serve.connect() {
-            Ok(_) => Some(serve),
+            Ok(probe) => {
+                drop(probe);
+                // The probe's end in the server goes through CLOSE_WAIT until the server
+                // reads its end of file and closes; a scrape collects on demand, so until it
+                // is gone the namespace's socket counts hold one socket no test made.
+                let sport = format!(":{}", addr.port());
+                crate::util::poll(
+                    "the probe connection's end in the server to be gone",
+                    Duration::from_secs(10),
+                    || {
+                        let left = ns.ss(&["-tanH", "state", "connected", "sport", "=", &sport]);
+                        left.trim().is_empty().then_some(())
+                    },
+                );
+                Some(serve)
+            }
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 skip_or_fail(
                     test,
