@@ -21,3 +21,5 @@ pub mod model;
 pub mod present;
 pub mod recording;
 pub mod source;
+#[doc(hidden)]
+pub mod testing;

@@ -5,8 +5,8 @@
 //! One test binary (ripgrep's layout). Its modules live in directories because Cargo would
 //! build every top-level `tests/*.rs` file as a test binary of its own.
 //!
-//! Tests that need a namespace print `SKIP <test>: <reason>` and pass when one cannot be
-//! made, unless `SOCKSCOPE_REQUIRE_NETNS=1` (CI), which makes that a failure.
+//! A test that cannot run here (no namespace, a tool missing) fails with its reason, unless
+//! `SOCKSCOPE_ALLOW_SKIP=1` is set: `sockscope::testing::skip_or_fail` decides, for every test.
 
 mod suite;
 mod util;

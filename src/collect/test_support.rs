@@ -1,16 +1,32 @@
-//! Helpers for the collector's tests: network namespaces of their own.
+//! Helpers for the collector's tests: network namespaces of their own, and the right to
+//! enter them. What cannot be had here fails the test, through [`skip_or_fail`].
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use super::netns::NsId;
+use super::netns::{NsId, may_enter_others};
+use crate::testing::skip_or_fail;
+
+/// Whether this process may enter other namespaces (CAP_SYS_ADMIN); where it may not, the test
+/// fails with the reason (or, with `SOCKSCOPE_ALLOW_SKIP=1`, this says why and returns false).
+pub fn may_enter_or_skip(test: &str) -> bool {
+    if may_enter_others() {
+        return true;
+    }
+    skip_or_fail(
+        test,
+        "no CAP_SYS_ADMIN, so it cannot enter another namespace",
+    );
+    false
+}
 
 /// A process holding a network namespace of its own, killed on drop.
 pub struct Holder(Child);
 
 impl Holder {
-    /// `None` (after saying why) where namespaces cannot be made here.
+    /// A namespace for `test`; where none can be made here, the test fails with the reason
+    /// (or, with `SOCKSCOPE_ALLOW_SKIP=1`, this says why and returns `None`).
     pub fn start(test: &str) -> Option<Holder> {
         let spawned = Command::new("unshare")
             .args([
@@ -26,16 +42,16 @@ impl Holder {
         let mut child = match spawned {
             Ok(child) => child,
             Err(err) => {
-                eprintln!("SKIP {test}: cannot run unshare: {err}");
+                skip_or_fail(test, &format!("cannot run unshare: {err}"));
                 return None;
             }
         };
         let mut line = String::new();
-        let out = child.stdout.take()?;
+        let out = child.stdout.take().expect("piped stdout");
         let ready = BufReader::new(out).read_line(&mut line).is_ok() && line.trim() == "ready";
         let holder = Holder(child);
         if !ready {
-            eprintln!("SKIP {test}: `unshare -n` cannot make a network namespace here");
+            skip_or_fail(test, "`unshare -n` cannot make a network namespace here");
             return None;
         }
         // The shell says ready just before it becomes `sleep`.

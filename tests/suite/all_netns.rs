@@ -7,14 +7,15 @@
 //! report partial, not a failure; without CAP_SYS_ADMIN the report covers the caller's
 //! namespace, with a note.
 //!
-//! These tests need root and `ip`; they print `SKIP` and pass without them, unless
-//! `SOCKSCOPE_REQUIRE_NETNS=1`.
+//! These tests need root and `ip`; without them they fail with the reason (unless
+//! `SOCKSCOPE_ALLOW_SKIP=1`).
 
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
+use sockscope::testing::skip_or_fail;
 
 use crate::util::netns::{Ready, start_lab};
 use crate::util::tmux::{Tmux, shell_quote};
@@ -29,14 +30,16 @@ struct Named {
     labs: Vec<(Child, Option<ChildStdin>)>,
 }
 
+/// A named namespace for `test`; where none can be made, the test fails with the reason (or,
+/// with `SOCKSCOPE_ALLOW_SKIP=1`, this says why and returns `None`).
 fn named_or_skip(test: &str, tag: &str) -> Option<Named> {
     match Named::new(tag) {
         Ok(ns) => Some(ns),
-        Err(reason) if std::env::var("SOCKSCOPE_REQUIRE_NETNS").as_deref() == Ok("1") => {
-            panic!("{test}: cannot make a named network namespace: {reason}")
-        }
         Err(reason) => {
-            eprintln!("SKIP {test}: {reason}");
+            skip_or_fail(
+                test,
+                &format!("cannot make a named network namespace: {reason}"),
+            );
             None
         }
     }
@@ -415,7 +418,7 @@ fn without_cap_sys_admin_the_callers_namespace_only_with_a_note() {
     let out = match out {
         Ok(out) => out,
         Err(e) => {
-            eprintln!("SKIP {test}: cannot run setpriv: {e}");
+            skip_or_fail(test, &format!("cannot run setpriv: {e}"));
             return;
         }
     };

@@ -8,6 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Stdio};
 use std::time::Duration;
 
+use sockscope::testing::skip_or_fail;
+
 use super::serve::client::Serve;
 use crate::util::netns::{Netns, netns_or_skip};
 use crate::util::tmux::{Tmux, shell_quote};
@@ -119,12 +121,10 @@ impl Drop for Hostile {
 /// A namespace with the hostile process in it, its 60 sockets in CLOSE_WAIT.
 fn hostile_or_skip(test: &str) -> Option<(Netns, Hostile)> {
     if !std::path::Path::new(PYTHON).exists() {
-        let reason = "`/usr/bin/python3` is not installed (Debian package python3)";
-        assert!(
-            std::env::var("SOCKSCOPE_REQUIRE_NETNS").as_deref() != Ok("1"),
-            "{test}: {reason} (SOCKSCOPE_REQUIRE_NETNS=1)"
+        skip_or_fail(
+            test,
+            "`/usr/bin/python3` is not installed (Debian package python3)",
         );
-        eprintln!("SKIP {test}: {reason}");
         return None;
     }
     let ns = netns_or_skip(test)?;

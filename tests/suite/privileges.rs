@@ -8,9 +8,11 @@
 use std::path::Path;
 use std::process::Output;
 
+use sockscope::testing::skip_or_fail;
+
 use crate::util::netns::{Netns, netns_or_skip};
 use crate::util::report::Report;
-use crate::util::sockscope_bin;
+use crate::util::{cannot_run_as_nobody, sockscope_bin};
 
 const NOBODY: &str = "65534";
 
@@ -24,36 +26,16 @@ fn as_nobody(ns: &Netns, args: &[&str]) -> Output {
         .expect("running setpriv")
 }
 
-/// Whether this test can drop to another user at all: it must run as root, and nobody must
-/// be able to reach the binary.
+/// Whether this test can drop to another user at all; where it cannot, the test fails with
+/// the reason (or, with `SOCKSCOPE_ALLOW_SKIP=1`, this says why and returns false).
 fn can_drop_privileges(test: &str) -> bool {
-    let why_not = if !rustix::process::geteuid().is_root() {
-        Some("not root, so it cannot switch to another user".to_owned())
-    } else if !world_can_reach(sockscope_bin()) {
-        Some(format!(
-            "{} is not reachable by other users",
-            sockscope_bin().display()
-        ))
-    } else {
-        None
-    };
-    match why_not {
+    match cannot_run_as_nobody() {
         None => true,
-        Some(reason) if std::env::var("SOCKSCOPE_REQUIRE_NETNS").as_deref() == Ok("1") => {
-            panic!("{test}: {reason} (SOCKSCOPE_REQUIRE_NETNS=1)")
-        }
         Some(reason) => {
-            eprintln!("SKIP {test}: {reason}");
+            skip_or_fail(test, &format!("cannot run sockscope as nobody: {reason}"));
             false
         }
     }
-}
-
-/// Every directory above `path` is searchable by others and `path` is executable by them.
-fn world_can_reach(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.permissions().mode());
-    mode(path) & 0o001 != 0 && path.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)
 }
 
 fn stdout_and_quiet(what: &str, out: &Output) -> String {

@@ -14,7 +14,8 @@ use crate::util::{looks_like_panic, sockscope, sockscope_unprivileged, stdout_of
 
 #[test]
 fn replay_outside_the_namespace_gives_the_live_findings() {
-    let Some(mut ns) = netns_or_skip("replay_outside_the_namespace_gives_the_live_findings") else {
+    let test = "replay_outside_the_namespace_gives_the_live_findings";
+    let Some(mut ns) = netns_or_skip(test) else {
         return;
     };
     let scratch = Scratch::new("replay-live");
@@ -51,7 +52,10 @@ fn replay_outside_the_namespace_gives_the_live_findings() {
     std::fs::set_permissions(&recording, Permissions::from_mode(0o644))
         .expect("making the recording readable");
 
-    let replayed = sockscope_unprivileged(&["report", "--replay", as_str(&recording), "--json"]);
+    let replay = ["report", "--replay", as_str(&recording), "--json"];
+    let Some(replayed) = sockscope_unprivileged(test, &replay) else {
+        return;
+    };
     let replayed = report::parse(&stdout_of("sockscope report --replay", &replayed));
     assert_eq!(replayed.sampling.samples, 2);
     assert_eq!(replayed.sampling.interval_ms, 1000);

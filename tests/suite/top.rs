@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use sockscope::testing::skip_or_fail;
+
 use crate::util::netns::netns_or_skip;
 use crate::util::sockscope_bin;
 use crate::util::tmux::{self, Tmux, shell_quote};
@@ -12,16 +14,13 @@ use crate::util::tmux::{self, Tmux, shell_quote};
 /// Generous for a loaded CI machine; the dashboard normally shows data within a second.
 const SEEN_WITHIN: Duration = Duration::from_secs(20);
 
+/// Whether tmux is there; where it is not, the test fails with the reason (or, with
+/// `SOCKSCOPE_ALLOW_SKIP=1`, this says why and returns false).
 pub(super) fn tmux_or_skip(test: &str) -> bool {
     if tmux::available() {
         return true;
     }
-    let reason = "`tmux` is not installed";
-    assert!(
-        std::env::var("SOCKSCOPE_REQUIRE_NETNS").as_deref() != Ok("1"),
-        "{test}: {reason} (SOCKSCOPE_REQUIRE_NETNS=1)"
-    );
-    eprintln!("SKIP {test}: {reason}");
+    skip_or_fail(test, "`tmux` is not installed (Debian package tmux)");
     false
 }
 

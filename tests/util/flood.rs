@@ -5,12 +5,15 @@
 //! Entering a namespace with setns(2) takes CAP_SYS_ADMIN over it, so this works when the
 //! tests run as root; [`Flood::start`] says why when it cannot. The thread stops, and is
 //! joined, when the [`Flood`] is dropped, so a failing test leaves nothing running.
+//!
+//! The thread notes when each attempt began and ended, so a count of drops read from the
+//! kernel can be placed in time without assuming the pace held: on a loaded machine the
+//! thread's sleeps stretch, and an average rate misplaces them.
 
 use std::net::SocketAddrV4;
 use std::os::fd::AsFd as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -21,8 +24,8 @@ use super::netns::Netns;
 
 pub struct Flood {
     stop: Arc<AtomicBool>,
-    sent: Arc<AtomicU64>,
-    started: Instant,
+    /// When each attempt began and when its connect() returned, in order.
+    attempts: Arc<Mutex<Vec<(Instant, Instant)>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -35,10 +38,10 @@ impl Flood {
             .file()
             .map_err(|e| format!("cannot open the namespace: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let sent = Arc::new(AtomicU64::new(0));
+        let attempts = Arc::new(Mutex::new(Vec::new()));
         let (entered_tx, entered_rx) = mpsc::channel();
         let thread = {
-            let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
+            let (stop, attempts) = (Arc::clone(&stop), Arc::clone(&attempts));
             std::thread::spawn(move || {
                 let entered =
                     move_into_link_name_space(file.as_fd(), Some(LinkNameSpaceType::Network));
@@ -54,9 +57,11 @@ impl Flood {
                         flags,
                         None,
                     ) {
+                        let began = Instant::now();
                         // EINPROGRESS: the SYN went out and was dropped; the socket goes.
                         let _ = rustix::net::connect(&fd, &to);
-                        sent.fetch_add(1, Ordering::Relaxed);
+                        let ended = Instant::now();
+                        lock(&attempts).push((began, ended));
                     }
                     std::thread::sleep(pace);
                 }
@@ -68,8 +73,7 @@ impl Flood {
             .and_then(|r| r.map_err(|e| format!("setns into the namespace: {e}")));
         let mut flood = Flood {
             stop,
-            sent,
-            started: Instant::now(),
+            attempts,
             thread: Some(thread),
         };
         match entered {
@@ -81,15 +85,38 @@ impl Flood {
         }
     }
 
-    /// Attempts per second so far.
-    pub fn rate(&self) -> f64 {
-        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-        let sent = self.sent.load(Ordering::Relaxed) as f64;
-        sent / self.started.elapsed().as_secs_f64()
+    /// Attempts so far.
+    pub fn sent(&self) -> u64 {
+        lock(&self.attempts).len() as u64
     }
 
-    pub fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
+    /// The least time that lies between a read of a drop counter that saw `a` of this flood's
+    /// drops and a read that saw `b`, when the flood's attempts are its only drops, each
+    /// counted during its connect(). A read that saw `n` came after attempt `n` began and
+    /// before attempt `n + 1` ended; so the two reads lie at least from the end of attempt
+    /// `min + 1` to the start of attempt `max` apart (zero when those overlap).
+    pub fn least_time_between(&self, a: u64, b: u64) -> Duration {
+        let attempts = lock(&self.attempts);
+        let (low, high) = (a.min(b), a.max(b));
+        if high <= low + 1 {
+            return Duration::ZERO;
+        }
+        // Attempt `n` (counting from 1) is at index `n - 1`.
+        let at = |n: u64| {
+            usize::try_from(n)
+                .ok()
+                .and_then(|n| attempts.get(n.checked_sub(1)?))
+        };
+        match (at(low + 1), at(high)) {
+            (Some(&(_, earlier_read_by)), Some(&(later_read_after, _))) => {
+                later_read_after.saturating_duration_since(earlier_read_by)
+            }
+            _ => panic!(
+                "drop counts {a} and {b} do not match the flood's {} attempts: something else \
+                 dropped",
+                attempts.len()
+            ),
+        }
     }
 
     fn stop(&mut self) {
@@ -98,6 +125,10 @@ impl Flood {
             let _ = thread.join();
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Drop for Flood {

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use sockscope::testing::skip_or_fail;
+
 /// The binary under test.
 pub fn sockscope_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_sockscope"))
@@ -80,14 +82,46 @@ pub fn sockscope<S: AsRef<OsStr>>(args: &[S]) -> Output {
         .expect("running sockscope")
 }
 
-/// Like [`sockscope`], but as user and group 65534 when the tests run as root and `setpriv`
-/// is there: what needs no privilege must work without it. Otherwise the tests already run
-/// unprivileged and it is [`sockscope`].
-pub fn sockscope_unprivileged<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    if !(rustix::process::geteuid().is_root() && on_path("setpriv")) {
-        return sockscope(args);
+/// Why this process cannot run the binary as nobody (user and group 65534), if it cannot: it
+/// must be root, `setpriv` must be there, and nobody must be able to reach the binary.
+pub fn cannot_run_as_nobody() -> Option<String> {
+    if !rustix::process::geteuid().is_root() {
+        Some("not root, so it cannot switch to another user".to_owned())
+    } else if !on_path("setpriv") {
+        Some("`setpriv` is not installed (Debian package util-linux)".to_owned())
+    } else if !world_can_reach(sockscope_bin()) {
+        Some(format!(
+            "{} is not reachable by other users",
+            sockscope_bin().display()
+        ))
+    } else {
+        None
     }
-    Command::new("setpriv")
+}
+
+/// Every directory above `path` is searchable by others and `path` is executable by them.
+fn world_can_reach(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.permissions().mode());
+    mode(path) & 0o001 != 0 && path.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)
+}
+
+/// Like [`sockscope`], but never as root: what needs no privilege must work without it. As
+/// root, it runs as user and group 65534 through `setpriv`; where it cannot, `test` fails with
+/// the reason (or, with `SOCKSCOPE_ALLOW_SKIP=1`, this says why and returns `None`). Without
+/// root the tests already run unprivileged and it is [`sockscope`].
+pub fn sockscope_unprivileged<S: AsRef<OsStr>>(test: &str, args: &[S]) -> Option<Output> {
+    if !rustix::process::geteuid().is_root() {
+        return Some(sockscope(args));
+    }
+    if let Some(reason) = cannot_run_as_nobody() {
+        skip_or_fail(
+            test,
+            &format!("cannot drop root's privileges to run sockscope: {reason}"),
+        );
+        return None;
+    }
+    let output = Command::new("setpriv")
         .args([
             "--reuid",
             "65534",
@@ -100,7 +134,8 @@ pub fn sockscope_unprivileged<S: AsRef<OsStr>>(args: &[S]) -> Output {
         .args(args)
         .env("RUST_BACKTRACE", "1")
         .output()
-        .expect("running sockscope through setpriv")
+        .expect("running sockscope through setpriv");
+    Some(output)
 }
 
 /// What a panic (or the panic hook's last resort) leaves on stderr.

@@ -13,6 +13,8 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use sockscope::testing::skip_or_fail;
+
 use super::report::{self, Report};
 use super::{lab_bin, on_path, oracle, sockscope_bin, stdout_of};
 
@@ -21,16 +23,13 @@ const LAB_READY: Duration = Duration::from_secs(60);
 /// The lab gives up (and says what it was waiting for) a little before we do.
 const LAB_OWN_TIMEOUT_S: &str = "50";
 
-/// A namespace for `test`, or `None` after printing why it cannot be made — unless
-/// `SOCKSCOPE_REQUIRE_NETNS=1`, which turns that into a failure (CI sets it).
+/// A namespace for `test`; where none can be made, the test fails with the reason (or, with
+/// `SOCKSCOPE_ALLOW_SKIP=1`, this says why and returns `None`).
 pub fn netns_or_skip(test: &str) -> Option<Netns> {
     match Netns::new() {
         Ok(ns) => Some(ns),
-        Err(reason) if std::env::var("SOCKSCOPE_REQUIRE_NETNS").as_deref() == Ok("1") => {
-            panic!("{test}: cannot make a network namespace (SOCKSCOPE_REQUIRE_NETNS=1): {reason}")
-        }
         Err(reason) => {
-            eprintln!("SKIP {test}: {reason}");
+            skip_or_fail(test, &format!("cannot make a network namespace: {reason}"));
             None
         }
     }

@@ -683,6 +683,7 @@ mod live {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::testing::skip_or_fail;
 
     fn somaxconn() -> u32 {
         std::fs::read_to_string("/proc/sys/net/core/somaxconn")
@@ -761,9 +762,15 @@ mod live {
     #[test]
     fn one_compat_dump_brings_both_families_with_their_extensions() {
         let v4 = TcpListener::bind("127.0.0.1:0").expect("bind v4");
-        let Ok(v6) = TcpListener::bind("[::1]:0") else {
-            eprintln!("SKIP one_compat_dump_brings_both_families: no IPv6 loopback");
-            return;
+        let v6 = match TcpListener::bind("[::1]:0") {
+            Ok(v6) => v6,
+            Err(e) => {
+                skip_or_fail(
+                    "one_compat_dump_brings_both_families_with_their_extensions",
+                    &format!("no IPv6 loopback: binding [::1]:0: {e}"),
+                );
+                return;
+            }
         };
         let inodes = [&v4, &v6].map(|l| rustix::fs::fstat(l).expect("fstat").st_ino);
         let ext = Extensions {

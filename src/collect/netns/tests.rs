@@ -1,9 +1,10 @@
 //! The label rule over made-up facts; finding, naming, resolving and entering namespaces
-//! against this host, with namespaces of our own made by `unshare -n` (skipped, with a
-//! word, where that is not allowed).
+//! against this host, with namespaces of our own made by `unshare -n` (where that is not
+//! allowed, the tests fail with the reason, unless `SOCKSCOPE_ALLOW_SKIP=1`).
 
 use super::*;
-use crate::collect::test_support::Holder;
+use crate::collect::test_support::{Holder, may_enter_or_skip};
+use crate::testing::skip_or_fail;
 
 const ID: NsId = NsId {
     dev: 4,
@@ -126,12 +127,13 @@ fn the_host_is_the_namespace_of_kernel_threads() {
     let names = NamesDir::new("host");
     let catalog = catalog(&names);
     let kthreadd = std::fs::read_to_string("/proc/2/stat").unwrap_or_default();
+    let test = "the_host_is_the_namespace_of_kernel_threads";
     let Ok(kernel_ns) = NsId::of_path(Path::new("/proc/2/ns/net")) else {
-        eprintln!("SKIP the_host_is_the_namespace_of_kernel_threads: /proc/2 is not readable");
+        skip_or_fail(test, "/proc/2/ns/net is not readable");
         return;
     };
     if !kthreadd.contains("(kthreadd)") {
-        eprintln!("SKIP the_host_is_the_namespace_of_kernel_threads: pid 2 is not kthreadd");
+        skip_or_fail(test, "pid 2 is not kthreadd (a container's pid namespace?)");
         return;
     }
     assert_eq!(catalog.host, Some(kernel_ns));
@@ -174,8 +176,7 @@ fn work_runs_inside_each_namespace_and_the_caller_stays() {
     let (Some(a), Some(b)) = (Holder::start(test), Holder::start(test)) else {
         return;
     };
-    if !may_enter_others() {
-        eprintln!("SKIP {test}: no CAP_SYS_ADMIN");
+    if !may_enter_or_skip(test) {
         return;
     }
     let target = |h: &Holder| Target {
@@ -223,7 +224,8 @@ fn a_namespace_gone_or_replaced_before_it_is_entered_is_gone() {
     let results = in_each(&[gone, replaced, second_chance], 2, |_| ());
     assert_eq!(results[0], Err(EnterError::Gone));
     assert_eq!(results[1], Err(EnterError::Gone));
-    if may_enter_others() {
+    // Entering the namespace through its second path needs the right to enter it.
+    if may_enter_or_skip(test) {
         assert_eq!(results[2], Ok(()));
     }
 }

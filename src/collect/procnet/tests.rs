@@ -1,11 +1,10 @@
 //! The readers against this host's /proc, and against a fresh network namespace entered
 //! from a thread (the way other namespaces are collected).
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::process::{Child, Command, Stdio};
 
 use super::*;
+use crate::collect::test_support::Holder;
 
 #[test]
 fn reads_this_hosts_tables() {
@@ -39,46 +38,12 @@ fn reads_this_hosts_tables() {
     }
 }
 
-/// A child holding a fresh network namespace with `lo` up; killed on drop.
-struct NetnsHolder(Child);
-
-impl NetnsHolder {
-    /// `None` where namespaces cannot be made here (no privilege, no `unshare` or `ip`).
-    fn start() -> Option<NetnsHolder> {
-        let mut child = Command::new("unshare")
-            .args([
-                "-n",
-                "sh",
-                "-c",
-                "ip link set lo up && echo ready && exec sleep 60",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let mut line = String::new();
-        let out = child.stdout.take()?;
-        let ready = BufReader::new(out).read_line(&mut line).is_ok() && line.trim() == "ready";
-        let holder = NetnsHolder(child);
-        ready.then_some(holder)
-    }
-}
-
-impl Drop for NetnsHolder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn reads_the_namespace_of_the_calling_thread() {
-    let Some(holder) = NetnsHolder::start() else {
-        eprintln!("skipped: cannot create a network namespace here");
+    let Some(holder) = Holder::start("reads_the_namespace_of_the_calling_thread") else {
         return;
     };
-    let ns_path = format!("/proc/{}/ns/net", holder.0.id());
+    let ns_path = holder.ns_path();
     let (inside, main_threads_view) = std::thread::spawn(move || {
         let ns = std::fs::File::open(&ns_path).expect("open ns");
         rustix::thread::move_into_link_name_space(

@@ -531,38 +531,80 @@ mod tests {
         assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large");
     }
 
+    /// A request head that never ends, sent one byte at a time, each `gap` after the last,
+    /// until the server answers or `most` bytes are sent: the answer, and how many bytes
+    /// went before it.
+    fn trickle(addr: SocketAddr, gap: Duration, most: usize) -> (String, usize) {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        let head = b"GET / HTTP/1.1\r\nX-Trickle: "
+            .iter()
+            .chain(std::iter::repeat(&b'a'));
+        let mut answer = Vec::new();
+        let mut sent = 0;
+        // Waiting for an answer for `gap` is what spaces the bytes.
+        stream.set_read_timeout(Some(gap)).expect("timeout");
+        for byte in head.take(most) {
+            if stream.write_all(&[*byte]).is_err() {
+                break;
+            }
+            sent += 1;
+            let mut chunk = [0u8; 1024];
+            match stream.read(&mut chunk) {
+                Ok(n) => {
+                    answer.extend_from_slice(&chunk[..n]);
+                    break;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("the trickling client's connection broke: {e}"),
+            }
+        }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let _ = stream.read_to_end(&mut answer);
+        (String::from_utf8_lossy(&answer).into_owned(), sent)
+    }
+
     #[test]
     fn a_trickling_client_times_out_while_others_are_served() {
-        let addr = server(Limits {
+        // Half a head, then nothing: another client is answered meanwhile. The deadline lies
+        // far beyond the test, so this holds however slowly the test runs.
+        let patient = server(Limits {
+            read_timeout: Duration::from_secs(3600),
+            ..Limits::default()
+        });
+        let mut waiting = TcpStream::connect(patient).expect("connect");
+        waiting
+            .write_all(b"GET / HTTP/1.1\r\n")
+            .expect("half a head");
+        let (status, _) = exchange(patient, b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        waiting.set_nonblocking(true).expect("nonblocking");
+        assert!(
+            matches!(waiting.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            "the client with half a head is still waiting when the other is answered"
+        );
+
+        // A byte every 100 ms keeps every read well within the 500 ms, but not the head: the
+        // answer comes while the client is still sending. Were the deadline per read, it
+        // would come only after the client stopped.
+        let strict = server(Limits {
             read_timeout: Duration::from_millis(500),
             ..Limits::default()
         });
-        let started = Instant::now();
-        let slow = std::thread::spawn(move || {
-            let mut stream = TcpStream::connect(addr).expect("connect");
-            // One byte every 200 ms: each read is quick, the whole head never comes.
-            for b in b"GET / HTTP/1.1\r\n" {
-                if stream.write_all(&[*b]).is_err() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            let mut answer = String::new();
-            let _ = stream.read_to_string(&mut answer);
-            answer
-        });
-        std::thread::sleep(Duration::from_millis(50));
-        let (status, _) = exchange(addr, b"GET / HTTP/1.1\r\n\r\n");
-        assert_eq!(status, "HTTP/1.1 200 OK");
-        assert!(started.elapsed() < Duration::from_millis(400));
-        let answer = slow.join().expect("the slow client");
+        let most = 200;
+        let (answer, sent) = trickle(strict, Duration::from_millis(100), most);
         assert!(
             answer.starts_with("HTTP/1.1 408 Request Timeout"),
             "{answer}"
         );
         assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "the deadline covers the whole head, not each read"
+            sent < most,
+            "the deadline covers the whole head, not each read: answered after all {sent} bytes"
         );
     }
 

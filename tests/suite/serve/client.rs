@@ -2,7 +2,7 @@
 //! that reaches into that namespace, and a reader for the exposition format.
 //!
 //! The client connects from a short-lived thread that has joined the server's network
-//! namespace (setns needs root over it: without root these tests skip); the socket stays in
+//! namespace (setns needs root over it: without root these tests cannot run); the socket stays in
 //! that namespace after the thread is gone, so reading and writing happen anywhere.
 
 use std::collections::BTreeMap;
@@ -15,23 +15,22 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::util::netns::Netns;
-use crate::util::sockscope_bin;
+use sockscope::testing::skip_or_fail;
 
-/// Whether `tool` is on PATH; when it is not, print why the test skips, or fail under
-/// `SOCKSCOPE_REQUIRE_NETNS=1` (CI installs every tool the tests use).
+use crate::util::netns::Netns;
+use crate::util::{on_path, sockscope_bin};
+
+/// Whether `tool` (promtool or prometheus) is on PATH; where it is not, the test fails with
+/// the reason (or, with `SOCKSCOPE_ALLOW_SKIP=1`, this says why and returns false).
 pub fn tool_or_skip(test: &str, tool: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
-    if !found {
-        assert!(
-            std::env::var("SOCKSCOPE_REQUIRE_NETNS").as_deref() != Ok("1"),
-            "{test}: `{tool}` is not installed (SOCKSCOPE_REQUIRE_NETNS=1; the Debian package \
-             `prometheus` provides it)"
-        );
-        eprintln!("SKIP {test}: `{tool}` is not installed (Debian package `prometheus`)");
+    if on_path(tool) {
+        return true;
     }
-    found
+    skip_or_fail(
+        test,
+        &format!("`{tool}` is not installed (Debian package prometheus)"),
+    );
+    false
 }
 
 /// A running `sockscope serve`, stopped (by its pid) when dropped.
@@ -83,13 +82,27 @@ impl Serve {
             addr,
         };
         match serve.connect() {
-            Ok(_) => Some(serve),
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                assert!(
-                    std::env::var("SOCKSCOPE_REQUIRE_NETNS").as_deref() != Ok("1"),
-                    "{test}: cannot join the namespace (SOCKSCOPE_REQUIRE_NETNS=1): {e}"
+            Ok(probe) => {
+                drop(probe);
+                // The probe's end in the server goes through CLOSE_WAIT until the server
+                // reads its end of file and closes; a scrape collects on demand, so until it
+                // is gone the namespace's socket counts hold one socket no test made.
+                let sport = format!(":{}", addr.port());
+                crate::util::poll(
+                    "the probe connection's end in the server to be gone",
+                    Duration::from_secs(10),
+                    || {
+                        let left = ns.ss(&["-tanH", "state", "connected", "sport", "=", &sport]);
+                        left.trim().is_empty().then_some(())
+                    },
                 );
-                eprintln!("SKIP {test}: cannot join the namespace to reach the server: {e}");
+                Some(serve)
+            }
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                skip_or_fail(
+                    test,
+                    &format!("cannot join the namespace to reach the server: {e}"),
+                );
                 None
             }
             Err(e) => panic!("{test}: cannot connect to sockscope serve at {addr}: {e}"),

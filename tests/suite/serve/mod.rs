@@ -91,6 +91,8 @@ fn serve_exports_the_full_listener_and_the_leak() {
     assert_eq!(get("sockscope_process_close_wait", &leak), "200");
     assert!(number(get("sockscope_process_fds", &leak)) > 200.0);
     assert!(number(get("sockscope_process_fd_limit", &leak)) > 0.0);
+    // The namespace's whole count: the scrape collected after `Serve::start` saw its probe
+    // connection gone, and the scrape's own connection is ESTABLISHED while it collects.
     assert_eq!(
         get("sockscope_tcp_sockets", &[("state", "CLOSE_WAIT")]),
         "200"
