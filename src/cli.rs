@@ -273,6 +273,17 @@ pub struct RuleArgs {
         DEFAULT.orphan_warn,
     ))]
     pub orphan_warn: Option<f64>,
+    #[arg(long, value_name = "N", help = threshold_help(
+        "half-open-handshakes: critical at this many request sockets of one listener whose \
+         SYN-ACK was retransmitted",
+        DEFAULT.half_open_crit,
+    ))]
+    pub half_open_crit: Option<u64>,
+    #[arg(long, value_name = "BYTES", help = threshold_help(
+        "receive-queue-stall: from one sample, a socket with this many unread bytes",
+        DEFAULT.recv_stall_bytes,
+    ))]
+    pub recv_stall_bytes: Option<u64>,
 }
 
 /// The defaults the threshold flags' help shows.

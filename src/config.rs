@@ -338,6 +338,8 @@ fn apply(mut t: Thresholds, f: &RuleArgs) -> Thresholds {
     t.close_wait_warn = f.close_wait_warn.unwrap_or(t.close_wait_warn);
     t.close_wait_crit = f.close_wait_crit.unwrap_or(t.close_wait_crit);
     t.collision_warn = f.collision_warn.unwrap_or(t.collision_warn);
+    t.half_open_crit = f.half_open_crit.unwrap_or(t.half_open_crit);
+    t.recv_stall_bytes = f.recv_stall_bytes.unwrap_or(t.recv_stall_bytes);
     t
 }
 

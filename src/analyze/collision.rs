@@ -105,6 +105,7 @@ mod tests {
             uid: 0,
             drops: None,
             last_ack_recv_ms: None,
+            timer: None,
             owners: vec![owner],
         }
     }
@@ -124,6 +125,8 @@ mod tests {
             tcp_states: crate::model::StateCounts::default(),
             tcp_listeners: Vec::new(),
             tracked,
+            troubled_left_out: 0,
+            tracked_dropped: false,
             unix_listeners: Vec::new(),
             unix_sockets: 0,
             local_addrs: vec!["10.1.2.3".parse().expect("addr")],

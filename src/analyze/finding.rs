@@ -23,11 +23,15 @@ pub enum FindingId {
     EphemeralPortCollision,
     FdExhaustion,
     OrphanPressure,
+    HalfOpenHandshakes,
+    ConnectStall,
+    ReceiveQueueStall,
+    SendQueueStall,
 }
 
 impl FindingId {
     /// Every id, in the order of the design's table.
-    pub const ALL: [FindingId; 9] = [
+    pub const ALL: [FindingId; 13] = [
         FindingId::AcceptQueueFull,
         FindingId::AcceptQueueHigh,
         FindingId::ListenDrops,
@@ -37,6 +41,10 @@ impl FindingId {
         FindingId::EphemeralPortCollision,
         FindingId::FdExhaustion,
         FindingId::OrphanPressure,
+        FindingId::HalfOpenHandshakes,
+        FindingId::ConnectStall,
+        FindingId::ReceiveQueueStall,
+        FindingId::SendQueueStall,
     ];
 
     /// `accept-queue-full`: the id as the contract spells it.
@@ -51,6 +59,10 @@ impl FindingId {
             FindingId::EphemeralPortCollision => "ephemeral-port-collision",
             FindingId::FdExhaustion => "fd-exhaustion",
             FindingId::OrphanPressure => "orphan-pressure",
+            FindingId::HalfOpenHandshakes => "half-open-handshakes",
+            FindingId::ConnectStall => "connect-stall",
+            FindingId::ReceiveQueueStall => "receive-queue-stall",
+            FindingId::SendQueueStall => "send-queue-stall",
         }
     }
 

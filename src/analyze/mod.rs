@@ -6,6 +6,7 @@
 //! re-derive anything from the raw snapshot.
 
 mod collision;
+pub mod connections;
 mod detail;
 mod finding;
 mod listeners;
@@ -84,6 +85,8 @@ pub struct NetnsView {
     /// Processes of this namespace that own no TCP or unix socket but that a finding can
     /// name: those at or past the descriptor warning threshold.
     pub other_processes: Vec<ProcessView>,
+    /// Connections in trouble: half-open handshakes, stalled connects, readers and writers.
+    pub connections: connections::Connections,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -297,6 +300,15 @@ fn netns_view(
     for (&state, &n) in &ns.tcp_states.0 {
         tcp_states.add(state, n);
     }
+    let listeners: Vec<ListenerView> = listeners::views(ns, before, last, window_s)
+        .into_iter()
+        .map(|mut l| {
+            l.fill_level = listeners::fill_level(&l, t);
+            l
+        })
+        .collect();
+    let before_sockets = before.filter(|_| window_s.is_some());
+    let connections = connections::connections(ns, before_sockets, last, &listeners, t);
     NetnsView {
         id: ns.id.clone(),
         label: ns.label.clone(),
@@ -305,15 +317,10 @@ fn netns_view(
         tcp_states,
         sockstat: ns.sockstat,
         unix_sockets: ns.unix_sockets,
-        listeners: listeners::views(ns, before, last, window_s)
-            .into_iter()
-            .map(|mut l| {
-                l.fill_level = listeners::fill_level(&l, t);
-                l
-            })
-            .collect(),
+        listeners,
         processes,
         other_processes,
+        connections,
     }
 }
 

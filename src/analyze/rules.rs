@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::collision::{MinedPorts, mined_ports};
+use super::connections::{Connecting, HalfOpen, Holder, ReceiveStall, SendStall};
 use super::listeners::{ListenerView, Proto};
 use super::thresholds::Thresholds;
 use super::units::{format_age, round1};
@@ -48,12 +49,19 @@ pub(super) fn findings(scope: &Scope<'_>) -> Vec<Finding> {
     );
     out.extend(fd_exhaustion(scope));
     out.extend(orphan_pressure(scope));
+    let c = &scope.view.connections;
+    out.extend(c.half_open.iter().filter_map(|h| half_open(scope, h)));
+    out.extend(c.connecting.iter().map(|g| connect_stall(scope, g)));
+    out.extend(c.receive_stalls.iter().map(|r| receive_stall(scope, r)));
+    out.extend(c.send_stalls.iter().map(|s| send_stall(scope, s)));
     out
 }
 
 /// What a finding is about, and what else it names, before it is placed in its namespace.
 enum About<'a> {
     Listener(&'a ListenerView),
+    /// A listener, and the processes the finding names besides its owners.
+    ListenerAnd(&'a ListenerView, Mentions),
     /// The listeners of a finding about the namespace.
     Listeners(&'a [&'a ListenerView]),
     Process(&'a str, u32),
@@ -65,6 +73,7 @@ impl About<'_> {
     fn place(self, netns: &str) -> (Target, Mentions) {
         match self {
             About::Listener(l) => (Target::listener(netns, l), Mentions::listener(l)),
+            About::ListenerAnd(l, mentions) => (Target::listener(netns, l), mentions),
             // One listener is the subject of a namespace's drops when it alone dropped.
             About::Listeners([one]) => (Target::listener(netns, one), Mentions::listener(one)),
             About::Listeners(ls) => (Target::netns(netns), Mentions::listeners(ls)),
@@ -473,7 +482,9 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
         return None;
     }
     let share = m.pct_of_range();
-    let severity = if share >= t.collision_crit {
+    // A challenge ACK answers a SYN that lands on an existing connection's 4-tuple.
+    let challenged = counter_rate(scope.view, "TCPChallengeACK").filter(|&r| r > 0.0);
+    let severity = if share >= t.collision_crit || challenged.is_some() {
         Severity::Critical
     } else {
         Severity::Warning
@@ -503,7 +514,7 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
         .map(|(pid, comm)| format!("{comm} (pid {pid})"))
         .collect::<Vec<_>>()
         .join(", ");
-    let summary = format!(
+    let mut summary = format!(
         "{} ephemeral ports mined ({share:.1} % of the {}-port range) for {} → {}, held by {}",
         m.ports,
         m.range_size,
@@ -515,6 +526,12 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
             &holders
         }
     );
+    if let Some(rate) = challenged {
+        let _ = write!(
+            summary,
+            "; TCPChallengeACK is rising ({rate:+.1}/s): collisions are happening now"
+        );
+    }
     let (lo, hi) = scope.ns.sysctl.ip_local_port_range.unwrap_or((0, 0));
     let remedy = format!(
         "A new connect() from {} to {} that picks one of these ports lands on a leaked \
@@ -529,6 +546,7 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
         "range_size": m.range_size, "pct_of_range": round1(share),
         "ip_local_port_range": [lo, hi],
         "owners": owners.iter().map(|(pid, comm)| json!({"pid": pid, "comm": comm})).collect::<Vec<_>>(),
+        "challenge_acks_per_s": challenged,
     });
     Some(finding(
         scope,
@@ -641,4 +659,334 @@ fn orphan_pressure(scope: &Scope<'_>) -> Option<Finding> {
         evidence,
         remedy,
     ))
+}
+
+/// `nginx (pid 812)`, or what to say when the owner is not visible.
+fn holder_text(h: Option<&Holder>) -> String {
+    h.map_or_else(
+        || "a process not visible (run as root to see it)".to_owned(),
+        |h| format!("{} (pid {})", h.comm, h.pid),
+    )
+}
+
+fn holders_text(hs: &[Holder]) -> String {
+    hs.iter()
+        .map(|h| format!("{} (pid {})", h.comm, h.pid))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn holders_json(hs: &[Holder]) -> Vec<Value> {
+    hs.iter()
+        .map(|h| json!({"pid": h.pid, "comm": h.comm}))
+        .collect()
+}
+
+fn half_open(scope: &Scope<'_>, h: &HalfOpen) -> Option<Finding> {
+    let v = scope.view;
+    let l = v.listeners.iter().find(|l| l.inode == h.listener_inode)?;
+    let sys = &v.sysctl;
+    let overflowing = counter_rate(v, "ListenOverflows").filter(|&r| r > 0.0);
+    let severity = if l.full || h.requests >= scope.t.half_open_crit {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let mut summary = format!(
+        "{} request sockets whose SYN-ACK was retransmitted (up to {} times; \
+         net.ipv4.tcp_synack_retries = {}): the clients' final ACKs are not arriving",
+        h.requests,
+        h.max_retrans,
+        sysctl_text(sys.tcp_synack_retries)
+    );
+    let dropped = l.full || overflowing.is_some();
+    if dropped {
+        let _ = write!(
+            summary,
+            " — dropped here: the accept queue is {}/{}{}",
+            l.accept_queue,
+            l.backlog,
+            overflowing.map_or_else(String::new, |r| format!(", ListenOverflows {r:+.1}/s"))
+        );
+    } else {
+        summary.push_str(" — lost on the way in (no accept-queue overflow counted)");
+    }
+    if h.clients > 0 {
+        let _ = write!(
+            summary,
+            ". {} clients ({}) believe they are connected and have sent {} bytes the server \
+             will never read",
+            h.clients,
+            holders_text(&h.client_processes),
+            h.client_bytes
+        );
+    }
+    let remedy = if dropped {
+        format!(
+            "{} does not accept() fast enough, so the kernel drops the final ACKs of new \
+             connections while its queue is full (see accept-queue-full): fix the accept loop. \
+             Until then net.ipv4.tcp_abort_on_overflow = 1 (now {}) answers them with a reset \
+             instead of leaving clients that think they are connected, and tcp_syncookies \
+             (now {}) keeps SYNs from being dropped.",
+            owner_text(l),
+            sysctl_text(sys.tcp_abort_on_overflow),
+            sysctl_text(sys.tcp_syncookies)
+        )
+    } else {
+        format!(
+            "The clients' ACKs are lost between them and this host: look for a firewall, \
+             conntrack or rate limit dropping them (nft list ruleset, conntrack -S), or loss on \
+             the path. Each request is dropped after net.ipv4.tcp_synack_retries (now {}) \
+             retransmissions, and its client then fails on its next write.",
+            sysctl_text(sys.tcp_synack_retries)
+        )
+    };
+    let evidence = json!({
+        "local": l.local, "requests_retransmitted": h.requests,
+        "max_synack_retransmissions": h.max_retrans, "accept_queue": l.accept_queue,
+        "backlog": l.backlog, "full": l.full, "listen_overflows_per_s": overflowing,
+        "visible_clients": h.clients, "client_bytes_unacknowledged": h.client_bytes,
+        "client_processes": holders_json(&h.client_processes),
+        "tcp_synack_retries": sys.tcp_synack_retries,
+        "tcp_abort_on_overflow": sys.tcp_abort_on_overflow,
+    });
+    let mut about = Mentions::listener(l);
+    about.pids.extend(h.client_processes.iter().map(|p| p.pid));
+    about.comms.extend(h.client_processes.iter().map(|p| p.comm.clone()));
+    Some(finding(
+        scope,
+        FindingId::HalfOpenHandshakes,
+        severity,
+        About::ListenerAnd(l, about),
+        l.subject(),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+/// A destination target, and the mentions of who connects to it.
+fn destination(
+    holder: Option<&Holder>,
+    remote: std::net::SocketAddr,
+    local: Option<String>,
+) -> (TargetKind, Mentions) {
+    let kind = TargetKind::Destination {
+        proto: Proto::Tcp,
+        remote: remote.to_string(),
+        local,
+        pid: holder.map(|h| h.pid),
+    };
+    let mentions = Mentions {
+        ports: vec![remote.port()],
+        paths: Vec::new(),
+        comms: holder.map(|h| h.comm.clone()).into_iter().collect(),
+        pids: holder.map(|h| h.pid).into_iter().collect(),
+    };
+    (kind, mentions)
+}
+
+fn destination_subject(holder: Option<&Holder>, remote: std::net::SocketAddr) -> String {
+    match holder {
+        Some(h) => format!("{} → {remote}", process_subject(&h.comm, h.pid)),
+        None => format!("connections to {remote} (owner not visible)"),
+    }
+}
+
+fn connect_stall(scope: &Scope<'_>, c: &Connecting) -> Finding {
+    let v = scope.view;
+    let sys = &v.sysctl;
+    let listener = c.listener.and_then(|i| v.listeners.get(i));
+    let next = if c.next_retry_ms == u32::MAX {
+        "unknown".to_owned()
+    } else {
+        format!("{:.1}s", f64::from(c.next_retry_ms) / 1000.0)
+    };
+    let mut summary = format!(
+        "{} connect()s to {} unanswered: up to {} SYN retransmissions \
+         (net.ipv4.tcp_syn_retries = {}), the next in {next}",
+        c.sockets,
+        c.remote,
+        c.max_retries,
+        sysctl_text(sys.tcp_syn_retries)
+    );
+    if let Some(l) = listener {
+        let _ = write!(summary, "; {} is the listener {}", c.remote, l.subject());
+        if l.full {
+            summary.push_str(", whose accept queue is full (see accept-queue-full)");
+        }
+    }
+    let remedy = match listener {
+        Some(l) if l.full => format!(
+            "The destination drops these SYNs because its accept queue is full: {} does not \
+             accept() fast enough (see accept-queue-full). The clients retry until \
+             tcp_syn_retries (now {}) runs out, then connect() fails with ETIMEDOUT.",
+            owner_text(l),
+            sysctl_text(sys.tcp_syn_retries)
+        ),
+        _ => format!(
+            "Nothing answers SYNs to {}: a firewall dropping them, a route to nowhere, or a \
+             host or service that is down. Check the path (nft list ruleset, ip route get {}). \
+             {} retries until net.ipv4.tcp_syn_retries (now {}) runs out; a connect timeout \
+             in the client fails faster.",
+            c.remote,
+            c.remote.ip(),
+            holder_text(c.holder.as_ref()),
+            sysctl_text(sys.tcp_syn_retries)
+        ),
+    };
+    let evidence = json!({
+        "remote": c.remote.to_string(), "local_address": c.local_ip.to_string(),
+        "sockets": c.sockets, "max_syn_retransmissions": c.max_retries,
+        "next_retry_ms": (c.next_retry_ms != u32::MAX).then_some(c.next_retry_ms),
+        "pid": c.holder.as_ref().map(|h| h.pid), "comm": c.holder.as_ref().map(|h| &h.comm),
+        "listener": listener.map(|l| l.local.clone()), "listener_full": listener.map(|l| l.full),
+        "tcp_syn_retries": sys.tcp_syn_retries,
+    });
+    let (kind, mentions) = destination(c.holder.as_ref(), c.remote, Some(c.local_ip.to_string()));
+    finding(
+        scope,
+        FindingId::ConnectStall,
+        Severity::Warning,
+        About::Destination(kind, mentions),
+        destination_subject(c.holder.as_ref(), c.remote),
+        summary,
+        evidence,
+        remedy,
+    )
+}
+
+fn receive_stall(scope: &Scope<'_>, r: &ReceiveStall) -> Finding {
+    let peers = r
+        .peers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let how = if r.over_window {
+        "that did not shrink over the window".to_owned()
+    } else {
+        format!("of at least {} bytes each", scope.t.recv_stall_bytes)
+    };
+    let summary = format!(
+        "{} ESTABLISHED sockets hold {} unread bytes {how} (largest {}); peers {peers}",
+        r.sockets, r.bytes, r.largest
+    );
+    let who = format!("{} (pid {})", r.holder.comm, r.holder.pid);
+    let remedy = format!(
+        "{who} stopped reading these connections: a blocked or busy worker, a lock, or a \
+         downstream that does not drain. Its peers' writes stall once its receive buffers fill \
+         (see send-queue-stall). Look at what its threads wait on (/proc/{}/task/*/stack, a \
+         thread dump), and give its reads and writes timeouts.",
+        r.holder.pid
+    );
+    let evidence = json!({
+        "pid": r.holder.pid, "comm": r.holder.comm, "sockets": r.sockets,
+        "unread_bytes": r.bytes, "largest_unread": r.largest,
+        "peers": r.peers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "judged_over_window": r.over_window,
+    });
+    finding(
+        scope,
+        FindingId::ReceiveQueueStall,
+        Severity::Warning,
+        About::Process(&r.holder.comm, r.holder.pid),
+        process_subject(&r.holder.comm, r.holder.pid),
+        summary,
+        evidence,
+        remedy,
+    )
+}
+
+fn send_stall(scope: &Scope<'_>, s: &SendStall) -> Finding {
+    let mut summary = format!(
+        "{} connections to {} cannot send ({} bytes waiting): ",
+        s.sockets, s.remote, s.bytes
+    );
+    let mut causes = Vec::new();
+    if s.zero_window > 0 {
+        causes.push(format!(
+            "{} probe a zero window (the peer is not reading)",
+            s.zero_window
+        ));
+    }
+    if s.retransmitting > 0 {
+        causes.push(format!(
+            "{} retransmit unacknowledged data, up to {} times (the peer or the path is not \
+             acknowledging)",
+            s.retransmitting, s.max_retrans
+        ));
+    }
+    summary.push_str(&causes.join("; "));
+    let peer_text = s.peer.as_ref().map(|p| {
+        if p.half_open {
+            "the peer's end is a request socket still in SYN_RECV: the handshake never \
+             completed on the server's side (see half-open-handshakes)"
+                .to_owned()
+        } else if p.unread {
+            format!(
+                "the peer is {}, which is not reading (see receive-queue-stall)",
+                if p.holders.is_empty() {
+                    "a socket whose owner is not visible".to_owned()
+                } else {
+                    holders_text(&p.holders)
+                }
+            )
+        } else {
+            format!("the peer is {}", holders_text(&p.holders))
+        }
+    });
+    if let Some(text) = &peer_text {
+        let _ = write!(summary, "; {text}");
+    }
+    let remedy = if s.peer.as_ref().is_some_and(|p| p.half_open) {
+        format!(
+            "{} believes it is connected to {}, but the server never saw its final ACK (its \
+             accept queue was full or the ACK was lost): these writes will never be read. Fix \
+             the server (see half-open-handshakes); TCP_USER_TIMEOUT on the client bounds how \
+             long it retransmits before giving up.",
+            holder_text(s.holder.as_ref()),
+            s.remote
+        )
+    } else if s.zero_window > 0 {
+        format!(
+            "The reader at {} is not reading: fix it (see receive-queue-stall). Meanwhile give \
+             {}'s writes a timeout (SO_SNDTIMEO, TCP_USER_TIMEOUT) so that it fails instead of \
+             blocking.",
+            s.remote,
+            holder_text(s.holder.as_ref())
+        )
+    } else {
+        format!(
+            "Segments to {} are not acknowledged: the peer is down or overloaded, or a \
+             firewall or the path drops them. TCP_USER_TIMEOUT bounds how long {} retransmits \
+             before the connection fails.",
+            s.remote,
+            holder_text(s.holder.as_ref())
+        )
+    };
+    let evidence = json!({
+        "remote": s.remote.to_string(), "sockets": s.sockets, "unacknowledged_bytes": s.bytes,
+        "zero_window": s.zero_window, "retransmitting": s.retransmitting,
+        "max_retransmissions": s.max_retrans,
+        "pid": s.holder.as_ref().map(|h| h.pid), "comm": s.holder.as_ref().map(|h| &h.comm),
+        "peer_processes": s.peer.as_ref().map(|p| holders_json(&p.holders)),
+        "peer_not_reading": s.peer.as_ref().map(|p| p.unread),
+        "peer_half_open": s.peer.as_ref().map(|p| p.half_open),
+    });
+    let (kind, mut mentions) = destination(s.holder.as_ref(), s.remote, None);
+    if let Some(p) = &s.peer {
+        mentions.pids.extend(p.holders.iter().map(|h| h.pid));
+        mentions.comms.extend(p.holders.iter().map(|h| h.comm.clone()));
+    }
+    finding(
+        scope,
+        FindingId::SendQueueStall,
+        Severity::Warning,
+        About::Destination(kind, mentions),
+        destination_subject(s.holder.as_ref(), s.remote),
+        summary,
+        evidence,
+        remedy,
+    )
 }

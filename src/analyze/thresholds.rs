@@ -34,6 +34,12 @@ pub struct Thresholds {
     pub fd_crit: f64,
     /// `orphan-pressure` warning at this % of `tcp_max_orphans`.
     pub orphan_warn: f64,
+    /// `half-open-handshakes` turns critical at this many request sockets of one listener
+    /// whose SYN-ACK was retransmitted.
+    pub half_open_crit: u64,
+    /// `receive-queue-stall` from one sample: a socket holding at least this many unread
+    /// bytes (with two samples, unread data that did not shrink is enough).
+    pub recv_stall_bytes: u64,
 }
 
 impl Default for Thresholds {
@@ -58,6 +64,8 @@ impl Thresholds {
         fd_warn: 80.0,
         fd_crit: 95.0,
         orphan_warn: 50.0,
+        half_open_crit: 64,
+        recv_stall_bytes: 65_536,
     };
 }
 
@@ -102,10 +110,15 @@ impl Thresholds {
                 ));
             }
         }
-        if self.abandoned_warn == 0 || self.collision_warn == 0 || self.close_wait_warn == 0 {
+        if self.abandoned_warn == 0
+            || self.collision_warn == 0
+            || self.close_wait_warn == 0
+            || self.half_open_crit == 0
+            || self.recv_stall_bytes == 0
+        {
             return Err(
-                "count thresholds (abandoned_warn, collision_warn, close_wait_warn) \
-                        must be at least 1"
+                "count thresholds (abandoned_warn, collision_warn, close_wait_warn, \
+                 half_open_crit, recv_stall_bytes) must be at least 1"
                     .to_owned(),
             );
         }

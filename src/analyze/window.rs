@@ -12,8 +12,10 @@
 //! | `serve` | the previous collection and this one ([`Span::PREVIOUS`]) |
 //!
 //! Only the newest snapshot of a live window keeps its per-socket lists; the older ones are
-//! kept slim (the analysis reads sockets only from the newest), so that a window costs little
-//! even at 100,000 sockets. Pure: no clock is read, time comes from the snapshots.
+//! kept slim, marked so (`tracked_dropped`), so that a window costs little even at 100,000
+//! sockets. A window of every sample also keeps its first snapshot whole, so that the
+//! analysis can tell unread data that did not drain over the window. Pure: no clock is read,
+//! time comes from the snapshots.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -88,13 +90,25 @@ impl Window {
 
     /// Add the newest snapshot; those the span no longer needs leave.
     pub fn push(&mut self, mut snapshot: Snapshot) {
+        // A window that keeps every snapshot keeps its first whole: the analysis compares
+        // the newest snapshot's sockets with the first's (unread data that did not drain).
+        if self.span == Span::All && self.slim.is_empty() {
+            let whole = snapshot.clone();
+            self.newest = Some(Arc::new(snapshot));
+            self.slim.push_back(whole);
+            return;
+        }
         // The slim copy is made without copying the per-socket lists at all.
         let tracked: Vec<_> = snapshot
             .netns
             .iter_mut()
             .map(|ns| std::mem::take(&mut ns.tracked))
             .collect();
-        self.slim.push_back(snapshot.clone());
+        let mut slim = snapshot.clone();
+        for ns in &mut slim.netns {
+            ns.tracked_dropped = true;
+        }
+        self.slim.push_back(slim);
         for (ns, tracked) in snapshot.netns.iter_mut().zip(tracked) {
             ns.tracked = tracked;
         }

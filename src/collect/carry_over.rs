@@ -140,8 +140,11 @@ impl Cache {
 #[derive(Debug, Clone)]
 pub(super) struct FullDumpOnly {
     tcp_states: StateCounts,
-    /// ESTABLISHED children not yet accepted (inode 0).
-    unaccepted: Vec<TcpSocket>,
+    /// The ESTABLISHED sockets kept: children not yet accepted (inode 0), and connections in
+    /// trouble (unread data, a zero window, retransmissions).
+    established: Vec<TcpSocket>,
+    /// Connections in trouble past the limit, of those a fresh dump does not read.
+    troubled_left_out: u64,
     unix_sockets: u64,
     sysctl: Sysctls,
     local_addrs: Vec<IpAddr>,
@@ -153,13 +156,17 @@ impl FullDumpOnly {
     fn of(dump: &NsDump) -> FullDumpOnly {
         FullDumpOnly {
             tcp_states: dump.sockets.tcp_states.clone(),
-            unaccepted: dump
+            established: dump
                 .sockets
                 .tracked
                 .iter()
                 .filter(|s| s.state == TcpState::Established)
-                .cloned()
+                .map(|s| TcpSocket {
+                    owners: Vec::new(),
+                    ..s.clone()
+                })
                 .collect(),
+            troubled_left_out: dump.sockets.established_left_out(),
             unix_sockets: dump.sockets.unix_sockets,
             sysctl: dump.tables.sysctl.clone(),
             local_addrs: dump.tables.local_addrs.clone(),
@@ -181,7 +188,7 @@ impl FullDumpOnly {
             let established = current.saturating_sub(fresh.get(TcpState::CloseWait));
             set_count(&mut snapshot.tcp_states, TcpState::Established, established);
         }
-        snapshot.tracked.extend(self.unaccepted.iter().cloned());
+        snapshot.troubled_left_out += self.troubled_left_out;
         snapshot.unix_sockets = self.unix_sockets;
         snapshot.sysctl = self.sysctl.clone();
         snapshot.local_addrs.clone_from(&self.local_addrs);
@@ -221,7 +228,12 @@ impl Tracked {
                 .sockets
                 .tracked
                 .iter()
-                .filter(|s| matches!(s.state, TcpState::SynRecv | TcpState::CloseWait))
+                .filter(|s| {
+                    matches!(
+                        s.state,
+                        TcpState::SynSent | TcpState::SynRecv | TcpState::CloseWait
+                    )
+                })
                 .map(|s| TcpSocket {
                     owners: Vec::new(),
                     ..s.clone()
@@ -273,6 +285,17 @@ pub(super) fn carry_over(
     };
     let mut tracked_age_ms = 0;
     for (target, dump) in dumps {
+        // The ESTABLISHED sockets kept come from full dumps only (a fresh dump would have to
+        // build a reply for every connection); added before the join, their owners are found.
+        if let (false, Some(prior)) = (dump.read.is_full(), prior)
+            && let Some(full) = prior.namespaces.get(&target.id)
+        {
+            let age = now_ns.saturating_sub(prior.full_dump_ns) / 1_000_000;
+            let age = u32::try_from(age).unwrap_or(u32::MAX);
+            for s in &full.established {
+                dump.sockets.add_carried_over(s, age);
+            }
+        }
         match dump.read {
             NsRead::Full => {
                 kept.base.extend(dump.sockets.base_slots());

@@ -434,6 +434,7 @@ mod tests {
             uid: 0,
             drops: None,
             last_ack_recv_ms: None,
+            timer: None,
             owners: Vec::new(),
         }
     }

@@ -304,6 +304,7 @@ fn netns_snapshot(
         tables,
         ..
     } = dump;
+    let troubled_left_out = sockets.troubled_left_out();
     let mut snapshot = NetnsSnapshot {
         id: target.id.model_id(),
         label: target.label.clone(),
@@ -314,6 +315,8 @@ fn netns_snapshot(
         tcp_states: sockets.tcp_states,
         tcp_listeners: sockets.tcp_listeners,
         tracked: sockets.tracked,
+        troubled_left_out,
+        tracked_dropped: false,
         unix_listeners: sockets.unix_listeners,
         unix_sockets: sockets.unix_sockets,
         local_addrs: tables.local_addrs,

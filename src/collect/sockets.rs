@@ -20,10 +20,17 @@ use super::netlink::{
     DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates,
 };
 use super::read_plan::NsRead;
-use crate::model::{StateCounts, TcpSocket, TcpState, UnixSocket, UnixState};
+use crate::model::{
+    StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimerKind, UnixSocket, UnixState,
+};
 
 /// The TCP states a fresh dump reads in full.
-pub const FRESH_STATES: [TcpState; 3] = [TcpState::Listen, TcpState::SynRecv, TcpState::CloseWait];
+pub const FRESH_STATES: [TcpState; 4] = [
+    TcpState::Listen,
+    TcpState::SynSent,
+    TcpState::SynRecv,
+    TcpState::CloseWait,
+];
 
 /// The sockets of one namespace, before they are joined with processes.
 #[derive(Debug, Default)]
@@ -34,6 +41,9 @@ pub struct Sockets {
     pub tcp_states: StateCounts,
     pub tcp_listeners: Vec<TcpSocket>,
     pub tracked: Vec<TcpSocket>,
+    /// Connections in trouble kept in `tracked`, by kind, and those past the limit.
+    troubled: [usize; 2],
+    troubled_left_out: [u64; 2],
     pub unix_listeners: Vec<UnixSocket>,
     /// Unix sockets dumped: all of them for a full dump, the listeners for a fresh one.
     pub unix_sockets: u64,
@@ -124,7 +134,8 @@ pub fn dump(read: NsRead, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkE
         }
         // Unsettled, "if moved" reads them.
         NsRead::Fresh | NsRead::FreshIfMoved => {
-            let tracked = StateMask::only(&[TcpState::CloseWait, TcpState::SynRecv]);
+            let tracked =
+                StateMask::only(&[TcpState::CloseWait, TcpState::SynRecv, TcpState::SynSent]);
             diag.dump_tcp(tracked, info, |s| out.add_tcp(s))?;
         }
         NsRead::Listeners => {}
@@ -138,6 +149,36 @@ pub fn dump(read: NsRead, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkE
     Ok(out)
 }
 
+/// The two kinds of connection in trouble that a dump keeps, each up to [`TROUBLED_LIMIT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Troubled {
+    /// A `connect()` whose SYN was retransmitted: nobody answered it yet.
+    Connecting = 0,
+    /// An ESTABLISHED socket with unread data, probing a zero window, or retransmitting.
+    Stuck = 1,
+}
+
+impl Troubled {
+    /// Which kind `s` is, if it is one: what the connection findings are about. Keeping one
+    /// decides nothing; the analysis judges it over its window.
+    fn of(s: &InetSock) -> Option<Troubled> {
+        let retransmitting = s
+            .timer
+            .is_some_and(|t| t.kind == TimerKind::Retransmit && t.retrans >= 1);
+        match s.state {
+            TcpState::SynSent if retransmitting => Some(Troubled::Connecting),
+            TcpState::Established
+                if s.recv_q > 0
+                    || retransmitting
+                    || s.timer.is_some_and(|t| t.kind == TimerKind::Probe) =>
+            {
+                Some(Troubled::Stuck)
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Sockets {
     fn add_tcp(&mut self, s: InetSock) {
         self.tcp_states.add(s.state, 1);
@@ -146,7 +187,17 @@ impl Sockets {
             TcpState::SynRecv | TcpState::CloseWait => Some(false),
             // An ESTABLISHED socket with no inode is a child the app has not accept()ed yet.
             TcpState::Established if s.inode == 0 => Some(false),
-            _ => None,
+            _ => match Troubled::of(&s) {
+                Some(kind) if self.troubled[kind as usize] < TROUBLED_LIMIT => {
+                    self.troubled[kind as usize] += 1;
+                    Some(false)
+                }
+                Some(kind) => {
+                    self.troubled_left_out[kind as usize] += 1;
+                    None
+                }
+                None => None,
+            },
         };
         let slot = match keep_as {
             None => Slot::Tcp(s.state),
@@ -170,6 +221,7 @@ impl Sockets {
                     last_ack_recv_ms: (s.state == TcpState::CloseWait)
                         .then(|| s.tcp_info.and_then(|i| i.last_ack_recv))
                         .flatten(),
+                    timer: s.timer,
                     owners: Vec::new(),
                 });
                 let at = list.len() - 1;
@@ -204,6 +256,16 @@ impl Sockets {
             Slot::Unix
         };
         self.index.insert(s.inode, slot);
+    }
+
+    /// Connections in trouble this dump counted but did not keep (past the limit).
+    pub fn troubled_left_out(&self) -> u64 {
+        self.troubled_left_out.iter().sum()
+    }
+
+    /// ESTABLISHED connections in trouble this dump counted but did not keep.
+    pub fn established_left_out(&self) -> u64 {
+        self.troubled_left_out[Troubled::Stuck as usize]
     }
 
     /// Add a SYN_RECV or CLOSE_WAIT socket read by an earlier dump, `aged_ms` ago, as if this

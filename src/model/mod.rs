@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-pub use state::{Family, StateCounts, TcpState, UnixKind, UnixState};
+pub use state::{Family, StateCounts, TcpState, TcpTimer, TimerKind, UnixKind, UnixState};
 
 /// One collection pass over the host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,9 +101,19 @@ pub struct NetnsSnapshot {
     /// TCP listeners, both families, with their per-socket drop counter.
     pub tcp_listeners: Vec<TcpSocket>,
     /// The non-listening TCP sockets a diagnosis can be about: SYN_RECV request sockets,
-    /// CLOSE_WAIT sockets (with `last_ack_recv_ms`), and ESTABLISHED sockets with inode 0
-    /// (accepted by the kernel, not yet `accept()`ed).
+    /// CLOSE_WAIT sockets (with `last_ack_recv_ms`), ESTABLISHED sockets with inode 0
+    /// (accepted by the kernel, not yet `accept()`ed), and the connections in trouble —
+    /// SYN_SENT sockets that retransmitted their SYN, and ESTABLISHED sockets with unread
+    /// data, a zero-window probe timer, or a retransmission timer that fired — at most
+    /// [`TROUBLED_LIMIT`] of each of those two kinds (see `troubled_left_out`).
     pub tracked: Vec<TcpSocket>,
+    /// Connections in trouble past [`TROUBLED_LIMIT`] of their kind, counted, not kept.
+    #[serde(default)]
+    pub troubled_left_out: u64,
+    /// `tracked` was emptied to save memory (an older snapshot of a live window): this
+    /// snapshot says nothing of its sockets one by one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tracked_dropped: bool,
     /// Unix listeners (stream and seqpacket) with their accept queues.
     pub unix_listeners: Vec<UnixSocket>,
     /// Every unix socket counted, listeners included.
@@ -111,6 +121,10 @@ pub struct NetnsSnapshot {
     /// Addresses configured on this namespace's interfaces (for "is this peer local").
     pub local_addrs: Vec<IpAddr>,
 }
+
+/// At most this many SYN_SENT sockets, and this many troubled ESTABLISHED ones, are kept in
+/// full per namespace.
+pub const TROUBLED_LIMIT: usize = 10_000;
 
 /// The sysctls the analysis reasons with; `None` where the file could not be read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +139,12 @@ pub struct Sysctls {
     pub ip_local_reserved_ports: Vec<(u16, u16)>,
     pub tcp_fin_timeout: Option<u64>,
     pub tcp_max_orphans: Option<u64>,
+    /// SYN retransmissions before `connect()` gives up.
+    #[serde(default)]
+    pub tcp_syn_retries: Option<u64>,
+    /// SYN-ACK retransmissions before a request socket is dropped.
+    #[serde(default)]
+    pub tcp_synack_retries: Option<u64>,
 }
 
 /// The `TCP:` line of `/proc/net/sockstat`.
@@ -158,6 +178,9 @@ pub struct TcpSocket {
     /// `tcpi_last_ack_recv` (CLOSE_WAIT only): ms since the last ACK from the peer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_ack_recv_ms: Option<u32>,
+    /// The pending TCP timer, if any (kept sockets; recordings made before it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<TcpTimer>,
     /// Pids of the processes holding a file descriptor on this socket.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<u32>,

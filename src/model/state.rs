@@ -138,6 +138,32 @@ impl StateCounts {
     }
 }
 
+/// A socket's pending TCP timer, as `inet_diag_msg` reports it for every socket (`ss -o`
+/// shows it as `timer:(on,540ms,2)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TcpTimer {
+    pub kind: TimerKind,
+    /// Retransmissions so far (`Retransmit`: of the SYN, the SYN-ACK or data), or
+    /// zero-window probes sent (`Probe`).
+    pub retrans: u8,
+    /// When the timer fires next, ms from the dump.
+    pub expires_ms: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    /// Retransmission (`on`): a SYN, a SYN-ACK or data not yet acknowledged.
+    Retransmit,
+    /// Keepalive (`keepalive`).
+    Keepalive,
+    /// `TIME_WAIT` (`timewait`).
+    TimeWait,
+    /// Zero-window probe (`persist`): the peer advertises no room to receive.
+    Probe,
+    Other(u8),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnixKind {

@@ -164,7 +164,7 @@ fn perfdata(a: &Analysis, t: &Thresholds) -> Vec<Perf> {
         min: Some(0.0),
         max,
     };
-    vec![
+    let mut out = vec![
         perf(
             "accept_queue_fill_max",
             Some(round1(fill)),
@@ -221,7 +221,16 @@ fn perfdata(a: &Analysis, t: &Thresholds) -> Vec<Perf> {
             None,
             None,
         ),
-    ]
+    ];
+    // Sockets in each kind of trouble, over every namespace.
+    for (i, label) in ["half_open", "connecting", "receive_stalled", "send_stalled"]
+        .into_iter()
+        .enumerate()
+    {
+        let n: u64 = a.netns.iter().map(|ns| ns.connections.counts()[i].1).sum();
+        out.push(perf(label, Some(n as f64), "", None, None, None));
+    }
+    out
 }
 
 /// `'label'=value[UOM];warn;crit;min;max`, trailing empty fields dropped.

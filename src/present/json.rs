@@ -60,6 +60,8 @@ pub struct NetnsDto {
     pub unix_sockets: u64,
     pub listeners: Vec<ListenerDto>,
     pub processes: Vec<ProcessDto>,
+    /// Sockets in each kind of trouble (see the connection findings).
+    pub connections: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +74,8 @@ pub struct SysctlDto {
     pub ip_local_reserved_ports: Vec<[u16; 2]>,
     pub tcp_fin_timeout: Option<u64>,
     pub tcp_max_orphans: Option<u64>,
+    pub tcp_syn_retries: Option<u64>,
+    pub tcp_synack_retries: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -184,6 +188,12 @@ impl From<&NetnsView> for NetnsDto {
             unix_sockets: ns.unix_sockets,
             listeners: ns.listeners.iter().map(ListenerDto::from).collect(),
             processes: ns.processes.iter().map(ProcessDto::from).collect(),
+            connections: ns
+                .connections
+                .counts()
+                .into_iter()
+                .chain([("left_out", ns.connections.left_out)])
+                .collect(),
         }
     }
 }
@@ -203,6 +213,8 @@ impl From<&Sysctls> for SysctlDto {
                 .collect(),
             tcp_fin_timeout: s.tcp_fin_timeout,
             tcp_max_orphans: s.tcp_max_orphans,
+            tcp_syn_retries: s.tcp_syn_retries,
+            tcp_synack_retries: s.tcp_synack_retries,
         }
     }
 }
@@ -372,6 +384,7 @@ mod tests {
             uid: 0,
             drops: (state == TcpState::Listen).then_some(drops),
             last_ack_recv_ms: (state == TcpState::CloseWait).then_some(5000),
+            timer: None,
             owners,
         };
         let mut states = StateCounts::default();
@@ -442,6 +455,8 @@ mod tests {
                         vec![6717],
                     ),
                 ],
+                troubled_left_out: 0,
+                tracked_dropped: false,
                 unix_listeners: Vec::new(),
                 unix_sockets: 0,
                 local_addrs: Vec::new(),

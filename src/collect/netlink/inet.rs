@@ -14,7 +14,7 @@ use netlink_packet_sock_diag::{
 
 use super::wire::{ReplyError, attributes, bytes_at, read_u32};
 use super::{Extensions, InetSock, StateMask, parse_tcp_info};
-use crate::model::{Family, TcpState};
+use crate::model::{Family, TcpState, TcpTimer, TimerKind};
 
 /// `TCP_NEW_SYN_RECV`: the kernel's state of a request socket (reported as `TCP_SYN_RECV`).
 pub(super) const TCP_NEW_SYN_RECV: u8 = 12;
@@ -139,7 +139,7 @@ pub fn parse_inet_msg(payload: &[u8], asked: StateMask) -> Result<InetSock, Repl
     };
     let msg = payload.get(..MSG_LEN).ok_or_else(too_short)?;
     let at = |offset| read_u32(msg, offset).ok_or_else(too_short);
-    let (Some([raw_family, raw_state, _timer, _retrans]), Some(sport), Some(dport)) = (
+    let (Some([raw_family, raw_state, raw_timer, retrans]), Some(sport), Some(dport)) = (
         bytes_at::<4>(msg, 0),
         bytes_at(msg, 4).map(u16::from_be_bytes),
         bytes_at(msg, 6).map(u16::from_be_bytes),
@@ -189,6 +189,7 @@ pub fn parse_inet_msg(payload: &[u8], asked: StateMask) -> Result<InetSock, Repl
         inode: u64::from(at(68)?),
         drops: None,
         tcp_info: None,
+        timer: timer(raw_timer, retrans, at(52)?),
     };
     for attr in attributes(payload.get(MSG_LEN..).unwrap_or_default()) {
         match attr? {
@@ -198,6 +199,24 @@ pub fn parse_inet_msg(payload: &[u8], asked: StateMask) -> Result<InetSock, Repl
         }
     }
     Ok(sock)
+}
+
+/// `idiag_timer`: 0 none, 1 retransmission, 2 keepalive, 3 `TIME_WAIT`, 4 zero-window
+/// probe (`ss` names them on, keepalive, timewait, persist).
+fn timer(raw: u8, retrans: u8, expires_ms: u32) -> Option<TcpTimer> {
+    let kind = match raw {
+        0 => return None,
+        1 => TimerKind::Retransmit,
+        2 => TimerKind::Keepalive,
+        3 => TimerKind::TimeWait,
+        4 => TimerKind::Probe,
+        other => TimerKind::Other(other),
+    };
+    Some(TcpTimer {
+        kind,
+        retrans,
+        expires_ms,
+    })
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ mod tests;
 
 use std::net::SocketAddr;
 
-use crate::model::{Family, TcpState, UnixKind, UnixState};
+use crate::model::{Family, TcpState, TcpTimer, UnixKind, UnixState};
 
 pub use inet::{TCPDIAG_GETSOCK, inet_compat_request, inet_request, parse_inet_msg};
 pub use socket::DiagSocket;
@@ -170,6 +170,8 @@ pub struct InetSock {
     pub drops: Option<u32>,
     /// When `tcp_info` was asked for and the kernel sent it.
     pub tcp_info: Option<TcpInfo>,
+    /// `idiag_timer`, `idiag_retrans` and `idiag_expires`: the pending timer, if any.
+    pub timer: Option<TcpTimer>,
 }
 
 /// One unix socket of a dump.

@@ -86,6 +86,8 @@ fn read_sysctls(notes: &mut Notes) -> Sysctls {
     let tcp_abort_on_overflow = number("ipv4/tcp_abort_on_overflow");
     let tcp_fin_timeout = number("ipv4/tcp_fin_timeout");
     let tcp_max_orphans = number("ipv4/tcp_max_orphans");
+    let tcp_syn_retries = number("ipv4/tcp_syn_retries");
+    let tcp_synack_retries = number("ipv4/tcp_synack_retries");
     Sysctls {
         somaxconn,
         tcp_max_syn_backlog,
@@ -103,6 +105,8 @@ fn read_sysctls(notes: &mut Notes) -> Sysctls {
             .unwrap_or_default(),
         tcp_fin_timeout,
         tcp_max_orphans,
+        tcp_syn_retries,
+        tcp_synack_retries,
     }
 }
 

@@ -102,6 +102,15 @@ pub const KERNEL_TCPEXT: Family = Family {
     help: "TcpExt counters of /proc/net/netstat that bear on accept queues, SYN floods and \
            leaks, per network namespace.",
 };
+pub const CONNECTIONS_IN_TROUBLE: Family = Family {
+    name: "sockscope_connections_in_trouble",
+    kind: Kind::Gauge,
+    labels: &["netns", "kind"],
+    help: "Sockets in trouble, by kind: half_open (request sockets whose SYN-ACK was \
+           retransmitted), connecting (connects retrying their SYN), receive_stalled (unread \
+           data that does not drain), send_stalled (writers blocked by a zero window or \
+           retransmitting).",
+};
 pub const FINDINGS: Family = Family {
     name: "sockscope_findings",
     kind: Kind::Gauge,
@@ -123,7 +132,7 @@ pub const SCRAPE_PARTIAL: Family = Family {
 };
 
 /// Every family, in the order of the exposition.
-pub const FAMILIES: [Family; 12] = [
+pub const FAMILIES: [Family; 13] = [
     TCP_SOCKETS,
     LISTENER_ACCEPT_QUEUE,
     LISTENER_BACKLOG,
@@ -133,6 +142,7 @@ pub const FAMILIES: [Family; 12] = [
     PROCESS_FDS,
     PROCESS_FD_LIMIT,
     KERNEL_TCPEXT,
+    CONNECTIONS_IN_TROUBLE,
     FINDINGS,
     SCRAPE_DURATION,
     SCRAPE_PARTIAL,
@@ -217,6 +227,13 @@ pub fn render_metrics(analysis: &Analysis, opts: &MetricsOptions) -> String {
             if let Some(total) = c.total {
                 out.sample(&KERNEL_TCPEXT, &[label, c.name], total);
             }
+        }
+    }
+
+    out.family(&CONNECTIONS_IN_TROUBLE);
+    for (ns, label) in analysis.netns.iter().zip(&netns) {
+        for (kind, n) in ns.connections.counts() {
+            out.sample(&CONNECTIONS_IN_TROUBLE, &[label, kind], n);
         }
     }
 
