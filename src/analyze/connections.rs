@@ -9,7 +9,9 @@
 //! - connects that stall: SYN_SENT sockets that retransmitted their SYN, by process and
 //!   destination;
 //! - readers that stopped reading: a process's ESTABLISHED sockets whose unread data did not
-//!   shrink over the window (or, from one sample, past a byte threshold);
+//!   shrink over the window and grew, or is large, or keeps its peer probing a zero window
+//!   (from one sample: past a byte threshold). A reader that stopped with a small request
+//!   unread and an idle peer looks like a busy one from queue sizes alone, and is not named;
 //! - writers that are blocked: ESTABLISHED sockets probing a zero window (the peer does not
 //!   read) or retransmitting (the peer or the path does not acknowledge), by process and
 //!   destination.
@@ -48,7 +50,10 @@ impl Connections {
     pub fn counts(&self) -> [(&'static str, u64); 4] {
         [
             ("half_open", self.half_open.iter().map(|h| h.requests).sum()),
-            ("connecting", self.connecting.iter().map(|c| c.sockets).sum()),
+            (
+                "connecting",
+                self.connecting.iter().map(|c| c.sockets).sum(),
+            ),
             (
                 "receive_stalled",
                 self.receive_stalls.iter().map(|r| r.sockets).sum(),
@@ -220,7 +225,12 @@ pub(super) fn connections(
 
 fn connecting(ends: &Ends<'_>, listeners: &[ListenerView]) -> Vec<Connecting> {
     let mut by: BTreeMap<(Option<u32>, IpAddr, SocketAddr), Connecting> = BTreeMap::new();
-    for s in ends.ns.tracked.iter().filter(|s| s.state == TcpState::SynSent) {
+    for s in ends
+        .ns
+        .tracked
+        .iter()
+        .filter(|s| s.state == TcpState::SynSent)
+    {
         let Some(retries) = retransmitting(s.timer, 1) else {
             continue;
         };
@@ -262,12 +272,19 @@ fn receive_stalls(
         .unwrap_or_default();
     let mut by: BTreeMap<u32, ReceiveStall> = BTreeMap::new();
     for s in ends.established().filter(|s| s.recv_q > 0) {
+        let large = u64::from(s.recv_q) >= t.recv_stall_bytes;
+        // Equal Recv-Q at two instants is also what a busy reader of fixed-size messages
+        // shows by chance: over a window, unread data must also have grown, be large, or be
+        // what keeps the peer probing a zero window.
         let stalled = if over_window.is_some() {
-            unread_before
-                .get(&s.inode)
-                .is_some_and(|&was| was > 0 && s.recv_q >= was)
+            let peer_blocked = ends
+                .other_end(s)
+                .is_some_and(|p| p.timer.is_some_and(|t| t.kind == TimerKind::Probe));
+            unread_before.get(&s.inode).is_some_and(|&was| {
+                was > 0 && s.recv_q >= was && (s.recv_q > was || large || peer_blocked)
+            })
         } else {
-            u64::from(s.recv_q) >= t.recv_stall_bytes
+            large
         };
         if !stalled {
             continue;

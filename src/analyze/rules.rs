@@ -752,7 +752,9 @@ fn half_open(scope: &Scope<'_>, h: &HalfOpen) -> Option<Finding> {
     });
     let mut about = Mentions::listener(l);
     about.pids.extend(h.client_processes.iter().map(|p| p.pid));
-    about.comms.extend(h.client_processes.iter().map(|p| p.comm.clone()));
+    about
+        .comms
+        .extend(h.client_processes.iter().map(|p| p.comm.clone()));
     Some(finding(
         scope,
         FindingId::HalfOpenHandshakes,
@@ -977,7 +979,9 @@ fn send_stall(scope: &Scope<'_>, s: &SendStall) -> Finding {
     let (kind, mut mentions) = destination(s.holder.as_ref(), s.remote, None);
     if let Some(p) = &s.peer {
         mentions.pids.extend(p.holders.iter().map(|h| h.pid));
-        mentions.comms.extend(p.holders.iter().map(|h| h.comm.clone()));
+        mentions
+            .comms
+            .extend(p.holders.iter().map(|h| h.comm.clone()));
     }
     finding(
         scope,

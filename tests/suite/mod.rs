@@ -8,6 +8,7 @@ mod check_unknown;
 mod churn;
 mod cli;
 mod close_wait;
+mod connections;
 mod diagnosis;
 mod drop_counters;
 mod fds;

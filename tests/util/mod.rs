@@ -8,6 +8,7 @@ pub mod flood;
 pub mod netns;
 pub mod oracle;
 pub mod plugin;
+pub mod python;
 pub mod report;
 pub mod scratch;
 pub mod tmux;

@@ -1,0 +1,66 @@
+//! Small scenario programs in Python, run inside a test's namespace: for states that need a
+//! few lines of socket code and `nft` rules at the right moments (a lost final ACK, a held
+//! FIN), where a lab scenario would be a module of its own.
+//!
+//! A program prints one JSON line when its state is ready (with `"pid"`), then holds it until
+//! its stdin closes. It is stopped on drop: end of input first, then by its pid.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+/// The system's Python: the one `nobody` can run too (a per-user install may not be).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+pub struct Program {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub ready: serde_json::Value,
+}
+
+/// Whether the system's Python is there; the caller skips (or fails) through the one helper.
+pub fn available() -> bool {
+    std::path::Path::new(PYTHON).exists()
+}
+
+impl Program {
+    /// Start `command` (a Python interpreter, with its arguments) and wait for its ready line.
+    pub fn start(mut command: Command, what: &str) -> Program {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        let stdin = child.stdin.take();
+        let mut line = String::new();
+        let _ = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line);
+        let ready = serde_json::from_str(&line).unwrap_or_else(|e| {
+            let _ = child.kill();
+            panic!("{what} did not start: {line:?} ({e}; {:?})", child.wait())
+        });
+        Program {
+            child,
+            stdin,
+            ready,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        let pid = self.ready["pid"].as_u64().expect("a pid in the ready line");
+        u32::try_from(pid).expect("a pid fits u32")
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        self.stdin = None;
+        let stopped = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
