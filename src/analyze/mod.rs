@@ -19,8 +19,8 @@ pub mod window;
 use std::collections::BTreeMap;
 
 use crate::model::{
-    FdLimit, Freshness, Host, NetnsSnapshot, Process, Snapshot, SockStat, StateCounts, Sysctls,
-    TcpState,
+    ContainerInfo, FdLimit, Freshness, Host, NetnsSnapshot, Process, Snapshot, SockStat,
+    StateCounts, Sysctls, TcpState,
 };
 pub use collision::MinedPorts;
 pub use detail::{ListenerDetail, ProcessDetail, SocketRow, listener_detail, process_detail};
@@ -73,6 +73,7 @@ pub struct Analysis {
 pub struct NetnsView {
     pub id: String,
     pub label: String,
+    pub container: Option<ContainerInfo>,
     pub sysctl: Sysctls,
     pub counters: Vec<CounterView>,
     pub tcp_states: StateCounts,
@@ -300,6 +301,7 @@ fn netns_view(
     NetnsView {
         id: ns.id.clone(),
         label: ns.label.clone(),
+        container: ns.container.clone(),
         sysctl: ns.sysctl.clone(),
         counters,
         tcp_states,
