@@ -64,7 +64,8 @@ sockscope top --replay incident.ndjson"
     /// immediate and every rate is null. With --replay it analyses a recording instead.
     #[command(
         after_help = "Examples:\n  sockscope report\n  sockscope report --json \
---samples 5 --interval 500ms\n  sockscope report --replay incident.ndjson\n  sockscope report \
+--samples 5 --interval 500ms\n  sockscope report --replay incident.ndjson\n  \
+sockscope report --format prometheus --output /var/lib/prometheus/node-exporter/sockscope.prom\n  sockscope report \
 --close-wait-warn 20 --fd-warn 70"
     )]
     Report(ReportArgs),
@@ -102,13 +103,54 @@ sockscope record --output day.ndjson --interval 1m --duration 24h"
 0.0.0.0:9871 --interval 5s"
     )]
     Serve(ServeArgs),
+
+    /// Write the man page or a shell completion script to stdout, made from this very
+    /// command line's definition.
+    ///
+    /// Packages run it at build time; by hand: `sockscope generate man > sockscope.1`,
+    /// `sockscope generate complete-bash > /usr/share/bash-completion/completions/sockscope`.
+    #[command(after_help = "Examples:\n  sockscope generate man | man -l -\n  \
+sockscope generate complete-zsh > _sockscope\n  \
+sockscope generate complete-fish > ~/.config/fish/completions/sockscope.fish")]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to write.
+    #[arg(value_name = "WHAT")]
+    pub what: Generated,
+}
+
+/// The companions `sockscope generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generated {
+    /// The man page, sockscope(1), in roff.
+    Man,
+    /// A bash completion script.
+    CompleteBash,
+    /// A zsh completion script.
+    CompleteZsh,
+    /// A fish completion script.
+    CompleteFish,
 }
 
 #[derive(Debug, Default, Args)]
 pub struct ReportArgs {
-    /// Write the sockscope.report.v1 JSON document instead of the text summary.
-    #[arg(long)]
+    /// Output: the text summary, the sockscope.report.v1 JSON document, or the metrics
+    /// `serve` exports (Prometheus text format, for node_exporter's textfile collector)
+    /// [default: text].
+    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json", "prometheus"])]
+    pub format: Option<String>,
+
+    /// The same as --format json.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+
+    /// Write to this file instead of stdout, atomically: into a temporary file in the same
+    /// directory, then renamed over FILE, so a reader (node_exporter) never sees half of it.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     #[command(flatten)]
     pub sampling: SampleArgs,

@@ -11,7 +11,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::analyze::{Ignore, Settings, Thresholds, UnknownFindingId};
-use crate::cli::{CheckArgs, Cli, Command, RecordArgs, RuleArgs, SampleArgs, ServeArgs, TopArgs};
+use crate::cli::{
+    CheckArgs, Cli, Command, Generated, RecordArgs, ReportArgs, RuleArgs, SampleArgs, ServeArgs,
+    TopArgs,
+};
 use crate::collect::{CollectOptions, NetnsScope};
 
 pub const DEFAULT_SAMPLES: usize = 2;
@@ -34,6 +37,22 @@ pub enum Face {
     Check(CheckConfig),
     Record(RecordConfig),
     Serve(ServeConfig),
+    /// `sockscope generate`: a companion made from the command line's definition.
+    Generate(Companion),
+}
+
+/// What `sockscope generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Companion {
+    Man,
+    Completion(Shell),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// The dashboard refreshes from the live host, or steps through a recording.
@@ -61,9 +80,22 @@ pub struct CheckConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportConfig {
-    pub json: bool,
+    pub format: ReportFormat,
+    /// Where to write: stdout, or this file, replaced atomically.
+    pub output: Option<PathBuf>,
     pub source: Source,
     pub samples: Samples,
+}
+
+/// What `report` writes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReportFormat {
+    #[default]
+    Text,
+    /// The `sockscope.report.v1` document.
+    Json,
+    /// The exposition `serve` writes, for node_exporter's textfile collector.
+    Prometheus,
 }
 
 /// Where a face's snapshots come from.
@@ -139,17 +171,16 @@ impl Config {
         };
         let (face, flags) = match cli.command {
             Some(Command::Record(args)) => (Face::Record(record(&args)?), RuleArgs::default()),
-            Some(Command::Report(args)) => {
-                let (source, samples) = sampled_source(&args.sampling)?;
-                (
-                    Face::Report(ReportConfig {
-                        json: args.json,
-                        source,
-                        samples,
-                    }),
-                    args.rules,
-                )
-            }
+            Some(Command::Report(args)) => (Face::Report(report(&args)?), args.rules),
+            Some(Command::Generate(args)) => (
+                Face::Generate(match args.what {
+                    Generated::Man => Companion::Man,
+                    Generated::CompleteBash => Companion::Completion(Shell::Bash),
+                    Generated::CompleteZsh => Companion::Completion(Shell::Zsh),
+                    Generated::CompleteFish => Companion::Completion(Shell::Fish),
+                }),
+                RuleArgs::default(),
+            ),
             Some(Command::Check(args)) => (Face::Check(check(&args)?), args.rules),
             Some(Command::Top(args)) => (Face::Top(top(&args)?), args.rules),
             Some(Command::Serve(args)) => (Face::Serve(serve(&args)?), args.rules),
@@ -160,7 +191,8 @@ impl Config {
                 let (source, samples) = sampled_source(&SampleArgs::default())?;
                 (
                     Face::Report(ReportConfig {
-                        json: false,
+                        format: ReportFormat::Text,
+                        output: None,
                         source,
                         samples,
                     }),
@@ -205,7 +237,7 @@ fn netns_scope(all: bool, one: Option<&str>, face: &Face) -> Result<NetnsScope, 
         Face::Report(ReportConfig { source, .. })
         | Face::Check(CheckConfig { source, .. })
         | Face::Top(TopConfig { source }) => matches!(source, Source::Replay { .. }),
-        Face::Record(_) | Face::Serve(_) => false,
+        Face::Record(_) | Face::Serve(_) | Face::Generate(_) => false,
     };
     if replay {
         return Err(bad(
@@ -241,6 +273,32 @@ fn serve(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
         listen,
         interval: parse_interval("--interval", args.interval.as_deref())?,
         top_processes,
+    })
+}
+
+fn report(args: &ReportArgs) -> Result<ReportConfig, ConfigError> {
+    let (source, samples) = sampled_source(&args.sampling)?;
+    // clap admits only these values, and --json only without --format.
+    let format = match (args.json, args.format.as_deref()) {
+        (true, _) | (false, Some("json")) => ReportFormat::Json,
+        (false, Some("prometheus")) => ReportFormat::Prometheus,
+        (false, _) => ReportFormat::Text,
+    };
+    if let Some(path) = &args.output
+        && path.file_name().is_none()
+    {
+        return Err(ConfigError::Value {
+            flag: "--output",
+            value: path.display().to_string(),
+            reason: "name a file, such as /var/lib/prometheus/node-exporter/sockscope.prom"
+                .to_owned(),
+        });
+    }
+    Ok(ReportConfig {
+        format,
+        output: args.output.clone(),
+        source,
+        samples,
     })
 }
 
@@ -467,7 +525,8 @@ mod tests {
         assert_eq!(
             config.face,
             Face::Report(ReportConfig {
-                json: false,
+                format: ReportFormat::Text,
+                output: None,
                 source: Source::Live {
                     interval: Duration::from_secs(1)
                 },
@@ -574,6 +633,40 @@ mod tests {
             .expect_err("no address")
             .to_string();
         assert!(err.contains("127.0.0.1:9871"), "{err}");
+    }
+
+    #[test]
+    fn report_formats_and_the_json_synonym() {
+        let report = |args: &[&str]| match build(args).expect("valid").face {
+            Face::Report(r) => r,
+            other => panic!("not a report: {other:?}"),
+        };
+        assert_eq!(report(&["report"]).format, ReportFormat::Text);
+        assert_eq!(report(&["report", "--json"]).format, ReportFormat::Json);
+        assert_eq!(
+            report(&["report", "--format", "json"]).format,
+            ReportFormat::Json
+        );
+        let prom = report(&["report", "--format", "prometheus", "-o", "/tmp/s.prom"]);
+        assert_eq!(prom.format, ReportFormat::Prometheus);
+        assert_eq!(prom.output, Some(PathBuf::from("/tmp/s.prom")));
+        let err = build(&["report", "--output", "/"]).expect_err("no file name");
+        assert!(err.to_string().contains("--output"), "{err}");
+    }
+
+    #[test]
+    fn generate_takes_each_companion() {
+        for (what, companion) in [
+            ("man", Companion::Man),
+            ("complete-bash", Companion::Completion(Shell::Bash)),
+            ("complete-zsh", Companion::Completion(Shell::Zsh)),
+            ("complete-fish", Companion::Completion(Shell::Fish)),
+        ] {
+            assert_eq!(
+                build(&["generate", what]).expect("valid").face,
+                Face::Generate(companion)
+            );
+        }
     }
 
     #[test]

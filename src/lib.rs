@@ -11,12 +11,15 @@
 //! [`source`] is where every face's snapshots come from — the live host through [`collect`],
 //! or a recording ([`recording`]) — so that no face touches `collect` itself; the window of
 //! snapshots a rate spans is [`analyze::window`]'s. [`config`] validates what the user typed
-//! ([`cli`]) into the settings the layers use.
+//! ([`cli`]) into the settings the layers use; [`generate`] writes the man page and the
+//! shell completions from that same definition.
 
 pub mod analyze;
+pub mod atomic;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod generate;
 pub mod model;
 pub mod present;
 pub mod recording;

@@ -15,14 +15,15 @@ use sockscope::analyze::window::Window;
 use sockscope::cli::{self, Cli};
 use sockscope::collect::CollectOptions;
 use sockscope::config::{
-    CheckConfig, Config, Face, RecordConfig, ReportConfig, Samples, ServeConfig, Stop, TopConfig,
+    CheckConfig, Config, DEFAULT_TOP_PROCESSES, Face, RecordConfig, ReportConfig, ReportFormat,
+    Samples, ServeConfig, Stop, TopConfig,
 };
 use sockscope::present::check::{self, CheckResult, Status};
 use sockscope::present::escape::escape;
 use sockscope::present::serve::{self, Exporter, Limits, MetricsOptions};
 use sockscope::present::{json, text, tui};
-use sockscope::recording;
 use sockscope::source::Source;
+use sockscope::{atomic, generate, recording};
 
 /// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
 const EXIT_FAILURE: u8 = 1;
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         Face::Top(top) => run_top(top, &config.settings, &config.collect),
         Face::Serve(serve) => run_serve(serve, &config.settings, &config.collect),
         Face::Check(check) => return run_check(check, &config.settings, &config.collect),
+        Face::Generate(what) => run_generate(*what),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,12 +137,34 @@ fn run_report(
 ) -> anyhow::Result<()> {
     let (window, interval) = window(&config.source, config.samples, collect)?;
     let analysis = window.analyze(settings).context("no snapshot to analyse")?;
-    let mut out = io::stdout().lock();
-    if config.json {
-        json::write(&mut out, &json::ReportDoc::new(&analysis, interval))?;
-    } else {
-        text::write(&mut out, &analysis)?;
+    let write = |mut out: &mut dyn Write| -> io::Result<()> {
+        match config.format {
+            ReportFormat::Text => text::write(&mut out, &analysis)?,
+            ReportFormat::Json => {
+                json::write(&mut out, &json::ReportDoc::new(&analysis, interval))?;
+            }
+            // The textfile collector reads the same exposition a scrape of `serve` gets.
+            ReportFormat::Prometheus => {
+                let options = MetricsOptions {
+                    top_processes: DEFAULT_TOP_PROCESSES,
+                };
+                out.write_all(serve::render_metrics(&analysis, &options).as_bytes())?;
+            }
+        }
+        out.flush()
+    };
+    match &config.output {
+        Some(path) => {
+            atomic::replace(path, write).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => Ok(write(&mut io::stdout().lock())?),
     }
+}
+
+/// `sockscope generate`: to stdout.
+fn run_generate(what: sockscope::config::Companion) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    generate::write(what, &mut out)?;
     out.flush()?;
     Ok(())
 }

@@ -114,6 +114,7 @@ mod tests {
         NetnsSnapshot {
             id: "1".into(),
             label: "host".into(),
+            container: None,
             sysctl: Sysctls {
                 ip_local_port_range: Some((32768, 32867)),
                 ip_local_reserved_ports: vec![(32800, 32809)],

@@ -20,8 +20,8 @@ pub mod window;
 use std::collections::BTreeMap;
 
 use crate::model::{
-    FdLimit, Freshness, Host, NetnsSnapshot, Process, Snapshot, SockStat, StateCounts, Sysctls,
-    TcpState,
+    ContainerInfo, FdLimit, Freshness, Host, NetnsSnapshot, Process, Snapshot, SockStat,
+    StateCounts, Sysctls, TcpState,
 };
 pub use collision::MinedPorts;
 pub use detail::{ListenerDetail, ProcessDetail, SocketRow, listener_detail, process_detail};
@@ -74,6 +74,7 @@ pub struct Analysis {
 pub struct NetnsView {
     pub id: String,
     pub label: String,
+    pub container: Option<ContainerInfo>,
     pub sysctl: Sysctls,
     pub counters: Vec<CounterView>,
     pub tcp_states: StateCounts,
@@ -312,6 +313,7 @@ fn netns_view(
     NetnsView {
         id: ns.id.clone(),
         label: ns.label.clone(),
+        container: ns.container.clone(),
         sysctl: ns.sysctl.clone(),
         counters,
         tcp_states,

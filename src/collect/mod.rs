@@ -46,6 +46,7 @@ use crate::model::Snapshot;
 pub use collector::{Collector, Refresh};
 use netlink::NetlinkError;
 use netns::EnterError;
+pub use netns::runtime::RuntimeRoots;
 pub use netns::{NetnsScope, NsId, ResolveError};
 use read_plan::ReadPlan;
 
@@ -60,6 +61,8 @@ pub struct CollectOptions {
     pub netns: NetnsScope,
     /// Where `ip netns` keeps its names: `/run/netns`.
     pub netns_dir: PathBuf,
+    /// Where the container runtimes keep the names of their containers.
+    pub runtimes: RuntimeRoots,
 }
 
 impl Default for CollectOptions {
@@ -69,6 +72,7 @@ impl Default for CollectOptions {
             threads: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             netns: NetnsScope::Own,
             netns_dir: PathBuf::from("/run/netns"),
+            runtimes: RuntimeRoots::default(),
         }
     }
 }

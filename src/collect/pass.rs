@@ -87,7 +87,12 @@ pub(super) fn run(
 
     let previous = plan.walks_to_reuse(prior);
     let inspected = procs::inspect(&opts.proc_root, opts.threads, previous);
-    let catalog = Catalog::new(&opts.netns_dir, &opts.proc_root, inspected.seen());
+    let catalog = Catalog::new(
+        &opts.netns_dir,
+        &opts.proc_root,
+        &opts.runtimes,
+        inspected.seen(),
+    );
     let mut notes = catalog.notes.clone();
     let (own, foreign) = targets(opts, &catalog, &mut notes)?;
     let ScanAndDumps {
@@ -308,6 +313,7 @@ fn netns_snapshot(
     let mut snapshot = NetnsSnapshot {
         id: target.id.model_id(),
         label: target.label.clone(),
+        container: target.container.clone(),
         sysctl: tables.sysctl,
         tcp_ext: tables.tcp_ext,
         tcp: tables.tcp,

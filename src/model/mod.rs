@@ -87,8 +87,12 @@ pub struct Host {
 pub struct NetnsSnapshot {
     /// Stable identifier: the namespace's inode number, as text.
     pub id: String,
-    /// What a person calls it: `host`, an `ip netns` name, a container id.
+    /// What a person calls it: `host`, an `ip netns` name, a container's name or id.
     pub label: String,
+    /// The container whose processes hold it, when a runtime's files name one. Absent from
+    /// recordings made before sockscope read them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerInfo>,
     pub sysctl: Sysctls,
     /// `/proc/net/netstat` `TcpExt:` counters by name (every field the kernel exports).
     pub tcp_ext: BTreeMap<String, u64>,
@@ -125,6 +129,22 @@ pub struct NetnsSnapshot {
 /// At most this many SYN_SENT sockets, and this many troubled ESTABLISHED ones, are kept in
 /// full per namespace.
 pub const TROUBLED_LIMIT: usize = 10_000;
+
+/// A container, as its runtime names it. Every name is chosen by whoever runs the
+/// container: kept exact here, escaped by the faces that write text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    /// `docker`, `containerd`, `cri-o`, `podman`, `k8s` (a pod whose runtime the cgroup
+    /// path does not say) or `container`.
+    pub runtime: String,
+    /// The full id.
+    pub id: String,
+    /// The container's name (on Kubernetes, its name in the pod).
+    pub name: Option<String>,
+    /// The Kubernetes pod and its namespace.
+    pub pod: Option<String>,
+    pub namespace: Option<String>,
+}
 
 /// The sysctls the analysis reasons with; `None` where the file could not be read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,7 @@ use crate::analyze::{
     Analysis, CounterView, Finding, FindingId, ListenerView, NetnsView, ProcessView, Target,
     TargetKind,
 };
-use crate::model::Sysctls;
+use crate::model::{ContainerInfo, Sysctls};
 
 pub const SCHEMA: &str = "sockscope.report.v1";
 
@@ -54,6 +54,9 @@ pub struct PrivilegesDto {
 pub struct NetnsDto {
     pub id: String,
     pub label: String,
+    /// The container whose processes hold the namespace, as its runtime names it; null when
+    /// none is known. Names exact: JSON escapes them its own way.
+    pub container: Option<ContainerDto>,
     pub sysctl: SysctlDto,
     pub counters: BTreeMap<&'static str, CounterDto>,
     pub tcp_states: BTreeMap<String, u64>,
@@ -178,6 +181,7 @@ impl From<&NetnsView> for NetnsDto {
         NetnsDto {
             id: ns.id.clone(),
             label: ns.label.clone(),
+            container: ns.container.as_ref().map(ContainerDto::from),
             sysctl: SysctlDto::from(&ns.sysctl),
             counters: ns
                 .counters
@@ -194,6 +198,27 @@ impl From<&NetnsView> for NetnsDto {
                 .into_iter()
                 .chain([("left_out", ns.connections.left_out)])
                 .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContainerDto {
+    pub runtime: String,
+    pub id: String,
+    pub name: Option<String>,
+    pub pod: Option<String>,
+    pub namespace: Option<String>,
+}
+
+impl From<&ContainerInfo> for ContainerDto {
+    fn from(c: &ContainerInfo) -> Self {
+        ContainerDto {
+            runtime: c.runtime.clone(),
+            id: c.id.clone(),
+            name: c.name.clone(),
+            pod: c.pod.clone(),
+            namespace: c.namespace.clone(),
         }
     }
 }
@@ -420,6 +445,7 @@ mod tests {
             netns: vec![NetnsSnapshot {
                 id: "1".into(),
                 label: "host".into(),
+                container: None,
                 sysctl: Sysctls {
                     somaxconn: Some(4096),
                     ip_local_port_range: Some((32768, 60999)),
@@ -493,6 +519,37 @@ mod tests {
             let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
             assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
         }
+    }
+
+    /// A namespace named by a container: its names exact in JSON, hostile bytes included,
+    /// and the document still matches the schema.
+    #[test]
+    fn a_container_is_written_exactly_and_matches_the_schema() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../assets/sockscope.report.v1.schema.json"))
+                .expect("the schema is JSON");
+        let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+        let mut s = snapshot(0, 4);
+        s.netns[0].label = "pod default/web\x1b[2J (nginx)".into();
+        s.netns[0].container = Some(ContainerInfo {
+            runtime: "containerd".into(),
+            id: "4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c38428142970".into(),
+            name: Some("nginx".into()),
+            pod: Some("web\u{1b}[2J".into()),
+            namespace: Some("default".into()),
+        });
+        let doc = document(&[s]);
+        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+        let container = &doc["netns"][0]["container"];
+        assert_eq!(container["runtime"], "containerd");
+        assert_eq!(container["pod"], "web\u{1b}[2J");
+        assert_eq!(container["name"], "nginx");
+        assert_eq!(container["namespace"], "default");
+        assert_eq!(
+            document(&[snapshot(0, 4)])["netns"][0]["container"],
+            serde_json::Value::Null
+        );
     }
 
     #[test]

@@ -129,3 +129,34 @@ fn rates_need_two_samples() {
         }
     }
 }
+
+#[test]
+fn generate_writes_each_companion_to_stdout() {
+    for (what, starts) in [
+        ("man", ".ie"),
+        ("complete-bash", "_sockscope()"),
+        ("complete-zsh", "#compdef sockscope"),
+        ("complete-fish", ""),
+    ] {
+        let text = stdout_of(&format!("generate {what}"), &sockscope(&["generate", what]));
+        assert!(
+            text.starts_with(starts),
+            "{what}: {}",
+            &text[..80.min(text.len())]
+        );
+        for sub in ["top", "report", "check", "serve", "record", "generate"] {
+            assert!(text.contains(sub), "{what} lacks {sub}");
+        }
+    }
+    let man = stdout_of("generate man", &sockscope(&["generate", "man"]));
+    assert!(man.contains(".TH SOCKSCOPE 1"), "{man}");
+}
+
+#[test]
+fn generate_and_report_reject_what_they_do_not_know() {
+    assert_usage_error(&["generate"]);
+    assert_usage_error(&["generate", "complete-powershell"]);
+    assert_usage_error(&["report", "--format", "yaml"]);
+    assert_usage_error(&["report", "--json", "--format", "text"]);
+    assert_usage_error(&["report", "--output", "/"]);
+}

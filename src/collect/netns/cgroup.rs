@@ -26,6 +26,9 @@ pub struct Container {
     pub runtime: &'static str,
     /// The full 64-digit id.
     pub id: String,
+    /// The uid of the Kubernetes pod the path places it in (`kubepods…pod<uid>…`), with
+    /// dashes as the API writes it.
+    pub pod_uid: Option<String>,
 }
 
 impl Container {
@@ -83,6 +86,7 @@ fn container_in_path(path: &str) -> Option<Container> {
             is_container_id(id).then(|| Container {
                 runtime,
                 id: id.to_owned(),
+                pod_uid: components[..i].iter().rev().find_map(|c| pod_uid(c)),
             })
         })
 }
@@ -99,6 +103,19 @@ fn bare_runtime(ancestors: &[&str]) -> &'static str {
     } else {
         "container"
     }
+}
+
+/// The pod uid in one component: `kubepods-burstable-pod<uid>.slice` (systemd, dashes
+/// written as underscores) or `pod<uid>` (cgroupfs).
+fn pod_uid(component: &str) -> Option<String> {
+    let name = component.strip_suffix(".slice").unwrap_or(component);
+    let at = name.rfind("pod")?;
+    let uid = name[at + 3..].replace('_', "-");
+    let is_uid = uid.len() == 36
+        && uid
+            .bytes()
+            .all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    (is_uid && (at == 0 || name[..at].ends_with('-'))).then_some(uid)
 }
 
 fn is_container_id(s: &str) -> bool {
@@ -147,6 +164,12 @@ mod tests {
         let cgroupfs =
             format!("0::/kubepods/besteffort/pod0b6e4b4c-5d83-4a4e-9c3c-8a4a8b8f1d2e/{ID}\n");
         assert_eq!(found(&cgroupfs), Some(("k8s", ID.to_owned())));
+        let uid = Some("0b6e4b4c-5d83-4a4e-9c3c-8a4a8b8f1d2e".to_owned());
+        for text in [containerd, crio, cgroupfs] {
+            assert_eq!(container_of(&text).expect("found").pod_uid, uid, "{text}");
+        }
+        let docker = format!("0::/system.slice/docker-{ID}.scope\n");
+        assert_eq!(container_of(&docker).expect("found").pod_uid, None);
     }
 
     #[test]

@@ -10,10 +10,11 @@
 //! ([`NsId`]). A namespace that only an open descriptor or another bind mount keeps alive is
 //! not found.
 //!
-//! **Naming them** ([`Catalog::label`]), in order: `host` for the initial namespace; its
-//! `ip netns` name; the container of its processes, from their cgroup path
-//! ([`cgroup::container_of`]); `pid N (comm)` of its oldest process; `netns INODE` when
-//! nothing else is known.
+//! **Naming them** ([`Catalog::describe`]), in order: `host` for the initial namespace; its
+//! `ip netns` name; the container of its processes, found by their cgroup path
+//! ([`cgroup::container_of`]) and named by its runtime's files ([`runtime`]: `pod
+//! default/web-7f9d (nginx)`, `docker web-1`, else `docker 4f797c539e6c`); `pid N (comm)` of
+//! its oldest process; `netns INODE` when nothing else is known.
 //!
 //! The initial namespace is the one kernel threads are in: they never leave it, and kthreadd
 //! (pid 2) is visible wherever the host's pids are. Pid 1's namespace is not a safe guess on
@@ -32,6 +33,7 @@
 //! gone.
 
 pub mod cgroup;
+pub mod runtime;
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::OwnedFd;
@@ -45,6 +47,8 @@ use rustix::thread::LinkNameSpaceType;
 
 use super::notes;
 use super::procs::SeenProcess;
+use crate::model::ContainerInfo;
+use runtime::{RuntimeRoots, Runtimes};
 
 /// A network namespace, as the kernel names it: the device and inode of its nsfs file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -98,6 +102,7 @@ pub struct Catalog {
     members: HashMap<NsId, Vec<Member>>,
     netns_dir: PathBuf,
     proc_root: PathBuf,
+    runtimes: Runtimes,
     /// What could not be read while finding namespaces.
     pub notes: Vec<String>,
 }
@@ -114,6 +119,8 @@ struct Member {
 pub struct Target {
     pub id: NsId,
     pub label: String,
+    /// The container whose processes hold it, as its runtime names it.
+    pub container: Option<ContainerInfo>,
     /// The caller's own namespace: collected without `setns`.
     pub own: bool,
     /// Files that name the namespace, best first: its `ip netns` names, then the
@@ -140,16 +147,21 @@ pub enum EnterError {
 }
 
 impl Catalog {
-    /// What `/run/netns` (`netns_dir`) and the processes of pass 1 say about namespaces.
+    /// What `/run/netns` (`netns_dir`) and the processes of pass 1 say about namespaces;
+    /// containers are named from the runtimes' files under `runtimes`.
     pub fn new<'a>(
         netns_dir: &Path,
         proc_root: &Path,
+        runtimes: &RuntimeRoots,
         processes: impl Iterator<Item = SeenProcess<'a>>,
     ) -> Catalog {
         let mut catalog = Catalog {
             own: NsId::of_path(&proc_root.join("thread-self/ns/net")).ok(),
             netns_dir: netns_dir.to_owned(),
             proc_root: proc_root.to_owned(),
+            runtimes: Runtimes {
+                roots: runtimes.clone(),
+            },
             ..Catalog::default()
         };
         let mut pid1 = None;
@@ -235,6 +247,7 @@ impl Catalog {
             None => Target {
                 id: NsId { dev: 0, ino: 0 },
                 label: "own".to_owned(),
+                container: None,
                 own: true,
                 paths: Vec::new(),
             },
@@ -291,31 +304,50 @@ impl Catalog {
                 .take(CANDIDATES)
                 .map(|m| self.proc_root.join(m.pid.to_string()).join("ns/net")),
         );
+        let (label, container) = self.describe(id);
         Target {
             id,
-            label: self.label(id),
+            label,
+            container,
             own: Some(id) == self.own,
             paths,
         }
     }
 
-    /// What a person calls namespace `id` (see the module docs for the order).
+    /// What a person calls namespace `id`.
     pub fn label(&self, id: NsId) -> String {
+        self.describe(id).0
+    }
+
+    /// What a person calls namespace `id` (see the module docs for the order), and the
+    /// container its processes run in when a runtime names one.
+    pub fn describe(&self, id: NsId) -> (String, Option<ContainerInfo>) {
         let members = self.members.get(&id).map_or(&[][..], Vec::as_slice);
+        let mut found = None;
         let container = || {
-            members.iter().take(CANDIDATES).find_map(|m| {
+            let mut containers: Vec<cgroup::Container> = Vec::new();
+            for m in members.iter().take(CANDIDATES) {
                 let path = self.proc_root.join(m.pid.to_string()).join("cgroup");
-                let text = std::fs::read_to_string(path).ok()?;
-                cgroup::container_of(&text)
-            })
+                let Ok(text) = std::fs::read_to_string(path) else {
+                    continue;
+                };
+                if let Some(c) = cgroup::container_of(&text)
+                    && !containers.iter().any(|known| known.id == c.id)
+                {
+                    containers.push(c);
+                }
+            }
+            found = self.runtimes.describe(&containers);
+            found.clone()
         };
-        choose_label(
+        let label = choose_label(
             Some(id) == self.host,
             self.names.get(&id).and_then(|names| names.first()),
             container,
             members.first().map(|m| (m.pid, m.comm.as_str())),
             id,
-        )
+        );
+        (label, found)
     }
 }
 
@@ -323,7 +355,7 @@ impl Catalog {
 fn choose_label(
     is_host: bool,
     name: Option<&String>,
-    container: impl FnOnce() -> Option<cgroup::Container>,
+    container: impl FnOnce() -> Option<ContainerInfo>,
     oldest: Option<(u32, &str)>,
     id: NsId,
 ) -> String {
@@ -334,7 +366,7 @@ fn choose_label(
         return name.clone();
     }
     if let Some(container) = container() {
-        return container.label();
+        return runtime::label(&container);
     }
     match oldest {
         Some((pid, comm)) => format!("pid {pid} ({comm})"),

@@ -11,10 +11,11 @@ const ID: NsId = NsId {
     ino: 4_026_532_999,
 };
 
-fn container() -> Option<cgroup::Container> {
-    cgroup::container_of(
+/// A Docker container whose name no runtime file gave: the runtime and the short id.
+fn container() -> Option<ContainerInfo> {
+    Runtimes::default().describe(&[cgroup::container_of(
         "0::/system.slice/docker-4f797c539e6c745de61a93ca3ff892358ecbcaccd8414d5db545c38428142970.scope\n",
-    )
+    )?])
 }
 
 #[test]
@@ -81,7 +82,12 @@ impl Drop for NamesDir {
 
 fn catalog(names: &NamesDir) -> Catalog {
     let scan = crate::collect::procs::inspect(Path::new("/proc"), 2, None);
-    Catalog::new(&names.0, Path::new("/proc"), scan.seen())
+    Catalog::new(
+        &names.0,
+        Path::new("/proc"),
+        &RuntimeRoots::default(),
+        scan.seen(),
+    )
 }
 
 #[test]
@@ -182,6 +188,7 @@ fn work_runs_inside_each_namespace_and_the_caller_stays() {
     let target = |h: &Holder| Target {
         id: h.id(),
         label: format!("pid {}", h.pid()),
+        container: None,
         own: false,
         paths: vec![h.ns_path()],
     };
@@ -208,6 +215,7 @@ fn a_namespace_gone_or_replaced_before_it_is_entered_is_gone() {
     let gone = Target {
         id: holder.id(),
         label: "gone".to_owned(),
+        container: None,
         own: false,
         paths: vec![PathBuf::from("/proc/4294967295/ns/net")],
     };

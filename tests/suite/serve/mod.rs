@@ -5,6 +5,7 @@
 mod assets;
 pub(crate) mod client;
 mod prometheus;
+mod textfile;
 
 use std::io::{Read, Write};
 use std::process::Command;
