@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use std::net::SocketAddr;
 
 use super::listeners::assign_children;
-use crate::model::{Snapshot, TcpSocket, TcpState};
+use crate::model::{Snapshot, TcpSocket, TcpState, TcpTimer};
 
 /// One socket, as a details list shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +20,10 @@ pub struct SocketRow {
     pub peer: SocketAddr,
     /// Bytes queued to be read; in CLOSE_WAIT, +1 for the FIN until the app reads EOF.
     pub recv_q: u32,
+    /// Bytes sent and not yet acknowledged.
+    pub send_q: u32,
+    /// The pending timer: retransmissions, zero-window probes.
+    pub timer: Option<TcpTimer>,
     /// Time since the peer's last ACK (CLOSE_WAIT only): a lower bound of the socket's age.
     pub age_s: Option<f64>,
 }
@@ -31,6 +35,8 @@ impl SocketRow {
             local: s.local,
             peer: s.peer,
             recv_q: s.recv_q,
+            send_q: s.send_q,
+            timer: s.timer,
             age_s: s.last_ack_recv_ms.map(|ms| f64::from(ms) / 1000.0),
         }
     }
@@ -46,14 +52,22 @@ pub struct ListenerDetail {
     pub total: usize,
 }
 
-/// The CLOSE_WAIT sockets one process holds.
+/// The CLOSE_WAIT sockets one process holds, and its connections in trouble.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProcessDetail {
     /// Oldest first; at most `limit`.
     pub close_wait: Vec<SocketRow>,
     /// How many there are in all.
     pub close_wait_total: usize,
+    /// Its SYN_SENT sockets that retransmitted and its ESTABLISHED sockets with unread
+    /// data, a zero-window probe or retransmissions; most unread, then most retries, first;
+    /// at most [`TROUBLED_SHOWN`].
+    pub troubled: Vec<SocketRow>,
+    pub troubled_total: usize,
 }
+
+/// How many of a process's connections in trouble its details list.
+pub const TROUBLED_SHOWN: usize = 8;
 
 /// The request sockets and unaccepted children of the listener with this inode in namespace
 /// `netns`; `None` when the snapshot holds no such listener. A unix listener's queued
@@ -95,9 +109,29 @@ pub fn process_detail(snapshot: &Snapshot, pid: u32, limit: usize) -> ProcessDet
         .map(SocketRow::new)
         .collect();
     let (close_wait, close_wait_total) = first(rows, limit, older_first);
+    let troubled: Vec<SocketRow> = snapshot
+        .netns
+        .iter()
+        .flat_map(|ns| &ns.tracked)
+        .filter(|s| {
+            matches!(s.state, TcpState::SynSent | TcpState::Established)
+                && s.inode != 0
+                && s.owners.contains(&pid)
+        })
+        .map(SocketRow::new)
+        .collect();
+    let retries = |r: &SocketRow| r.timer.map_or(0, |t| t.retrans);
+    let (troubled, troubled_total) = first(troubled, TROUBLED_SHOWN, |a, b| {
+        b.recv_q
+            .cmp(&a.recv_q)
+            .then_with(|| retries(b).cmp(&retries(a)))
+            .then_with(|| a.peer.cmp(&b.peer))
+    });
     ProcessDetail {
         close_wait,
         close_wait_total,
+        troubled,
+        troubled_total,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::analyze::units::format_age;
 use crate::analyze::{
     Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Proto, Severity, SocketRow,
 };
-use crate::model::TcpState;
+use crate::model::{TcpState, TimerKind};
 use crate::present::tui::view::{Carried, Detail, FindingKey, Mode, View};
 
 pub fn render(frame: &mut Frame, area: Rect, view: &View) {
@@ -594,6 +594,7 @@ fn process(
             .into_iter()
             .map(|l| Line::from(format!("  {l}"))),
     );
+    lines.extend(troubled(sockets, w, theme));
     let mut heading = format!(
         "{}, oldest first",
         plural(sockets.close_wait_total, "CLOSE_WAIT socket")
@@ -619,6 +620,42 @@ fn process(
         cells: &cells,
     };
     socket_table(&mut lines, &heading, sockets, scroll, area, theme, &table);
+    lines
+}
+
+/// A process's connections in trouble, a line each.
+fn troubled(sockets: &ProcessDetail, w: usize, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if sockets.troubled_total > 0 {
+        lines.push(Line::styled(
+            format!(
+                "  connections in trouble: {} (unread, blocked or retrying)",
+                sockets.troubled_total
+            ),
+            theme.heading(),
+        ));
+        for s in &sockets.troubled {
+            let timer = s.timer.map_or_else(String::new, |t| {
+                let kind = match t.kind {
+                    TimerKind::Retransmit => "retransmitting",
+                    TimerKind::Probe => "zero-window probe",
+                    TimerKind::Keepalive => "keepalive",
+                    TimerKind::TimeWait => "time-wait",
+                    TimerKind::Other(_) => "timer",
+                };
+                format!(" · {kind} ×{}", t.retrans)
+            });
+            let text = format!(
+                "    {} {} → {} · Recv-Q {} · Send-Q {}{timer}",
+                s.state.name(),
+                s.local,
+                s.peer,
+                s.recv_q,
+                s.send_q
+            );
+            lines.push(Line::from(cut(&text, w)));
+        }
+    }
     lines
 }
 
