@@ -11,9 +11,11 @@
 //! [`source`] is where every face's snapshots come from — the live host through [`collect`],
 //! or a recording ([`recording`]) — so that no face touches `collect` itself; the window of
 //! snapshots a rate spans is [`analyze::window`]'s. [`config`] validates what the user typed
-//! ([`cli`]) into the settings the layers use.
+//! ([`cli`]) into the settings the layers use. [`audit`] writes the system log's line for
+//! every run of `sockscope kill` that destroys sockets.
 
 pub mod analyze;
+pub mod audit;
 pub mod cli;
 pub mod collect;
 pub mod config;
