@@ -366,3 +366,53 @@ fn a_destroying_run_is_logged_or_says_why_not() {
         text(&out.stdout)
     );
 }
+
+/// The command a remedy quotes between backticks, as words.
+fn quoted_command(remedy: &str) -> Vec<String> {
+    let start = remedy
+        .find("`sockscope kill")
+        .expect("a quoted kill command")
+        + 1;
+    let len = remedy[start..].find('`').expect("a closing backtick");
+    remedy[start..start + len]
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_remedies_give_the_exact_command_and_it_works() {
+    let test = "the_remedies_give_the_exact_command_and_it_works";
+    let Some((ns, leak)) = leak_beside_a_full_listener(test) else {
+        return;
+    };
+    let pid = leak.pid("leaky");
+    let report = ns.report();
+    for (id, command) in [
+        ("close-wait-leak", format!("kill --pid {pid}")),
+        (
+            "ephemeral-port-collision",
+            format!("kill --pid {pid} --peer 127.0.0.1"),
+        ),
+    ] {
+        let finding = report
+            .findings_with_id(id)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no {id} finding: {:?}", report.findings));
+        let words = quoted_command(&finding.remedy);
+        assert_eq!(words.join(" "), command, "{id}: {}", finding.remedy);
+        let args: Vec<&str> = words.iter().map(String::as_str).collect();
+        let out = ns.sockscope(&args);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{id}: {}", text(&out.stderr));
+        assert!(
+            stdout.contains(&format!(
+                "would destroy 200 sockets held by leaky (pid {pid})"
+            )),
+            "{id}: {stdout}"
+        );
+    }
+    assert_eq!(close_wait_on_leak_port(&ns), LEAKED, "dry runs only");
+}
