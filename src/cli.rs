@@ -50,7 +50,8 @@ pub enum Command {
     /// Live dashboard: findings, listeners and processes, refreshed every --interval.
     #[command(
         after_help = "Keys: q quit, Tab pane, arrows/jk move, s sort (S reverses), / filter, \
-Enter details, p pause, ? help; with --replay, left/right step and space plays.\n\
+Enter details, K destroy the selected process's CLOSE_WAIT sockets (asks first), p pause, ? help; \
+with --replay, left/right step and space plays.\n\
 Set NO_COLOR to draw without colours.\nExamples:\n  sockscope top\n  sockscope top --interval 2s\n  \
 sockscope top --all-netns   (a netns column; / also filters by namespace)\n  \
 sockscope top --replay incident.ndjson"

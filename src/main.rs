@@ -14,12 +14,14 @@ use sockscope::analyze::Settings;
 use sockscope::analyze::window::Window;
 use sockscope::cli::{self, Cli};
 use sockscope::collect::CollectOptions;
+use sockscope::collect::NetnsScope;
 use sockscope::collect::kill::{self as destroy, KillError};
 use sockscope::config::{
     CheckConfig, Config, Face, KillConfig, RecordConfig, ReportConfig, Samples, ServeConfig, Stop,
     TopConfig,
 };
-use sockscope::model::kill::Selection;
+use sockscope::model::TcpState;
+use sockscope::model::kill::{KillFilter, PeerFilter, Selection};
 use sockscope::present::check::{self, CheckResult, Status};
 use sockscope::present::escape::escape;
 use sockscope::present::kill::{self as kill_face, KillDoc, Tally};
@@ -157,7 +159,17 @@ fn run_top(
 ) -> anyhow::Result<()> {
     let source = Source::refreshing(&config.source, collect)?;
     warn(&source);
-    tui::run(source, settings.clone())?;
+    let kill = if destroy::may_destroy() {
+        let collect = CollectOptions {
+            netns: NetnsScope::Own,
+            ..collect.clone()
+        };
+        let killer: tui::Killer = Box::new(move |ask| dashboard_kill(&collect, ask));
+        Ok(killer)
+    } else {
+        Err("K destroys sockets, which needs CAP_NET_ADMIN: run sockscope as root".to_owned())
+    };
+    tui::run(source, settings.clone(), kill)?;
     Ok(())
 }
 
@@ -310,13 +322,7 @@ fn kill(config: &KillConfig, collect: &CollectOptions) -> anyhow::Result<bool> {
     }
     let outcomes = plan.destroy()?;
     let tally = Tally::of(&outcomes);
-    let message = format!(
-        "uid {} {}",
-        rustix::process::getuid().as_raw(),
-        kill_face::result_line(selection, tally)
-    );
-    let line = audit::line(std::process::id(), &message);
-    if let Err(e) = audit::send(std::path::Path::new(audit::DEV_LOG), &line) {
+    if let Err(e) = log_kill(&kill_face::result_line(selection, tally)) {
         eprintln!("sockscope: warning: {e}");
     }
     if config.json {
@@ -326,6 +332,41 @@ fn kill(config: &KillConfig, collect: &CollectOptions) -> anyhow::Result<bool> {
     }
     out.flush()?;
     Ok(tally.complete())
+}
+
+/// What the dashboard's `K` runs once confirmed: the CLOSE_WAIT sockets of the process (with
+/// the peer a collision finding names), destroyed and logged like `kill --yes`; one line.
+fn dashboard_kill(collect: &CollectOptions, ask: &tui::view::KillAsk) -> String {
+    let filter = KillFilter {
+        pid: ask.pid,
+        states: vec![TcpState::CloseWait],
+        port: None,
+        peer: ask.peer.map(|ip| PeerFilter { ip, port: None }),
+    };
+    let done = destroy::select(collect, &filter).and_then(|plan| {
+        if plan.selection.is_empty() {
+            return Ok(format!(
+                "{} holds no CLOSE_WAIT socket now: nothing destroyed",
+                kill_face::who(&plan.selection)
+            ));
+        }
+        let outcomes = plan.destroy()?;
+        let line = kill_face::result_line(&plan.selection, Tally::of(&outcomes));
+        Ok(match log_kill(&line) {
+            Ok(()) => line,
+            Err(e) => format!("{line} ({e})"),
+        })
+    });
+    done.unwrap_or_else(|e| escape(&e.to_string()).into_owned())
+}
+
+/// The system log's line for a destroying run whose result is `result`.
+fn log_kill(result: &str) -> Result<(), audit::AuditError> {
+    let message = format!("uid {} {result}", rustix::process::getuid().as_raw());
+    audit::send(
+        std::path::Path::new(audit::DEV_LOG),
+        &audit::line(std::process::id(), &message),
+    )
 }
 
 /// `leaky (pid 812) holds no CLOSE_WAIT socket on port 80 in network namespace host`.

@@ -416,3 +416,50 @@ fn the_remedies_give_the_exact_command_and_it_works() {
     }
     assert_eq!(close_wait_on_leak_port(&ns), LEAKED, "dry runs only");
 }
+
+/// The dashboard's `K` in a real terminal: on the leaking process it asks first, Enter
+/// destroys, the result stays on screen, and `ss` agrees.
+#[test]
+fn the_dashboard_asks_then_destroys_with_k() {
+    let test = "the_dashboard_asks_then_destroys_with_k";
+    if !super::top::tmux_or_skip(test) {
+        return;
+    }
+    let Some((ns, leak)) = leak_beside_a_full_listener(test) else {
+        return;
+    };
+    let leaky = leak.pid("leaky");
+    let within = Duration::from_secs(20);
+    let term = super::signals::shell_in(&ns);
+    let bin = crate::util::tmux::shell_quote(sockscope_bin().as_os_str());
+    term.type_text(
+        &format!(
+            "clear; {bin} top; echo EXITED $?; stty -a | grep -q -- ' -icanon' && echo RAW \
+             || echo COOKED"
+        ),
+        true,
+    );
+    term.wait_for("the leak on the dashboard", within, |s| {
+        s.contains(&format!("process leaky (pid {leaky})")) && s.contains("Processes")
+    });
+    // Shift-Tab: the processes pane, sorted by CLOSE_WAIT, the leak first.
+    term.key("BTab");
+    term.key("K");
+    let (confirm, _) = term.wait_for("the confirmation", within, |s| {
+        s.contains("destroy sockets?") && s.contains("Enter destroys them")
+    });
+    assert!(
+        confirm.contains("Destroy 200 CLOSE_WAIT sockets held by leaky"),
+        "{confirm}"
+    );
+    assert_eq!(close_wait_on_leak_port(&ns), LEAKED, "nothing before Enter");
+    term.key("Enter");
+    let (done, _) = term.wait_for("the result", within, |s| {
+        s.contains("destroyed 200 sockets held by leaky")
+    });
+    assert!(done.contains(&format!("(pid {leaky})")), "{done}");
+    assert_eq!(close_wait_on_leak_port(&ns), 0, "ss after K");
+    assert!(is_running(leaky));
+    term.key("q");
+    super::top::shell_is_back(&term, "q");
+}
