@@ -50,7 +50,8 @@ pub enum Command {
     /// Live dashboard: findings, listeners and processes, refreshed every --interval.
     #[command(
         after_help = "Keys: q quit, Tab pane, arrows/jk move, s sort (S reverses), / filter, \
-Enter details, p pause, ? help; with --replay, left/right step and space plays.\n\
+Enter details, K destroy the selected process's CLOSE_WAIT sockets (asks first), p pause, ? help; \
+with --replay, left/right step and space plays.\n\
 Set NO_COLOR to draw without colours.\nExamples:\n  sockscope top\n  sockscope top --interval 2s\n  \
 sockscope top --all-netns   (a netns column; / also filters by namespace)\n  \
 sockscope top --replay incident.ndjson"
@@ -113,6 +114,63 @@ sockscope record --output day.ndjson --interval 1m --duration 24h"
 sockscope generate complete-zsh > _sockscope\n  \
 sockscope generate complete-fish > ~/.config/fish/completions/sockscope.fish")]
     Generate(GenerateArgs),
+
+    /// Destroy a process's leaked TCP sockets from outside it, without a restart: a dry run
+    /// unless --yes.
+    ///
+    /// Selects the TCP sockets the process holds in --state (default close-wait; any other
+    /// state only together with --port or --peer), never a listening socket and never one
+    /// it does not hold, and lists them. With --yes the kernel destroys each one by its exact
+    /// identity (4-tuple and socket cookie, so a new connection on the same ports is never
+    /// hit) through netlink SOCK_DESTROY, as `ss -K` does: the peer gets a reset, the ports
+    /// and the sockets' memory are freed, and the process keeps its descriptors, whose next
+    /// read or write fails (ECONNABORTED). The leak itself still needs a fix.
+    ///
+    /// Looks in the process's own network namespace, unless --netns or --all-netns says
+    /// otherwise. Destroying needs CAP_NET_ADMIN in that namespace and a kernel built with
+    /// CONFIG_INET_DIAG_DESTROY; each destroying run is logged to syslog (/dev/log, facility
+    /// authpriv) with the caller's uid, the process and the count.
+    #[command(
+        after_help = "Exit codes: 0 a dry run, or every selected socket destroyed or already \
+gone; 1 an error (no such process, no matching socket, no CAP_NET_ADMIN, no kernel support) or \
+a socket that could not be destroyed; 2 usage error.\nExamples:\n  \
+sockscope kill --pid 812                         (dry run: list its CLOSE_WAIT sockets)\n  \
+sockscope kill --pid 812 --yes                   (destroy them)\n  \
+sockscope kill --pid 812 --peer 127.0.0.1 --yes  (only those whose peer is 127.0.0.1)\n  \
+sockscope kill --pid 812 --state established --port 8080 --json\n  \
+sockscope --netns blue kill --pid 812"
+    )]
+    Kill(KillArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The process whose sockets to destroy.
+    #[arg(long, value_name = "PID")]
+    pub pid: String,
+
+    /// Select sockets in this TCP state: close-wait, established, syn-sent, syn-recv,
+    /// fin-wait-1, fin-wait-2, last-ack or closing; anything but close-wait needs --port or
+    /// --peer [default: close-wait].
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+
+    /// Only sockets whose local or peer port is PORT.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<String>,
+
+    /// Only sockets whose peer is ADDR (and PORT, if given): 127.0.0.1, 10.0.0.5:40000,
+    /// ::1 or [::1]:40000.
+    #[arg(long, value_name = "ADDR[:PORT]")]
+    pub peer: Option<String>,
+
+    /// Destroy the selected sockets. Without it, kill only lists them.
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Write the result as JSON (schema sockscope.kill.v1) for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,10 +12,12 @@ use serde::Deserialize;
 
 use crate::analyze::{Ignore, Settings, Thresholds, UnknownFindingId};
 use crate::cli::{
-    CheckArgs, Cli, Command, Generated, RecordArgs, ReportArgs, RuleArgs, SampleArgs, ServeArgs,
-    TopArgs,
+    CheckArgs, Cli, Command, Generated, KillArgs, RecordArgs, ReportArgs, RuleArgs, SampleArgs,
+    ServeArgs, TopArgs,
 };
 use crate::collect::{CollectOptions, NetnsScope};
+use crate::model::TcpState;
+use crate::model::kill::{KillFilter, PeerFilter};
 
 pub const DEFAULT_SAMPLES: usize = 2;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -39,6 +41,16 @@ pub enum Face {
     Serve(ServeConfig),
     /// `sockscope generate`: a companion made from the command line's definition.
     Generate(Companion),
+    Kill(KillConfig),
+}
+
+/// `sockscope kill`: which sockets, and whether to destroy them or only list them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillConfig {
+    pub filter: KillFilter,
+    /// `--yes`: destroy; otherwise a dry run.
+    pub yes: bool,
+    pub json: bool,
 }
 
 /// What `sockscope generate` writes.
@@ -184,6 +196,7 @@ impl Config {
             Some(Command::Check(args)) => (Face::Check(check(&args)?), args.rules),
             Some(Command::Top(args)) => (Face::Top(top(&args)?), args.rules),
             Some(Command::Serve(args)) => (Face::Serve(serve(&args)?), args.rules),
+            Some(Command::Kill(args)) => (Face::Kill(kill(&args)?), RuleArgs::default()),
             None if stdout_is_terminal => {
                 (Face::Top(top(&TopArgs::default())?), RuleArgs::default())
             }
@@ -237,7 +250,7 @@ fn netns_scope(all: bool, one: Option<&str>, face: &Face) -> Result<NetnsScope, 
         Face::Report(ReportConfig { source, .. })
         | Face::Check(CheckConfig { source, .. })
         | Face::Top(TopConfig { source }) => matches!(source, Source::Replay { .. }),
-        Face::Record(_) | Face::Serve(_) | Face::Generate(_) => false,
+        Face::Record(_) | Face::Serve(_) | Face::Generate(_) | Face::Kill(_) => false,
     };
     if replay {
         return Err(bad(
@@ -299,6 +312,118 @@ fn report(args: &ReportArgs) -> Result<ReportConfig, ConfigError> {
         output: args.output.clone(),
         source,
         samples,
+    })
+}
+
+/// The states `kill --state` names, as typed (case and `_`/`-` aside).
+const KILL_STATES: [(&str, TcpState); 8] = [
+    ("close-wait", TcpState::CloseWait),
+    ("established", TcpState::Established),
+    ("syn-sent", TcpState::SynSent),
+    ("syn-recv", TcpState::SynRecv),
+    ("fin-wait-1", TcpState::FinWait1),
+    ("fin-wait-2", TcpState::FinWait2),
+    ("last-ack", TcpState::LastAck),
+    ("closing", TcpState::Closing),
+];
+
+fn kill(args: &KillArgs) -> Result<KillConfig, ConfigError> {
+    let bad = |flag: &'static str, value: &str, reason: &str| ConfigError::Value {
+        flag,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let pid = match args.pid.trim().parse::<u32>() {
+        Ok(pid) if pid > 0 => pid,
+        _ => return Err(bad("--pid", &args.pid, "a pid is a whole number from 1")),
+    };
+    let state = match args.state.as_deref() {
+        None => TcpState::CloseWait,
+        Some(raw) => kill_state(raw).map_err(|reason| bad("--state", raw, &reason))?,
+    };
+    let port = args
+        .port
+        .as_deref()
+        .map(|raw| match raw.trim().parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(bad("--port", raw, "a port is a number from 1 to 65535")),
+        })
+        .transpose()?;
+    let peer = args
+        .peer
+        .as_deref()
+        .map(|raw| {
+            parse_peer(raw).ok_or_else(|| {
+                bad(
+                    "--peer",
+                    raw,
+                    "write an address, optionally with a port: 127.0.0.1, 10.0.0.5:40000, \
+                     ::1 or [::1]:40000",
+                )
+            })
+        })
+        .transpose()?;
+    if state != TcpState::CloseWait && port.is_none() && peer.is_none() {
+        return Err(bad(
+            "--state",
+            args.state.as_deref().unwrap_or_default(),
+            "a state other than close-wait needs --port or --peer too, so that a live \
+             service's connections are never destroyed wholesale",
+        ));
+    }
+    Ok(KillConfig {
+        filter: KillFilter {
+            pid,
+            states: vec![state],
+            port,
+            peer,
+        },
+        yes: args.yes,
+        json: args.json,
+    })
+}
+
+fn kill_state(raw: &str) -> Result<TcpState, String> {
+    let key = raw.trim().to_ascii_lowercase().replace('_', "-");
+    let key = match key.as_str() {
+        "fin-wait1" => "fin-wait-1",
+        "fin-wait2" => "fin-wait-2",
+        other => other,
+    };
+    if let Some((_, state)) = KILL_STATES.iter().find(|(name, _)| *name == key) {
+        return Ok(*state);
+    }
+    Err(match key {
+        "listen" | "listening" => "a listening socket is never destroyed: that would stop the \
+             service; restart it instead"
+            .to_owned(),
+        "time-wait" | "close" => {
+            "sockets in that state belong to no process; the kernel frees them itself".to_owned()
+        }
+        _ => {
+            let names: Vec<&str> = KILL_STATES.iter().map(|(name, _)| *name).collect();
+            format!("one of {}", names.join(", "))
+        }
+    })
+}
+
+/// `127.0.0.1`, `10.0.0.5:40000`, `::1`, `[::1]:40000`.
+fn parse_peer(raw: &str) -> Option<PeerFilter> {
+    let raw = raw.trim();
+    if let Ok(ip) = raw.parse::<std::net::IpAddr>() {
+        return Some(PeerFilter { ip, port: None });
+    }
+    if let Some(ip) = raw
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|r| r.parse().ok())
+    {
+        return Some(PeerFilter { ip, port: None });
+    }
+    let addr = raw.parse::<std::net::SocketAddr>().ok()?;
+    Some(PeerFilter {
+        ip: addr.ip(),
+        port: Some(addr.port()),
     })
 }
 
@@ -776,6 +901,69 @@ mod tests {
                 "{face:?}"
             );
         }
+    }
+
+    #[test]
+    fn kill_defaults_to_close_wait_and_guards_other_states() {
+        let kill = |args: &[&str]| match build(&[&["kill"][..], args].concat()) {
+            Ok(Config {
+                face: Face::Kill(k),
+                ..
+            }) => Ok(k),
+            Ok(other) => panic!("not kill: {other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        let k = kill(&["--pid", "812"]).expect("valid");
+        assert_eq!(k.filter.states, [TcpState::CloseWait]);
+        assert!(!k.yes && !k.json);
+        let k = kill(&[
+            "--pid",
+            "812",
+            "--state",
+            "ESTABLISHED",
+            "--peer",
+            "[::1]:40000",
+        ])
+        .expect("valid");
+        assert_eq!(k.filter.states, [TcpState::Established]);
+        assert_eq!(
+            k.filter.peer,
+            Some(PeerFilter {
+                ip: "::1".parse().expect("ip"),
+                port: Some(40000)
+            })
+        );
+        let k = kill(&[
+            "--pid",
+            "1",
+            "--state",
+            "fin_wait2",
+            "--port",
+            "80",
+            "--yes",
+        ])
+        .expect("valid");
+        assert_eq!(
+            (k.filter.states[0], k.filter.port, k.yes),
+            (TcpState::FinWait2, Some(80), true)
+        );
+        for (args, says) in [
+            (&["--pid", "0"][..], "--pid"),
+            (&["--pid", "812", "--state", "listen"], "never destroyed"),
+            (&["--pid", "812", "--state", "time-wait"], "no process"),
+            (
+                &["--pid", "812", "--state", "established"],
+                "--port or --peer",
+            ),
+            (&["--pid", "812", "--state", "bogus"], "one of close-wait"),
+            (&["--pid", "812", "--port", "0"], "1 to 65535"),
+            (&["--pid", "812", "--peer", "localhost"], "[::1]:40000"),
+        ] {
+            let err = kill(args).expect_err("rejected");
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
+        let scoped = build(&["--netns", "blue", "kill", "--pid", "812"]).expect("valid");
+        assert_eq!(scoped.collect.netns, NetnsScope::One("blue".into()));
     }
 
     #[test]

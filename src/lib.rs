@@ -12,10 +12,12 @@
 //! or a recording ([`recording`]) — so that no face touches `collect` itself; the window of
 //! snapshots a rate spans is [`analyze::window`]'s. [`config`] validates what the user typed
 //! ([`cli`]) into the settings the layers use; [`generate`] writes the man page and the
-//! shell completions from that same definition.
+//! shell completions from that same definition. [`audit`] writes the system log's line for
+//! every run of `sockscope kill` that destroys sockets.
 
 pub mod analyze;
 pub mod atomic;
+pub mod audit;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -14,16 +14,21 @@ use sockscope::analyze::Settings;
 use sockscope::analyze::window::Window;
 use sockscope::cli::{self, Cli};
 use sockscope::collect::CollectOptions;
+use sockscope::collect::NetnsScope;
+use sockscope::collect::kill::{self as destroy, KillError};
 use sockscope::config::{
-    CheckConfig, Config, DEFAULT_TOP_PROCESSES, Face, RecordConfig, ReportConfig, ReportFormat,
-    Samples, ServeConfig, Stop, TopConfig,
+    CheckConfig, Config, DEFAULT_TOP_PROCESSES, Face, KillConfig, RecordConfig, ReportConfig,
+    ReportFormat, Samples, ServeConfig, Stop, TopConfig,
 };
+use sockscope::model::TcpState;
+use sockscope::model::kill::{KillFilter, PeerFilter, Selection};
 use sockscope::present::check::{self, CheckResult, Status};
 use sockscope::present::escape::escape;
+use sockscope::present::kill::{self as kill_face, KillDoc, Tally};
 use sockscope::present::serve::{self, Exporter, Limits, MetricsOptions};
 use sockscope::present::{json, text, tui};
 use sockscope::source::Source;
-use sockscope::{atomic, generate, recording};
+use sockscope::{atomic, audit, generate, recording};
 
 /// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
 const EXIT_FAILURE: u8 = 1;
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Face::Serve(serve) => run_serve(serve, &config.settings, &config.collect),
         Face::Check(check) => return run_check(check, &config.settings, &config.collect),
         Face::Generate(what) => run_generate(*what),
+        Face::Kill(kill) => return run_kill(kill, &config.collect),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -176,7 +182,17 @@ fn run_top(
 ) -> anyhow::Result<()> {
     let source = Source::refreshing(&config.source, collect)?;
     warn(&source);
-    tui::run(source, settings.clone())?;
+    let kill = if destroy::may_destroy() {
+        let collect = CollectOptions {
+            netns: NetnsScope::Own,
+            ..collect.clone()
+        };
+        let killer: tui::Killer = Box::new(move |ask| dashboard_kill(&collect, ask));
+        Ok(killer)
+    } else {
+        Err("K destroys sockets, which needs CAP_NET_ADMIN: run sockscope as root".to_owned())
+    };
+    tui::run(source, settings.clone(), kill)?;
     Ok(())
 }
 
@@ -293,6 +309,124 @@ fn run_serve(
     serve::serve(&listener, exporter, Limits::default()).context("the exporter stopped")
 }
 
+/// `sockscope kill`: exit 0 for a dry run or when every selected socket is destroyed or
+/// gone, 1 otherwise.
+fn run_kill(config: &KillConfig, collect: &CollectOptions) -> ExitCode {
+    match kill(config, collect) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_FAILURE),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sockscope: {}", escape(&format!("{e:#}")));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+fn kill(config: &KillConfig, collect: &CollectOptions) -> anyhow::Result<bool> {
+    // Before anything is read: a refusal is then one line, whatever else would fail.
+    if config.yes && !destroy::may_destroy() {
+        return Err(KillError::NoCapability.into());
+    }
+    let plan = destroy::select(collect, &config.filter)?;
+    let selection = &plan.selection;
+    if selection.is_empty() {
+        anyhow::bail!("{}", nothing_selected(config, selection));
+    }
+    let mut out = io::stdout().lock();
+    if !config.yes {
+        if config.json {
+            kill_face::write_json(&mut out, &KillDoc::new(selection, None))?;
+        } else {
+            kill_face::write_text(&mut out, selection, None)?;
+        }
+        out.flush()?;
+        return Ok(true);
+    }
+    let outcomes = plan.destroy()?;
+    let tally = Tally::of(&outcomes);
+    if let Err(e) = log_kill(&kill_face::result_line(selection, tally)) {
+        eprintln!("sockscope: warning: {e}");
+    }
+    if config.json {
+        kill_face::write_json(&mut out, &KillDoc::new(selection, Some(&outcomes)))?;
+    } else {
+        kill_face::write_text(&mut out, selection, Some(&outcomes))?;
+    }
+    out.flush()?;
+    Ok(tally.complete())
+}
+
+/// What the dashboard's `K` runs once confirmed: the CLOSE_WAIT sockets of the process (with
+/// the peer a collision finding names), destroyed and logged like `kill --yes`; one line.
+fn dashboard_kill(collect: &CollectOptions, ask: &tui::view::KillAsk) -> String {
+    let filter = KillFilter {
+        pid: ask.pid,
+        states: vec![TcpState::CloseWait],
+        port: None,
+        peer: ask.peer.map(|ip| PeerFilter { ip, port: None }),
+    };
+    let done = destroy::select(collect, &filter).and_then(|plan| {
+        if plan.selection.is_empty() {
+            return Ok(format!(
+                "{} holds no CLOSE_WAIT socket now: nothing destroyed",
+                kill_face::who(&plan.selection)
+            ));
+        }
+        let outcomes = plan.destroy()?;
+        let line = kill_face::result_line(&plan.selection, Tally::of(&outcomes));
+        Ok(match log_kill(&line) {
+            Ok(()) => line,
+            Err(e) => format!("{line} ({e})"),
+        })
+    });
+    done.unwrap_or_else(|e| escape(&e.to_string()).into_owned())
+}
+
+/// The system log's line for a destroying run whose result is `result`.
+fn log_kill(result: &str) -> Result<(), audit::AuditError> {
+    let message = format!("uid {} {result}", rustix::process::getuid().as_raw());
+    audit::send(
+        std::path::Path::new(audit::DEV_LOG),
+        &audit::line(std::process::id(), &message),
+    )
+}
+
+/// `leaky (pid 812) holds no CLOSE_WAIT socket on port 80 in network namespace host`.
+fn nothing_selected(config: &KillConfig, selection: &Selection) -> String {
+    use std::fmt::Write as _;
+    let filter = &config.filter;
+    let states: Vec<&str> = filter.states.iter().map(|s| s.name()).collect();
+    let mut what = format!("{} TCP socket", states.join(" or "));
+    if let Some(port) = filter.port {
+        let _ = write!(what, " on port {port}");
+    }
+    if let Some(peer) = filter.peer {
+        let _ = match peer.port {
+            Some(port) => write!(
+                what,
+                " with peer {}",
+                std::net::SocketAddr::new(peer.ip, port)
+            ),
+            None => write!(what, " with peer {}", peer.ip),
+        };
+    }
+    let labels: Vec<String> = selection
+        .namespaces
+        .iter()
+        .map(|ns| escape(&ns.label).into_owned())
+        .collect();
+    let place = if labels.is_empty() {
+        "in any network namespace".to_owned()
+    } else {
+        format!("in network namespace {}", labels.join(", "))
+    };
+    format!(
+        "{} holds no {what} {place}; nothing to destroy",
+        kill_face::who(selection)
+    )
+}
+
 /// "sampling 1/2…" on stderr while a multi-sample report waits, only on a terminal.
 struct Progress {
     total: usize,
@@ -328,8 +462,20 @@ impl Progress {
 /// block: `see 'sockscope report --help'` when the mistake was in a subcommand.
 fn one_line(e: &clap::Error, subcommand: Option<&str>) -> String {
     let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or("invalid arguments");
     let first = first.strip_prefix("error: ").unwrap_or(first);
+    // "the following required arguments were not provided:" names them on the next lines.
+    let first = match first.strip_suffix(':') {
+        Some(head) => {
+            let named: Vec<&str> = lines
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            format!("{head}: {}", named.join(", "))
+        }
+        None => first.to_owned(),
+    };
     let command = rendered
         .lines()
         .find_map(|l| l.trim().strip_prefix("Usage: "))

@@ -450,7 +450,14 @@ fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
              end-of-stream handling, which forgets to close the descriptor."
         )
     };
-    remedy.push_str(" Restarting it frees the sockets now; only a fix stops the leak.");
+    let _ = write!(
+        remedy,
+        " Until the fix ships, `sockscope kill --pid {}` lists the leaked sockets (a dry run) \
+         and with --yes destroys them without a restart (netlink SOCK_DESTROY: the ports and \
+         memory are freed, the process keeps its descriptors); restarting it frees them too. \
+         Only a fix stops the leak.",
+        p.pid
+    );
     if let (Some(fds), Some(pct)) = (p.fds, p.fd_use_pct()) {
         let _ = write!(
             remedy,
@@ -474,6 +481,27 @@ fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
         evidence,
         remedy,
     ))
+}
+
+/// How the collision's remedy frees the ports now: the `sockscope kill` dry run for its
+/// holders, or a restart when none is visible.
+fn kill_command(owners: &[(u32, String)], client: std::net::IpAddr) -> String {
+    match owners {
+        [] => "restarting the process that holds them".to_owned(),
+        [(pid, _)] => format!(
+            "`sockscope kill --pid {pid} --peer {client}` (a dry run; --yes destroys them, \
+             without a restart)"
+        ),
+        several => format!(
+            "`sockscope kill --pid PID --peer {client}` for each holder (pids {}; a dry run, \
+             --yes destroys them, without a restart)",
+            several
+                .iter()
+                .map(|(pid, _)| pid.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
@@ -533,12 +561,13 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
         );
     }
     let (lo, hi) = scope.ns.sysctl.ip_local_port_range.unwrap_or((0, 0));
+    let kill = kill_command(&owners, m.client);
     let remedy = format!(
         "A new connect() from {} to {} that picks one of these ports lands on a leaked \
          CLOSE_WAIT socket: challenge ACKs, resets and retries, or a hang on some kernels. Fix \
-         the CLOSE_WAIT leak (see close-wait-leak); restarting the holder clears the ports now. \
-         Until then, fewer clients hit them if the range (net.ipv4.ip_local_port_range = \
-         {lo}-{hi}) is wider.",
+         the CLOSE_WAIT leak (see close-wait-leak); {kill} clears the ports now. Until then, \
+         fewer clients hit them if the range (net.ipv4.ip_local_port_range = {lo}-{hi}) is \
+         wider.",
         m.client, m.server
     );
     let evidence = json!({

@@ -18,6 +18,7 @@
 //! | `carry_over` | what a refresh keeps from the passes before it, and how it puts it back |
 //! | `owners` | the second look for the owners of listeners and CLOSE_WAIT sockets a refresh left unowned |
 //! | `notes` | the wording of every note a pass adds |
+//! | [`kill`] | `sockscope kill`: a process's sockets selected by their exact identity, and destroyed |
 //! | `clock` | the wall, monotonic and thread-CPU clocks |
 //! | `sockets`, `join` | one namespace's sockets, and their join with processes by inode |
 //! | [`netlink`], [`procs`], [`procnet`], [`netns`] | sock_diag, /proc/PID, /proc/net and /proc/sys, network namespaces |
@@ -26,6 +27,7 @@ mod carry_over;
 mod clock;
 mod collector;
 mod join;
+pub mod kill;
 pub mod netlink;
 pub mod netns;
 mod notes;

@@ -8,6 +8,7 @@
 //! keeps in full just the ones a diagnosis can be about: listeners, SYN_RECV request sockets,
 //! CLOSE_WAIT sockets and accepted-but-unaccepted children (see [`NetnsSnapshot::tracked`]).
 
+pub mod kill;
 mod state;
 
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@
 pub mod check;
 pub mod escape;
 pub mod json;
+pub mod kill;
 pub mod serve;
 pub mod text;
 pub mod tui;

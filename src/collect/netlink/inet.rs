@@ -119,6 +119,14 @@ pub fn inet_compat_request(seq: u32, states: StateMask, ext: Extensions) -> Vec<
     buf
 }
 
+/// `idiag_cookie`, two `__u32` in host order, the low half first
+/// (`sock_diag_save_cookie`).
+fn cookie(msg: &[u8]) -> Option<u64> {
+    let low = read_u32(msg, 44)?;
+    let high = read_u32(msg, 48)?;
+    Some(u64::from(high) << 32 | u64::from(low))
+}
+
 /// Decode one `inet_diag_msg` and its attributes from a dump that asked for `asked`.
 ///
 /// Bound-inactive sockets arrive as `TCP_CLOSE`: the kernel asks the bind table for them but
@@ -190,6 +198,8 @@ pub fn parse_inet_msg(payload: &[u8], asked: StateMask) -> Result<InetSock, Repl
         drops: None,
         tcp_info: None,
         timer: timer(raw_timer, retrans, at(52)?),
+        ifindex,
+        cookie: cookie(msg).ok_or_else(too_short)?,
     };
     for attr in attributes(payload.get(MSG_LEN..).unwrap_or_default()) {
         match attr? {

@@ -23,6 +23,7 @@
 //! Kernel bytes are never trusted: every length is checked, and malformed input is a
 //! [`ReplyError`], never a panic.
 
+mod destroy;
 mod inet;
 mod socket;
 mod tcp_info;
@@ -36,6 +37,7 @@ use std::net::SocketAddr;
 
 use crate::model::{Family, TcpState, TcpTimer, UnixKind, UnixState};
 
+pub use destroy::{DestroyOutcome, destroy_outcome, destroy_request};
 pub use inet::{TCPDIAG_GETSOCK, inet_compat_request, inet_request, parse_inet_msg};
 pub use socket::DiagSocket;
 pub use tcp_info::parse_tcp_info;
@@ -172,6 +174,11 @@ pub struct InetSock {
     pub tcp_info: Option<TcpInfo>,
     /// `idiag_timer`, `idiag_retrans` and `idiag_expires`: the pending timer, if any.
     pub timer: Option<TcpTimer>,
+    /// `idiag_if`: the device the socket is bound to (0: none).
+    pub ifindex: u32,
+    /// `idiag_cookie`: the kernel's identity of this socket, never reused while the host
+    /// runs. With the 4-tuple it names the socket exactly ([`destroy_request`]).
+    pub cookie: u64,
 }
 
 /// One unix socket of a dump.

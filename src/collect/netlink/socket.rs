@@ -3,12 +3,14 @@
 
 use std::io;
 
+use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
 use super::wire::{ReplyError, parse_datagram};
 use super::{
-    Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates, inet_compat_request,
-    inet_request, parse_inet_msg, parse_unix_msg, unix_request,
+    DestroyOutcome, Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates,
+    destroy_outcome, destroy_request, inet_compat_request, inet_request, parse_inet_msg,
+    parse_unix_msg, unix_request,
 };
 use crate::model::Family;
 
@@ -144,6 +146,28 @@ impl DiagSocket {
             on_socket(parse_unix_msg(payload)?);
             Ok(())
         })
+    }
+
+    /// Ask the kernel to destroy exactly `sock` (as a dump reported it, cookie included), and
+    /// say what became of it.
+    ///
+    /// # Errors
+    ///
+    /// [`NetlinkError`] when the socket fails or the answer does not add up; a refusal by the
+    /// kernel is an outcome, not an error.
+    pub fn destroy(&mut self, sock: &InetSock) -> Result<DestroyOutcome, NetlinkError> {
+        const WHAT: &str = "SOCK_DESTROY";
+        let seq = self.next_seq();
+        let request = destroy_request(seq, sock);
+        let answer = self.run(WHAT, seq, &request, |_| {
+            Err(ReplyError::MessageType(SOCK_DIAG_BY_FAMILY))
+        });
+        let answer = match answer {
+            Ok(()) => Ok(()),
+            Err(NetlinkError::Reply { reply, .. }) => Err(reply),
+            Err(other) => return Err(other),
+        };
+        destroy_outcome(&answer).map_err(|reply| NetlinkError::Reply { dump: WHAT, reply })
     }
 
     /// Whether the last dump carried `NLM_F_DUMP_INTR`: the kernel's tables changed while it

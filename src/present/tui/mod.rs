@@ -57,7 +57,7 @@ use crate::analyze::Settings;
 use crate::source::{OnDemand as _, Source};
 use feed::{Fed, Replay};
 use terminal::Input;
-use view::{Action, Mode, View};
+use view::{Action, KillAsk, Mode, View};
 
 /// How often the screen is redrawn when nothing happens, so the data's age stays true.
 const TICK: Duration = Duration::from_millis(500);
@@ -91,8 +91,17 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Run the dashboard until the operator quits or a signal stops it.
-pub fn run(source: Source, settings: Settings) -> Result<(), TopError> {
+/// Destroys the sockets `K` asked for, once confirmed, and says what it did in one line
+/// (names escaped). `main` gives it: the dashboard itself never touches the kernel.
+pub type Killer = Box<dyn FnMut(&KillAsk) -> String>;
+
+/// Run the dashboard until the operator quits or a signal stops it. `kill` is what `K` runs
+/// (live only), or why `K` is not offered.
+pub fn run(
+    source: Source,
+    settings: Settings,
+    kill: Result<Killer, String>,
+) -> Result<(), TopError> {
     if !io::stdout().is_terminal() {
         return Err(TopError::NotATerminal);
     }
@@ -122,6 +131,15 @@ pub fn run(source: Source, settings: Settings) -> Result<(), TopError> {
             (view, Some(r))
         }
     };
+    let mut killer = match kill {
+        Ok(killer) => Some(killer),
+        Err(why) => {
+            if view.kill_offer.is_ok() {
+                view.kill_offer = Err(why);
+            }
+            None
+        }
+    };
     let session = terminal::Session::enter()?;
     let input = tx.clone();
     terminal::spawn_input(move |i| input.send(Event::Input(i)).is_ok())?;
@@ -130,7 +148,7 @@ pub fn run(source: Source, settings: Settings) -> Result<(), TopError> {
     // Never ask the terminal for the cursor position (ratatui's `clear` does): the input
     // thread would take the answer for a key.
     let mut term = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-    let result = event_loop(&mut term, &rx, &mut view, replay.as_mut());
+    let result = event_loop(&mut term, &rx, &mut view, replay.as_mut(), &mut killer);
     drop(session);
     result
 }
@@ -140,6 +158,7 @@ fn event_loop(
     rx: &mpsc::Receiver<Event>,
     view: &mut View,
     mut replay: Option<&mut Replay>,
+    killer: &mut Option<Killer>,
 ) -> Result<(), TopError> {
     let mut last_step = Instant::now();
     loop {
@@ -164,6 +183,11 @@ fn event_loop(
                         if let Some(r) = replay.as_deref_mut() {
                             step(r, view, by);
                             last_step = Instant::now();
+                        }
+                    }
+                    Action::Kill(ask) => {
+                        if let Some(kill) = killer.as_mut() {
+                            view.killed(kill(&ask));
                         }
                     }
                     Action::None => {}

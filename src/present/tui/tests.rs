@@ -14,7 +14,7 @@ use ratatui::style::Color;
 
 use super::feed::{Replay, update};
 use super::render::{self, KEYS};
-use super::view::{Action, Detail, ListenerSort, Mode, Pane, ProcessSort, View};
+use super::view::{Action, Detail, KillAsk, ListenerSort, Mode, Pane, ProcessSort, View};
 use crate::analyze::Settings;
 use crate::analyze::window::{Span, Window};
 use crate::model::{Snapshot, StateCounts};
@@ -570,7 +570,7 @@ fn every_key_in_the_help_does_something() {
         .iter()
         .flat_map(|(k, _)| k.split_whitespace())
         .collect();
-    let cases: [(&str, KeyCode); 17] = [
+    let cases: [(&str, KeyCode); 18] = [
         ("q", KeyCode::Char('q')),
         ("Esc", KeyCode::Esc),
         ("Tab", KeyCode::Tab),
@@ -588,6 +588,7 @@ fn every_key_in_the_help_does_something() {
         ("←", KeyCode::Left),
         ("→", KeyCode::Right),
         ("?", KeyCode::Char('?')),
+        ("K", KeyCode::Char('K')),
     ];
     for (name, code) in cases {
         assert!(documented.contains(&name), "{name} is not in the help");
@@ -605,7 +606,9 @@ fn every_key_in_the_help_does_something() {
                     &view.detail,
                     view.help,
                     view.editing_filter,
-                    view.playing()
+                    view.playing(),
+                    &view.message,
+                    &view.confirm
                 )
             )
         };
@@ -732,4 +735,108 @@ fn findings_lead_to_their_own_namespace_s_listener() {
             "namespace {ns}'s listener holds {queue}:\n{screen}"
         );
     }
+}
+
+/// `K` on the leaking process: the confirmation says how many sockets of which process and
+/// what destroying them does; Enter hands the loop exactly that, anything else cancels.
+#[test]
+fn k_asks_before_destroying_and_enter_confirms() {
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::BackTab]);
+    assert_eq!(press(&mut view, &[KeyCode::Char('K')]), Action::None);
+    let ask = view.confirm.clone().expect("a confirmation");
+    assert_eq!(
+        (ask.comm.as_str(), ask.sockets, ask.peer),
+        ("leaky", 200, None)
+    );
+    screens!("kill_confirm", view.clone());
+    let small = draw(&view, 80, 24);
+    for says in [
+        "Destroy 200 CLOSE_WAIT sockets",
+        "leaky (pid",
+        "its next read or write",
+        "Enter",
+    ] {
+        assert!(small.contains(says), "{says}:\n{small}");
+    }
+    assert_eq!(
+        press(&mut view, &[KeyCode::Enter]),
+        Action::Kill(ask),
+        "Enter destroys"
+    );
+    assert!(view.confirm.is_none());
+    view.killed("destroyed 200 sockets held by leaky (pid 4527); 0 already gone; 0 failed".into());
+    assert!(draw(&view, 80, 24).contains("destroyed 200 sockets held by leaky"));
+    press(&mut view, &[KeyCode::Char('?')]);
+    assert!(
+        draw(&view, 160, 45).contains("K: destroyed 200 sockets held by leaky"),
+        "kept in the help's notes"
+    );
+
+    let mut view = live(recording("incidents"));
+    press(
+        &mut view,
+        &[KeyCode::BackTab, KeyCode::Char('K'), KeyCode::Char('x')],
+    );
+    assert!(view.confirm.is_none());
+    assert_eq!(
+        view.message.as_deref(),
+        Some("cancelled: nothing was destroyed")
+    );
+}
+
+#[test]
+fn k_on_a_collision_finding_names_its_peer_and_elsewhere_says_why_not() {
+    let mut view = live(recording("incidents"));
+    let at = view
+        .rows
+        .findings
+        .iter()
+        .position(|&i| {
+            view.finding(i)
+                .is_some_and(|f| f.id.name() == "ephemeral-port-collision")
+        })
+        .expect("a collision finding");
+    for _ in 0..at {
+        press(&mut view, &[KeyCode::Down]);
+    }
+    press(&mut view, &[KeyCode::Char('K')]);
+    let ask: KillAsk = view.confirm.clone().expect("a confirmation");
+    assert_eq!(ask.peer, Some("127.0.0.1".parse().expect("ip")));
+    assert_eq!(ask.comm, "leaky");
+
+    // A listener is not a process.
+    let mut view = live(recording("incidents"));
+    press(&mut view, &[KeyCode::Tab, KeyCode::Char('K')]);
+    assert!(view.confirm.is_none());
+    assert!(
+        view.message
+            .as_deref()
+            .is_some_and(|m| m.contains("select a process"))
+    );
+
+    // A recording's sockets are not there to destroy.
+    let (mut view, _) = replay(recording("incidents"));
+    press(&mut view, &[KeyCode::BackTab, KeyCode::Char('K')]);
+    assert!(view.confirm.is_none());
+    assert!(
+        view.message
+            .as_deref()
+            .is_some_and(|m| m.contains("--replay")),
+        "{:?}",
+        view.message
+    );
+    assert!(draw(&view, 80, 24).contains("not offered with"));
+
+    // Without the capability, the key says so.
+    let mut view = live(recording("incidents"));
+    view.kill_offer =
+        Err("K destroys sockets, which needs CAP_NET_ADMIN: run sockscope as root".into());
+    press(&mut view, &[KeyCode::BackTab, KeyCode::Char('K')]);
+    assert!(view.confirm.is_none());
+    assert!(
+        view.message
+            .as_deref()
+            .is_some_and(|m| m.contains("CAP_NET_ADMIN"))
+    );
 }

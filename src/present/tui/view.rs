@@ -16,7 +16,7 @@ use super::feed::Update;
 use super::history::{HISTORY, History, Point};
 use crate::analyze::{
     self, Analysis, Finding, FindingId, ListenerDetail, ListenerView, NetnsView, ProcessDetail,
-    ProcessView, Target,
+    ProcessView, Target, TargetKind,
 };
 use crate::model::Snapshot;
 use crate::present::escape::{escape, escape_analysis};
@@ -74,12 +74,27 @@ pub enum Carried {
 }
 
 /// What the loop must do after a key: the rest the view does itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     None,
     Quit,
     /// Replay: move this many snapshots.
     Step(isize),
+    /// Live: the operator confirmed destroying these sockets.
+    Kill(KillAsk),
+}
+
+/// The sockets `K` offers to destroy: a process's CLOSE_WAIT sockets, those whose peer is
+/// `peer` when it came from an ephemeral-port-collision finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KillAsk {
+    pub pid: u32,
+    /// Escaped, as everything on screen.
+    pub comm: String,
+    pub netns_label: String,
+    pub peer: Option<std::net::IpAddr>,
+    /// How many the snapshot on screen shows.
+    pub sockets: u64,
 }
 
 /// The analysis on screen and the snapshot it ends with (details list its sockets).
@@ -297,6 +312,15 @@ pub struct View {
     pub detail: Option<Detail>,
     pub help: bool,
     pub rows: Rows,
+    /// Whether `K` may destroy sockets here, or why not.
+    pub kill_offer: Result<(), String>,
+    /// `K` pressed: the confirmation on screen.
+    pub confirm: Option<KillAsk>,
+    /// What each destroying run did, for the help screen's notes.
+    pub kill_notes: Vec<String>,
+    /// A one-line answer to the last key (why `K` is not offered, what it did), shown until
+    /// the next key.
+    pub message: Option<String>,
 }
 
 impl View {
@@ -328,7 +352,22 @@ impl View {
             detail: None,
             help: false,
             rows: Rows::default(),
+            kill_offer: match mode {
+                Mode::Live { .. } => Ok(()),
+                Mode::Replay { .. } => Err("K destroys live sockets; it is not offered with \
+                     --replay (a recording's sockets are not this host's now)"
+                    .to_owned()),
+            },
+            confirm: None,
+            kill_notes: Vec::new(),
+            message: None,
         }
+    }
+
+    /// What a destroying run did (one line, names escaped): shown, and kept for the help.
+    pub fn killed(&mut self, result: String) {
+        self.kill_notes.push(result.clone());
+        self.message = Some(result);
     }
 
     pub fn tick(&mut self, now_ms: u64) {
@@ -559,6 +598,14 @@ impl View {
         if ctrl && matches!(key.code, KeyCode::Char('c' | 'C')) {
             return Action::Quit;
         }
+        self.message = None;
+        if let Some(ask) = self.confirm.take() {
+            if key.code == KeyCode::Enter {
+                return Action::Kill(ask);
+            }
+            self.message = Some("cancelled: nothing was destroyed".to_owned());
+            return Action::None;
+        }
         if self.editing_filter {
             self.filter_key(key);
             return Action::None;
@@ -588,9 +635,84 @@ impl View {
             KeyCode::Char('S') => self.reverse_sort(),
             KeyCode::Char('/') => self.editing_filter = true,
             KeyCode::Enter => self.open_detail(),
+            KeyCode::Char('K') => self.ask_kill(),
             _ => return self.common_key(key),
         }
         Action::None
+    }
+
+    /// `K`: ask to destroy the CLOSE_WAIT sockets of the selected process, or of the process a
+    /// close-wait-leak or ephemeral-port-collision finding names; or say why not.
+    fn ask_kill(&mut self) {
+        if let Err(why) = &self.kill_offer {
+            self.message = Some(why.clone());
+            return;
+        }
+        let Some(data) = &self.data else { return };
+        let a = &data.analysis;
+        let find = |netns: &str, pid: u32| {
+            a.netns
+                .iter()
+                .filter(|ns| ns.id == netns)
+                .find_map(|ns| ns.processes.iter().find(|p| p.pid == pid).map(|p| (ns, p)))
+        };
+        let ask = match self.pane {
+            Pane::Processes => self
+                .rows
+                .processes
+                .get(self.processes.index)
+                .map(|&(n, i)| {
+                    let (ns, p) = (&a.netns[n], &a.netns[n].processes[i]);
+                    (ns, p, None, p.close_wait)
+                }),
+            Pane::Findings => self
+                .selected_finding()
+                .and_then(|f| match (&f.id, &f.target.kind) {
+                    (FindingId::CloseWaitLeak, TargetKind::Process { pid, .. }) => {
+                        find(&f.target.netns, *pid).map(|(ns, p)| (ns, p, None, p.close_wait))
+                    }
+                    (
+                        FindingId::EphemeralPortCollision,
+                        TargetKind::Destination {
+                            local: Some(client),
+                            pid: Some(pid),
+                            ..
+                        },
+                    ) => {
+                        let mined = f
+                            .evidence
+                            .get("mined_ports")
+                            .and_then(serde_json::Value::as_u64);
+                        find(&f.target.netns, *pid).map(|(ns, p)| {
+                            (ns, p, client.parse().ok(), mined.unwrap_or(p.close_wait))
+                        })
+                    }
+                    _ => None,
+                }),
+            Pane::Listeners => None,
+        };
+        let Some((ns, p, peer, sockets)) = ask else {
+            self.message = Some(
+                "K destroys a process's CLOSE_WAIT sockets: select a process, or a \
+                 close-wait-leak or ephemeral-port-collision finding"
+                    .to_owned(),
+            );
+            return;
+        };
+        if sockets == 0 {
+            self.message = Some(format!(
+                "{} (pid {}) holds no CLOSE_WAIT socket: nothing to destroy",
+                p.comm, p.pid
+            ));
+            return;
+        }
+        self.confirm = Some(KillAsk {
+            pid: p.pid,
+            comm: p.comm.clone(),
+            netns_label: ns.label.clone(),
+            peer,
+            sockets,
+        });
     }
 
     /// Keys that work on the main screen and in details alike.

@@ -9,10 +9,10 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use super::cells::{Part, cut, fit, width, wrap};
 use super::theme::Theme;
 use crate::analyze::window::Span as RateSpan;
-use crate::present::tui::view::{Mode, Pane, View};
+use crate::present::tui::view::{KillAsk, Mode, Pane, View};
 
 /// Every key, as the help lists it.
-pub const KEYS: [(&str, &str); 12] = [
+pub const KEYS: [(&str, &str); 13] = [
     ("q  Ctrl-C", "quit"),
     (
         "Esc",
@@ -35,6 +35,10 @@ pub const KEYS: [(&str, &str); 12] = [
     (
         "Enter",
         "details of the selection, its sockets (Esc goes back)",
+    ),
+    (
+        "K",
+        "destroy the selection's CLOSE_WAIT sockets (asks first)",
     ),
     ("p", "pause / resume (replay: play / pause)"),
     ("space", "replay: play / pause (live: like p)"),
@@ -72,14 +76,17 @@ pub fn render(frame: &mut Frame, area: Rect, view: &View) {
             .map(|l| Line::styled(l, theme.dim()))
             .collect()
     };
-    let notes: Vec<Line> = view.data.as_ref().map_or_else(Vec::new, |data| {
-        data.analysis
-            .notes
-            .iter()
-            .flat_map(|note| wrap(&format!("note: {note}"), inner))
-            .map(|l| Line::styled(l, theme.warning()))
-            .collect()
-    });
+    let collected = view
+        .data
+        .as_ref()
+        .map_or(&[][..], |d| d.analysis.notes.as_slice());
+    let notes: Vec<Line> = collected
+        .iter()
+        .map(|note| format!("note: {note}"))
+        .chain(view.kill_notes.iter().map(|done| format!("K: {done}")))
+        .flat_map(|note| wrap(&note, inner))
+        .map(|l| Line::styled(l, theme.warning()))
+        .collect();
     let (about, freshness) = (prose(&about), prose(freshness));
     // The keys always; then what the last collection could not see; then the explanations,
     // as far as the terminal's height allows.
@@ -128,6 +135,65 @@ pub fn render(frame: &mut Frame, area: Rect, view: &View) {
     frame.render_widget(Paragraph::new(lines), padded);
 }
 
+/// The confirmation `K` opens: how many sockets of which process, and what destroying them
+/// does; Enter destroys, any other key cancels.
+pub fn confirm(frame: &mut Frame, area: Rect, view: &View, ask: &KillAsk) {
+    let theme = Theme::new(view.color);
+    let box_width = area.width.min(76);
+    let inner = usize::from(box_width.saturating_sub(4));
+    let whose = match ask.peer {
+        Some(peer) => format!(" whose peer is {peer}"),
+        None => String::new(),
+    };
+    let question = format!(
+        "Destroy {} CLOSE_WAIT socket{}{whose} held by {} (pid {}) in network namespace {}?",
+        ask.sockets,
+        if ask.sockets == 1 { "" } else { "s" },
+        ask.comm,
+        ask.pid,
+        ask.netns_label
+    );
+    let what = format!(
+        "The kernel aborts each one (netlink SOCK_DESTROY, as ss -K): its peer gets a reset, \
+         its ports and memory are freed at once. {} keeps its descriptors; its next read or \
+         write on them fails. The leak itself still needs a fix.",
+        ask.comm
+    );
+    let mut lines: Vec<Line> = wrap(&question, inner)
+        .into_iter()
+        .map(|l| Line::styled(l, theme.bold()))
+        .collect();
+    lines.push(Line::raw(""));
+    lines.extend(wrap(&what, inner).into_iter().map(Line::raw));
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled("Enter", theme.key()),
+        Span::raw(" destroys them · any other key cancels"),
+    ]));
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
+    let rect = Rect {
+        x: area.x + (area.width - box_width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width: box_width,
+        height,
+    };
+    frame.render_widget(Clear, rect);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(" destroy sockets? ", theme.bold()))
+        .border_style(theme.warning());
+    let inner_rect = block.inner(rect);
+    frame.render_widget(block, rect);
+    let padded = Rect {
+        x: inner_rect.x + 1,
+        width: inner_rect.width.saturating_sub(2),
+        ..inner_rect
+    };
+    frame.render_widget(Paragraph::new(lines), padded);
+}
+
 /// The bottom line: the keys that work here (the most useful kept when space runs out),
 /// and the filter being typed.
 pub fn footer(frame: &mut Frame, area: Rect, view: &View) {
@@ -138,8 +204,18 @@ pub fn footer(frame: &mut Frame, area: Rect, view: &View) {
             vec![Span::styled(k, theme.key()), Span::raw(format!(" {what}"))],
         )
     };
+    // The answer to the last key replaces the keys until the next one (the help keeps it).
+    if let Some(message) = &view.message {
+        let text = cut(message, usize::from(area.width).saturating_sub(1));
+        let line = Line::from(vec![Span::raw(" "), Span::styled(text, theme.warning())]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     let mut parts: Vec<Part> = Vec::new();
-    if view.editing_filter {
+    if view.confirm.is_some() {
+        parts.push(key(0, "Enter", "destroy"));
+        parts.push(key(0, "any key", "cancel"));
+    } else if view.editing_filter {
         parts.push((
             0,
             vec![

@@ -46,6 +46,9 @@ pub fn render(frame: &mut Frame, area: Rect, view: &View) {
     if view.help {
         help::render(frame, area, view);
     }
+    if let Some(ask) = &view.confirm {
+        help::confirm(frame, area, view, ask);
+    }
 }
 
 fn collecting(frame: &mut Frame, area: Rect, view: &View) {
