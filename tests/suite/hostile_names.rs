@@ -4,14 +4,13 @@
 //! and a forged line, and leaks CLOSE_WAIT sockets. `report`, `check`, `/metrics` and the
 //! dashboard must name it by pid with its escaped name and write none of those bytes.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdin, Stdio};
 use std::time::Duration;
 
 use sockscope::testing::skip_or_fail;
 
 use super::serve::client::Serve;
 use crate::util::netns::{Netns, netns_or_skip};
+use crate::util::python::{self, PYTHON, Program};
 use crate::util::tmux::{Tmux, shell_quote};
 use crate::util::{poll, sockscope_bin, stdout_of};
 
@@ -21,8 +20,6 @@ const COMM_SHOWN: &str = r"\e[2J\e]0;x\x07\nX\u{202e}";
 /// model holds U+FFFD for it, as JSON must).
 const PATH_SHOWN: &str = r"@hostile \e[31m\n\rFAKE LINE";
 const LEAKED: usize = 60;
-/// The system's Python, which `nobody` can run (a per-user install under /root is not).
-const PYTHON: &str = "/usr/bin/python3";
 const PORT: u16 = 5070;
 
 /// The hostile process, in Python: it names itself through /proc/self/comm, listens on two
@@ -30,7 +27,7 @@ const PORT: u16 = 5070;
 /// finding names each path), and accepts 60 connections whose clients then close. It prints
 /// its pid and holds until its stdin closes.
 const HOSTILE: &str = r#"
-import os, shutil, socket, sys, tempfile
+import json, os, shutil, socket, sys, tempfile
 with open("/proc/self/comm", "wb") as f:
     f.write(b"\x1b[2J\x1b]0;x\x07\nX\xe2\x80\xae")
 held = []
@@ -55,72 +52,35 @@ for _ in range(int(sys.argv[2])):
     accepted, _ = server.accept()
     held.append(accepted)
     client.close()
-print(os.getpid(), flush=True)
+print(json.dumps({"pid": os.getpid()}), flush=True)
 sys.stdin.read()
 shutil.rmtree(home)
 "#;
 
-/// The hostile process, stopped when dropped: end of input first, then by its pid.
-struct Hostile {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    pid: u32,
-}
-
-impl Hostile {
-    fn start(ns: &Netns) -> Hostile {
-        let mut command = if rustix::process::geteuid().is_root() {
-            let mut c = ns.command("setpriv");
-            c.args([
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ])
-            .arg(PYTHON);
-            c
-        } else {
-            ns.command(PYTHON)
-        };
-        let mut child = command
-            .args(["-c", HOSTILE, &PORT.to_string(), &LEAKED.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("starting the hostile process");
-        let stdin = child.stdin.take();
-        let mut line = String::new();
-        let _ = BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line);
-        let pid = line.trim().parse().unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!(
-                "the hostile process did not start: {line:?} ({:?})",
-                child.wait()
-            )
-        });
-        Hostile { child, stdin, pid }
-    }
-}
-
-impl Drop for Hostile {
-    fn drop(&mut self) {
-        self.stdin = None;
-        let stopped = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(20));
-            matches!(self.child.try_wait(), Ok(Some(_)))
-        });
-        if !stopped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Start the hostile program as nobody (when the tests run as root) inside `ns`.
+fn start_hostile(ns: &Netns) -> Program {
+    let mut command = if rustix::process::geteuid().is_root() {
+        let mut c = ns.command("setpriv");
+        c.args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(PYTHON);
+        c
+    } else {
+        ns.command(PYTHON)
+    };
+    command.args(["-c", HOSTILE, &PORT.to_string(), &LEAKED.to_string()]);
+    Program::start(command, "the hostile process")
 }
 
 /// A namespace with the hostile process in it, its 60 sockets in CLOSE_WAIT.
-fn hostile_or_skip(test: &str) -> Option<(Netns, Hostile)> {
-    if !std::path::Path::new(PYTHON).exists() {
+fn hostile_or_skip(test: &str) -> Option<(Netns, Program)> {
+    if !python::available() {
         skip_or_fail(
             test,
             "`/usr/bin/python3` is not installed (Debian package python3)",
@@ -128,7 +88,7 @@ fn hostile_or_skip(test: &str) -> Option<(Netns, Hostile)> {
         return None;
     }
     let ns = netns_or_skip(test)?;
-    let hostile = Hostile::start(&ns);
+    let hostile = start_hostile(&ns);
     poll(
         "the leaked sockets in CLOSE_WAIT",
         Duration::from_secs(10),
@@ -167,7 +127,7 @@ fn the_report_shows_hostile_names_escaped_and_forges_no_line() {
     let report = stdout_of("sockscope report", &out);
     assert_no_raw_controls("report", &report);
     assert!(
-        report.contains(&format!("process {COMM_SHOWN} (pid {})", hostile.pid)),
+        report.contains(&format!("process {COMM_SHOWN} (pid {})", hostile.pid())),
         "the leak is named by its escaped comm and pid:\n{report}"
     );
     assert!(report.contains(PATH_SHOWN), "{report}");
@@ -184,7 +144,7 @@ fn the_report_shows_hostile_names_escaped_and_forges_no_line() {
     let comm = json.netns[0]
         .processes
         .iter()
-        .find(|p| p.pid == hostile.pid)
+        .find(|p| p.pid == hostile.pid())
         .map(|p| p.comm.clone());
     assert_eq!(comm.as_deref(), Some("\u{1b}[2J\u{1b}]0;x\u{7}\nX\u{202e}"));
 }
@@ -212,7 +172,7 @@ fn check_keeps_one_status_line_with_hostile_names() {
         );
     }
     assert!(
-        output.contains(&format!("process {COMM_SHOWN} (pid {})", hostile.pid)),
+        output.contains(&format!("process {COMM_SHOWN} (pid {})", hostile.pid())),
         "{output}"
     );
 }
@@ -229,7 +189,7 @@ fn metrics_label_values_hold_no_raw_controls() {
     // Escaped for a terminal, then for the exposition format (each backslash doubled).
     let label = format!(
         "pid=\"{}\",comm=\"{}\"",
-        hostile.pid,
+        hostile.pid(),
         COMM_SHOWN.replace('\\', "\\\\")
     );
     let body = poll(
@@ -264,7 +224,7 @@ fn the_dashboard_shows_hostile_names_escaped() {
     )
     .expect("a tmux window");
     let title_before = term.pane_title();
-    let shown = format!("{} {}", hostile.pid, &COMM_SHOWN[..10]);
+    let shown = format!("{} {}", hostile.pid(), &COMM_SHOWN[..10]);
     let (screen, _) = term.wait_for(
         "the hostile process, escaped",
         Duration::from_secs(20),

@@ -111,6 +111,19 @@ pub fn render(frame: &mut Frame, area: Rect, view: &View) {
             lines.extend(part);
         }
     }
+    let title = Span::styled(" sockscope help ", theme.bold());
+    overlay(frame, area, box_width, title, theme.dim(), lines);
+}
+
+/// A box of `lines`, `box_width` wide, centred on `area` over whatever is drawn there.
+fn overlay(
+    frame: &mut Frame,
+    area: Rect,
+    box_width: u16,
+    title: Span<'static>,
+    border: ratatui::style::Style,
+    lines: Vec<Line<'_>>,
+) {
     let height = u16::try_from(lines.len() + 2)
         .unwrap_or(u16::MAX)
         .min(area.height);
@@ -123,8 +136,8 @@ pub fn render(frame: &mut Frame, area: Rect, view: &View) {
     frame.render_widget(Clear, rect);
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(Span::styled(" sockscope help ", theme.bold()))
-        .border_style(theme.dim());
+        .title(title)
+        .border_style(border);
     let inner_rect = block.inner(rect);
     frame.render_widget(block, rect);
     let padded = Rect {
@@ -170,28 +183,8 @@ pub fn confirm(frame: &mut Frame, area: Rect, view: &View, ask: &KillAsk) {
         Span::styled("Enter", theme.key()),
         Span::raw(" destroys them · any other key cancels"),
     ]));
-    let height = u16::try_from(lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .min(area.height);
-    let rect = Rect {
-        x: area.x + (area.width - box_width) / 2,
-        y: area.y + (area.height - height) / 2,
-        width: box_width,
-        height,
-    };
-    frame.render_widget(Clear, rect);
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(Span::styled(" destroy sockets? ", theme.bold()))
-        .border_style(theme.warning());
-    let inner_rect = block.inner(rect);
-    frame.render_widget(block, rect);
-    let padded = Rect {
-        x: inner_rect.x + 1,
-        width: inner_rect.width.saturating_sub(2),
-        ..inner_rect
-    };
-    frame.render_widget(Paragraph::new(lines), padded);
+    let title = Span::styled(" destroy sockets? ", theme.bold());
+    overlay(frame, area, box_width, title, theme.warning(), lines);
 }
 
 /// The bottom line: the keys that work here (the most useful kept when space runs out),
