@@ -38,6 +38,7 @@
 //!
 //! This module must not read the kernel or re-derive a finding: it shows the analysis.
 
+pub mod bindings;
 pub mod feed;
 pub mod history;
 pub mod render;

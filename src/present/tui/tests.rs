@@ -12,8 +12,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 
+use super::bindings::BINDINGS;
 use super::feed::{Replay, update};
-use super::render::{self, KEYS};
+use super::render;
 use super::view::{Action, Detail, KillAsk, ListenerSort, Mode, Pane, ProcessSort, View};
 use crate::analyze::Settings;
 use crate::analyze::window::{Span, Window};
@@ -566,9 +567,9 @@ fn replay_keys_step_and_play() {
 
 #[test]
 fn every_key_in_the_help_does_something() {
-    let documented: Vec<&str> = KEYS
+    let documented: Vec<&str> = BINDINGS
         .iter()
-        .flat_map(|(k, _)| k.split_whitespace())
+        .flat_map(|b| b.shown.split_whitespace())
         .collect();
     let cases: [(&str, KeyCode); 18] = [
         ("q", KeyCode::Char('q')),

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::bindings::{self, Command};
 use super::feed::Update;
 use super::history::{HISTORY, History, Point};
 use crate::analyze::{
@@ -617,26 +618,33 @@ impl View {
             self.help = false;
             return Action::None;
         }
+        let Some(command) = bindings::command(key.code) else {
+            return Action::None;
+        };
         if self.detail.is_some() {
-            return self.detail_key(key);
+            return self.detail_command(command);
         }
-        match key.code {
-            KeyCode::Esc if !self.filter.is_empty() => self.set_filter(String::new()),
-            KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
-            KeyCode::Tab => self.pane = self.pane.next(),
-            KeyCode::BackTab => self.pane = self.pane.previous(),
-            KeyCode::Down | KeyCode::Char('j') => self.step(1),
-            KeyCode::Up | KeyCode::Char('k') => self.step(-1),
-            KeyCode::PageDown => self.step(PAGE),
-            KeyCode::PageUp => self.step(-PAGE),
-            KeyCode::Home | KeyCode::Char('g') => self.step(isize::MIN),
-            KeyCode::End | KeyCode::Char('G') => self.step(isize::MAX),
-            KeyCode::Char('s') => self.next_sort(),
-            KeyCode::Char('S') => self.reverse_sort(),
-            KeyCode::Char('/') => self.editing_filter = true,
-            KeyCode::Enter => self.open_detail(),
-            KeyCode::Char('K') => self.ask_kill(),
-            _ => return self.common_key(key),
+        match command {
+            Command::Back if !self.filter.is_empty() => self.set_filter(String::new()),
+            // Backspace goes back from details; on the main screen it does nothing.
+            Command::Back if key.code == KeyCode::Backspace => {}
+            Command::Quit | Command::Back => return Action::Quit,
+            Command::NextPane => self.pane = self.pane.next(),
+            Command::PreviousPane => self.pane = self.pane.previous(),
+            Command::Down => self.step(1),
+            Command::Up => self.step(-1),
+            Command::PageDown => self.step(PAGE),
+            Command::PageUp => self.step(-PAGE),
+            Command::First => self.step(isize::MIN),
+            Command::Last => self.step(isize::MAX),
+            Command::Sort => self.next_sort(),
+            Command::ReverseSort => self.reverse_sort(),
+            Command::Filter => self.editing_filter = true,
+            Command::Open => self.open_detail(),
+            Command::Kill => self.ask_kill(),
+            Command::Pause | Command::StepBack | Command::StepForward | Command::Help => {
+                return self.common_command(command);
+            }
         }
         Action::None
     }
@@ -715,13 +723,13 @@ impl View {
         });
     }
 
-    /// Keys that work on the main screen and in details alike.
-    fn common_key(&mut self, key: KeyEvent) -> Action {
-        match key.code {
-            KeyCode::Char('p' | ' ') => self.toggle_pause(),
-            KeyCode::Left | KeyCode::Char('h') => return self.step_replay(-1),
-            KeyCode::Right | KeyCode::Char('l') => return self.step_replay(1),
-            KeyCode::Char('?') => self.help = true,
+    /// Commands that work on the main screen and in details alike.
+    fn common_command(&mut self, command: Command) -> Action {
+        match command {
+            Command::Pause => self.toggle_pause(),
+            Command::StepBack => return self.step_replay(-1),
+            Command::StepForward => return self.step_replay(1),
+            Command::Help => self.help = true,
             _ => {}
         }
         Action::None
@@ -861,18 +869,26 @@ impl View {
         }
     }
 
-    fn detail_key(&mut self, key: KeyEvent) -> Action {
-        match key.code {
-            KeyCode::Char('q') => return Action::Quit,
-            KeyCode::Esc | KeyCode::Backspace => self.detail = None,
-            KeyCode::Enter => self.follow_finding(),
-            KeyCode::Down | KeyCode::Char('j') => self.scroll_detail(1),
-            KeyCode::Up | KeyCode::Char('k') => self.scroll_detail(-1),
-            KeyCode::PageDown => self.scroll_detail(PAGE),
-            KeyCode::PageUp => self.scroll_detail(-PAGE),
-            KeyCode::Home | KeyCode::Char('g') => self.scroll_detail(isize::MIN),
-            KeyCode::End | KeyCode::Char('G') => self.scroll_detail(isize::MAX),
-            _ => return self.common_key(key),
+    fn detail_command(&mut self, command: Command) -> Action {
+        match command {
+            Command::Quit => return Action::Quit,
+            Command::Back => self.detail = None,
+            Command::Open => self.follow_finding(),
+            Command::Down => self.scroll_detail(1),
+            Command::Up => self.scroll_detail(-1),
+            Command::PageDown => self.scroll_detail(PAGE),
+            Command::PageUp => self.scroll_detail(-PAGE),
+            Command::First => self.scroll_detail(isize::MIN),
+            Command::Last => self.scroll_detail(isize::MAX),
+            Command::Kill
+            | Command::NextPane
+            | Command::PreviousPane
+            | Command::Sort
+            | Command::ReverseSort
+            | Command::Filter => {}
+            Command::Pause | Command::StepBack | Command::StepForward | Command::Help => {
+                return self.common_command(command);
+            }
         }
         Action::None
     }

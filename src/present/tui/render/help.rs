@@ -9,56 +9,28 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use super::cells::{Part, cut, fit, width, wrap};
 use super::theme::Theme;
 use crate::analyze::window::Span as RateSpan;
+use crate::present::tui::bindings::{BINDINGS, Binding};
 use crate::present::tui::view::{KillAsk, Mode, Pane, View};
-
-/// Every key, as the help lists it.
-pub const KEYS: [(&str, &str); 13] = [
-    ("q  Ctrl-C", "quit"),
-    (
-        "Esc",
-        "back: close details, help or filter; clear the filter; quit",
-    ),
-    (
-        "Tab  Shift-Tab",
-        "next / previous pane: findings, listeners, processes",
-    ),
-    (
-        "↑ ↓  j k",
-        "move the selection (PgUp PgDn Home End too); scroll details",
-    ),
-    ("s", "sort the pane by its next column"),
-    ("S", "reverse the sort"),
-    (
-        "/",
-        "filter by address, port, path, comm, pid or namespace (Enter keeps it)",
-    ),
-    (
-        "Enter",
-        "details of the selection, its sockets (Esc goes back)",
-    ),
-    (
-        "K",
-        "destroy the selection's CLOSE_WAIT sockets (asks first)",
-    ),
-    ("p", "pause / resume (replay: play / pause)"),
-    ("space", "replay: play / pause (live: like p)"),
-    ("← →  h l", "replay: step back / forward one snapshot"),
-    ("?", "this help; any key closes it"),
-];
 
 pub fn render(frame: &mut Frame, area: Rect, view: &View) {
     let theme = Theme::new(view.color);
     let box_width = area.width.min(84);
     let inner = usize::from(box_width.saturating_sub(4));
-    let key_width = KEYS.iter().map(|(k, _)| width(k)).max().unwrap_or(0) + 2;
-    let mut lines: Vec<Line> = KEYS
+    let key_width = BINDINGS.iter().map(|b| width(b.shown)).max().unwrap_or(0) + 2;
+    let mut lines: Vec<Line> = BINDINGS
         .iter()
-        .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!("{k:<key_width$}"), theme.key()),
-                Span::raw(cut(what, inner.saturating_sub(key_width))),
-            ])
-        })
+        .map(
+            |Binding {
+                 shown: k,
+                 help: what,
+                 ..
+             }| {
+                Line::from(vec![
+                    Span::styled(format!("{k:<key_width$}"), theme.key()),
+                    Span::raw(cut(what, inner.saturating_sub(key_width))),
+                ])
+            },
+        )
         .collect();
     let about = format!(
         "Rates and growth are averaged over the last {}s. queue = accept queue / backlog: \

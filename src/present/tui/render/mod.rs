@@ -14,7 +14,6 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 
-pub use help::KEYS;
 use theme::Theme;
 
 use super::view::View;
