@@ -198,6 +198,14 @@ fn syns_into_a_black_hole_are_a_connect_stall_by_process_and_destination() {
         report.only_netns().tcp_states["SYN_SENT"],
         ss.get("SYN_SENT").copied().unwrap_or(0)
     );
+    // The exporter's families, through the textfile output that renders them alike.
+    let out = ns.sockscope(&["report", "--format", "prometheus", "--samples", "1"]);
+    let metrics = crate::util::stdout_of("report --format prometheus", &out);
+    assert!(
+        metrics.contains("remote=\"127.0.0.1:6000\",kind=\"connecting\"} 3\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(",kind=\"connecting\"} 3\n"), "{metrics}");
 }
 
 /// A server that accepts and never reads; its clients write until their buffers are full.

@@ -111,6 +111,14 @@ pub const CONNECTIONS_IN_TROUBLE: Family = Family {
            data that does not drain), send_stalled (writers blocked by a zero window or \
            retransmitting).",
 };
+pub const STALLED_DESTINATIONS: Family = Family {
+    name: "sockscope_stalled_destination_sockets",
+    kind: Kind::Gauge,
+    labels: &["netns", "remote", "kind"],
+    help: "Sockets to one destination that cannot connect (kind connecting: SYN \
+           retransmitted) or cannot send (kind send_stalled), for the destinations with the \
+           most such sockets (at most 10 per namespace and kind).",
+};
 pub const FINDINGS: Family = Family {
     name: "sockscope_findings",
     kind: Kind::Gauge,
@@ -132,7 +140,7 @@ pub const SCRAPE_PARTIAL: Family = Family {
 };
 
 /// Every family, in the order of the exposition.
-pub const FAMILIES: [Family; 13] = [
+pub const FAMILIES: [Family; 14] = [
     TCP_SOCKETS,
     LISTENER_ACCEPT_QUEUE,
     LISTENER_BACKLOG,
@@ -143,6 +151,7 @@ pub const FAMILIES: [Family; 13] = [
     PROCESS_FD_LIMIT,
     KERNEL_TCPEXT,
     CONNECTIONS_IN_TROUBLE,
+    STALLED_DESTINATIONS,
     FINDINGS,
     SCRAPE_DURATION,
     SCRAPE_PARTIAL,
@@ -230,12 +239,7 @@ pub fn render_metrics(analysis: &Analysis, opts: &MetricsOptions) -> String {
         }
     }
 
-    out.family(&CONNECTIONS_IN_TROUBLE);
-    for (ns, label) in analysis.netns.iter().zip(&netns) {
-        for (kind, n) in ns.connections.counts() {
-            out.sample(&CONNECTIONS_IN_TROUBLE, &[label, kind], n);
-        }
-    }
+    connection_families(&mut out, analysis, &netns);
 
     out.family(&FINDINGS);
     let label_of: HashMap<&str, &str> = analysis
@@ -262,6 +266,52 @@ pub fn render_metrics(analysis: &Analysis, opts: &MetricsOptions) -> String {
     out.family(&SCRAPE_PARTIAL);
     out.sample(&SCRAPE_PARTIAL, &[], u8::from(!analysis.full_process_view));
     out.text
+}
+
+/// The connections in trouble: counts by kind, and the most stalled destinations.
+fn connection_families(out: &mut Exposition, analysis: &Analysis, netns: &[String]) {
+    out.family(&CONNECTIONS_IN_TROUBLE);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        for (kind, n) in ns.connections.counts() {
+            out.sample(&CONNECTIONS_IN_TROUBLE, &[label, kind], n);
+        }
+    }
+    out.family(&STALLED_DESTINATIONS);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        let c = &ns.connections;
+        let connecting = c.connecting.iter().map(|g| (g.remote, g.sockets));
+        let sending = c.send_stalls.iter().map(|g| (g.remote, g.sockets));
+        for (kind, groups) in [
+            ("connecting", top_destinations(connecting)),
+            ("send_stalled", top_destinations(sending)),
+        ] {
+            for (remote, n) in groups {
+                out.sample(
+                    &STALLED_DESTINATIONS,
+                    &[label, &remote.to_string(), kind],
+                    n,
+                );
+            }
+        }
+    }
+}
+
+/// Most stalled destinations per series kind: a bounded label set however many there are.
+const TOP_DESTINATIONS: usize = 10;
+
+/// Sockets by destination (summed over the processes that hold them), the
+/// [`TOP_DESTINATIONS`] with the most.
+fn top_destinations(
+    groups: impl Iterator<Item = (std::net::SocketAddr, u64)>,
+) -> Vec<(std::net::SocketAddr, u64)> {
+    let mut by: BTreeMap<std::net::SocketAddr, u64> = BTreeMap::new();
+    for (remote, n) in groups {
+        *by.entry(remote).or_insert(0) += n;
+    }
+    let mut top: Vec<_> = by.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    top.truncate(TOP_DESTINATIONS);
+    top
 }
 
 /// The `netns` label of each namespace: its label (`host`, a name), made unique with its id
