@@ -60,7 +60,7 @@ pub struct ProcessDetail {
     /// How many there are in all.
     pub close_wait_total: usize,
     /// Its SYN_SENT sockets that retransmitted and its ESTABLISHED sockets with unread
-    /// data, a zero-window probe or retransmissions; most unread, then most retries, first;
+    /// data, a zero-window probe or retransmissions, or whose other end is gone; most unread, then most retries, first;
     /// at most [`TROUBLED_SHOWN`].
     pub troubled: Vec<SocketRow>,
     pub troubled_total: usize,
@@ -109,10 +109,15 @@ pub fn process_detail(snapshot: &Snapshot, pid: u32, limit: usize) -> ProcessDet
         .map(SocketRow::new)
         .collect();
     let (close_wait, close_wait_total) = first(rows, limit, older_first);
+    // With them, the ESTABLISHED sockets whose other end was gone in the last full dump.
     let troubled: Vec<SocketRow> = snapshot
         .netns
         .iter()
-        .flat_map(|ns| &ns.tracked)
+        .flat_map(|ns| {
+            ns.tracked
+                .iter()
+                .chain(ns.peer_gone.iter().map(|g| &g.socket))
+        })
         .filter(|s| {
             matches!(s.state, TcpState::SynSent | TcpState::Established)
                 && s.inode != 0

@@ -13,15 +13,17 @@
 //! listening table. So a fresh dump may leave out the CLOSE_WAIT / SYN_RECV walk
 //! ([`NsRead::Listeners`]) when the caller knows nothing can have changed there.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
 
 use super::netlink::{
     DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates,
 };
 use super::read_plan::NsRead;
 use crate::model::{
-    StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimerKind, UnixSocket, UnixState,
+    PEER_GONE_LIMIT, PeerGone, StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimerKind,
+    UnixSocket, UnixState,
 };
 
 /// The TCP states a fresh dump reads in full.
@@ -49,6 +51,137 @@ pub struct Sockets {
     pub unix_sockets: u64,
     /// Inode -> what the inode is, for every socket with an inode.
     pub index: InodeMap<Slot>,
+    /// ESTABLISHED sockets whose other end was not in the dump (full dumps only).
+    pub peer_gone: Vec<PeerGone>,
+    /// Such sockets past [`PEER_GONE_LIMIT`], or left unchecked (see [`PeerCheck`]).
+    pub peer_gone_left_out: u64,
+    /// The search for them, while a full dump runs.
+    peer_check: Option<PeerCheck>,
+}
+
+/// The search, during a full dump, for ESTABLISHED sockets whose other end is not there.
+///
+/// Both ends of a connection between two addresses of one namespace are in its dump, with
+/// reversed 4-tuples. So, as the dump streams by, every socket whose peer address is local
+/// (loopback or an address of the namespace) leaves a 64-bit hash of its 4-tuple in `seen`,
+/// and each candidate — an ESTABLISHED socket accepted by a listener of the namespace, from a
+/// local peer, with nothing in flight — waits in `pending` under the hash of its reversed
+/// tuple until its other end passes (or was already `seen`). What still waits at the end of
+/// the dump has no other end. The two ends come in hash-table order, not together, so
+/// `pending` can briefly hold many healthy connections: it is bounded, and a candidate that
+/// finds it full is counted as left out (a ghost missed, never one invented).
+///
+/// Cost: `seen` holds about 16 bytes per local connection (8 for the hash, the rest the
+/// table's slack): 16 MB at a million loopback sockets, for the length of the dump only.
+/// A hash collision can only hide a ghost.
+#[derive(Debug, Default)]
+struct PeerCheck {
+    /// The namespace's own addresses, loopback aside.
+    local_addrs: Vec<IpAddr>,
+    /// Listening ports, and the addresses listened on (unspecified for a wildcard).
+    listening: HashMap<u16, Vec<IpAddr>>,
+    seen: HashSet<u64, BuildHasherDefault<InodeHasher>>,
+    pending: InodeMap<PeerGone>,
+    left_out: u64,
+}
+
+/// At most this many candidates wait for their other end at once.
+const PEER_PENDING_LIMIT: usize = 100_000;
+
+/// An address as both ends see it: an IPv4-mapped IPv6 address (a dual-stack socket's view
+/// of an IPv4 peer) as the IPv4 address.
+fn plain_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 @ IpAddr::V4(_) => v4,
+    }
+}
+
+fn plain(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(plain_ip(addr.ip()), addr.port())
+}
+
+/// A 64-bit hash of a connection's 4-tuple, as seen from `local`.
+fn tuple_hash(local: SocketAddr, peer: SocketAddr) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    plain(local).hash(&mut h);
+    plain(peer).hash(&mut h);
+    h.finish()
+}
+
+impl PeerCheck {
+    fn new(local_addrs: &[IpAddr]) -> PeerCheck {
+        PeerCheck {
+            local_addrs: local_addrs.iter().copied().map(plain_ip).collect(),
+            ..PeerCheck::default()
+        }
+    }
+
+    fn is_local(&self, ip: IpAddr) -> bool {
+        let ip = plain_ip(ip);
+        ip.is_loopback() || self.local_addrs.contains(&ip)
+    }
+
+    /// Whether a listener of the namespace accepts connections to `local`.
+    fn accepted_at(&self, local: SocketAddr) -> bool {
+        let local = plain(local);
+        self.listening.get(&local.port()).is_some_and(|ips| {
+            ips.iter()
+                .any(|&ip| ip.is_unspecified() || plain_ip(ip) == local.ip())
+        })
+    }
+
+    fn add(&mut self, s: &InetSock) {
+        if s.state == TcpState::Listen {
+            self.listening
+                .entry(s.local.port())
+                .or_default()
+                .push(s.local.ip());
+            return;
+        }
+        if !self.is_local(s.peer.ip()) {
+            return;
+        }
+        let own = tuple_hash(s.local, s.peer);
+        self.pending.remove(&own);
+        self.seen.insert(own);
+        let quiet = s.recv_q == 0
+            && s.send_q == 0
+            && s.timer.is_none_or(|t| t.kind == TimerKind::Keepalive);
+        if s.state != TcpState::Established || s.inode == 0 || !quiet || !self.accepted_at(s.local)
+        {
+            return;
+        }
+        let reversed = tuple_hash(s.peer, s.local);
+        if self.seen.contains(&reversed) {
+            return;
+        }
+        if self.pending.len() >= PEER_PENDING_LIMIT {
+            self.left_out += 1;
+            return;
+        }
+        self.pending.insert(
+            reversed,
+            PeerGone {
+                socket: TcpSocket {
+                    family: s.family,
+                    state: s.state,
+                    local: s.local,
+                    peer: s.peer,
+                    recv_q: s.recv_q,
+                    send_q: s.send_q,
+                    inode: s.inode,
+                    uid: s.uid,
+                    drops: None,
+                    last_ack_recv_ms: None,
+                    timer: s.timer,
+                    owners: Vec::new(),
+                },
+                idle_ms: s.tcp_info.as_ref().and_then(|i| i.last_data_recv),
+                dumps: 1,
+            },
+        );
+    }
 }
 
 /// A map keyed by socket inode.
@@ -90,6 +223,8 @@ pub enum Slot {
     Tcp(TcpState),
     TcpListener(usize),
     Tracked(usize),
+    /// An ESTABLISHED socket whose other end is gone, in [`Sockets::peer_gone`].
+    PeerGone(usize),
     Unix,
     UnixListener(usize),
 }
@@ -108,9 +243,19 @@ const ONE_WALK_UP_TO: u64 = 500;
 /// every other state bare (in a small namespace, with `INFO` too, in the same walk). A fresh
 /// dump keeps the first two, with SYN_RECV beside CLOSE_WAIT (request sockets carry no
 /// `tcp_info`, so asking costs nothing).
-pub fn dump(read: NsRead, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkError> {
+///
+/// A full dump also looks for ESTABLISHED sockets whose other end is gone (see
+/// [`PeerCheck`]), with `local_addrs` the namespace's own addresses.
+pub fn dump(
+    read: NsRead,
+    sockets_hint: Option<u64>,
+    local_addrs: &[IpAddr],
+) -> Result<Sockets, NetlinkError> {
     let mut diag = DiagSocket::new()?;
-    let mut out = Sockets::default();
+    let mut out = Sockets {
+        peer_check: read.is_full().then(|| PeerCheck::new(local_addrs)),
+        ..Sockets::default()
+    };
     let drops = Extensions {
         skmeminfo: true,
         ..Extensions::default()
@@ -146,6 +291,7 @@ pub fn dump(read: NsRead, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkE
         UnixStates::Listening
     };
     diag.dump_unix(unix, |s| out.add_unix(s))?;
+    out.settle_peer_check();
     Ok(out)
 }
 
@@ -182,6 +328,9 @@ impl Troubled {
 impl Sockets {
     fn add_tcp(&mut self, s: InetSock) {
         self.tcp_states.add(s.state, 1);
+        if let Some(check) = &mut self.peer_check {
+            check.add(&s);
+        }
         let keep_as = match s.state {
             TcpState::Listen => Some(true),
             TcpState::SynRecv | TcpState::CloseWait => Some(false),
@@ -258,6 +407,47 @@ impl Sockets {
         self.index.insert(s.inode, slot);
     }
 
+    /// Keep what the peer check found: the candidates whose other end never passed.
+    fn settle_peer_check(&mut self) {
+        let Some(check) = self.peer_check.take() else {
+            return;
+        };
+        let mut found: Vec<PeerGone> = check.pending.into_values().collect();
+        found.sort_by_key(|g| g.socket.inode);
+        let past = found.len().saturating_sub(PEER_GONE_LIMIT);
+        found.truncate(PEER_GONE_LIMIT);
+        self.peer_gone_left_out = check.left_out + past as u64;
+        for g in found {
+            self.index
+                .insert(g.socket.inode, Slot::PeerGone(self.peer_gone.len()));
+            self.peer_gone.push(g);
+        }
+    }
+
+    /// Add a socket whose other end was gone in an earlier full dump, `aged_ms` ago.
+    pub fn add_carried_over_peer_gone(&mut self, g: &PeerGone, aged_ms: u32) {
+        self.index
+            .insert(g.socket.inode, Slot::PeerGone(self.peer_gone.len()));
+        let mut g = g.clone();
+        g.socket.owners.clear();
+        g.idle_ms = g.idle_ms.map(|ms| ms.saturating_add(aged_ms));
+        self.peer_gone.push(g);
+    }
+
+    /// Count each socket that the full dump before this one also found without its other
+    /// end (`before`): the same inode and 4-tuple, so the same connection.
+    pub fn confirm_peer_gone(&mut self, before: &[PeerGone]) {
+        for g in &mut self.peer_gone {
+            if let Some(b) = before.iter().find(|b| {
+                b.socket.inode == g.socket.inode
+                    && b.socket.local == g.socket.local
+                    && b.socket.peer == g.socket.peer
+            }) {
+                g.dumps = b.dumps.saturating_add(1);
+            }
+        }
+    }
+
     /// Connections in trouble this dump counted but did not keep (past the limit).
     pub fn troubled_left_out(&self) -> u64 {
         self.troubled_left_out.iter().sum()
@@ -291,6 +481,7 @@ impl Sockets {
             let plain = match slot {
                 Slot::TcpListener(_) => Slot::Tcp(TcpState::Listen),
                 Slot::Tracked(i) => Slot::Tcp(self.tracked[i].state),
+                Slot::PeerGone(_) => Slot::Tcp(TcpState::Established),
                 Slot::UnixListener(_) => Slot::Unix,
                 plain @ (Slot::Tcp(_) | Slot::Unix) => plain,
             };

@@ -2,7 +2,8 @@
 //! a listener whose clients' final ACKs are lost (half-open handshakes), SYNs to a black hole
 //! (connect stalls), a server that stops reading while its clients write (both stalls,
 //! linked), the rare closing states held still by dropped segments (every state count equal
-//! to `ss`), and healthy traffic that must raise nothing.
+//! to `ss`), clients that vanished while their RSTs were dropped (peers gone), and healthy
+//! traffic that must raise nothing.
 
 use std::time::Duration;
 
@@ -368,5 +369,125 @@ fn busy_healthy_connections_raise_no_warning() {
             .filter(|f| f.severity != "info")
             .collect();
         assert!(loud.is_empty(), "a healthy namespace raised {loud:#?}");
+    }
+}
+
+/// A server holding accepted connections; its clients then leave as `sys.argv[1]` says:
+/// `abort` (SO_LINGER 0: a RST, which the test's nft rule drops), `close` (a FIN: the server
+/// reads EOF and closes too) or `stay` (they keep the connection, idle).
+const SERVER_AND_CLIENTS: &str = r#"
+import json, os, select, socket, struct, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 5020))
+server.listen(64)
+how, n = sys.argv[1], int(sys.argv[2])
+clients = [socket.create_connection(("127.0.0.1", 5020)) for _ in range(n)]
+accepted = [server.accept()[0] for _ in range(n)]
+if how == "abort":
+    for c in clients:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    clients = []
+elif how == "close":
+    for c in clients:
+        c.close()
+    clients = []
+    for a in accepted:
+        a.recv(1)
+        a.close()
+    accepted = []
+print(json.dumps({"pid": os.getpid()}), flush=True)
+sys.stdin.read()
+"#;
+
+/// The server's ESTABLISHED sockets on :5020, as `ss` lists them.
+fn established_on_5020(ns: &Netns) -> usize {
+    ns.ss(&["-tanH", "state", "established", "sport", "=", ":5020"])
+        .lines()
+        .count()
+}
+
+/// Issue #17: clients that abort while their RSTs are dropped leave the server ESTABLISHED
+/// sockets that `ss` shows as healthy; sockscope names the process and the count.
+#[test]
+fn clients_gone_with_their_rsts_dropped_are_peer_gone_by_process() {
+    let test = "clients_gone_with_their_rsts_dropped_are_peer_gone_by_process";
+    let Some(ns) = lossy_or_skip(test) else {
+        return;
+    };
+    nft(
+        &ns,
+        "table inet lossy {\n chain output {\n  type filter hook output priority 0;\n  \
+         tcp dport 5020 tcp flags & rst == rst drop\n }\n}\n",
+    );
+    let clients = 5;
+    let p = program(&ns, SERVER_AND_CLIENTS, &["abort", &clients.to_string()]);
+    let pid = p.pid();
+    // What `ss` shows: only the server's ends, ESTABLISHED, nothing queued.
+    assert_eq!(established_on_5020(&ns), clients);
+    let report = poll("peer-gone for the server", SEEN, || {
+        let report = ns.report_with(&["--samples", "2", "--interval", "300ms"]);
+        finding(&report, "peer-gone", pid)
+            .is_some()
+            .then_some(report)
+    });
+    let f = finding(&report, "peer-gone", pid).expect("polled for");
+    assert_eq!(f.severity, "warning");
+    assert_eq!(
+        (f.target.kind.as_str(), f.target.pid),
+        ("process", Some(pid)),
+        "{f:?}"
+    );
+    assert_eq!(f.evidence["sockets"], clients, "{f:?}");
+    assert_eq!(f.evidence["keepalive"], 0, "{f:?}");
+    assert!(
+        f.evidence["idle_ms"].is_u64(),
+        "a small namespace has tcp_info: {f:?}"
+    );
+    let peers = f.evidence["peers"].as_array().expect("peers");
+    assert!(
+        !peers.is_empty()
+            && peers
+                .iter()
+                .all(|p| p.as_str().is_some_and(|p| p.starts_with("127.0.0.1:"))),
+        "{f:?}"
+    );
+    assert!(
+        f.remedy.contains(&format!(
+            "sockscope kill --pid {pid} --state established --peer 127.0.0.1:"
+        )),
+        "{f:?}"
+    );
+    assert_eq!(
+        report.only_netns().connections["peer_gone"],
+        clients as u64,
+        "{report:?}"
+    );
+    // One sample is one dump: a connection could be mid-teardown, nothing is raised.
+    let one = ns.report();
+    assert!(finding(&one, "peer-gone", pid).is_none(), "{one:?}");
+}
+
+/// Live local clients that stay, and clients that close normally: no peer is gone.
+#[test]
+fn live_local_clients_and_normal_closes_raise_no_peer_gone() {
+    let test = "live_local_clients_and_normal_closes_raise_no_peer_gone";
+    let Some(ns) = lossy_or_skip(test) else {
+        return;
+    };
+    for how in ["stay", "close"] {
+        let p = program(&ns, SERVER_AND_CLIENTS, &[how, "5"]);
+        for _ in 0..2 {
+            let report = ns.report_with(&["--samples", "2", "--interval", "300ms"]);
+            let loud: Vec<&Finding> = report
+                .findings
+                .iter()
+                .filter(|f| f.severity != "info")
+                .collect();
+            assert!(loud.is_empty(), "{how}: raised {loud:#?}");
+            assert_eq!(report.only_netns().connections["peer_gone"], 0, "{how}");
+        }
+        drop(p);
     }
 }
