@@ -238,4 +238,32 @@ mod tests {
             ProcessDetail::default()
         );
     }
+
+    #[test]
+    fn a_process_s_connections_in_trouble_include_those_whose_peer_is_gone() {
+        let mut last = recording("incidents").pop().expect("a snapshot");
+        let pid = u32::MAX - 1;
+        let socket = TcpSocket {
+            family: crate::model::Family::Inet,
+            state: TcpState::Established,
+            local: "127.0.0.1:5020".parse().expect("addr"),
+            peer: "127.0.0.1:40001".parse().expect("addr"),
+            recv_q: 0,
+            send_q: 0,
+            inode: 77,
+            uid: 0,
+            drops: None,
+            last_ack_recv_ms: None,
+            timer: None,
+            owners: vec![pid],
+        };
+        last.netns[0].peer_gone.push(crate::model::PeerGone {
+            socket: socket.clone(),
+            idle_ms: None,
+            dumps: 1,
+        });
+        let d = process_detail(&last, pid, 10);
+        assert_eq!(d.troubled_total, 1);
+        assert_eq!(d.troubled[0], SocketRow::new(&socket));
+    }
 }

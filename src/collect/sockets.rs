@@ -14,7 +14,7 @@
 //! ([`NsRead::Listeners`]) when the caller knows nothing can have changed there.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 
 use super::netlink::{
@@ -68,12 +68,13 @@ pub struct Sockets {
 /// local peer, with nothing in flight — waits in `pending` under the hash of its reversed
 /// tuple until its other end passes (or was already `seen`). What still waits at the end of
 /// the dump has no other end. The two ends come in hash-table order, not together, so
-/// `pending` can briefly hold many healthy connections: it is bounded, and a candidate that
-/// finds it full is counted as left out (a ghost missed, never one invented).
+/// `pending` can briefly hold many healthy connections: it is bounded, and past the bound a
+/// candidate leaves only its hash, to be counted as left out if its other end never passes.
 ///
-/// Cost: `seen` holds about 16 bytes per local connection (8 for the hash, the rest the
-/// table's slack): 16 MB at a million loopback sockets, for the length of the dump only.
-/// A hash collision can only hide a ghost.
+/// Cost, for the length of the dump only: `seen` holds about 20 bytes per local connection
+/// (8 for the hash, the rest the table's slack), 20 MB at a million loopback sockets;
+/// `pending` at most [`PEER_PENDING_LIMIT`] sockets (about 3 MB), and 8 bytes for each
+/// candidate past it.
 #[derive(Debug, Default)]
 struct PeerCheck {
     /// The namespace's own addresses, loopback aside.
@@ -82,11 +83,13 @@ struct PeerCheck {
     listening: HashMap<u16, Vec<IpAddr>>,
     seen: HashSet<u64, BuildHasherDefault<InodeHasher>>,
     pending: InodeMap<PeerGone>,
-    left_out: u64,
+    /// The reversed-tuple hashes of the candidates that found `pending` full: those whose
+    /// other end never passes are counted as left out.
+    overflow: Vec<u64>,
 }
 
-/// At most this many candidates wait for their other end at once.
-const PEER_PENDING_LIMIT: usize = 100_000;
+/// At most this many candidates wait for their other end at once, in full.
+const PEER_PENDING_LIMIT: usize = 20_000;
 
 /// An address as both ends see it: an IPv4-mapped IPv6 address (a dual-stack socket's view
 /// of an IPv4 peer) as the IPv4 address.
@@ -101,11 +104,25 @@ fn plain(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(plain_ip(addr.ip()), addr.port())
 }
 
-/// A 64-bit hash of a connection's 4-tuple, as seen from `local`.
+/// A 64-bit hash of a connection's 4-tuple, as seen from `local`: the addresses and ports
+/// folded into [`InodeHasher`], cheap enough for every local connection of a dump. Nobody
+/// outside chooses 4-tuples to collide here, and a collision could only hide a ghost.
 fn tuple_hash(local: SocketAddr, peer: SocketAddr) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    plain(local).hash(&mut h);
-    plain(peer).hash(&mut h);
+    let mut h = InodeHasher::default();
+    for addr in [plain(local), plain(peer)] {
+        match addr.ip() {
+            IpAddr::V4(v4) => h.write_u64(u64::from(v4.to_bits())),
+            IpAddr::V6(v6) => {
+                let bits = v6.to_bits();
+                #[allow(clippy::cast_possible_truncation)] // the two halves, on purpose
+                {
+                    h.write_u64((bits >> 64) as u64);
+                    h.write_u64(bits as u64);
+                }
+            }
+        }
+        h.write_u64(u64::from(addr.port()));
+    }
     h.finish()
 }
 
@@ -157,7 +174,7 @@ impl PeerCheck {
             return;
         }
         if self.pending.len() >= PEER_PENDING_LIMIT {
-            self.left_out += 1;
+            self.overflow.push(reversed);
             return;
         }
         self.pending.insert(
@@ -416,7 +433,12 @@ impl Sockets {
         found.sort_by_key(|g| g.socket.inode);
         let past = found.len().saturating_sub(PEER_GONE_LIMIT);
         found.truncate(PEER_GONE_LIMIT);
-        self.peer_gone_left_out = check.left_out + past as u64;
+        let unkept = check
+            .overflow
+            .iter()
+            .filter(|h| !check.seen.contains(h))
+            .count();
+        self.peer_gone_left_out = (past + unkept) as u64;
         for g in found {
             self.index
                 .insert(g.socket.inode, Slot::PeerGone(self.peer_gone.len()));
@@ -487,5 +509,139 @@ impl Sockets {
             };
             (inode, plain)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Family, TcpTimer};
+
+    fn sock(state: TcpState, local: &str, peer: &str, inode: u64) -> InetSock {
+        let local: SocketAddr = local.parse().expect("addr");
+        InetSock {
+            family: if local.is_ipv4() {
+                Family::Inet
+            } else {
+                Family::Inet6
+            },
+            state,
+            local,
+            peer: peer.parse().expect("addr"),
+            recv_q: 0,
+            send_q: 0,
+            inode,
+            uid: 0,
+            drops: None,
+            tcp_info: None,
+            timer: None,
+            ifindex: 0,
+            cookie: inode,
+        }
+    }
+
+    /// A full dump's sockets, in this order, with the namespace's address 10.0.0.1.
+    fn dumped(socks: Vec<InetSock>) -> Sockets {
+        let mut out = Sockets {
+            peer_check: Some(PeerCheck::new(&["10.0.0.1".parse().expect("addr")])),
+            ..Sockets::default()
+        };
+        for s in socks {
+            out.add_tcp(s);
+        }
+        out.settle_peer_check();
+        out
+    }
+
+    fn gone(s: &Sockets) -> Vec<u64> {
+        let mut inodes: Vec<u64> = s.peer_gone.iter().map(|g| g.socket.inode).collect();
+        inodes.sort_unstable();
+        inodes
+    }
+
+    #[test]
+    fn an_accepted_connection_without_its_other_end_is_kept_whichever_order_they_come() {
+        use TcpState::{Established, Listen, TimeWait};
+        let est = Established;
+        let s = dumped(vec![
+            sock(Listen, "0.0.0.0:5020", "0.0.0.0:0", 1),
+            // Other end after, other end before: both healthy.
+            sock(est, "127.0.0.1:5020", "127.0.0.1:40001", 11),
+            sock(est, "127.0.0.1:40001", "127.0.0.1:5020", 12),
+            sock(est, "127.0.0.1:40002", "127.0.0.1:5020", 13),
+            sock(est, "127.0.0.1:5020", "127.0.0.1:40002", 14),
+            // The client in TIME_WAIT (inode 0): an other end all the same.
+            sock(est, "127.0.0.1:5020", "127.0.0.1:40003", 15),
+            sock(TimeWait, "127.0.0.1:40003", "127.0.0.1:5020", 0),
+            // A dual-stack server's view of an IPv4 client that is gone, and one on the
+            // namespace's own address: ghosts.
+            sock(
+                est,
+                "[::ffff:127.0.0.1]:5020",
+                "[::ffff:127.0.0.1]:40004",
+                16,
+            ),
+            sock(est, "10.0.0.1:5020", "10.0.0.1:40005", 17),
+            // A remote peer, and a local client of another host's server: not judged.
+            sock(est, "10.0.0.1:5020", "192.0.2.7:40006", 18),
+            sock(est, "127.0.0.1:40007", "127.0.0.1:6000", 19),
+        ]);
+        assert_eq!(gone(&s), [16, 17]);
+        assert_eq!(s.peer_gone_left_out, 0);
+        assert_eq!(s.index.get(&16), Some(&Slot::PeerGone(0)));
+        assert_eq!(s.tcp_states.get(Established), 9);
+    }
+
+    #[test]
+    fn anything_in_flight_or_unaccepted_is_not_a_ghost_but_keepalive_is() {
+        use TcpState::{Established, Listen};
+        let mut unread = sock(Established, "127.0.0.1:5020", "127.0.0.1:40001", 11);
+        unread.recv_q = 10;
+        let mut unacked = sock(Established, "127.0.0.1:5020", "127.0.0.1:40002", 12);
+        unacked.send_q = 10;
+        unacked.timer = Some(TcpTimer {
+            kind: TimerKind::Retransmit,
+            retrans: 0,
+            expires_ms: 200,
+        });
+        let unaccepted = sock(Established, "127.0.0.1:5020", "127.0.0.1:40003", 0);
+        let mut keepalive = sock(Established, "127.0.0.1:5020", "127.0.0.1:40004", 14);
+        keepalive.timer = Some(TcpTimer {
+            kind: TimerKind::Keepalive,
+            retrans: 0,
+            expires_ms: 7_000_000,
+        });
+        let s = dumped(vec![
+            sock(Listen, "127.0.0.1:5020", "0.0.0.0:0", 1),
+            unread,
+            unacked,
+            unaccepted,
+            keepalive,
+        ]);
+        assert_eq!(gone(&s), [14]);
+    }
+
+    #[test]
+    fn past_the_pending_bound_only_real_ghosts_are_counted_left_out() {
+        use TcpState::{Established, Listen};
+        let n = u16::try_from(PEER_PENDING_LIMIT / 1000 + 1).expect("small");
+        let mut socks = vec![sock(Listen, "0.0.0.0:5020", "0.0.0.0:0", 1)];
+        // Servers' ends first, clients' after: every healthy one waits, past the bound.
+        let mut inode = 10;
+        let mut clients = Vec::new();
+        for a in 1..=n {
+            for port in 1000..2000u16 {
+                inode += 1;
+                let client = format!("127.0.{}.{}:{port}", a >> 8, a & 0xff);
+                socks.push(sock(Established, "127.0.0.1:5020", &client, inode));
+                clients.push(sock(Established, &client, "127.0.0.1:5020", 0));
+            }
+        }
+        // Two ghosts past the bound: their clients never come.
+        clients.truncate(clients.len() - 2);
+        socks.extend(clients);
+        let s = dumped(socks);
+        assert!(s.peer_gone.is_empty());
+        assert_eq!(s.peer_gone_left_out, 2);
     }
 }

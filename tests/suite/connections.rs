@@ -13,7 +13,8 @@ use crate::util::netns::{Netns, netns_or_skip};
 use crate::util::oracle::parse_states;
 use crate::util::python::{self, PYTHON, Program};
 use crate::util::report::{Finding, Report};
-use crate::util::{on_path, poll};
+use crate::util::scratch::Scratch;
+use crate::util::{on_path, poll, stdout_of};
 
 /// Long enough for SYN and SYN-ACK retransmissions (1 s, then 2 s) on a loaded machine.
 const SEEN: Duration = Duration::from_secs(30);
@@ -467,6 +468,62 @@ fn clients_gone_with_their_rsts_dropped_are_peer_gone_by_process() {
     // One sample is one dump: a connection could be mid-teardown, nothing is raised.
     let one = ns.report();
     assert!(finding(&one, "peer-gone", pid).is_none(), "{one:?}");
+    the_other_faces_name_the_peers_gone(&ns, pid, clients);
+}
+
+/// `check`, the text report, the Prometheus text and a recording replayed, while the server
+/// of [`clients_gone_with_their_rsts_dropped_are_peer_gone_by_process`] holds its ghosts.
+fn the_other_faces_name_the_peers_gone(ns: &Netns, pid: u32, clients: usize) {
+    let sampled = ["--samples", "2", "--interval", "300ms"];
+    let check = ns.sockscope(&["check", "--interval", "300ms"]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "a warning: {text}");
+    assert!(text.contains("peer-gone"), "{text}");
+    assert!(text.contains(&format!("'peer_gone'={clients}")), "{text}");
+
+    let mut args = vec!["report"];
+    args.extend(sampled);
+    let report = stdout_of("sockscope report", &ns.sockscope(&args));
+    assert!(report.contains("peer-gone"), "{report}");
+    assert!(report.contains(&format!("(pid {pid})")), "{report}");
+
+    let mut args = vec!["report", "--format", "prometheus"];
+    args.extend(sampled);
+    let metrics = stdout_of("sockscope report --format prometheus", &ns.sockscope(&args));
+    let line = |prefix: &str, label: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix) && l.contains(label))
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        line("sockscope_connections_in_trouble{", "kind=\"peer_gone\""),
+        Some(clients.to_string()),
+        "{metrics}"
+    );
+    assert_eq!(
+        line("sockscope_findings{", "id=\"peer-gone\""),
+        Some("1".to_owned()),
+        "{metrics}"
+    );
+
+    let scratch = Scratch::new("peer_gone_replay");
+    let recording = scratch.path("ghosts.ndjson");
+    let path = recording.to_str().expect("a UTF-8 path");
+    let recorded = ns.sockscope(&[
+        "record",
+        "--output",
+        path,
+        "--count",
+        "2",
+        "--interval",
+        "300ms",
+    ]);
+    stdout_of("sockscope record --count 2", &recorded);
+    let replayed = ns.sockscope(&["report", "--json", "--replay", path]);
+    let replayed = crate::util::report::parse(&stdout_of("sockscope report --replay", &replayed));
+    let f = finding(&replayed, "peer-gone", pid).expect("peer-gone, replayed");
+    assert_eq!(f.evidence["sockets"], clients, "{f:?}");
 }
 
 /// Live local clients that stay, and clients that close normally: no peer is gone.
