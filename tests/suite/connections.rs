@@ -375,9 +375,10 @@ fn busy_healthy_connections_raise_no_warning() {
 
 /// A server holding accepted connections; its clients then leave as `sys.argv[1]` says:
 /// `abort` (SO_LINGER 0: a RST, which the test's nft rule drops), `close` (a FIN: the server
-/// reads EOF and closes too) or `stay` (they keep the connection, idle).
+/// reads EOF and closes too), `stay` (they keep the connection, idle) or `abort-on-usr1`
+/// (they stay until the program gets SIGUSR1, then abort).
 const SERVER_AND_CLIENTS: &str = r#"
-import json, os, select, socket, struct, sys
+import json, os, signal, socket, struct, sys
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 server.bind(("127.0.0.1", 5020))
@@ -385,11 +386,16 @@ server.listen(64)
 how, n = sys.argv[1], int(sys.argv[2])
 clients = [socket.create_connection(("127.0.0.1", 5020)) for _ in range(n)]
 accepted = [server.accept()[0] for _ in range(n)]
-if how == "abort":
+def abort(*_):
+    global clients
     for c in clients:
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.close()
     clients = []
+if how == "abort":
+    abort()
+elif how == "abort-on-usr1":
+    signal.signal(signal.SIGUSR1, abort)
 elif how == "close":
     for c in clients:
         c.close()
@@ -547,4 +553,67 @@ fn live_local_clients_and_normal_closes_raise_no_peer_gone() {
         }
         drop(p);
     }
+}
+
+/// Issue #17: connections whose clients vanish between the two samples of a window are in
+/// its last sample only — what a connection being torn down looks like — and not raised.
+#[test]
+fn peers_gone_in_the_last_sample_only_are_not_raised() {
+    let test = "peers_gone_in_the_last_sample_only_are_not_raised";
+    let Some(ns) = lossy_or_skip(test) else {
+        return;
+    };
+    nft(
+        &ns,
+        "table inet lossy {\n chain output {\n  type filter hook output priority 0;\n  \
+         tcp dport 5020 tcp flags & rst == rst drop\n }\n}\n",
+    );
+    let p = program(&ns, SERVER_AND_CLIENTS, &["abort-on-usr1", "4"]);
+    let scratch = Scratch::new(test);
+    let recording = scratch.path("teardown.ndjson");
+    let path = recording.to_str().expect("a UTF-8 path");
+    let mut recorder = ns
+        .command(crate::util::sockscope_bin())
+        .args([
+            "record",
+            "--output",
+            path,
+            "--count",
+            "2",
+            "--interval",
+            "2s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting sockscope record");
+    // The header and the first snapshot are written: the clients leave now.
+    poll("the first snapshot recorded", SEEN, || {
+        let lines = std::fs::read_to_string(&recording).unwrap_or_default();
+        (lines.lines().count() >= 2).then_some(())
+    });
+    ns.run("kill", &["-USR1", &p.pid().to_string()]);
+    assert!(recorder.wait().expect("sockscope record").success());
+
+    let lines = std::fs::read_to_string(&recording).expect("the recording");
+    let gone: Vec<usize> = lines
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let snapshot: Value = serde_json::from_str(l).expect("a snapshot line");
+            snapshot["netns"][0]["peer_gone"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .collect();
+    assert_eq!(gone, [0, 4], "gone in the last sample only");
+    let replayed = ns.sockscope(&["report", "--json", "--replay", path]);
+    let replayed = crate::util::report::parse(&stdout_of("sockscope report --replay", &replayed));
+    assert!(
+        finding(&replayed, "peer-gone", p.pid()).is_none(),
+        "{:?}",
+        replayed.findings
+    );
+    // They are gone for good: a window that sees them at both ends names them.
+    let live = ns.report_with(&["--samples", "2", "--interval", "300ms"]);
+    assert!(finding(&live, "peer-gone", p.pid()).is_some(), "{live:?}");
 }
