@@ -131,6 +131,8 @@ mod tests {
             unix_listeners: Vec::new(),
             unix_sockets: 0,
             local_addrs: vec!["10.1.2.3".parse().expect("addr")],
+            peer_gone: Vec::new(),
+            peer_gone_left_out: 0,
         }
     }
 

@@ -16,6 +16,11 @@
 //!   read) or retransmitting (the peer or the path does not acknowledge), by process and
 //!   destination.
 //!
+//! - peers that are gone: a process's ESTABLISHED sockets, accepted from a peer of this
+//!   namespace, whose other end the collector did not find (its FIN or RST was lost), with
+//!   nothing in flight — seen so at the window's start and at its end, in two independent
+//!   dumps: a connection being torn down looks the same for a moment.
+//!
 //! Both ends of a connection are matched within one namespace only: `127.0.0.1` in two
 //! namespaces is two different hosts.
 
@@ -24,7 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::listeners::{ListenerView, assign_children};
 use super::thresholds::Thresholds;
-use crate::model::{NetnsSnapshot, Snapshot, TcpSocket, TcpState, TcpTimer, TimerKind};
+use crate::model::{NetnsSnapshot, PeerGone, Snapshot, TcpSocket, TcpState, TcpTimer, TimerKind};
 
 /// Consecutive retransmissions of unacknowledged data from which a writer counts as blocked:
 /// one lost segment is ordinary, a second timeout in a row is not.
@@ -40,14 +45,16 @@ pub struct Connections {
     pub connecting: Vec<Connecting>,
     pub receive_stalls: Vec<ReceiveStall>,
     pub send_stalls: Vec<SendStall>,
+    pub peers_gone: Vec<PeersGone>,
     /// Connections in trouble the snapshot counted but did not keep (past its limit).
     pub left_out: u64,
 }
 
 impl Connections {
     /// Sockets in each kind of trouble: half-open request sockets, stalled connects,
-    /// sockets whose reader stalled, sockets whose writer is blocked.
-    pub fn counts(&self) -> [(&'static str, u64); 4] {
+    /// sockets whose reader stalled, sockets whose writer is blocked, sockets whose peer is
+    /// gone.
+    pub fn counts(&self) -> [(&'static str, u64); 5] {
         [
             ("half_open", self.half_open.iter().map(|h| h.requests).sum()),
             (
@@ -62,6 +69,7 @@ impl Connections {
                 "send_stalled",
                 self.send_stalls.iter().map(|s| s.sockets).sum(),
             ),
+            ("peer_gone", self.peers_gone.iter().map(|g| g.sockets).sum()),
         ]
     }
 }
@@ -129,6 +137,22 @@ pub struct SendStall {
     pub max_retrans: u8,
     /// The peer's end, when it is a socket of this namespace.
     pub peer: Option<PeerEnd>,
+}
+
+/// A process's ESTABLISHED sockets whose other end is gone, over the whole window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeersGone {
+    pub holder: Holder,
+    pub sockets: u64,
+    /// The first few peers (the vanished clients' addresses).
+    pub peers: Vec<SocketAddr>,
+    /// The local addresses they were accepted on.
+    pub locals: Vec<SocketAddr>,
+    /// The least time since data last arrived on one of them, ms: every one has been idle
+    /// at least this long. `None` when the dump did not bring `tcp_info`.
+    pub idle_ms: Option<u32>,
+    /// Those with `SO_KEEPALIVE` on (a keepalive timer pending): the kernel will find out.
+    pub keepalive: u64,
 }
 
 /// What the other end of a blocked connection is doing.
@@ -206,9 +230,13 @@ impl<'a> Ends<'a> {
 
 /// The connections in trouble of `ns` (the newest snapshot's), judged against `before` (the
 /// same namespace at the window's start, when the window has two snapshots or more).
+///
+/// `gone_before` is the window's first snapshot's list of sockets whose other end was gone,
+/// when that snapshot comes from a dump other than the newest one's.
 pub(super) fn connections(
     ns: &NetnsSnapshot,
     before: Option<&NetnsSnapshot>,
+    gone_before: Option<&[PeerGone]>,
     last: &Snapshot,
     listeners: &[ListenerView],
     t: &Thresholds,
@@ -219,8 +247,54 @@ pub(super) fn connections(
         connecting: connecting(&ends, listeners),
         receive_stalls: receive_stalls(&ends, before, t),
         send_stalls: send_stalls(&ends),
-        left_out: ns.troubled_left_out,
+        peers_gone: peers_gone(&ends, gone_before),
+        left_out: ns.troubled_left_out + ns.peer_gone_left_out,
     }
+}
+
+/// The sockets whose other end is gone, by owner: those found so by two dumps in a row of a
+/// live collector, or by the dump of the window's first snapshot too (the same connection:
+/// inode and 4-tuple). One dump alone never raises it: a connection whose client has just
+/// gone, and whose RST is being processed, looks the same for a moment.
+fn peers_gone(ends: &Ends<'_>, gone_before: Option<&[PeerGone]>) -> Vec<PeersGone> {
+    let before: HashMap<u64, &TcpSocket> = gone_before
+        .unwrap_or_default()
+        .iter()
+        .map(|g| (g.socket.inode, &g.socket))
+        .collect();
+    let mut by: BTreeMap<u32, PeersGone> = BTreeMap::new();
+    for g in &ends.ns.peer_gone {
+        let s = &g.socket;
+        let seen_before = before
+            .get(&s.inode)
+            .is_some_and(|b| b.local == s.local && b.peer == s.peer);
+        if g.dumps < 2 && !seen_before {
+            continue;
+        }
+        for &pid in &s.owners {
+            let e = by.entry(pid).or_insert_with(|| PeersGone {
+                holder: ends.holder(pid),
+                sockets: 0,
+                peers: Vec::new(),
+                locals: Vec::new(),
+                idle_ms: g.idle_ms,
+                keepalive: 0,
+            });
+            e.sockets += 1;
+            if e.peers.len() < PEERS_SHOWN && !e.peers.contains(&plain(s.peer)) {
+                e.peers.push(plain(s.peer));
+            }
+            if e.locals.len() < PEERS_SHOWN && !e.locals.contains(&plain(s.local)) {
+                e.locals.push(plain(s.local));
+            }
+            e.idle_ms = match (e.idle_ms, g.idle_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            };
+            e.keepalive += u64::from(s.timer.is_some_and(|t| t.kind == TimerKind::Keepalive));
+        }
+    }
+    by.into_values().collect()
 }
 
 fn connecting(ends: &Ends<'_>, listeners: &[ListenerView]) -> Vec<Connecting> {

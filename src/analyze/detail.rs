@@ -60,7 +60,7 @@ pub struct ProcessDetail {
     /// How many there are in all.
     pub close_wait_total: usize,
     /// Its SYN_SENT sockets that retransmitted and its ESTABLISHED sockets with unread
-    /// data, a zero-window probe or retransmissions; most unread, then most retries, first;
+    /// data, a zero-window probe or retransmissions, or whose other end is gone; most unread, then most retries, first;
     /// at most [`TROUBLED_SHOWN`].
     pub troubled: Vec<SocketRow>,
     pub troubled_total: usize,
@@ -109,10 +109,15 @@ pub fn process_detail(snapshot: &Snapshot, pid: u32, limit: usize) -> ProcessDet
         .map(SocketRow::new)
         .collect();
     let (close_wait, close_wait_total) = first(rows, limit, older_first);
+    // With them, the ESTABLISHED sockets whose other end was gone in the last full dump.
     let troubled: Vec<SocketRow> = snapshot
         .netns
         .iter()
-        .flat_map(|ns| &ns.tracked)
+        .flat_map(|ns| {
+            ns.tracked
+                .iter()
+                .chain(ns.peer_gone.iter().map(|g| &g.socket))
+        })
         .filter(|s| {
             matches!(s.state, TcpState::SynSent | TcpState::Established)
                 && s.inode != 0
@@ -232,5 +237,33 @@ mod tests {
             process_detail(&last, u32::MAX, 10),
             ProcessDetail::default()
         );
+    }
+
+    #[test]
+    fn a_process_s_connections_in_trouble_include_those_whose_peer_is_gone() {
+        let mut last = recording("incidents").pop().expect("a snapshot");
+        let pid = u32::MAX - 1;
+        let socket = TcpSocket {
+            family: crate::model::Family::Inet,
+            state: TcpState::Established,
+            local: "127.0.0.1:5020".parse().expect("addr"),
+            peer: "127.0.0.1:40001".parse().expect("addr"),
+            recv_q: 0,
+            send_q: 0,
+            inode: 77,
+            uid: 0,
+            drops: None,
+            last_ack_recv_ms: None,
+            timer: None,
+            owners: vec![pid],
+        };
+        last.netns[0].peer_gone.push(crate::model::PeerGone {
+            socket: socket.clone(),
+            idle_ms: None,
+            dumps: 1,
+        });
+        let d = process_detail(&last, pid, 10);
+        assert_eq!(d.troubled_total, 1);
+        assert_eq!(d.troubled[0], SocketRow::new(&socket));
     }
 }

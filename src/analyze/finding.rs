@@ -27,11 +27,12 @@ pub enum FindingId {
     ConnectStall,
     ReceiveQueueStall,
     SendQueueStall,
+    PeerGone,
 }
 
 impl FindingId {
     /// Every id, in the order of the design's table.
-    pub const ALL: [FindingId; 13] = [
+    pub const ALL: [FindingId; 14] = [
         FindingId::AcceptQueueFull,
         FindingId::AcceptQueueHigh,
         FindingId::ListenDrops,
@@ -45,6 +46,7 @@ impl FindingId {
         FindingId::ConnectStall,
         FindingId::ReceiveQueueStall,
         FindingId::SendQueueStall,
+        FindingId::PeerGone,
     ];
 
     /// `accept-queue-full`: the id as the contract spells it.
@@ -63,6 +65,7 @@ impl FindingId {
             FindingId::ConnectStall => "connect-stall",
             FindingId::ReceiveQueueStall => "receive-queue-stall",
             FindingId::SendQueueStall => "send-queue-stall",
+            FindingId::PeerGone => "peer-gone",
         }
     }
 

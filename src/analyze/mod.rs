@@ -242,6 +242,12 @@ struct Span<'a> {
     window_s: Option<f64>,
 }
 
+/// When the full socket dump that `s`'s per-socket lists come from was taken, ms on the
+/// monotonic clock.
+fn dumped_at_ms(s: &Snapshot) -> u64 {
+    (s.monotonic_ns / 1_000_000).saturating_sub(s.freshness.socket_dump_age_ms)
+}
+
 /// Each of [`KEY_COUNTERS`] summed over the namespaces (see [`Analysis::counters`]).
 fn host_counters(netns: &[NetnsView]) -> Vec<CounterView> {
     KEY_COUNTERS
@@ -309,7 +315,14 @@ fn netns_view(
         })
         .collect();
     let before_sockets = before.filter(|_| window_s.is_some());
-    let connections = connections::connections(ns, before_sockets, last, &listeners, t);
+    // Sockets whose other end is gone must have been found so by two dumps: the window's
+    // first snapshot counts only when its sockets were dumped apart from the newest's (a
+    // live collector's refresh carries the last full dump's over).
+    let gone_before = before_sockets
+        .filter(|_| dumped_at_ms(span.first) + 1 < dumped_at_ms(last))
+        .map(|b| b.peer_gone.as_slice());
+    let connections =
+        connections::connections(ns, before_sockets, gone_before, last, &listeners, t);
     NetnsView {
         id: ns.id.clone(),
         label: ns.label.clone(),

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::collision::{MinedPorts, mined_ports};
-use super::connections::{Connecting, HalfOpen, Holder, ReceiveStall, SendStall};
+use super::connections::{Connecting, HalfOpen, Holder, PeersGone, ReceiveStall, SendStall};
 use super::listeners::{ListenerView, Proto};
 use super::thresholds::Thresholds;
 use super::units::{format_age, round1};
@@ -54,6 +54,7 @@ pub(super) fn findings(scope: &Scope<'_>) -> Vec<Finding> {
     out.extend(c.connecting.iter().map(|g| connect_stall(scope, g)));
     out.extend(c.receive_stalls.iter().map(|r| receive_stall(scope, r)));
     out.extend(c.send_stalls.iter().map(|s| send_stall(scope, s)));
+    out.extend(c.peers_gone.iter().map(|g| peer_gone(scope, g)));
     out
 }
 
@@ -1018,6 +1019,100 @@ fn send_stall(scope: &Scope<'_>, s: &SendStall) -> Finding {
         Severity::Warning,
         About::Destination(kind, mentions),
         destination_subject(s.holder.as_ref(), s.remote),
+        summary,
+        evidence,
+        remedy,
+    )
+}
+
+fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
+    let sys = &scope.view.sysctl;
+    let h = &g.holder;
+    let peers = g
+        .peers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let more = if g.sockets > g.peers.len() as u64 {
+        ", …"
+    } else {
+        ""
+    };
+    let mut summary = format!(
+        "{} ESTABLISHED sockets whose peers on this host no longer exist ({peers}{more}): \
+         their FIN or RST was lost, nothing is in flight",
+        g.sockets
+    );
+    if let Some(ms) = g.idle_ms {
+        let _ = write!(
+            summary,
+            "; idle at least {}",
+            format_age(f64::from(ms) / 1000.0)
+        );
+    }
+    let keepalive = match g.keepalive {
+        0 => "none has keepalive on".to_owned(),
+        k if k == g.sockets => "all have keepalive on".to_owned(),
+        k => format!("{k} have keepalive on"),
+    };
+    let _ = write!(summary, "; {keepalive}");
+    let keepalive_text = format!(
+        "net.ipv4.tcp_keepalive_time = {} s, tcp_keepalive_intvl = {} s, \
+         tcp_keepalive_probes = {}",
+        sysctl_text(sys.tcp_keepalive_time),
+        sysctl_text(sys.tcp_keepalive_intvl),
+        sysctl_text(sys.tcp_keepalive_probes)
+    );
+    let mut remedy = format!(
+        "{} (pid {}) waits on connections whose other end is gone: a reader without a \
+         timeout blocks in read() forever. Give its reads a timeout (SO_RCVTIMEO, or its \
+         library's read timeout), or set TCP_USER_TIMEOUT; ",
+        h.comm, h.pid
+    );
+    let _ = if g.keepalive == 0 {
+        write!(
+            remedy,
+            "turn SO_KEEPALIVE on, so the kernel probes idle connections and resets dead ones \
+             ({keepalive_text}: a dead peer is found after time + intvl × probes)."
+        )
+    } else {
+        write!(
+            remedy,
+            "{keepalive} ({keepalive_text}): the kernel resets those after time + intvl × \
+             probes; lower them to free the sockets sooner."
+        )
+    };
+    // A dry run first: without --yes, kill lists what it would destroy.
+    let _ = match g.peers.as_slice() {
+        [one] if g.sockets == 1 => write!(
+            remedy,
+            " To free it now: sockscope kill --pid {} --state established --peer {one}",
+            h.pid
+        ),
+        [first, ..] => write!(
+            remedy,
+            " To free them now, one peer at a time: sockscope kill --pid {} --state \
+             established --peer {first} (and so on; a dry run without --yes).",
+            h.pid
+        ),
+        [] => Ok(()),
+    };
+    let evidence = json!({
+        "pid": h.pid, "comm": h.comm, "sockets": g.sockets,
+        "peers": g.peers.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "locals": g.locals.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "idle_ms": g.idle_ms, "keepalive": g.keepalive,
+        "tcp_keepalive_time": sys.tcp_keepalive_time,
+        "tcp_keepalive_intvl": sys.tcp_keepalive_intvl,
+        "tcp_keepalive_probes": sys.tcp_keepalive_probes,
+    });
+    finding(
+        scope,
+        FindingId::PeerGone,
+        Severity::Warning,
+        About::Process(&h.comm, h.pid),
+        process_subject(&h.comm, h.pid),
         summary,
         evidence,
         remedy,

@@ -392,3 +392,102 @@ fn ignore_rules_leave_findings_out_and_count_them() {
     );
     assert_eq!(a.ignored, 5);
 }
+
+/// A socket of `pid` accepted on 127.0.0.1:5020 whose client (`127.0.0.1:port`) is gone.
+fn ghost(pid: u32, port: u16, dumps: u32) -> crate::model::PeerGone {
+    crate::model::PeerGone {
+        socket: crate::model::TcpSocket {
+            family: crate::model::Family::Inet,
+            state: TcpState::Established,
+            local: "127.0.0.1:5020".parse().expect("addr"),
+            peer: format!("127.0.0.1:{port}").parse().expect("addr"),
+            recv_q: 0,
+            send_q: 0,
+            inode: 900_000 + u64::from(port),
+            uid: 0,
+            drops: None,
+            last_ack_recv_ms: None,
+            timer: None,
+            owners: vec![pid],
+        },
+        idle_ms: Some(12_000),
+        dumps,
+    }
+}
+
+/// Two samples of the incidents, with these sockets whose peer is gone in each, and the pid
+/// that holds them.
+fn ghost_window(first: &[u16], last: &[u16]) -> (Vec<Snapshot>, u32) {
+    let mut window = recording("incidents");
+    let pid = window[1]
+        .processes
+        .iter()
+        .find(|p| p.comm == "leaky")
+        .expect("leaky")
+        .pid;
+    window[0].netns[0].peer_gone = first.iter().map(|&p| ghost(pid, p, 1)).collect();
+    window[1].netns[0].peer_gone = last.iter().map(|&p| ghost(pid, p, 1)).collect();
+    (window, pid)
+}
+
+fn peer_gone(window: &[Snapshot]) -> Vec<Finding> {
+    analyze(window, &Settings::default())
+        .expect("a window")
+        .findings
+        .into_iter()
+        .filter(|f| f.id == FindingId::PeerGone)
+        .collect()
+}
+
+/// Issue #17: a connection whose peer is gone in both samples is named, with its count.
+#[test]
+fn peers_gone_in_every_sample_are_named_by_process() {
+    let (window, pid) = ghost_window(&[40001, 40002, 40003], &[40001, 40002, 40003, 40004]);
+    let found = peer_gone(&window);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = &found[0];
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.is_about_process(&window[1].netns[0].id, pid), "{f:#?}");
+    // 40004 was not gone at the window's start: not counted.
+    assert_eq!(f.evidence["sockets"], 3, "{f:#?}");
+    assert_eq!(f.evidence["idle_ms"], 12_000, "{f:#?}");
+    assert!(
+        f.remedy.contains(&format!(
+            "sockscope kill --pid {pid} --state established --peer 127.0.0.1:4000"
+        )),
+        "{}",
+        f.remedy
+    );
+    assert!(f.remedy.contains("SO_KEEPALIVE"), "{}", f.remedy);
+    // The window's first snapshot slim (a live window) keeps this list.
+    let mut slim = window.clone();
+    slim[0].netns[0].tracked.clear();
+    slim[0].netns[0].tracked_dropped = true;
+    assert_eq!(peer_gone(&slim).len(), 1);
+}
+
+/// A connection caught mid-teardown is in one sample only: not a ghost.
+#[test]
+fn a_connection_seen_gone_in_one_sample_only_is_not_raised() {
+    for (first, last) in [(&[][..], &[40001][..]), (&[40001][..], &[][..])] {
+        let (window, _) = ghost_window(first, last);
+        assert!(peer_gone(&window).is_empty(), "{first:?} then {last:?}");
+    }
+    // One sample: one dump decides nothing, unless a live collector saw it in two.
+    let (window, pid) = ghost_window(&[], &[40001]);
+    assert!(peer_gone(&window[1..]).is_empty());
+    let mut confirmed = window[1].clone();
+    confirmed.netns[0].peer_gone = vec![ghost(pid, 40001, 2)];
+    assert_eq!(peer_gone(&[confirmed]).len(), 1);
+}
+
+/// Two snapshots of a live collector whose sockets come from the same full dump are one
+/// observation, not two.
+#[test]
+fn two_refreshes_of_one_full_dump_are_one_observation() {
+    let (mut window, _) = ghost_window(&[40001], &[40001]);
+    let gap_ms = (window[1].monotonic_ns - window[0].monotonic_ns) / 1_000_000;
+    window[1].freshness.incremental = true;
+    window[1].freshness.socket_dump_age_ms = gap_ms;
+    assert!(peer_gone(&window).is_empty());
+}

@@ -13,7 +13,9 @@
 //!
 //! Only the newest snapshot of a live window keeps its per-socket lists; the older ones are
 //! kept slim, marked so (`tracked_dropped`), so that a window costs little even at 100,000
-//! sockets. A window of every sample also keeps its first snapshot whole, so that the
+//! sockets; the few sockets whose peer is gone (`peer_gone`, bounded) stay in every copy,
+//! since `peer-gone` needs them at both ends of the window. A window of every sample also
+//! keeps its first snapshot whole, so that the
 //! analysis can tell unread data that did not drain over the window. Pure: no clock is read,
 //! time comes from the snapshots.
 

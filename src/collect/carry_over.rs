@@ -22,7 +22,7 @@ use super::procnet::NetTables;
 use super::procs::ProcessScan;
 use super::read_plan::NsRead;
 use super::sockets::{FRESH_STATES, InodeMap, Slot};
-use crate::model::{NetnsSnapshot, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState};
+use crate::model::{NetnsSnapshot, PeerGone, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState};
 
 /// What a pass may reuse of the passes before it: an incremental collector's memory,
 /// borrowed.
@@ -145,6 +145,9 @@ pub(super) struct FullDumpOnly {
     established: Vec<TcpSocket>,
     /// Connections in trouble past the limit, of those a fresh dump does not read.
     troubled_left_out: u64,
+    /// ESTABLISHED sockets whose other end is gone, and those past the limit.
+    peer_gone: Vec<PeerGone>,
+    peer_gone_left_out: u64,
     unix_sockets: u64,
     sysctl: Sysctls,
     local_addrs: Vec<IpAddr>,
@@ -167,6 +170,17 @@ impl FullDumpOnly {
                 })
                 .collect(),
             troubled_left_out: dump.sockets.established_left_out(),
+            peer_gone: dump
+                .sockets
+                .peer_gone
+                .iter()
+                .map(|g| {
+                    let mut g = g.clone();
+                    g.socket.owners = Vec::new();
+                    g
+                })
+                .collect(),
+            peer_gone_left_out: dump.sockets.peer_gone_left_out,
             unix_sockets: dump.sockets.unix_sockets,
             sysctl: dump.tables.sysctl.clone(),
             local_addrs: dump.tables.local_addrs.clone(),
@@ -189,6 +203,7 @@ impl FullDumpOnly {
             set_count(&mut snapshot.tcp_states, TcpState::Established, established);
         }
         snapshot.troubled_left_out += self.troubled_left_out;
+        snapshot.peer_gone_left_out = self.peer_gone_left_out;
         snapshot.unix_sockets = self.unix_sockets;
         snapshot.sysctl = self.sysctl.clone();
         snapshot.local_addrs.clone_from(&self.local_addrs);
@@ -295,9 +310,16 @@ pub(super) fn carry_over(
             for s in &full.established {
                 dump.sockets.add_carried_over(s, age);
             }
+            for g in &full.peer_gone {
+                dump.sockets.add_carried_over_peer_gone(g, age);
+            }
         }
         match dump.read {
             NsRead::Full => {
+                // A socket two full dumps in a row found without its other end.
+                if let Some(before) = prior.and_then(|p| p.namespaces.get(&target.id)) {
+                    dump.sockets.confirm_peer_gone(&before.peer_gone);
+                }
                 kept.base.extend(dump.sockets.base_slots());
                 kept.namespaces.insert(target.id, FullDumpOnly::of(dump));
                 kept.full_dump_cpu += dump.cpu;

@@ -84,6 +84,10 @@ pub fn attribute(
                     tcp.add(s.state, 1);
                     s.owners.push(p.pid);
                 }
+                Slot::PeerGone(i) => {
+                    tcp.add(TcpState::Established, 1);
+                    dumps[ns].peer_gone[i].socket.owners.push(p.pid);
+                }
                 Slot::Unix => unix_sockets += 1,
                 Slot::UnixListener(i) => {
                     unix_sockets += 1;
@@ -305,6 +309,10 @@ impl Joined {
                         let s = &mut dump.tracked[i];
                         s.owners = sorted(holders);
                         Kind::Tcp(s.state)
+                    }
+                    Slot::PeerGone(i) => {
+                        dump.peer_gone[i].socket.owners = sorted(holders);
+                        Kind::Tcp(TcpState::Established)
                     }
                     Slot::UnixListener(i) => {
                         dump.unix_listeners[i].owners = sorted(holders);

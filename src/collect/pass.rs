@@ -62,7 +62,7 @@ fn dump_here(read: NsRead, last: Option<&Tracked>) -> Result<NsDump, NetlinkErro
         // of both families. A rough upper bound is all the hint needs to be.
         let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
         let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
-        sockets::dump(read, hint).map(|sockets| (read, sockets, tables))
+        sockets::dump(read, hint, &tables.local_addrs).map(|sockets| (read, sockets, tables))
     });
     let (read, sockets, tables) = dumped?;
     Ok(NsDump {
@@ -310,6 +310,7 @@ fn netns_snapshot(
         ..
     } = dump;
     let troubled_left_out = sockets.troubled_left_out();
+    let peer_gone_left_out = sockets.peer_gone_left_out;
     let mut snapshot = NetnsSnapshot {
         id: target.id.model_id(),
         label: target.label.clone(),
@@ -326,6 +327,8 @@ fn netns_snapshot(
         unix_listeners: sockets.unix_listeners,
         unix_sockets: sockets.unix_sockets,
         local_addrs: tables.local_addrs,
+        peer_gone: sockets.peer_gone,
+        peer_gone_left_out,
     };
     let mut notes = tables.notes;
     if let (false, Some(prior)) = (read.is_full(), prior) {

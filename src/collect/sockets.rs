@@ -13,15 +13,17 @@
 //! listening table. So a fresh dump may leave out the CLOSE_WAIT / SYN_RECV walk
 //! ([`NsRead::Listeners`]) when the caller knows nothing can have changed there.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, SocketAddr};
 
 use super::netlink::{
     DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates,
 };
 use super::read_plan::NsRead;
 use crate::model::{
-    StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimerKind, UnixSocket, UnixState,
+    PEER_GONE_LIMIT, PeerGone, StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimerKind,
+    UnixSocket, UnixState,
 };
 
 /// The TCP states a fresh dump reads in full.
@@ -49,6 +51,154 @@ pub struct Sockets {
     pub unix_sockets: u64,
     /// Inode -> what the inode is, for every socket with an inode.
     pub index: InodeMap<Slot>,
+    /// ESTABLISHED sockets whose other end was not in the dump (full dumps only).
+    pub peer_gone: Vec<PeerGone>,
+    /// Such sockets past [`PEER_GONE_LIMIT`], or left unchecked (see [`PeerCheck`]).
+    pub peer_gone_left_out: u64,
+    /// The search for them, while a full dump runs.
+    peer_check: Option<PeerCheck>,
+}
+
+/// The search, during a full dump, for ESTABLISHED sockets whose other end is not there.
+///
+/// Both ends of a connection between two addresses of one namespace are in its dump, with
+/// reversed 4-tuples. So, as the dump streams by, every socket whose peer address is local
+/// (loopback or an address of the namespace) leaves a 64-bit hash of its 4-tuple in `seen`,
+/// and each candidate — an ESTABLISHED socket accepted by a listener of the namespace, from a
+/// local peer, with nothing in flight — waits in `pending` under the hash of its reversed
+/// tuple until its other end passes (or was already `seen`). What still waits at the end of
+/// the dump has no other end. The two ends come in hash-table order, not together, so
+/// `pending` can briefly hold many healthy connections: it is bounded, and past the bound a
+/// candidate leaves only its hash, to be counted as left out if its other end never passes.
+///
+/// Cost, for the length of the dump only: `seen` holds about 20 bytes per local connection
+/// (8 for the hash, the rest the table's slack), 20 MB at a million loopback sockets;
+/// `pending` at most [`PEER_PENDING_LIMIT`] sockets (about 3 MB), and 8 bytes for each
+/// candidate past it.
+#[derive(Debug, Default)]
+struct PeerCheck {
+    /// The namespace's own addresses, loopback aside.
+    local_addrs: Vec<IpAddr>,
+    /// Listening ports, and the addresses listened on (unspecified for a wildcard).
+    listening: HashMap<u16, Vec<IpAddr>>,
+    seen: HashSet<u64, BuildHasherDefault<InodeHasher>>,
+    pending: InodeMap<PeerGone>,
+    /// The reversed-tuple hashes of the candidates that found `pending` full: those whose
+    /// other end never passes are counted as left out.
+    overflow: Vec<u64>,
+}
+
+/// At most this many candidates wait for their other end at once, in full.
+const PEER_PENDING_LIMIT: usize = 20_000;
+
+/// An address as both ends see it: an IPv4-mapped IPv6 address (a dual-stack socket's view
+/// of an IPv4 peer) as the IPv4 address.
+fn plain_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 @ IpAddr::V4(_) => v4,
+    }
+}
+
+fn plain(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(plain_ip(addr.ip()), addr.port())
+}
+
+/// A 64-bit hash of a connection's 4-tuple, as seen from `local`: the addresses and ports
+/// folded into [`InodeHasher`], cheap enough for every local connection of a dump. Nobody
+/// outside chooses 4-tuples to collide here, and a collision could only hide a ghost.
+fn tuple_hash(local: SocketAddr, peer: SocketAddr) -> u64 {
+    let mut h = InodeHasher::default();
+    for addr in [plain(local), plain(peer)] {
+        match addr.ip() {
+            IpAddr::V4(v4) => h.write_u64(u64::from(v4.to_bits())),
+            IpAddr::V6(v6) => {
+                let bits = v6.to_bits();
+                #[allow(clippy::cast_possible_truncation)] // the two halves, on purpose
+                {
+                    h.write_u64((bits >> 64) as u64);
+                    h.write_u64(bits as u64);
+                }
+            }
+        }
+        h.write_u64(u64::from(addr.port()));
+    }
+    h.finish()
+}
+
+impl PeerCheck {
+    fn new(local_addrs: &[IpAddr]) -> PeerCheck {
+        PeerCheck {
+            local_addrs: local_addrs.iter().copied().map(plain_ip).collect(),
+            ..PeerCheck::default()
+        }
+    }
+
+    fn is_local(&self, ip: IpAddr) -> bool {
+        let ip = plain_ip(ip);
+        ip.is_loopback() || self.local_addrs.contains(&ip)
+    }
+
+    /// Whether a listener of the namespace accepts connections to `local`.
+    fn accepted_at(&self, local: SocketAddr) -> bool {
+        let local = plain(local);
+        self.listening.get(&local.port()).is_some_and(|ips| {
+            ips.iter()
+                .any(|&ip| ip.is_unspecified() || plain_ip(ip) == local.ip())
+        })
+    }
+
+    fn add(&mut self, s: &InetSock) {
+        if s.state == TcpState::Listen {
+            self.listening
+                .entry(s.local.port())
+                .or_default()
+                .push(s.local.ip());
+            return;
+        }
+        if !self.is_local(s.peer.ip()) {
+            return;
+        }
+        let own = tuple_hash(s.local, s.peer);
+        self.pending.remove(&own);
+        self.seen.insert(own);
+        let quiet = s.recv_q == 0
+            && s.send_q == 0
+            && s.timer.is_none_or(|t| t.kind == TimerKind::Keepalive);
+        if s.state != TcpState::Established || s.inode == 0 || !quiet || !self.accepted_at(s.local)
+        {
+            return;
+        }
+        let reversed = tuple_hash(s.peer, s.local);
+        if self.seen.contains(&reversed) {
+            return;
+        }
+        if self.pending.len() >= PEER_PENDING_LIMIT {
+            self.overflow.push(reversed);
+            return;
+        }
+        self.pending.insert(
+            reversed,
+            PeerGone {
+                socket: TcpSocket {
+                    family: s.family,
+                    state: s.state,
+                    local: s.local,
+                    peer: s.peer,
+                    recv_q: s.recv_q,
+                    send_q: s.send_q,
+                    inode: s.inode,
+                    uid: s.uid,
+                    drops: None,
+                    last_ack_recv_ms: None,
+                    timer: s.timer,
+                    owners: Vec::new(),
+                },
+                idle_ms: s.tcp_info.as_ref().and_then(|i| i.last_data_recv),
+                dumps: 1,
+            },
+        );
+    }
 }
 
 /// A map keyed by socket inode.
@@ -90,6 +240,8 @@ pub enum Slot {
     Tcp(TcpState),
     TcpListener(usize),
     Tracked(usize),
+    /// An ESTABLISHED socket whose other end is gone, in [`Sockets::peer_gone`].
+    PeerGone(usize),
     Unix,
     UnixListener(usize),
 }
@@ -108,9 +260,19 @@ const ONE_WALK_UP_TO: u64 = 500;
 /// every other state bare (in a small namespace, with `INFO` too, in the same walk). A fresh
 /// dump keeps the first two, with SYN_RECV beside CLOSE_WAIT (request sockets carry no
 /// `tcp_info`, so asking costs nothing).
-pub fn dump(read: NsRead, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkError> {
+///
+/// A full dump also looks for ESTABLISHED sockets whose other end is gone (see
+/// [`PeerCheck`]), with `local_addrs` the namespace's own addresses.
+pub fn dump(
+    read: NsRead,
+    sockets_hint: Option<u64>,
+    local_addrs: &[IpAddr],
+) -> Result<Sockets, NetlinkError> {
     let mut diag = DiagSocket::new()?;
-    let mut out = Sockets::default();
+    let mut out = Sockets {
+        peer_check: read.is_full().then(|| PeerCheck::new(local_addrs)),
+        ..Sockets::default()
+    };
     let drops = Extensions {
         skmeminfo: true,
         ..Extensions::default()
@@ -146,6 +308,7 @@ pub fn dump(read: NsRead, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkE
         UnixStates::Listening
     };
     diag.dump_unix(unix, |s| out.add_unix(s))?;
+    out.settle_peer_check();
     Ok(out)
 }
 
@@ -182,6 +345,9 @@ impl Troubled {
 impl Sockets {
     fn add_tcp(&mut self, s: InetSock) {
         self.tcp_states.add(s.state, 1);
+        if let Some(check) = &mut self.peer_check {
+            check.add(&s);
+        }
         let keep_as = match s.state {
             TcpState::Listen => Some(true),
             TcpState::SynRecv | TcpState::CloseWait => Some(false),
@@ -258,6 +424,52 @@ impl Sockets {
         self.index.insert(s.inode, slot);
     }
 
+    /// Keep what the peer check found: the candidates whose other end never passed.
+    fn settle_peer_check(&mut self) {
+        let Some(check) = self.peer_check.take() else {
+            return;
+        };
+        let mut found: Vec<PeerGone> = check.pending.into_values().collect();
+        found.sort_by_key(|g| g.socket.inode);
+        let past = found.len().saturating_sub(PEER_GONE_LIMIT);
+        found.truncate(PEER_GONE_LIMIT);
+        let unkept = check
+            .overflow
+            .iter()
+            .filter(|h| !check.seen.contains(h))
+            .count();
+        self.peer_gone_left_out = (past + unkept) as u64;
+        for g in found {
+            self.index
+                .insert(g.socket.inode, Slot::PeerGone(self.peer_gone.len()));
+            self.peer_gone.push(g);
+        }
+    }
+
+    /// Add a socket whose other end was gone in an earlier full dump, `aged_ms` ago.
+    pub fn add_carried_over_peer_gone(&mut self, g: &PeerGone, aged_ms: u32) {
+        self.index
+            .insert(g.socket.inode, Slot::PeerGone(self.peer_gone.len()));
+        let mut g = g.clone();
+        g.socket.owners.clear();
+        g.idle_ms = g.idle_ms.map(|ms| ms.saturating_add(aged_ms));
+        self.peer_gone.push(g);
+    }
+
+    /// Count each socket that the full dump before this one also found without its other
+    /// end (`before`): the same inode and 4-tuple, so the same connection.
+    pub fn confirm_peer_gone(&mut self, before: &[PeerGone]) {
+        for g in &mut self.peer_gone {
+            if let Some(b) = before.iter().find(|b| {
+                b.socket.inode == g.socket.inode
+                    && b.socket.local == g.socket.local
+                    && b.socket.peer == g.socket.peer
+            }) {
+                g.dumps = b.dumps.saturating_add(1);
+            }
+        }
+    }
+
     /// Connections in trouble this dump counted but did not keep (past the limit).
     pub fn troubled_left_out(&self) -> u64 {
         self.troubled_left_out.iter().sum()
@@ -291,10 +503,145 @@ impl Sockets {
             let plain = match slot {
                 Slot::TcpListener(_) => Slot::Tcp(TcpState::Listen),
                 Slot::Tracked(i) => Slot::Tcp(self.tracked[i].state),
+                Slot::PeerGone(_) => Slot::Tcp(TcpState::Established),
                 Slot::UnixListener(_) => Slot::Unix,
                 plain @ (Slot::Tcp(_) | Slot::Unix) => plain,
             };
             (inode, plain)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Family, TcpTimer};
+
+    fn sock(state: TcpState, local: &str, peer: &str, inode: u64) -> InetSock {
+        let local: SocketAddr = local.parse().expect("addr");
+        InetSock {
+            family: if local.is_ipv4() {
+                Family::Inet
+            } else {
+                Family::Inet6
+            },
+            state,
+            local,
+            peer: peer.parse().expect("addr"),
+            recv_q: 0,
+            send_q: 0,
+            inode,
+            uid: 0,
+            drops: None,
+            tcp_info: None,
+            timer: None,
+            ifindex: 0,
+            cookie: inode,
+        }
+    }
+
+    /// A full dump's sockets, in this order, with the namespace's address 10.0.0.1.
+    fn dumped(socks: Vec<InetSock>) -> Sockets {
+        let mut out = Sockets {
+            peer_check: Some(PeerCheck::new(&["10.0.0.1".parse().expect("addr")])),
+            ..Sockets::default()
+        };
+        for s in socks {
+            out.add_tcp(s);
+        }
+        out.settle_peer_check();
+        out
+    }
+
+    fn gone(s: &Sockets) -> Vec<u64> {
+        let mut inodes: Vec<u64> = s.peer_gone.iter().map(|g| g.socket.inode).collect();
+        inodes.sort_unstable();
+        inodes
+    }
+
+    #[test]
+    fn an_accepted_connection_without_its_other_end_is_kept_whichever_order_they_come() {
+        use TcpState::{Established, Listen, TimeWait};
+        let est = Established;
+        let s = dumped(vec![
+            sock(Listen, "0.0.0.0:5020", "0.0.0.0:0", 1),
+            // Other end after, other end before: both healthy.
+            sock(est, "127.0.0.1:5020", "127.0.0.1:40001", 11),
+            sock(est, "127.0.0.1:40001", "127.0.0.1:5020", 12),
+            sock(est, "127.0.0.1:40002", "127.0.0.1:5020", 13),
+            sock(est, "127.0.0.1:5020", "127.0.0.1:40002", 14),
+            // The client in TIME_WAIT (inode 0): an other end all the same.
+            sock(est, "127.0.0.1:5020", "127.0.0.1:40003", 15),
+            sock(TimeWait, "127.0.0.1:40003", "127.0.0.1:5020", 0),
+            // A dual-stack server's view of an IPv4 client that is gone, and one on the
+            // namespace's own address: ghosts.
+            sock(
+                est,
+                "[::ffff:127.0.0.1]:5020",
+                "[::ffff:127.0.0.1]:40004",
+                16,
+            ),
+            sock(est, "10.0.0.1:5020", "10.0.0.1:40005", 17),
+            // A remote peer, and a local client of another host's server: not judged.
+            sock(est, "10.0.0.1:5020", "192.0.2.7:40006", 18),
+            sock(est, "127.0.0.1:40007", "127.0.0.1:6000", 19),
+        ]);
+        assert_eq!(gone(&s), [16, 17]);
+        assert_eq!(s.peer_gone_left_out, 0);
+        assert_eq!(s.index.get(&16), Some(&Slot::PeerGone(0)));
+        assert_eq!(s.tcp_states.get(Established), 9);
+    }
+
+    #[test]
+    fn anything_in_flight_or_unaccepted_is_not_a_ghost_but_keepalive_is() {
+        use TcpState::{Established, Listen};
+        let mut unread = sock(Established, "127.0.0.1:5020", "127.0.0.1:40001", 11);
+        unread.recv_q = 10;
+        let mut unacked = sock(Established, "127.0.0.1:5020", "127.0.0.1:40002", 12);
+        unacked.send_q = 10;
+        unacked.timer = Some(TcpTimer {
+            kind: TimerKind::Retransmit,
+            retrans: 0,
+            expires_ms: 200,
+        });
+        let unaccepted = sock(Established, "127.0.0.1:5020", "127.0.0.1:40003", 0);
+        let mut keepalive = sock(Established, "127.0.0.1:5020", "127.0.0.1:40004", 14);
+        keepalive.timer = Some(TcpTimer {
+            kind: TimerKind::Keepalive,
+            retrans: 0,
+            expires_ms: 7_000_000,
+        });
+        let s = dumped(vec![
+            sock(Listen, "127.0.0.1:5020", "0.0.0.0:0", 1),
+            unread,
+            unacked,
+            unaccepted,
+            keepalive,
+        ]);
+        assert_eq!(gone(&s), [14]);
+    }
+
+    #[test]
+    fn past_the_pending_bound_only_real_ghosts_are_counted_left_out() {
+        use TcpState::{Established, Listen};
+        let n = u16::try_from(PEER_PENDING_LIMIT / 1000 + 1).expect("small");
+        let mut socks = vec![sock(Listen, "0.0.0.0:5020", "0.0.0.0:0", 1)];
+        // Servers' ends first, clients' after: every healthy one waits, past the bound.
+        let mut inode = 10;
+        let mut clients = Vec::new();
+        for a in 1..=n {
+            for port in 1000..2000u16 {
+                inode += 1;
+                let client = format!("127.0.{}.{}:{port}", a >> 8, a & 0xff);
+                socks.push(sock(Established, "127.0.0.1:5020", &client, inode));
+                clients.push(sock(Established, &client, "127.0.0.1:5020", 0));
+            }
+        }
+        // Two ghosts past the bound: their clients never come.
+        clients.truncate(clients.len() - 2);
+        socks.extend(clients);
+        let s = dumped(socks);
+        assert!(s.peer_gone.is_empty());
+        assert_eq!(s.peer_gone_left_out, 2);
     }
 }

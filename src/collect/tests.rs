@@ -24,7 +24,8 @@ const HELPER_ENV: &str = "SOCKSCOPE_TEST_SOCKET_HOLDER";
 /// `leave N` (the clients of N connections close, the first after sending a few bytes
 /// nobody reads; their servers stay open in CLOSE_WAIT), `listen` (one more listener),
 /// `close` (the servers left in CLOSE_WAIT close), `swap` (the client of the last connection
-/// closes and a listener opens: as many descriptors as before).
+/// closes and a listener opens: as many descriptors as before), `abort N` (the clients of N
+/// connections abort with a RST; their servers stay open).
 #[test]
 #[ignore = "helper process of the collector tests"]
 fn socket_holder_helper() {
@@ -46,6 +47,14 @@ fn socket_holder_helper() {
             (Some("leave"), Some(n)) => {
                 conns[0].0.write_all(b"unread").expect("write");
                 servers.extend(conns.drain(..n).map(|(_client, server)| server));
+            }
+            (Some("abort"), Some(n)) => {
+                for (client, server) in conns.drain(..n) {
+                    rustix::net::sockopt::set_socket_linger(&client, Some(Duration::ZERO))
+                        .expect("SO_LINGER");
+                    drop(client);
+                    servers.push(server);
+                }
             }
             (Some("listen"), _) => listeners.push(TcpListener::bind("127.0.0.1:0").expect("bind")),
             (Some("close"), _) => servers.clear(),
@@ -409,4 +418,99 @@ fn a_quiet_namespace_carries_its_close_wait_sockets_over_and_ages_them() {
     );
     assert_eq!(moved.freshness.tracked_age_ms, 0);
     assert_eq!(close_wait_of(&moved, helper.pid()), 0);
+}
+
+/// Issue #17: a server's connection whose client aborted while its RST was dropped is found
+/// by every full dump, owner and all; a refresh carries it over as the same observation, and
+/// only a second full dump confirms it.
+#[test]
+fn a_connection_whose_peer_is_gone_is_confirmed_by_a_second_full_dump_only() {
+    let test = "a_connection_whose_peer_is_gone_is_confirmed_by_a_second_full_dump_only";
+    let Some(holder) = Holder::start(test) else {
+        return;
+    };
+    if !may_enter_or_skip(test) {
+        return;
+    }
+    let rules = "add table inet lossy\n\
+                 add chain inet lossy output { type filter hook output priority 0; }\n\
+                 add rule inet lossy output tcp flags & rst == rst drop\n";
+    let nft = Command::new("nsenter")
+        .arg(format!("--net={}", holder.ns_path().display()))
+        .args(["--", "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child
+                .stdin
+                .take()
+                .expect("piped stdin")
+                .write_all(rules.as_bytes())?;
+            child.wait()
+        });
+    if !nft.is_ok_and(|status| status.success()) {
+        crate::testing::skip_or_fail(test, "`nft` could not add a rule (package nftables)");
+        return;
+    }
+    let mut helper = Helper::start(&holder, 3);
+    helper.tell("abort 2");
+    let gone = |s: &Snapshot| -> Vec<(u32, Vec<u32>)> {
+        s.netns[0]
+            .peer_gone
+            .iter()
+            .map(|g| (g.dumps, g.socket.owners.clone()))
+            .collect()
+    };
+    let judged = |window: &[Snapshot]| -> Vec<u64> {
+        let settings = crate::analyze::Settings::default();
+        crate::analyze::analyze(window, &settings)
+            .expect("a window")
+            .findings
+            .iter()
+            .filter(|f| f.id == crate::analyze::FindingId::PeerGone)
+            .filter_map(|f| f.evidence["sockets"].as_u64())
+            .collect()
+    };
+    let pid = helper.pid();
+
+    let mut refreshing = Collector::with_refresh(in_holder(&holder), incremental());
+    let full = refreshing.snapshot().expect("snapshot");
+    let refresh = refreshing.snapshot().expect("refresh");
+    assert!(refresh.freshness.incremental);
+    for s in [&full, &refresh] {
+        assert_eq!(
+            gone(s),
+            [(1, vec![pid]), (1, vec![pid])],
+            "{:?}",
+            s.netns[0]
+        );
+    }
+    assert!(judged(&[full.clone(), refresh]).is_empty());
+
+    let every = Refresh::Incremental {
+        full_dump_every: Duration::ZERO,
+        full_walk_every: Duration::ZERO,
+        quiet_tracked_for: Duration::ZERO,
+    };
+    let mut dumping = Collector::with_refresh(in_holder(&holder), every);
+    let _ = dumping.snapshot().expect("snapshot");
+    // A full dump is due again once the last one's cost has been spread out (100x its CPU).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let second = loop {
+        let s = dumping.snapshot().expect("snapshot");
+        if s.freshness.socket_dump_age_ms == 0 {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no second full dump: {:?}",
+            s.freshness
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(gone(&second), [(2, vec![pid]), (2, vec![pid])]);
+    assert_eq!(judged(&[second]), [2]);
+    // Two one-shot passes: the window's first and last.
+    let later = collect(&in_holder(&holder)).expect("a pass");
+    assert_eq!(judged(&[full, later]), [2]);
 }

@@ -125,6 +125,43 @@ pub struct NetnsSnapshot {
     pub unix_sockets: u64,
     /// Addresses configured on this namespace's interfaces (for "is this peer local").
     pub local_addrs: Vec<IpAddr>,
+    /// ESTABLISHED sockets whose other end is gone (see [`PeerGone`]), from the last full
+    /// dump; at most [`PEER_GONE_LIMIT`]. Few and small, so a slim snapshot keeps them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer_gone: Vec<PeerGone>,
+    /// Such sockets past the limit, counted, not kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub peer_gone_left_out: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// At most this many [`PeerGone`] sockets are kept per namespace.
+pub const PEER_GONE_LIMIT: usize = 1_000;
+
+/// An ESTABLISHED socket accepted by a listener of its namespace, from a peer address of that
+/// namespace (loopback or one of its own addresses), whose other end — the socket with the
+/// reversed 4-tuple — was not in the same dump, and with nothing in flight (no unread or
+/// unacknowledged data, no retransmission or probe timer). Its peer's FIN or RST was lost:
+/// the connection exists on this side only. One dump decides nothing (a connection being
+/// torn down looks the same for a moment); the analysis judges it over its window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerGone {
+    pub socket: TcpSocket,
+    /// `tcpi_last_data_recv`: ms since data last arrived, when the dump brought `tcp_info`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_ms: Option<u32>,
+    /// Consecutive full dumps that found it so, this one included (a live collector's; a
+    /// one-shot pass says 1).
+    #[serde(default = "one")]
+    pub dumps: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// At most this many SYN_SENT sockets, and this many troubled ESTABLISHED ones, are kept in
@@ -166,6 +203,14 @@ pub struct Sysctls {
     /// SYN-ACK retransmissions before a request socket is dropped.
     #[serde(default)]
     pub tcp_synack_retries: Option<u64>,
+    /// `net.ipv4.tcp_keepalive_time`, `_intvl` (seconds) and `_probes`: how long a socket
+    /// with `SO_KEEPALIVE` takes to notice a peer that is gone.
+    #[serde(default)]
+    pub tcp_keepalive_time: Option<u64>,
+    #[serde(default)]
+    pub tcp_keepalive_intvl: Option<u64>,
+    #[serde(default)]
+    pub tcp_keepalive_probes: Option<u64>,
 }
 
 /// The `TCP:` line of `/proc/net/sockstat`.

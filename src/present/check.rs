@@ -223,9 +223,15 @@ fn perfdata(a: &Analysis, t: &Thresholds) -> Vec<Perf> {
         ),
     ];
     // Sockets in each kind of trouble, over every namespace.
-    for (i, label) in ["half_open", "connecting", "receive_stalled", "send_stalled"]
-        .into_iter()
-        .enumerate()
+    for (i, label) in [
+        "half_open",
+        "connecting",
+        "receive_stalled",
+        "send_stalled",
+        "peer_gone",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let n: u64 = a.netns.iter().map(|ns| ns.connections.counts()[i].1).sum();
         out.push(perf(label, Some(n as f64), "", None, None, None));

@@ -79,6 +79,9 @@ pub struct SysctlDto {
     pub tcp_max_orphans: Option<u64>,
     pub tcp_syn_retries: Option<u64>,
     pub tcp_synack_retries: Option<u64>,
+    pub tcp_keepalive_time: Option<u64>,
+    pub tcp_keepalive_intvl: Option<u64>,
+    pub tcp_keepalive_probes: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -240,6 +243,9 @@ impl From<&Sysctls> for SysctlDto {
             tcp_max_orphans: s.tcp_max_orphans,
             tcp_syn_retries: s.tcp_syn_retries,
             tcp_synack_retries: s.tcp_synack_retries,
+            tcp_keepalive_time: s.tcp_keepalive_time,
+            tcp_keepalive_intvl: s.tcp_keepalive_intvl,
+            tcp_keepalive_probes: s.tcp_keepalive_probes,
         }
     }
 }
@@ -397,6 +403,7 @@ mod tests {
 
     /// A hand-built host: a full listener (9 of 8) owned by `noaccept`, and `leaky` holding
     /// two CLOSE_WAIT sockets, one of them with unread data.
+    #[allow(clippy::too_many_lines)] // one literal host, field by field
     fn snapshot(at_ms: u64, drops: u32) -> Snapshot {
         let sock = |state, local: &str, peer: &str, inode, recv_q, owners: Vec<u32>| TcpSocket {
             family: Family::Inet,
@@ -486,6 +493,8 @@ mod tests {
                 unix_listeners: Vec::new(),
                 unix_sockets: 0,
                 local_addrs: Vec::new(),
+                peer_gone: Vec::new(),
+                peer_gone_left_out: 0,
             }],
             processes: vec![
                 process(812, "noaccept", noaccept_tcp),

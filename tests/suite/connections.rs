@@ -2,7 +2,8 @@
 //! a listener whose clients' final ACKs are lost (half-open handshakes), SYNs to a black hole
 //! (connect stalls), a server that stops reading while its clients write (both stalls,
 //! linked), the rare closing states held still by dropped segments (every state count equal
-//! to `ss`), and healthy traffic that must raise nothing.
+//! to `ss`), clients that vanished while their RSTs were dropped (peers gone), and healthy
+//! traffic that must raise nothing.
 
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use crate::util::netns::{Netns, netns_or_skip};
 use crate::util::oracle::parse_states;
 use crate::util::python::{self, PYTHON, Program};
 use crate::util::report::{Finding, Report};
-use crate::util::{on_path, poll};
+use crate::util::scratch::Scratch;
+use crate::util::{on_path, poll, stdout_of};
 
 /// Long enough for SYN and SYN-ACK retransmissions (1 s, then 2 s) on a loaded machine.
 const SEEN: Duration = Duration::from_secs(30);
@@ -377,4 +379,249 @@ fn busy_healthy_connections_raise_no_warning() {
             .collect();
         assert!(loud.is_empty(), "a healthy namespace raised {loud:#?}");
     }
+}
+
+/// A server holding accepted connections; its clients then leave as `sys.argv[1]` says:
+/// `abort` (SO_LINGER 0: a RST, which the test's nft rule drops), `close` (a FIN: the server
+/// reads EOF and closes too), `stay` (they keep the connection, idle) or `abort-on-usr1`
+/// (they stay until the program gets SIGUSR1, then abort).
+const SERVER_AND_CLIENTS: &str = r#"
+import json, os, signal, socket, struct, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 5020))
+server.listen(64)
+how, n = sys.argv[1], int(sys.argv[2])
+clients = [socket.create_connection(("127.0.0.1", 5020)) for _ in range(n)]
+accepted = [server.accept()[0] for _ in range(n)]
+def abort(*_):
+    global clients
+    for c in clients:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    clients = []
+if how == "abort":
+    abort()
+elif how == "abort-on-usr1":
+    signal.signal(signal.SIGUSR1, abort)
+elif how == "close":
+    for c in clients:
+        c.close()
+    clients = []
+    for a in accepted:
+        a.recv(1)
+        a.close()
+    accepted = []
+print(json.dumps({"pid": os.getpid()}), flush=True)
+sys.stdin.read()
+"#;
+
+/// The server's ESTABLISHED sockets on :5020, as `ss` lists them.
+fn established_on_5020(ns: &Netns) -> usize {
+    ns.ss(&["-tanH", "state", "established", "sport", "=", ":5020"])
+        .lines()
+        .count()
+}
+
+/// Issue #17: clients that abort while their RSTs are dropped leave the server ESTABLISHED
+/// sockets that `ss` shows as healthy; sockscope names the process and the count.
+#[test]
+fn clients_gone_with_their_rsts_dropped_are_peer_gone_by_process() {
+    let test = "clients_gone_with_their_rsts_dropped_are_peer_gone_by_process";
+    let Some(ns) = lossy_or_skip(test) else {
+        return;
+    };
+    nft(
+        &ns,
+        "table inet lossy {\n chain output {\n  type filter hook output priority 0;\n  \
+         tcp dport 5020 tcp flags & rst == rst drop\n }\n}\n",
+    );
+    let clients = 5;
+    let p = program(&ns, SERVER_AND_CLIENTS, &["abort", &clients.to_string()]);
+    let pid = p.pid();
+    // What `ss` shows: only the server's ends, ESTABLISHED, nothing queued.
+    assert_eq!(established_on_5020(&ns), clients);
+    let report = poll("peer-gone for the server", SEEN, || {
+        let report = ns.report_with(&["--samples", "2", "--interval", "300ms"]);
+        finding(&report, "peer-gone", pid)
+            .is_some()
+            .then_some(report)
+    });
+    let f = finding(&report, "peer-gone", pid).expect("polled for");
+    assert_eq!(f.severity, "warning");
+    assert_eq!(
+        (f.target.kind.as_str(), f.target.pid),
+        ("process", Some(pid)),
+        "{f:?}"
+    );
+    assert_eq!(f.evidence["sockets"], clients, "{f:?}");
+    assert_eq!(f.evidence["keepalive"], 0, "{f:?}");
+    assert!(
+        f.evidence["idle_ms"].is_u64(),
+        "a small namespace has tcp_info: {f:?}"
+    );
+    let peers = f.evidence["peers"].as_array().expect("peers");
+    assert!(
+        !peers.is_empty()
+            && peers
+                .iter()
+                .all(|p| p.as_str().is_some_and(|p| p.starts_with("127.0.0.1:"))),
+        "{f:?}"
+    );
+    assert!(
+        f.remedy.contains(&format!(
+            "sockscope kill --pid {pid} --state established --peer 127.0.0.1:"
+        )),
+        "{f:?}"
+    );
+    assert_eq!(
+        report.only_netns().connections["peer_gone"],
+        clients as u64,
+        "{report:?}"
+    );
+    // One sample is one dump: a connection could be mid-teardown, nothing is raised.
+    let one = ns.report();
+    assert!(finding(&one, "peer-gone", pid).is_none(), "{one:?}");
+    the_other_faces_name_the_peers_gone(&ns, pid, clients);
+}
+
+/// `check`, the text report, the Prometheus text and a recording replayed, while the server
+/// of [`clients_gone_with_their_rsts_dropped_are_peer_gone_by_process`] holds its ghosts.
+fn the_other_faces_name_the_peers_gone(ns: &Netns, pid: u32, clients: usize) {
+    let sampled = ["--samples", "2", "--interval", "300ms"];
+    let check = ns.sockscope(&["check", "--interval", "300ms"]);
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "a warning: {text}");
+    assert!(text.contains("peer-gone"), "{text}");
+    assert!(text.contains(&format!("'peer_gone'={clients}")), "{text}");
+
+    let mut args = vec!["report"];
+    args.extend(sampled);
+    let report = stdout_of("sockscope report", &ns.sockscope(&args));
+    assert!(report.contains("peer-gone"), "{report}");
+    assert!(report.contains(&format!("(pid {pid})")), "{report}");
+
+    let mut args = vec!["report", "--format", "prometheus"];
+    args.extend(sampled);
+    let metrics = stdout_of("sockscope report --format prometheus", &ns.sockscope(&args));
+    let line = |prefix: &str, label: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix) && l.contains(label))
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        line("sockscope_connections_in_trouble{", "kind=\"peer_gone\""),
+        Some(clients.to_string()),
+        "{metrics}"
+    );
+    assert_eq!(
+        line("sockscope_findings{", "id=\"peer-gone\""),
+        Some("1".to_owned()),
+        "{metrics}"
+    );
+
+    let scratch = Scratch::new("peer_gone_replay");
+    let recording = scratch.path("ghosts.ndjson");
+    let path = recording.to_str().expect("a UTF-8 path");
+    let recorded = ns.sockscope(&[
+        "record",
+        "--output",
+        path,
+        "--count",
+        "2",
+        "--interval",
+        "300ms",
+    ]);
+    stdout_of("sockscope record --count 2", &recorded);
+    let replayed = ns.sockscope(&["report", "--json", "--replay", path]);
+    let replayed = crate::util::report::parse(&stdout_of("sockscope report --replay", &replayed));
+    let f = finding(&replayed, "peer-gone", pid).expect("peer-gone, replayed");
+    assert_eq!(f.evidence["sockets"], clients, "{f:?}");
+}
+
+/// Live local clients that stay, and clients that close normally: no peer is gone.
+#[test]
+fn live_local_clients_and_normal_closes_raise_no_peer_gone() {
+    let test = "live_local_clients_and_normal_closes_raise_no_peer_gone";
+    let Some(ns) = lossy_or_skip(test) else {
+        return;
+    };
+    for how in ["stay", "close"] {
+        let p = program(&ns, SERVER_AND_CLIENTS, &[how, "5"]);
+        for _ in 0..2 {
+            let report = ns.report_with(&["--samples", "2", "--interval", "300ms"]);
+            let loud: Vec<&Finding> = report
+                .findings
+                .iter()
+                .filter(|f| f.severity != "info")
+                .collect();
+            assert!(loud.is_empty(), "{how}: raised {loud:#?}");
+            assert_eq!(report.only_netns().connections["peer_gone"], 0, "{how}");
+        }
+        drop(p);
+    }
+}
+
+/// Issue #17: connections whose clients vanish between the two samples of a window are in
+/// its last sample only — what a connection being torn down looks like — and not raised.
+#[test]
+fn peers_gone_in_the_last_sample_only_are_not_raised() {
+    let test = "peers_gone_in_the_last_sample_only_are_not_raised";
+    let Some(ns) = lossy_or_skip(test) else {
+        return;
+    };
+    nft(
+        &ns,
+        "table inet lossy {\n chain output {\n  type filter hook output priority 0;\n  \
+         tcp dport 5020 tcp flags & rst == rst drop\n }\n}\n",
+    );
+    let p = program(&ns, SERVER_AND_CLIENTS, &["abort-on-usr1", "4"]);
+    let scratch = Scratch::new(test);
+    let recording = scratch.path("teardown.ndjson");
+    let path = recording.to_str().expect("a UTF-8 path");
+    let mut recorder = ns
+        .command(crate::util::sockscope_bin())
+        .args([
+            "record",
+            "--output",
+            path,
+            "--count",
+            "2",
+            "--interval",
+            "2s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting sockscope record");
+    // The header and the first snapshot are written: the clients leave now.
+    poll("the first snapshot recorded", SEEN, || {
+        let lines = std::fs::read_to_string(&recording).unwrap_or_default();
+        (lines.lines().count() >= 2).then_some(())
+    });
+    ns.run("kill", &["-USR1", &p.pid().to_string()]);
+    assert!(recorder.wait().expect("sockscope record").success());
+
+    let lines = std::fs::read_to_string(&recording).expect("the recording");
+    let gone: Vec<usize> = lines
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let snapshot: Value = serde_json::from_str(l).expect("a snapshot line");
+            snapshot["netns"][0]["peer_gone"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .collect();
+    assert_eq!(gone, [0, 4], "gone in the last sample only");
+    let replayed = ns.sockscope(&["report", "--json", "--replay", path]);
+    let replayed = crate::util::report::parse(&stdout_of("sockscope report --replay", &replayed));
+    assert!(
+        finding(&replayed, "peer-gone", p.pid()).is_none(),
+        "{:?}",
+        replayed.findings
+    );
+    // They are gone for good: a window that sees them at both ends names them.
+    let live = ns.report_with(&["--samples", "2", "--interval", "300ms"]);
+    assert!(finding(&live, "peer-gone", p.pid()).is_some(), "{live:?}");
 }

@@ -33,6 +33,8 @@ pub struct Netns {
     pub tcp_states: BTreeMap<String, u64>,
     pub listeners: Vec<Listener>,
     pub processes: Vec<Process>,
+    /// Sockets in each kind of trouble, by kind.
+    pub connections: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -88,6 +88,9 @@ fn read_sysctls(notes: &mut Notes) -> Sysctls {
     let tcp_max_orphans = number("ipv4/tcp_max_orphans");
     let tcp_syn_retries = number("ipv4/tcp_syn_retries");
     let tcp_synack_retries = number("ipv4/tcp_synack_retries");
+    let tcp_keepalive_time = number("ipv4/tcp_keepalive_time");
+    let tcp_keepalive_intvl = number("ipv4/tcp_keepalive_intvl");
+    let tcp_keepalive_probes = number("ipv4/tcp_keepalive_probes");
     Sysctls {
         somaxconn,
         tcp_max_syn_backlog,
@@ -107,6 +110,9 @@ fn read_sysctls(notes: &mut Notes) -> Sysctls {
         tcp_max_orphans,
         tcp_syn_retries,
         tcp_synack_retries,
+        tcp_keepalive_time,
+        tcp_keepalive_intvl,
+        tcp_keepalive_probes,
     }
 }
 
