@@ -131,6 +131,11 @@ mod tests {
             unix_listeners: Vec::new(),
             unix_sockets: 0,
             local_addrs: vec!["10.1.2.3".parse().expect("addr")],
+            udp: crate::model::UdpCounters::default(),
+            udp_sockets: Vec::new(),
+            udp_socket_count: 0,
+            udp_left_out: 0,
+            port_use: Vec::new(),
         }
     }
 

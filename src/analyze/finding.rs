@@ -27,11 +27,13 @@ pub enum FindingId {
     ConnectStall,
     ReceiveQueueStall,
     SendQueueStall,
+    UdpReceiveDrops,
+    EphemeralPortExhaustion,
 }
 
 impl FindingId {
     /// Every id, in the order of the design's table.
-    pub const ALL: [FindingId; 13] = [
+    pub const ALL: [FindingId; 15] = [
         FindingId::AcceptQueueFull,
         FindingId::AcceptQueueHigh,
         FindingId::ListenDrops,
@@ -45,6 +47,8 @@ impl FindingId {
         FindingId::ConnectStall,
         FindingId::ReceiveQueueStall,
         FindingId::SendQueueStall,
+        FindingId::UdpReceiveDrops,
+        FindingId::EphemeralPortExhaustion,
     ];
 
     /// `accept-queue-full`: the id as the contract spells it.
@@ -63,6 +67,8 @@ impl FindingId {
             FindingId::ConnectStall => "connect-stall",
             FindingId::ReceiveQueueStall => "receive-queue-stall",
             FindingId::SendQueueStall => "send-queue-stall",
+            FindingId::UdpReceiveDrops => "udp-receive-drops",
+            FindingId::EphemeralPortExhaustion => "ephemeral-port-exhaustion",
         }
     }
 
@@ -139,6 +145,13 @@ impl Finding {
                 TargetKind::Destination { pid: None, .. } => self.mentions.pids.contains(&pid),
                 _ => false,
             }
+    }
+
+    /// Whether this finding is about the UDP socket bound to `local` in namespace `netns`.
+    pub fn is_about_socket(&self, netns: &str, proto: Proto, local: &str) -> bool {
+        self.target.netns == netns
+            && matches!(&self.target.kind,
+                TargetKind::Socket { proto: p, local: l, .. } if *p == proto && l == local)
     }
 
     /// Whether this finding is about the listener with this inode in namespace `netns`.
@@ -250,7 +263,7 @@ impl Mentions {
         let mut m = Mentions::default();
         for l in ls {
             match l.proto {
-                Proto::Tcp => m.ports.extend(l.port),
+                Proto::Tcp | Proto::Udp => m.ports.extend(l.port),
                 Proto::Unix => m.paths.push(l.local.clone()),
             }
             m.comms.extend(l.owners.iter().map(|o| o.comm.clone()));

@@ -181,3 +181,7 @@ pub(super) fn missing_section(path: &str, section: &str) -> String {
 pub(super) fn unlisted_names(dir: impl Display, err: &std::io::Error) -> String {
     format!("could not list {dir}: {err}; namespaces are not named")
 }
+
+pub(super) fn udp_refused(why: &str) -> String {
+    format!("UDP sockets not read (is the udp_diag module available?): {why}")
+}

@@ -15,13 +15,15 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, SocketAddr};
 
 use super::netlink::{
     DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates,
 };
 use super::read_plan::NsRead;
 use crate::model::{
-    StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimerKind, UnixSocket, UnixState,
+    PORT_USE_LIMIT, PortUse, StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimerKind,
+    UDP_LIMIT, UdpSocket, UnixSocket, UnixState, UsablePorts,
 };
 
 /// The TCP states a fresh dump reads in full.
@@ -49,7 +51,39 @@ pub struct Sockets {
     pub unix_sockets: u64,
     /// Inode -> what the inode is, for every socket with an inode.
     pub index: InodeMap<Slot>,
+    /// UDP sockets kept in full (see [`crate::model::NetnsSnapshot::udp_sockets`]).
+    pub udp: Vec<UdpSocket>,
+    /// Every UDP socket dumped.
+    pub udp_count: u64,
+    /// UDP sockets that would have been kept but for the limit.
+    pub udp_left_out: u64,
+    /// Why the UDP sockets could not be dumped, when the kernel refused.
+    pub udp_refused: Option<String>,
+    /// Ports in use by destination, counted by a full dump that knew the usable range.
+    ports: Option<PortTally>,
 }
+
+/// TCP sockets whose local port lies in the usable ephemeral range, counted by (local
+/// address, destination): one small entry per destination, never one per socket.
+#[derive(Debug)]
+struct PortTally {
+    usable: UsablePorts,
+    by_destination: HashMap<(IpAddr, SocketAddr), PortCount, BuildHasherDefault<InodeHasher>>,
+}
+
+/// The sockets of one destination: counted by state, and a few of their inodes, by which
+/// the processes holding them are found after the join.
+#[derive(Debug, Default)]
+struct PortCount {
+    states: [u64; TcpState::CLASSIC.len()],
+    sample: Vec<u64>,
+}
+
+/// How many inodes of each destination are kept to name its processes.
+const PORT_USE_SAMPLE: usize = 16;
+
+/// The busiest destinations of a full dump, and the inodes sampled from each.
+pub type PortUseSampled = Vec<(PortUse, Vec<u64>)>;
 
 /// A map keyed by socket inode.
 ///
@@ -92,6 +126,8 @@ pub enum Slot {
     Tracked(usize),
     Unix,
     UnixListener(usize),
+    /// A UDP socket kept in full: counted among a process's other sockets.
+    Udp(usize),
 }
 
 /// Up to this many TCP sockets, a full dump asks for `tcp_info` with every state in one walk
@@ -108,9 +144,23 @@ const ONE_WALK_UP_TO: u64 = 500;
 /// every other state bare (in a small namespace, with `INFO` too, in the same walk). A fresh
 /// dump keeps the first two, with SYN_RECV beside CLOSE_WAIT (request sockets carry no
 /// `tcp_info`, so asking costs nothing).
-pub fn dump(read: NsRead, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkError> {
+///
+/// Every read also dumps the UDP sockets, which live in a table of their own (a walk of
+/// 10,000 costs about a millisecond), and a full dump given the `usable` ephemeral ports
+/// counts the ports in use by destination as it goes.
+pub fn dump(
+    read: NsRead,
+    sockets_hint: Option<u64>,
+    usable: Option<UsablePorts>,
+) -> Result<Sockets, NetlinkError> {
     let mut diag = DiagSocket::new()?;
-    let mut out = Sockets::default();
+    let mut out = Sockets {
+        ports: usable.filter(|_| read.is_full()).map(|usable| PortTally {
+            usable,
+            by_destination: HashMap::default(),
+        }),
+        ..Sockets::default()
+    };
     let drops = Extensions {
         skmeminfo: true,
         ..Extensions::default()
@@ -146,6 +196,12 @@ pub fn dump(read: NsRead, sockets_hint: Option<u64>) -> Result<Sockets, NetlinkE
         UnixStates::Listening
     };
     diag.dump_unix(unix, |s| out.add_unix(s))?;
+    match diag.dump_udp(|s| out.add_udp(&s)) {
+        Ok(()) => {}
+        // A kernel without `udp_diag` refuses the request: the rest of the pass stands.
+        Err(err) if err.kernel_errno().is_some() => out.udp_refused = Some(err.to_string()),
+        Err(err) => return Err(err),
+    }
     Ok(out)
 }
 
@@ -182,6 +238,9 @@ impl Troubled {
 impl Sockets {
     fn add_tcp(&mut self, s: InetSock) {
         self.tcp_states.add(s.state, 1);
+        if let Some(tally) = &mut self.ports {
+            tally.add(&s);
+        }
         let keep_as = match s.state {
             TcpState::Listen => Some(true),
             TcpState::SynRecv | TcpState::CloseWait => Some(false),
@@ -258,6 +317,39 @@ impl Sockets {
         self.index.insert(s.inode, slot);
     }
 
+    fn add_udp(&mut self, s: &InetSock) {
+        self.udp_count += 1;
+        let peer = (s.peer.port() != 0).then_some(s.peer);
+        let keep = peer.is_none() || s.recv_q > 0 || s.drops.is_some_and(|d| d > 0);
+        if !keep {
+            return;
+        }
+        if self.udp.len() >= UDP_LIMIT {
+            self.udp_left_out += 1;
+            return;
+        }
+        self.udp.push(UdpSocket {
+            family: s.family,
+            local: s.local,
+            peer,
+            recv_q: s.recv_q,
+            rmem_alloc: s.rmem.map(|m| m.alloc),
+            rcvbuf: s.rmem.map(|m| m.rcvbuf),
+            drops: s.drops,
+            inode: s.inode,
+            uid: s.uid,
+            owners: Vec::new(),
+        });
+        if s.inode != 0 {
+            self.index.insert(s.inode, Slot::Udp(self.udp.len() - 1));
+        }
+    }
+
+    /// The busiest destinations by ports in use, when this dump counted them.
+    pub fn take_port_use(&mut self) -> Option<PortUseSampled> {
+        self.ports.take().map(PortTally::top)
+    }
+
     /// Connections in trouble this dump counted but did not keep (past the limit).
     pub fn troubled_left_out(&self) -> u64 {
         self.troubled_left_out.iter().sum()
@@ -286,15 +378,74 @@ impl Sockets {
 
     /// What each inode of this dump is, without pointing into this dump's lists: what an
     /// incremental collector keeps between full dumps.
+    ///
+    /// UDP sockets are left out: every refresh dumps them again.
     pub fn base_slots(&self) -> impl Iterator<Item = (u64, Slot)> + '_ {
-        self.index.iter().map(|(&inode, &slot)| {
+        self.index.iter().filter_map(|(&inode, &slot)| {
             let plain = match slot {
                 Slot::TcpListener(_) => Slot::Tcp(TcpState::Listen),
                 Slot::Tracked(i) => Slot::Tcp(self.tracked[i].state),
                 Slot::UnixListener(_) => Slot::Unix,
+                Slot::Udp(_) => return None,
                 plain @ (Slot::Tcp(_) | Slot::Unix) => plain,
             };
-            (inode, plain)
+            Some((inode, plain))
         })
+    }
+}
+
+impl PortTally {
+    /// Count `s` if it holds a port `connect()` could have picked: any state but LISTEN and
+    /// SYN_RECV (whose local port is the listener's), with a peer, and a local port in the
+    /// usable range.
+    fn add(&mut self, s: &InetSock) {
+        if matches!(s.state, TcpState::Listen | TcpState::SynRecv)
+            || s.peer.port() == 0
+            || !self.usable.contains(s.local.port())
+        {
+            return;
+        }
+        let Some(at) = TcpState::CLASSIC.iter().position(|&c| c == s.state) else {
+            return;
+        };
+        let count = self
+            .by_destination
+            .entry((s.local.ip(), s.peer))
+            .or_default();
+        count.states[at] += 1;
+        if s.inode != 0 && count.sample.len() < PORT_USE_SAMPLE {
+            count.sample.push(s.inode);
+        }
+    }
+
+    /// The [`PORT_USE_LIMIT`] destinations with the most ports in use.
+    fn top(self) -> PortUseSampled {
+        let mut all: Vec<((IpAddr, SocketAddr), PortCount, u64)> = self
+            .by_destination
+            .into_iter()
+            .map(|(key, count)| {
+                let total = count.states.iter().sum();
+                (key, count, total)
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(PORT_USE_LIMIT);
+        all.into_iter()
+            .map(|((local, remote), count, _)| {
+                let mut states = StateCounts::default();
+                for (&state, &n) in TcpState::CLASSIC.iter().zip(&count.states) {
+                    if n > 0 {
+                        states.add(state, n);
+                    }
+                }
+                let use_ = PortUse {
+                    local,
+                    remote,
+                    states,
+                    owners: Vec::new(),
+                };
+                (use_, count.sample)
+            })
+            .collect()
     }
 }

@@ -198,6 +198,53 @@ pub fn parse_sysctl_u64(text: &str) -> Result<u64, ParseError> {
     })
 }
 
+/// `/proc/net/snmp6`: one `Name value` pair a line. Returns the fields whose name starts
+/// with `prefix`, prefix removed (`Udp6RcvbufErrors` read with `Udp6` is `RcvbufErrors`).
+///
+/// # Errors
+///
+/// When a line is not a name and an unsigned number.
+pub fn parse_snmp6(text: &str, prefix: &str) -> Result<BTreeMap<String, u64>, ParseError> {
+    let mut out = BTreeMap::new();
+    for (at, line) in text.lines().enumerate() {
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(value), None) = (words.next(), words.next(), words.next()) else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            return Err(ParseError::Unexpected(line.trim().to_owned()));
+        };
+        let Some(field) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let n = value.parse().map_err(|_| ParseError::NotANumber {
+            line: at + 1,
+            field: name.to_owned(),
+            value: value.to_owned(),
+        })?;
+        out.insert(field.to_owned(), n);
+    }
+    Ok(out)
+}
+
+/// `net.ipv4.udp_mem`: three page counts, `18285\t24380\t36570\n`.
+///
+/// # Errors
+///
+/// When the text is not three unsigned numbers.
+pub fn parse_three(text: &str) -> Result<[u64; 3], ParseError> {
+    let mut numbers = text.split_whitespace().map(parse_sysctl_u64);
+    match (
+        numbers.next(),
+        numbers.next(),
+        numbers.next(),
+        numbers.next(),
+    ) {
+        (Some(a), Some(b), Some(c), None) => Ok([a?, b?, c?]),
+        _ => Err(ParseError::Unexpected(text.trim().to_owned())),
+    }
+}
+
 /// `net.ipv4.ip_local_port_range`: two ports separated by white space, `32768\t60999\n`.
 ///
 /// # Errors

@@ -246,7 +246,8 @@ fn listener(
             "  (the kernel does not list a unix listener's queued connections one by one)",
             theme.dim(),
         )),
-        (Proto::Tcp, None) => lines.push(gone("this listener", theme)),
+        (Proto::Tcp | Proto::Udp, None) => lines.push(gone("this listener", theme)),
+        (Proto::Udp, Some(_)) => {}
         (Proto::Tcp, Some(d)) => {
             let mut heading = format!(
                 "{} waiting: SYN_RECV, then accepted by the kernel but not by the app",
