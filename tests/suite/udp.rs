@@ -4,10 +4,13 @@
 
 use std::time::Duration;
 
+use super::check::check;
 use crate::util::netns::{Netns, netns_or_skip};
-use crate::util::poll;
 use crate::util::python::{self, PYTHON, Program};
+use crate::util::report;
 use crate::util::report::Report;
+use crate::util::scratch::{Scratch, as_str};
+use crate::util::{poll, stdout_of};
 
 const SEEN: Duration = Duration::from_secs(30);
 
@@ -142,7 +145,64 @@ fn issue_13_a_reader_that_never_reads_is_udp_receive_drops_with_its_owner() {
         );
         assert!(counter.rate_per_s.is_some_and(|r| r > 0.0), "{counter:?}");
     }
+
+    other_faces_agree(&ns, pid);
     drop(p);
+}
+
+/// `check`, the text report, the Prometheus families and a recording replayed all name the
+/// dropping socket and its owner.
+fn other_faces_agree(ns: &Netns, pid: u32) {
+    let c = check(ns, &[]);
+    assert_eq!(c.code, 2, "critical past 100 drops/s: {c:#?}");
+    c.assert_long_line(&format!(
+        "CRITICAL udp-receive-drops udp 127.0.0.1:7003 (udpsink pid {pid})"
+    ));
+    assert!(c.value("udp_drops_per_s_max") >= 100.0, "{c:#?}");
+    assert!(c.value("udp_rcvbuf_errors_per_s") > 0.0, "{c:#?}");
+    let args = ["--samples", "2", "--interval", "500ms"];
+    let report_text = stdout_of("report", &ns.sockscope(&[&["report"][..], &args].concat()));
+    assert!(report_text.contains("udp-receive-drops"), "{report_text}");
+    assert!(
+        report_text.contains(&format!("udpsink({pid})")),
+        "{report_text}"
+    );
+    let metrics = stdout_of(
+        "report --format prometheus",
+        &ns.sockscope(&[&["report", "--format", "prometheus"][..], &args].concat()),
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sockscope_udp_socket_drops_total{")
+                && l.contains("local=\"127.0.0.1:7003\",comm=\"udpsink\"")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("sockscope_kernel_udp_total{"), "{metrics}");
+
+    // A recording replays to the same finding.
+    let scratch = Scratch::new("udp-drops");
+    let recording = scratch.path("udp.ndjson");
+    let recorded = ns.sockscope(&[
+        "record",
+        "--output",
+        as_str(&recording),
+        "--count",
+        "2",
+        "--interval",
+        "500ms",
+    ]);
+    stdout_of("sockscope record", &recorded);
+    let replayed = report::parse(&stdout_of(
+        "report --replay",
+        &ns.sockscope(&["report", "--json", "--replay", as_str(&recording)]),
+    ));
+    let f = replayed.the_finding("udp-receive-drops");
+    assert_eq!(
+        f.subject,
+        format!("udp 127.0.0.1:7003 (udpsink pid {pid})"),
+        "{f:?}"
+    );
 }
 
 #[test]
@@ -261,10 +321,40 @@ fn issue_13_ninety_five_of_a_hundred_ports_to_one_destination_is_critical_exhaus
     assert_eq!(used.states["ESTABLISHED"], 95);
     assert_eq!(used.owners.first().map(|o| o.pid), Some(pid));
 
+    let c = check(&ns, &[]);
+    assert_eq!(c.code, 2, "{c:#?}");
+    assert!(c.value("ephemeral_port_use_max") >= 90.0, "{c:#?}");
+    let metrics = stdout_of(
+        "report --format prometheus",
+        &ns.sockscope(&["report", "--format", "prometheus"]),
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("sockscope_ephemeral_ports_in_use{")
+                && l.contains("remote=\"127.0.0.1:8000\"")
+                && l.ends_with(" 95")),
+        "{metrics}"
+    );
+    let report_text = stdout_of("report", &ns.sockscope(&["report"]));
+    assert!(
+        report_text.contains("Ephemeral ports in use by destination"),
+        "{report_text}"
+    );
+
     // The harm is real: five more connect()s use the range up, the next one fails.
     let out = ns.run(PYTHON, &["-c", MORE_CONNECTS]);
     let result: serde_json::Value = serde_json::from_str(&out).expect("one JSON line");
     assert_eq!(result["connected"], 5, "{result}");
     assert_eq!(result["errno"], result["EADDRNOTAVAIL"], "{result}");
+    // Closed by their process, those five still hold their ports (FIN_WAIT2 or TIME_WAIT).
+    let report = poll("100 ports in use", SEEN, || {
+        let report = ns.report();
+        let used = report.only_netns().port_use.first()?;
+        let closing = used.ports - used.states.get("ESTABLISHED").copied().unwrap_or(0);
+        (used.ports == 100 && closing == 5).then_some(report)
+    });
+    let f = report.the_finding("ephemeral-port-exhaustion");
+    assert_eq!(f.evidence["pct_of_range"], 100.0, "{f:?}");
     drop(p);
 }

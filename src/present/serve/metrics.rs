@@ -111,6 +111,34 @@ pub const CONNECTIONS_IN_TROUBLE: Family = Family {
            data that does not drain), send_stalled (writers blocked by a zero window or \
            retransmitting).",
 };
+pub const UDP_SOCKET_DROPS: Family = Family {
+    name: "sockscope_udp_socket_drops_total",
+    kind: Kind::Counter,
+    labels: &["netns", "local", "comm"],
+    help: "Datagrams a UDP socket dropped (SK_MEMINFO_DROPS, the d<N> of ss -uam), for \
+           sockets that dropped any, the most dropping first, at most 50 per namespace; \
+           SO_REUSEPORT siblings summed.",
+};
+pub const KERNEL_UDP: Family = Family {
+    name: "sockscope_kernel_udp_total",
+    kind: Kind::Counter,
+    labels: &["netns", "name"],
+    help: "Udp and Udp6 counters of /proc/net/snmp and snmp6, both families summed, per \
+           network namespace.",
+};
+pub const EPHEMERAL_PORTS_IN_USE: Family = Family {
+    name: "sockscope_ephemeral_ports_in_use",
+    kind: Kind::Gauge,
+    labels: &["netns", "local", "remote"],
+    help: "TCP sockets from one local address to one destination whose local port lies in \
+           the usable ephemeral range (TIME_WAIT included), the 20 busiest destinations.",
+};
+pub const EPHEMERAL_PORT_RANGE: Family = Family {
+    name: "sockscope_ephemeral_port_range_size",
+    kind: Kind::Gauge,
+    labels: &["netns"],
+    help: "Ports connect() can pick from: ip_local_port_range less ip_local_reserved_ports.",
+};
 pub const FINDINGS: Family = Family {
     name: "sockscope_findings",
     kind: Kind::Gauge,
@@ -132,7 +160,7 @@ pub const SCRAPE_PARTIAL: Family = Family {
 };
 
 /// Every family, in the order of the exposition.
-pub const FAMILIES: [Family; 13] = [
+pub const FAMILIES: [Family; 17] = [
     TCP_SOCKETS,
     LISTENER_ACCEPT_QUEUE,
     LISTENER_BACKLOG,
@@ -143,6 +171,10 @@ pub const FAMILIES: [Family; 13] = [
     PROCESS_FD_LIMIT,
     KERNEL_TCPEXT,
     CONNECTIONS_IN_TROUBLE,
+    UDP_SOCKET_DROPS,
+    KERNEL_UDP,
+    EPHEMERAL_PORTS_IN_USE,
+    EPHEMERAL_PORT_RANGE,
     FINDINGS,
     SCRAPE_DURATION,
     SCRAPE_PARTIAL,
@@ -237,6 +269,8 @@ pub fn render_metrics(analysis: &Analysis, opts: &MetricsOptions) -> String {
         }
     }
 
+    udp_and_ports(&mut out, analysis, &netns);
+
     out.family(&FINDINGS);
     let label_of: HashMap<&str, &str> = analysis
         .netns
@@ -262,6 +296,53 @@ pub fn render_metrics(analysis: &Analysis, opts: &MetricsOptions) -> String {
     out.family(&SCRAPE_PARTIAL);
     out.sample(&SCRAPE_PARTIAL, &[], u8::from(!analysis.full_process_view));
     out.text
+}
+
+/// How many UDP sockets with drops get a series, per namespace.
+const UDP_SERIES_LIMIT: usize = 50;
+
+fn udp_and_ports(out: &mut Exposition, analysis: &Analysis, netns: &[String]) {
+    out.family(&UDP_SOCKET_DROPS);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        // The views come most dropping first; siblings sharing the labels are one series.
+        let mut series: Vec<((&str, &str), u64)> = Vec::new();
+        for u in &ns.udp.sockets {
+            let Some(drops) = u.drops_total.filter(|&d| d > 0) else {
+                continue;
+            };
+            let comm = u.owners.first().map_or("", |o| o.comm.as_str());
+            let key = (u.local.as_str(), comm);
+            if let Some(at) = series.iter().position(|(k, _)| *k == key) {
+                series[at].1 += drops;
+            } else if series.len() < UDP_SERIES_LIMIT {
+                series.push((key, drops));
+            }
+        }
+        for ((local, comm), n) in series {
+            out.sample(&UDP_SOCKET_DROPS, &[label, local, comm], n);
+        }
+    }
+    out.family(&KERNEL_UDP);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        for c in &ns.udp.counters {
+            if let Some(total) = c.total {
+                out.sample(&KERNEL_UDP, &[label, c.name], total);
+            }
+        }
+    }
+    out.family(&EPHEMERAL_PORTS_IN_USE);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        for u in &ns.port_use {
+            let (local, remote) = (u.local.to_string(), u.remote.to_string());
+            out.sample(&EPHEMERAL_PORTS_IN_USE, &[label, &local, &remote], u.ports);
+        }
+    }
+    out.family(&EPHEMERAL_PORT_RANGE);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        if let Some(usable) = ns.sysctl.usable_ports() {
+            out.sample(&EPHEMERAL_PORT_RANGE, &[label], usable.size());
+        }
+    }
 }
 
 /// The `netns` label of each namespace: its label (`host`, a name), made unique with its id
