@@ -449,3 +449,129 @@ impl PortTally {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Family, Sysctls};
+
+    fn sock(state: TcpState, local: &str, peer: &str, inode: u64) -> InetSock {
+        InetSock {
+            family: Family::Inet,
+            state,
+            local: local.parse().expect("addr"),
+            peer: peer.parse().expect("addr"),
+            recv_q: 0,
+            send_q: 0,
+            inode,
+            uid: 0,
+            drops: None,
+            rmem: None,
+            tcp_info: None,
+            timer: None,
+            ifindex: 0,
+            cookie: inode,
+        }
+    }
+
+    fn tally() -> PortTally {
+        let sysctl = Sysctls {
+            ip_local_port_range: Some((40_000, 40_099)),
+            ip_local_reserved_ports: vec![(40_050, 40_050)],
+            ..Sysctls::default()
+        };
+        PortTally {
+            usable: sysctl.usable_ports().expect("a range"),
+            by_destination: HashMap::default(),
+        }
+    }
+
+    #[test]
+    fn ports_in_use_count_sockets_of_the_usable_range_by_destination() {
+        let mut t = tally();
+        let server = "10.0.0.2:443";
+        for (i, port) in (40_000u16..40_040).enumerate() {
+            let state = if i % 4 == 0 {
+                TcpState::TimeWait
+            } else {
+                TcpState::Established
+            };
+            let inode = if state == TcpState::TimeWait {
+                0
+            } else {
+                1000 + u64::from(port)
+            };
+            t.add(&sock(state, &format!("10.0.0.1:{port}"), server, inode));
+        }
+        // Not counted: a reserved port, a port outside the range, a listener, a request
+        // socket, a socket without a peer.
+        t.add(&sock(TcpState::Established, "10.0.0.1:40050", server, 1));
+        t.add(&sock(TcpState::Established, "10.0.0.1:8080", server, 2));
+        t.add(&sock(TcpState::Listen, "10.0.0.1:40060", "0.0.0.0:0", 3));
+        t.add(&sock(TcpState::SynRecv, "10.0.0.1:40061", server, 0));
+        t.add(&sock(TcpState::Close, "10.0.0.1:40062", "0.0.0.0:0", 4));
+        // Another destination, and the same destination from another address.
+        t.add(&sock(TcpState::SynSent, "10.0.0.1:40070", "10.0.0.3:80", 5));
+        t.add(&sock(TcpState::Established, "10.0.0.9:40000", server, 6));
+
+        let top = t.top();
+        assert_eq!(top.len(), 3);
+        let (first, sample) = &top[0];
+        assert_eq!(first.local.to_string(), "10.0.0.1");
+        assert_eq!(first.remote.to_string(), server);
+        assert_eq!(first.ports(), 40);
+        assert_eq!(first.states.get(TcpState::TimeWait), 10);
+        assert_eq!(first.states.get(TcpState::Established), 30);
+        assert_eq!(
+            sample.len(),
+            PORT_USE_SAMPLE,
+            "inodes sampled, TIME_WAIT has none"
+        );
+        assert!(sample.iter().all(|&i| i > 1000));
+        assert_eq!(top[1].0.ports() + top[2].0.ports(), 2);
+    }
+
+    #[test]
+    fn only_the_busiest_destinations_are_kept() {
+        let mut t = tally();
+        for d in 0..(PORT_USE_LIMIT + 5) {
+            for p in 0..=d {
+                let local = format!("10.0.0.1:{}", 40_000 + p);
+                t.add(&sock(
+                    TcpState::Established,
+                    &local,
+                    &format!("10.1.0.{d}:80"),
+                    0,
+                ));
+            }
+        }
+        let top = t.top();
+        assert_eq!(top.len(), PORT_USE_LIMIT);
+        assert_eq!(top[0].0.ports(), (PORT_USE_LIMIT + 5) as u64);
+        assert!(top.windows(2).all(|w| w[0].0.ports() >= w[1].0.ports()));
+    }
+
+    #[test]
+    fn udp_sockets_kept_are_the_receiving_ones_and_connected_ones_in_trouble() {
+        let mut s = Sockets::default();
+        let mut udp = |local: &str, peer: &str, drops: u32, inode: u64| {
+            let mut u = sock(TcpState::Close, local, peer, inode);
+            u.drops = Some(drops);
+            s.add_udp(&u);
+        };
+        udp("0.0.0.0:53", "0.0.0.0:0", 0, 1);
+        udp("127.0.0.1:40001", "127.0.0.1:53", 0, 2);
+        udp("127.0.0.1:40002", "127.0.0.1:53", 3, 3);
+        assert_eq!(s.udp_count, 3);
+        let kept: Vec<String> = s.udp.iter().map(|u| u.local.to_string()).collect();
+        assert_eq!(kept, ["0.0.0.0:53", "127.0.0.1:40002"]);
+        assert_eq!(s.udp[0].peer, None);
+        assert_eq!(s.index.get(&1), Some(&Slot::Udp(0)));
+        assert_eq!(s.index.get(&2), None, "counted, not kept");
+        assert_eq!(
+            s.base_slots().count(),
+            0,
+            "UDP is read again by every refresh"
+        );
+    }
+}

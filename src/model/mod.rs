@@ -6,7 +6,9 @@
 //!
 //! A host can hold a million sockets, so the snapshot keeps every socket only as a count and
 //! keeps in full just the ones a diagnosis can be about: listeners, SYN_RECV request sockets,
-//! CLOSE_WAIT sockets and accepted-but-unaccepted children (see [`NetnsSnapshot::tracked`]).
+//! CLOSE_WAIT sockets and accepted-but-unaccepted children (see [`NetnsSnapshot::tracked`]),
+//! receiving UDP sockets (bounded), and the ports in use towards the busiest destinations,
+//! counted as the full dump goes by.
 
 pub mod kill;
 mod state;
@@ -56,6 +58,8 @@ pub struct Snapshot {
 /// | `tcp_states`: the other states | | `socket_dump_age_ms` |
 /// | ESTABLISHED children not yet accepted, the unix socket total | | `socket_dump_age_ms` |
 /// | sysctls, local addresses | | `socket_dump_age_ms` |
+/// | UDP sockets (with drops), `Udp`/`Udp6` counters | yes | |
+/// | ports in use by destination (`port_use`) | | `socket_dump_age_ms` |
 /// | which process holds which socket | new processes and those whose descriptor count changed | `fd_walk_age_ms` |
 /// | each process's descriptor limit | new processes | `fd_walk_age_ms` |
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

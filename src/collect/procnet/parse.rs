@@ -385,6 +385,58 @@ mod tests {
 
     const NETSTAT: &str = fixture!("netstat");
     const SNMP: &str = fixture!("snmp");
+    const SNMP6: &str = fixture!("snmp6");
+    const UDP_MEM: &str = fixture!("udp_mem");
+
+    #[test]
+    fn snmp6_gives_the_udp6_fields_without_their_prefix() {
+        let udp6 = parse_snmp6(SNMP6, "Udp6").expect("parses");
+        for name in [
+            "InDatagrams",
+            "NoPorts",
+            "InErrors",
+            "RcvbufErrors",
+            "InCsumErrors",
+        ] {
+            assert!(udp6.contains_key(name), "{name} in {udp6:?}");
+        }
+        assert!(!udp6.keys().any(|k| k.starts_with("Udp")), "{udp6:?}");
+        assert!(
+            !udp6.contains_key("InDatagrams6"),
+            "UdpLite6 is another prefix"
+        );
+        assert_eq!(
+            parse_snmp6("Udp6RcvbufErrors 7\nUdpLite6InErrors 1\n", "Udp6"),
+            Ok(BTreeMap::from([("RcvbufErrors".to_owned(), 7)]))
+        );
+        assert!(parse_snmp6("Udp6InErrors x\n", "Udp6").is_err());
+        assert!(parse_snmp6("Udp6InErrors 1 2\n", "Udp6").is_err());
+    }
+
+    #[test]
+    fn udp_mem_is_three_page_counts() {
+        let [min, pressure, max] = parse_three(UDP_MEM).expect("parses");
+        assert!(min <= pressure && pressure <= max);
+        assert_eq!(parse_three("1\t2\t3\n"), Ok([1, 2, 3]));
+        for bad in ["1 2", "1 2 3 4", "1 x 3"] {
+            assert!(parse_three(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn snmp_has_the_udp_section() {
+        let sections = parse_snmp(SNMP).expect("parses");
+        let udp = &sections["Udp"].values;
+        for name in [
+            "InErrors",
+            "RcvbufErrors",
+            "NoPorts",
+            "MemErrors",
+            "InCsumErrors",
+        ] {
+            assert!(udp.contains_key(name), "{name}");
+        }
+    }
 
     /// The names on the header line of `section` in `text`, counted independently.
     fn header_names(text: &str, section: &str) -> Vec<String> {
