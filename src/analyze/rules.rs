@@ -1074,12 +1074,12 @@ fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
     let rmem_max = scope.ns.sysctl.rmem_max;
     let rcvbuf_text = u
         .rcvbuf
-        .map_or_else(|| "unknown".to_owned(), |b| format!("{b} bytes"));
+        .map_or_else(|| "an unknown buffer".to_owned(), |b| format!("{b} bytes"));
     let fill = u.buffer_fill_pct();
     let buffer_full = fill.is_some_and(|f| f >= UDP_BUFFER_FULL_PCT);
     let summary = format!(
         "{dropped} datagrams dropped in the window ({}; {} since the socket was created): \
-         Recv-Q {} bytes, receive memory {} of a {rcvbuf_text} buffer{}",
+         Recv-Q {} bytes, receive memory {} bytes of {rcvbuf_text}{}",
         rate_text(u.drops_per_s),
         u.drops_total.unwrap_or(0),
         u.recv_q,
@@ -1089,23 +1089,23 @@ fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
     );
     let owner = owners_text(&u.owners);
     let buffer = format!(
-        "its buffer (SO_RCVBUF now {rcvbuf_text} as the kernel counts it, twice what was asked; \
-         net.core.rmem_max = {})",
+        "SO_RCVBUF now {rcvbuf_text} as the kernel counts it (twice what was asked), \
+         net.core.rmem_max = {}",
         sysctl_text(rmem_max)
     );
     let remedy = if buffer_full {
         format!(
             "The buffer is full: {owner} reads more slowly than datagrams arrive, and every \
              datagram that finds it full is lost. Make the reader faster or add readers (more \
-             threads or processes on the same port with SO_REUSEPORT); a larger buffer only \
-             absorbs bursts: {buffer}."
+             threads or processes on the same port with SO_REUSEPORT); a larger buffer \
+             ({buffer}) only absorbs bursts."
         )
     } else {
         format!(
-            "The buffer has room now, so {owner} keeps up on average but bursts overflow \
-             {buffer}: raise SO_RCVBUF in the application (above net.core.rmem_max only with \
-             SO_RCVBUFFORCE, or raise net.core.rmem_max first), or spread the load over more \
-             readers with SO_REUSEPORT."
+            "The buffer has room now, so {owner} keeps up on average but bursts overflow it \
+             ({buffer}): raise SO_RCVBUF in the application (past net.core.rmem_max only \
+             with SO_RCVBUFFORCE, or raise net.core.rmem_max first), or spread the load over \
+             more readers with SO_REUSEPORT."
         )
     };
     let evidence = json!({

@@ -145,9 +145,11 @@ const ONE_WALK_UP_TO: u64 = 500;
 /// dump keeps the first two, with SYN_RECV beside CLOSE_WAIT (request sockets carry no
 /// `tcp_info`, so asking costs nothing).
 ///
-/// Every read also dumps the UDP sockets, which live in a table of their own (a walk of
-/// 10,000 costs about a millisecond), and a full dump given the `usable` ephemeral ports
-/// counts the ports in use by destination as it goes.
+/// Every read also dumps the UDP sockets: they live in a table of their own, so the walk
+/// costs what the UDP sockets cost, not the TCP ones (`bench/report-vs-ss --udp` and
+/// `bench/refresh-cost --udp` measure it); and their drop counters must be fresh for a
+/// rate. A full dump given the `usable` ephemeral ports counts the ports in use by
+/// destination as it goes.
 pub fn dump(
     read: NsRead,
     sockets_hint: Option<u64>,
