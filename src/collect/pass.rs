@@ -131,16 +131,24 @@ pub(super) fn run(
         now_ns: monotonic_ns,
     });
     let processes = join_processes(search, joined, &mut scan, &mut sockets);
-    let mut port_use: Vec<Option<PortUseSampled>> =
-        sockets.iter_mut().map(|s| s.take_port_use()).collect();
+    let (mut port_use, untracked): (Vec<Option<PortUseSampled>>, Vec<u64>) = sockets
+        .iter_mut()
+        .map(|s| match s.take_port_use() {
+            Some((top, untracked)) => (Some(top), untracked),
+            None => (None, 0),
+        })
+        .unzip();
     name_port_users(&mut port_use, &scan);
 
     let mut per_ns_notes = Vec::new();
     let mut netns = Vec::with_capacity(dumps.len());
-    for ((target, dump), port_use) in dumps.into_iter().zip(port_use) {
+    for (((target, dump), port_use), untracked) in dumps.into_iter().zip(port_use).zip(untracked) {
         let kept = prior.and_then(|p| p.namespaces.get(&target.id));
         let port_use = port_use.map(|sampled| sampled.into_iter().map(|(u, _)| u).collect());
-        let (snapshot, ns_notes) = netns_snapshot(&target, dump, kept, port_use);
+        let (snapshot, mut ns_notes) = netns_snapshot(&target, dump, kept, port_use);
+        if untracked > 0 {
+            ns_notes.push(notes::ports_untracked(untracked));
+        }
         per_ns_notes.push((target.label, ns_notes));
         netns.push(snapshot);
     }

@@ -65,17 +65,29 @@ pub struct Sockets {
 
 /// TCP sockets whose local port lies in the usable ephemeral range, counted by (local
 /// address, destination): one small entry per destination, never one per socket.
+///
+/// Accepted connections share their listener's local port, which may lie in the range too
+/// (a listener bound to port 0): they hold no port of their own, and counted they would make
+/// one entry per client. Listeners come first in every dump, so their ports are known before
+/// the connections stream by. A host talking to more than [`PORT_TALLY_LIMIT`] destinations
+/// at once counts only the first ones it meets (the rest in `untracked`): a destination near
+/// exhaustion holds thousands of sockets, and the dump meets one of them long before.
 #[derive(Debug)]
 struct PortTally {
     usable: UsablePorts,
+    listening: std::collections::HashSet<u16>,
     by_destination: HashMap<(IpAddr, SocketAddr), PortCount, BuildHasherDefault<InodeHasher>>,
+    untracked: u64,
 }
+
+/// At most this many destinations are counted while a dump streams by.
+const PORT_TALLY_LIMIT: usize = 65_536;
 
 /// The sockets of one destination: counted by state, and a few of their inodes, by which
 /// the processes holding them are found after the join.
 #[derive(Debug, Default)]
 struct PortCount {
-    states: [u64; TcpState::CLASSIC.len()],
+    states: [u32; TcpState::CLASSIC.len()],
     sample: Vec<u64>,
 }
 
@@ -159,7 +171,9 @@ pub fn dump(
     let mut out = Sockets {
         ports: usable.filter(|_| read.is_full()).map(|usable| PortTally {
             usable,
+            listening: std::collections::HashSet::new(),
             by_destination: HashMap::default(),
+            untracked: 0,
         }),
         ..Sockets::default()
     };
@@ -347,9 +361,13 @@ impl Sockets {
         }
     }
 
-    /// The busiest destinations by ports in use, when this dump counted them.
-    pub fn take_port_use(&mut self) -> Option<PortUseSampled> {
-        self.ports.take().map(PortTally::top)
+    /// The busiest destinations by ports in use, when this dump counted them; and how many
+    /// sockets went uncounted past the limit of destinations.
+    pub fn take_port_use(&mut self) -> Option<(PortUseSampled, u64)> {
+        self.ports.take().map(|t| {
+            let untracked = t.untracked;
+            (t.top(), untracked)
+        })
     }
 
     /// Connections in trouble this dump counted but did not keep (past the limit).
@@ -401,19 +419,27 @@ impl PortTally {
     /// SYN_RECV (whose local port is the listener's), with a peer, and a local port in the
     /// usable range.
     fn add(&mut self, s: &InetSock) {
-        if matches!(s.state, TcpState::Listen | TcpState::SynRecv)
+        if s.state == TcpState::Listen {
+            self.listening.insert(s.local.port());
+            return;
+        }
+        if s.state == TcpState::SynRecv
             || s.peer.port() == 0
             || !self.usable.contains(s.local.port())
+            || self.listening.contains(&s.local.port())
         {
             return;
         }
         let Some(at) = TcpState::CLASSIC.iter().position(|&c| c == s.state) else {
             return;
         };
-        let count = self
-            .by_destination
-            .entry((s.local.ip(), s.peer))
-            .or_default();
+        let key = (s.local.ip(), s.peer);
+        if self.by_destination.len() >= PORT_TALLY_LIMIT && !self.by_destination.contains_key(&key)
+        {
+            self.untracked += 1;
+            return;
+        }
+        let count = self.by_destination.entry(key).or_default();
         count.states[at] += 1;
         if s.inode != 0 && count.sample.len() < PORT_USE_SAMPLE {
             count.sample.push(s.inode);
@@ -426,7 +452,7 @@ impl PortTally {
             .by_destination
             .into_iter()
             .map(|(key, count)| {
-                let total = count.states.iter().sum();
+                let total = count.states.iter().map(|&n| u64::from(n)).sum();
                 (key, count, total)
             })
             .collect();
@@ -437,7 +463,7 @@ impl PortTally {
                 let mut states = StateCounts::default();
                 for (&state, &n) in TcpState::CLASSIC.iter().zip(&count.states) {
                     if n > 0 {
-                        states.add(state, n);
+                        states.add(state, u64::from(n));
                     }
                 }
                 let use_ = PortUse {
@@ -484,7 +510,9 @@ mod tests {
         };
         PortTally {
             usable: sysctl.usable_ports().expect("a range"),
+            listening: std::collections::HashSet::new(),
             by_destination: HashMap::default(),
+            untracked: 0,
         }
     }
 
@@ -510,6 +538,11 @@ mod tests {
         t.add(&sock(TcpState::Established, "10.0.0.1:40050", server, 1));
         t.add(&sock(TcpState::Established, "10.0.0.1:8080", server, 2));
         t.add(&sock(TcpState::Listen, "10.0.0.1:40060", "0.0.0.0:0", 3));
+        // Connections accepted by a listener whose port lies in the range hold no port.
+        for client in 0..5 {
+            let peer = format!("10.0.0.7:{}", 50_000 + client);
+            t.add(&sock(TcpState::Established, "10.0.0.1:40060", &peer, 0));
+        }
         t.add(&sock(TcpState::SynRecv, "10.0.0.1:40061", server, 0));
         t.add(&sock(TcpState::Close, "10.0.0.1:40062", "0.0.0.0:0", 4));
         // Another destination, and the same destination from another address.
