@@ -384,6 +384,22 @@ pub struct RuleArgs {
         DEFAULT.recv_stall_bytes,
     ))]
     pub recv_stall_bytes: Option<u64>,
+    #[arg(long, value_name = "PER_S", help = threshold_help(
+        "udp-receive-drops: critical at this many drops per second on one UDP socket",
+        DEFAULT.udp_drops_crit,
+    ))]
+    pub udp_drops_crit: Option<f64>,
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "ephemeral-port-exhaustion: warn at this % of the usable ephemeral range in use from \
+         one local address to one destination",
+        DEFAULT.port_use_warn,
+    ))]
+    pub port_use_warn: Option<f64>,
+    #[arg(long, value_name = "PCT", help = threshold_help(
+        "ephemeral-port-exhaustion: critical at this %",
+        DEFAULT.port_use_crit,
+    ))]
+    pub port_use_crit: Option<f64>,
 }
 
 /// The defaults the threshold flags' help shows.

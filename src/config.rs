@@ -517,6 +517,9 @@ fn apply(mut t: Thresholds, f: &RuleArgs) -> Thresholds {
     set(&mut t.fd_warn, f.fd_warn);
     set(&mut t.fd_crit, f.fd_crit);
     set(&mut t.orphan_warn, f.orphan_warn);
+    set(&mut t.udp_drops_crit, f.udp_drops_crit);
+    set(&mut t.port_use_warn, f.port_use_warn);
+    set(&mut t.port_use_crit, f.port_use_crit);
     t.abandoned_warn = f.abandoned_warn.unwrap_or(t.abandoned_warn);
     t.close_wait_warn = f.close_wait_warn.unwrap_or(t.close_wait_warn);
     t.close_wait_crit = f.close_wait_crit.unwrap_or(t.close_wait_crit);

@@ -28,11 +28,13 @@ pub enum FindingId {
     ReceiveQueueStall,
     SendQueueStall,
     PeerGone,
+    UdpReceiveDrops,
+    EphemeralPortExhaustion,
 }
 
 impl FindingId {
     /// Every id, in the order of the design's table.
-    pub const ALL: [FindingId; 14] = [
+    pub const ALL: [FindingId; 16] = [
         FindingId::AcceptQueueFull,
         FindingId::AcceptQueueHigh,
         FindingId::ListenDrops,
@@ -47,6 +49,8 @@ impl FindingId {
         FindingId::ReceiveQueueStall,
         FindingId::SendQueueStall,
         FindingId::PeerGone,
+        FindingId::UdpReceiveDrops,
+        FindingId::EphemeralPortExhaustion,
     ];
 
     /// `accept-queue-full`: the id as the contract spells it.
@@ -66,6 +70,8 @@ impl FindingId {
             FindingId::ReceiveQueueStall => "receive-queue-stall",
             FindingId::SendQueueStall => "send-queue-stall",
             FindingId::PeerGone => "peer-gone",
+            FindingId::UdpReceiveDrops => "udp-receive-drops",
+            FindingId::EphemeralPortExhaustion => "ephemeral-port-exhaustion",
         }
     }
 
@@ -142,6 +148,13 @@ impl Finding {
                 TargetKind::Destination { pid: None, .. } => self.mentions.pids.contains(&pid),
                 _ => false,
             }
+    }
+
+    /// Whether this finding is about the UDP socket bound to `local` in namespace `netns`.
+    pub fn is_about_socket(&self, netns: &str, proto: Proto, local: &str) -> bool {
+        self.target.netns == netns
+            && matches!(&self.target.kind,
+                TargetKind::Socket { proto: p, local: l, .. } if *p == proto && l == local)
     }
 
     /// Whether this finding is about the listener with this inode in namespace `netns`.
@@ -253,7 +266,7 @@ impl Mentions {
         let mut m = Mentions::default();
         for l in ls {
             match l.proto {
-                Proto::Tcp => m.ports.extend(l.port),
+                Proto::Tcp | Proto::Udp => m.ports.extend(l.port),
                 Proto::Unix => m.paths.push(l.local.clone()),
             }
             m.comms.extend(l.owners.iter().map(|o| o.comm.clone()));

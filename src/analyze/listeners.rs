@@ -16,6 +16,7 @@ use crate::model::{Family, NetnsSnapshot, Snapshot, TcpSocket, TcpState, UnixSoc
 pub enum Proto {
     Tcp,
     Unix,
+    Udp,
 }
 
 impl Proto {
@@ -23,6 +24,7 @@ impl Proto {
         match self {
             Proto::Tcp => "tcp",
             Proto::Unix => "unix",
+            Proto::Udp => "udp",
         }
     }
 }

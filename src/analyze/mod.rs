@@ -14,6 +14,7 @@ mod rules;
 #[cfg(test)]
 mod tests;
 mod thresholds;
+pub mod udp;
 pub mod units;
 pub mod window;
 
@@ -88,6 +89,10 @@ pub struct NetnsView {
     pub other_processes: Vec<ProcessView>,
     /// Connections in trouble: half-open handshakes, stalled connects, readers and writers.
     pub connections: connections::Connections,
+    /// UDP sockets and counters.
+    pub udp: udp::UdpView,
+    /// Ephemeral ports in use towards the busiest destinations.
+    pub port_use: Vec<udp::PortUseView>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -323,6 +328,8 @@ fn netns_view(
         .map(|b| b.peer_gone.as_slice());
     let connections =
         connections::connections(ns, before_sockets, gone_before, last, &listeners, t);
+    let udp = udp::udp_view(ns, before, last, window_s, t);
+    let port_use = udp::port_use_views(ns, last, t);
     NetnsView {
         id: ns.id.clone(),
         label: ns.label.clone(),
@@ -336,6 +343,8 @@ fn netns_view(
         processes,
         other_processes,
         connections,
+        udp,
+        port_use,
     }
 }
 

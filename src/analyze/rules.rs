@@ -14,6 +14,7 @@ use super::collision::{MinedPorts, mined_ports};
 use super::connections::{Connecting, HalfOpen, Holder, PeersGone, ReceiveStall, SendStall};
 use super::listeners::{ListenerView, Proto};
 use super::thresholds::Thresholds;
+use super::udp::{PortUseView, UdpSocketView};
 use super::units::{format_age, round1};
 use super::{
     Finding, FindingId, Mentions, NetnsView, ProcessView, Severity, Target, TargetKind, pct,
@@ -55,6 +56,22 @@ pub(super) fn findings(scope: &Scope<'_>) -> Vec<Finding> {
     out.extend(c.receive_stalls.iter().map(|r| receive_stall(scope, r)));
     out.extend(c.send_stalls.iter().map(|s| send_stall(scope, s)));
     out.extend(c.peers_gone.iter().map(|g| peer_gone(scope, g)));
+    out.extend(
+        scope
+            .view
+            .udp
+            .sockets
+            .iter()
+            .filter_map(|u| udp_drops(scope, u)),
+    );
+    out.extend(udp_namespace_drops(scope));
+    out.extend(
+        scope
+            .view
+            .port_use
+            .iter()
+            .filter_map(|u| exhaustion(scope, u)),
+    );
     out
 }
 
@@ -67,6 +84,8 @@ enum About<'a> {
     Listeners(&'a [&'a ListenerView]),
     Process(&'a str, u32),
     Destination(TargetKind, Mentions),
+    /// A socket that is not a listener, and what the finding names.
+    Socket(TargetKind, Mentions),
     Netns,
 }
 
@@ -82,7 +101,7 @@ impl About<'_> {
                 Target::process(netns, comm, pid),
                 Mentions::process(comm, pid),
             ),
-            About::Destination(kind, mentions) => (
+            About::Destination(kind, mentions) | About::Socket(kind, mentions) => (
                 Target {
                     netns: netns.to_owned(),
                     kind,
@@ -1117,4 +1136,236 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
         evidence,
         remedy,
     )
+}
+
+fn owners_text(owners: &[super::Owner]) -> String {
+    match owners {
+        [] => "the owning process (not visible: run as root to see it)".to_owned(),
+        [o] => format!("{} (pid {})", o.comm, o.pid),
+        [o, rest @ ..] => format!(
+            "{} (pid {}) and {} other processes",
+            o.comm,
+            o.pid,
+            rest.len()
+        ),
+    }
+}
+
+fn owners_json(owners: &[super::Owner]) -> Vec<Value> {
+    owners
+        .iter()
+        .map(|o| json!({"pid": o.pid, "comm": o.comm}))
+        .collect()
+}
+
+/// A receive buffer at least this full (memory charged against its size, %) is full for
+/// the next datagram: the kernel drops when the charge would pass the buffer.
+const UDP_BUFFER_FULL_PCT: f64 = 90.0;
+
+/// `udp-receive-drops`: one socket's drop counter rose in the window.
+fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
+    let severity = u.level?;
+    let dropped = u.drops_in_window.unwrap_or(0);
+    let rmem_max = scope.ns.sysctl.rmem_max;
+    let rcvbuf_text = u
+        .rcvbuf
+        .map_or_else(|| "an unknown buffer".to_owned(), |b| format!("{b} bytes"));
+    let fill = u.buffer_fill_pct();
+    let buffer_full = fill.is_some_and(|f| f >= UDP_BUFFER_FULL_PCT);
+    let summary = format!(
+        "{dropped} datagrams dropped in the window ({}; {} since the socket was created): \
+         Recv-Q {} bytes, receive memory {} bytes of {rcvbuf_text}{}",
+        rate_text(u.drops_per_s),
+        u.drops_total.unwrap_or(0),
+        u.recv_q,
+        u.rmem_alloc
+            .map_or_else(|| "unknown".to_owned(), |m| m.to_string()),
+        if buffer_full { " (full)" } else { "" }
+    );
+    let owner = owners_text(&u.owners);
+    let buffer = format!(
+        "SO_RCVBUF now {rcvbuf_text} as the kernel counts it (twice what was asked), \
+         net.core.rmem_max = {}",
+        sysctl_text(rmem_max)
+    );
+    let remedy = if buffer_full {
+        format!(
+            "The buffer is full: {owner} reads more slowly than datagrams arrive, and every \
+             datagram that finds it full is lost. Make the reader faster or add readers (more \
+             threads or processes on the same port with SO_REUSEPORT); a larger buffer \
+             ({buffer}) only absorbs bursts."
+        )
+    } else {
+        format!(
+            "The buffer has room now, so {owner} keeps up on average but bursts overflow it \
+             ({buffer}): raise SO_RCVBUF in the application (past net.core.rmem_max only \
+             with SO_RCVBUFFORCE, or raise net.core.rmem_max first), or spread the load over \
+             more readers with SO_REUSEPORT."
+        )
+    };
+    let evidence = json!({
+        "local": u.local, "peer": u.peer.map(|p| p.to_string()),
+        "drops_total": u.drops_total, "drops_in_window": u.drops_in_window,
+        "drops_per_s": u.drops_per_s.map(round1),
+        "recv_q": u.recv_q, "rmem_alloc": u.rmem_alloc, "rcvbuf": u.rcvbuf,
+        "buffer_fill_pct": fill.map(round1),
+        "rmem_max": rmem_max, "rmem_default": scope.ns.sysctl.rmem_default,
+        "owners": owners_json(&u.owners),
+    });
+    let mentions = Mentions {
+        ports: vec![u.port],
+        paths: Vec::new(),
+        comms: u.owners.iter().map(|o| o.comm.clone()).collect(),
+        pids: u.owners.iter().map(|o| o.pid).collect(),
+    };
+    Some(finding(
+        scope,
+        FindingId::UdpReceiveDrops,
+        severity,
+        About::Socket(
+            TargetKind::Socket {
+                proto: Proto::Udp,
+                local: u.local.clone(),
+            },
+            mentions,
+        ),
+        u.subject(),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+/// `udp-receive-drops` for the namespace: RcvbufErrors rose, and no socket kept in full
+/// says it was the one (a socket left out by the limit, or one that came and went).
+fn udp_namespace_drops(scope: &Scope<'_>) -> Option<Finding> {
+    let udp = &scope.view.udp;
+    let rate = udp
+        .counter("RcvbufErrors")?
+        .rate_per_s
+        .filter(|&r| r > 0.0)?;
+    if udp
+        .sockets
+        .iter()
+        .any(|s| s.drops_in_window.is_some_and(|n| n > 0))
+    {
+        return None;
+    }
+    let severity = if rate >= scope.t.udp_drops_crit {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let total = udp.counter("RcvbufErrors").and_then(|c| c.total);
+    let summary = format!(
+        "RcvbufErrors is rising ({}): datagrams are dropped on full receive buffers, but none \
+         of the {} UDP sockets seen now dropped in the window",
+        rate_text(Some(rate)),
+        udp.socket_count
+    );
+    let remedy = format!(
+        "A short-lived socket (a DNS client's, one per query) or one past the {} kept is \
+         overflowing: `ss -uam` shows each socket's drops as d<N>. A larger default buffer \
+         helps short bursts (net.core.rmem_default = {}, net.core.rmem_max = {}).",
+        crate::model::UDP_LIMIT,
+        sysctl_text(scope.ns.sysctl.rmem_default),
+        sysctl_text(scope.ns.sysctl.rmem_max)
+    );
+    let evidence = json!({
+        "rcvbuf_errors_total": total, "rcvbuf_errors_per_s": round1(rate),
+        "udp_sockets": udp.socket_count, "left_out": udp.left_out,
+        "rmem_default": scope.ns.sysctl.rmem_default, "rmem_max": scope.ns.sysctl.rmem_max,
+    });
+    Some(finding(
+        scope,
+        FindingId::UdpReceiveDrops,
+        severity,
+        About::Netns,
+        format!("network namespace {}", scope.view.label),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+/// `ephemeral-port-exhaustion`: one local address uses most of the usable range towards
+/// one destination.
+fn exhaustion(scope: &Scope<'_>, u: &PortUseView) -> Option<Finding> {
+    let severity = u.level?;
+    let tw_reuse = scope.ns.sysctl.tcp_tw_reuse;
+    let (lo, hi) = scope.ns.sysctl.ip_local_port_range.unwrap_or((0, 0));
+    let by_state = u
+        .states
+        .0
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.name()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let holders = owners_text(&u.owners);
+    let summary = format!(
+        "{} of the {} usable ephemeral ports ({:.1} %) are in use from {} to {} ({by_state}), \
+         held by {holders}; when they run out, connect() fails with EADDRNOTAVAIL",
+        u.ports, u.range_size, u.pct_of_range, u.local, u.remote
+    );
+    let time_wait = u.states.get(crate::model::TcpState::TimeWait);
+    let mut remedy = format!(
+        "Reuse connections to {} (HTTP keep-alive, a connection pool) instead of opening one \
+         per request; spread them over more source addresses; widen the range \
+         (net.ipv4.ip_local_port_range = {lo}-{hi})",
+        u.remote
+    );
+    if time_wait > 0 {
+        let _ = write!(
+            remedy,
+            "; {time_wait} ports are held by TIME_WAIT: net.ipv4.tcp_tw_reuse = {} ({}) lets \
+             connect() reuse them",
+            sysctl_text(tw_reuse),
+            match tw_reuse {
+                Some(1) => "on already",
+                Some(2) => "on for loopback only",
+                Some(0) => "off: set 1",
+                _ => "unknown",
+            }
+        );
+    }
+    remedy.push('.');
+    let evidence = json!({
+        "local": u.local.to_string(), "remote": u.remote.to_string(), "ports_in_use": u.ports,
+        "range_size": u.range_size, "pct_of_range": round1(u.pct_of_range),
+        "states": u.states.0.iter().map(|(s, &n)| (s.key(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        "ip_local_port_range": [lo, hi],
+        "ip_local_reserved_ports": scope.ns.sysctl.ip_local_reserved_ports,
+        "tcp_tw_reuse": tw_reuse,
+        "owners": owners_json(&u.owners),
+    });
+    let subject = match u.owners.as_slice() {
+        [o] => format!("{} → {}", process_subject(&o.comm, o.pid), u.remote),
+        _ => format!("{} → {}", u.local, u.remote),
+    };
+    Some(finding(
+        scope,
+        FindingId::EphemeralPortExhaustion,
+        severity,
+        About::Destination(
+            TargetKind::Destination {
+                proto: Proto::Tcp,
+                remote: u.remote.to_string(),
+                local: Some(u.local.to_string()),
+                pid: match u.owners.as_slice() {
+                    [o] => Some(o.pid),
+                    _ => None,
+                },
+            },
+            Mentions {
+                ports: vec![u.remote.port()],
+                paths: Vec::new(),
+                comms: u.owners.iter().map(|o| o.comm.clone()).collect(),
+                pids: u.owners.iter().map(|o| o.pid).collect(),
+            },
+        ),
+        subject,
+        summary,
+        evidence,
+        remedy,
+    ))
 }

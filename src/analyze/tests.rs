@@ -491,3 +491,154 @@ fn two_refreshes_of_one_full_dump_are_one_observation() {
     window[1].freshness.socket_dump_age_ms = gap_ms;
     assert!(peer_gone(&window).is_empty());
 }
+
+/// `healthy.ndjson` with a UDP receiver on 127.0.0.1:7003 whose drop counter reads `drops[i]`
+/// in snapshot `i` (the last value repeats), its buffer `fill` bytes of 9216 (#13).
+fn udp_receiver(drops: &[u32], fill: u32) -> Vec<Snapshot> {
+    let mut snapshots = recording("healthy");
+    let owner = snapshots[0].processes[0].pid;
+    for (i, s) in snapshots.iter_mut().enumerate() {
+        s.netns[0].udp_sockets.push(crate::model::UdpSocket {
+            family: crate::model::Family::Inet,
+            local: "127.0.0.1:7003".parse().expect("addr"),
+            peer: None,
+            recv_q: fill.saturating_sub(768),
+            rmem_alloc: Some(fill),
+            rcvbuf: Some(9216),
+            drops: Some(drops[i.min(drops.len() - 1)]),
+            inode: 777_001,
+            uid: 0,
+            owners: vec![owner],
+        });
+        s.netns[0].sysctl.rmem_max = Some(212_992);
+    }
+    snapshots
+}
+
+fn udp_finding(window: &[Snapshot]) -> Option<Finding> {
+    analyze(window, &Settings::default())
+        .expect("a window")
+        .findings
+        .into_iter()
+        .find(|f| f.id == FindingId::UdpReceiveDrops)
+}
+
+#[test]
+fn udp_drops_that_rose_are_a_finding_whose_remedy_follows_the_buffer() {
+    let window = udp_receiver(&[10, 5_000], 9216);
+    let secs = seconds_between(&window[0], &window[window.len() - 1]);
+    assert!(secs > 0.0);
+    let f = udp_finding(&window).expect("the drops rose");
+    let rate = 4990.0 / secs;
+    let expected = if rate >= Thresholds::DEFAULT.udp_drops_crit {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    assert_eq!(f.severity, expected, "{f:?}");
+    assert!(f.subject.starts_with("udp 127.0.0.1:7003 ("), "{f:?}");
+    assert!(
+        matches!(&f.target.kind, TargetKind::Socket { proto: Proto::Udp, local } if local == "127.0.0.1:7003")
+    );
+    assert_eq!(f.evidence["drops_in_window"], 4990);
+    assert!(
+        f.remedy.contains("reads more slowly than datagrams arrive"),
+        "{}",
+        f.remedy
+    );
+    assert!(
+        f.remedy.contains("SO_RCVBUF now 9216 bytes"),
+        "{}",
+        f.remedy
+    );
+    assert!(
+        f.remedy.contains("net.core.rmem_max = 212992"),
+        "{}",
+        f.remedy
+    );
+
+    // Room in the buffer now: bursts, not a slow reader.
+    let f = udp_finding(&udp_receiver(&[10, 11], 1024)).expect("one drop is enough");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.remedy.contains("bursts overflow"), "{}", f.remedy);
+
+    // Drops that did not rise in the window, or a single sample, raise nothing.
+    assert!(udp_finding(&udp_receiver(&[10], 9216)).is_none());
+    let window = udp_receiver(&[10, 5_000], 9216);
+    assert!(udp_finding(&window[..1]).is_none());
+}
+
+#[test]
+fn rcvbuf_errors_with_no_socket_to_blame_are_a_finding_about_the_namespace() {
+    let mut window = recording("healthy");
+    let n = window.len();
+    for (i, s) in window.iter_mut().enumerate() {
+        s.netns[0]
+            .udp
+            .v4
+            .insert("RcvbufErrors".to_owned(), if i + 1 == n { 40 } else { 0 });
+    }
+    let f = udp_finding(&window).expect("RcvbufErrors rose");
+    assert_eq!(f.target.kind, TargetKind::Netns);
+    assert!(f.summary.contains("RcvbufErrors is rising"), "{f:?}");
+    // With a socket whose own counter rose, that socket is the finding.
+    let mut window = udp_receiver(&[10, 50], 9216);
+    for s in &mut window {
+        let errors = u64::from(s.netns[0].udp_sockets[0].drops.unwrap_or(0));
+        s.netns[0].udp.v4.insert("RcvbufErrors".to_owned(), errors);
+    }
+    let found: Vec<Finding> = analyze(&window, &Settings::default())
+        .expect("a window")
+        .findings
+        .into_iter()
+        .filter(|f| f.id == FindingId::UdpReceiveDrops)
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(matches!(found[0].target.kind, TargetKind::Socket { .. }));
+}
+
+#[test]
+fn ports_in_use_are_judged_against_the_usable_range_at_their_edges() {
+    let judge_use = |ports: u64, reserved: Vec<(u16, u16)>| {
+        let mut window = recording("healthy");
+        for s in &mut window {
+            let ns = &mut s.netns[0];
+            ns.sysctl.ip_local_port_range = Some((40_000, 40_099));
+            ns.sysctl.ip_local_reserved_ports.clone_from(&reserved);
+            let mut states = StateCounts::default();
+            states.add(TcpState::Established, ports - 2);
+            states.add(TcpState::TimeWait, 2);
+            ns.port_use = vec![crate::model::PortUse {
+                local: "10.0.0.1".parse().expect("addr"),
+                remote: "10.0.0.2:443".parse().expect("addr"),
+                states,
+                owners: Vec::new(),
+            }];
+        }
+        analyze(&window, &Settings::default())
+            .expect("a window")
+            .findings
+            .into_iter()
+            .find(|f| f.id == FindingId::EphemeralPortExhaustion)
+    };
+    assert!(judge_use(49, Vec::new()).is_none());
+    let f = judge_use(50, Vec::new()).expect("50 %");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.subject, "10.0.0.1 → 10.0.0.2:443");
+    assert!(
+        f.remedy.contains("2 ports are held by TIME_WAIT"),
+        "{}",
+        f.remedy
+    );
+    assert_eq!(
+        judge_use(89, Vec::new()).map(|f| f.severity),
+        Some(Severity::Warning)
+    );
+    assert_eq!(
+        judge_use(90, Vec::new()).map(|f| f.severity),
+        Some(Severity::Critical)
+    );
+    // Ten reserved ports leave 90 usable: 45 is half of them.
+    let f = judge_use(45, vec![(40_090, 40_099)]).expect("45 of 90");
+    assert_eq!(f.evidence["range_size"], 90);
+}

@@ -40,6 +40,13 @@ pub struct Thresholds {
     /// `receive-queue-stall` from one sample: a socket holding at least this many unread
     /// bytes (with two samples, unread data that did not shrink is enough).
     pub recv_stall_bytes: u64,
+    /// `udp-receive-drops` turns critical at this many drops per second on one socket.
+    pub udp_drops_crit: f64,
+    /// `ephemeral-port-exhaustion` warning at this % of the usable ephemeral range in use
+    /// from one local address to one destination.
+    pub port_use_warn: f64,
+    /// `ephemeral-port-exhaustion` critical at this %.
+    pub port_use_crit: f64,
 }
 
 impl Default for Thresholds {
@@ -66,6 +73,9 @@ impl Thresholds {
         orphan_warn: 50.0,
         half_open_crit: 64,
         recv_stall_bytes: 65_536,
+        udp_drops_crit: 100.0,
+        port_use_warn: 50.0,
+        port_use_crit: 90.0,
     };
 }
 
@@ -80,21 +90,33 @@ impl Thresholds {
             ("fd_warn", self.fd_warn),
             ("fd_crit", self.fd_crit),
             ("orphan_warn", self.orphan_warn),
+            ("port_use_warn", self.port_use_warn),
+            ("port_use_crit", self.port_use_crit),
         ];
         for (name, v) in pcts {
             if !(v.is_finite() && (0.0..=1000.0).contains(&v)) {
                 return Err(format!("{name} = {v} is not a percentage from 0 to 1000"));
             }
         }
-        if !(self.listen_drops_crit.is_finite() && self.listen_drops_crit >= 0.0) {
-            return Err(format!(
-                "listen_drops_crit = {} must be a rate of 0 or more per second",
-                self.listen_drops_crit
-            ));
+        for (name, v) in [
+            ("listen_drops_crit", self.listen_drops_crit),
+            ("udp_drops_crit", self.udp_drops_crit),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!(
+                    "{name} = {v} must be a rate of 0 or more per second"
+                ));
+            }
         }
         let ordered = [
             ("fill_warn", self.fill_warn, "fill_crit", self.fill_crit),
             ("fd_warn", self.fd_warn, "fd_crit", self.fd_crit),
+            (
+                "port_use_warn",
+                self.port_use_warn,
+                "port_use_crit",
+                self.port_use_crit,
+            ),
             #[allow(clippy::cast_precision_loss)]
             (
                 "close_wait_warn",

@@ -22,7 +22,9 @@ use super::procnet::NetTables;
 use super::procs::ProcessScan;
 use super::read_plan::NsRead;
 use super::sockets::{FRESH_STATES, InodeMap, Slot};
-use crate::model::{NetnsSnapshot, PeerGone, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState};
+use crate::model::{
+    NetnsSnapshot, PeerGone, PortUse, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState,
+};
 
 /// What a pass may reuse of the passes before it: an incremental collector's memory,
 /// borrowed.
@@ -122,6 +124,15 @@ impl Cache {
             }
             self.tracked.insert(id, tracked);
         }
+        // The ports in use were counted by the dump, their owners named only after the join.
+        for (id, full) in &mut self.namespaces {
+            let model_id = id.model_id();
+            if let Some(ns) = pass.snapshot.netns.iter().find(|n| n.id == model_id)
+                && full.port_use.is_empty()
+            {
+                full.port_use.clone_from(&ns.port_use);
+            }
+        }
         // Forget namespaces that are gone.
         let live: HashSet<&str> = pass.snapshot.netns.iter().map(|n| n.id.as_str()).collect();
         self.namespaces
@@ -151,6 +162,8 @@ pub(super) struct FullDumpOnly {
     unix_sockets: u64,
     sysctl: Sysctls,
     local_addrs: Vec<IpAddr>,
+    /// The busiest destinations by ports in use, owners named (filled in after the join).
+    port_use: Vec<PortUse>,
     /// The notes of the full read of its tables.
     notes: Vec<String>,
 }
@@ -184,6 +197,7 @@ impl FullDumpOnly {
             unix_sockets: dump.sockets.unix_sockets,
             sysctl: dump.tables.sysctl.clone(),
             local_addrs: dump.tables.local_addrs.clone(),
+            port_use: Vec::new(),
             notes: dump.tables.notes.clone(),
         }
     }
@@ -207,6 +221,7 @@ impl FullDumpOnly {
         snapshot.unix_sockets = self.unix_sockets;
         snapshot.sysctl = self.sysctl.clone();
         snapshot.local_addrs.clone_from(&self.local_addrs);
+        snapshot.port_use.clone_from(&self.port_use);
         for note in &self.notes {
             if !notes.contains(note) {
                 notes.push(note.clone());

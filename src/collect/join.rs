@@ -93,6 +93,10 @@ pub fn attribute(
                     unix_sockets += 1;
                     dumps[ns].unix_listeners[i].owners.push(p.pid);
                 }
+                Slot::Udp(i) => {
+                    other_sockets += 1;
+                    dumps[ns].udp[i].owners.push(p.pid);
+                }
             }
         }
         let counted = Counted {
@@ -317,6 +321,10 @@ impl Joined {
                     Slot::UnixListener(i) => {
                         dump.unix_listeners[i].owners = sorted(holders);
                         Kind::Unix
+                    }
+                    Slot::Udp(i) => {
+                        dump.udp[i].owners = sorted(holders);
+                        Kind::Other
                     }
                 };
                 let then = base_kind(base, inode);

@@ -275,6 +275,7 @@ fn as_inet(s: &Selected) -> InetSock {
         inode: s.inode,
         uid: 0,
         drops: None,
+        rmem: None,
         tcp_info: None,
         timer: None,
         ifindex: s.ifindex,

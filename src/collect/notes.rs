@@ -181,3 +181,14 @@ pub(super) fn missing_section(path: &str, section: &str) -> String {
 pub(super) fn unlisted_names(dir: impl Display, err: &std::io::Error) -> String {
     format!("could not list {dir}: {err}; namespaces are not named")
 }
+
+pub(super) fn udp_refused(why: &str) -> String {
+    format!("UDP sockets not read (is the udp_diag module available?): {why}")
+}
+
+pub(super) fn ports_untracked(sockets: u64) -> String {
+    format!(
+        "ephemeral ports in use were counted for the first 65536 destinations met; {sockets} \
+         sockets to other destinations were not"
+    )
+}

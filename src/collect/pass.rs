@@ -24,9 +24,9 @@ use super::owners::{Lookout, OwnerSearch};
 use super::procnet::{self, NetTables};
 use super::procs::{self, ProcessScan};
 use super::read_plan::{NsRead, ReadPlan};
-use super::sockets::{self, Sockets};
+use super::sockets::{self, InodeMap, PortUseSampled, Sockets};
 use super::{CollectError, CollectOptions, clock, notes};
-use crate::model::{Freshness, Host, NetnsSnapshot, Process, Snapshot};
+use crate::model::{Freshness, Host, NetnsSnapshot, PortUse, Process, Snapshot};
 
 /// A pass's snapshot, and what an incremental collector keeps of it.
 pub(super) struct Pass {
@@ -62,7 +62,9 @@ fn dump_here(read: NsRead, last: Option<&Tracked>) -> Result<NsDump, NetlinkErro
         // of both families. A rough upper bound is all the hint needs to be.
         let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
         let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
-        sockets::dump(read, hint, &tables.local_addrs).map(|sockets| (read, sockets, tables))
+        let usable = tables.sysctl.usable_ports();
+        sockets::dump(read, hint, &tables.local_addrs, usable)
+            .map(|sockets| (read, sockets, tables))
     });
     let (read, sockets, tables) = dumped?;
     Ok(NsDump {
@@ -130,12 +132,24 @@ pub(super) fn run(
         now_ns: monotonic_ns,
     });
     let processes = join_processes(search, joined, &mut scan, &mut sockets);
+    let (mut port_use, untracked): (Vec<Option<PortUseSampled>>, Vec<u64>) = sockets
+        .iter_mut()
+        .map(|s| match s.take_port_use() {
+            Some((top, untracked)) => (Some(top), untracked),
+            None => (None, 0),
+        })
+        .unzip();
+    name_port_users(&mut port_use, &scan);
 
     let mut per_ns_notes = Vec::new();
     let mut netns = Vec::with_capacity(dumps.len());
-    for (target, dump) in dumps {
+    for (((target, dump), port_use), untracked) in dumps.into_iter().zip(port_use).zip(untracked) {
         let kept = prior.and_then(|p| p.namespaces.get(&target.id));
-        let (snapshot, ns_notes) = netns_snapshot(&target, dump, kept);
+        let port_use = port_use.map(|sampled| sampled.into_iter().map(|(u, _)| u).collect());
+        let (snapshot, mut ns_notes) = netns_snapshot(&target, dump, kept, port_use);
+        if untracked > 0 {
+            ns_notes.push(notes::ports_untracked(untracked));
+        }
         per_ns_notes.push((target.label, ns_notes));
         netns.push(snapshot);
     }
@@ -167,6 +181,34 @@ pub(super) fn run(
         scan,
         kept,
     })
+}
+
+/// Name the processes holding each busy destination's sockets, from the inodes sampled:
+/// one look at every socket descriptor of the scan, only when some destination was counted.
+fn name_port_users(port_use: &mut [Option<PortUseSampled>], scan: &ProcessScan) {
+    let mut wanted: InodeMap<(usize, usize)> = InodeMap::default();
+    for (ns, uses) in port_use.iter().enumerate() {
+        for (at, (_, sample)) in uses.iter().flatten().enumerate() {
+            wanted.extend(sample.iter().map(|&inode| (inode, (ns, at))));
+        }
+    }
+    if wanted.is_empty() {
+        return;
+    }
+    for p in &scan.processes {
+        for inode in &p.socket_inodes {
+            if let Some(&(ns, at)) = wanted.get(inode)
+                && let Some(Some(uses)) = port_use.get_mut(ns)
+                && let Some((u, _)) = uses.get_mut(at)
+                && !u.owners.contains(&p.pid)
+            {
+                u.owners.push(p.pid);
+            }
+        }
+    }
+    for (u, _) in port_use.iter_mut().flatten().flatten() {
+        u.owners.sort_unstable();
+    }
 }
 
 /// Join the pass's processes with its dumps, naming the owners in the dumps' lists. An
@@ -298,10 +340,13 @@ pub(super) enum Lost {
 
 /// A namespace's part of the snapshot, and its notes. A fresh dump is completed with what
 /// the last full one read (`prior`).
+///
+/// `port_use` is the busiest destinations a full dump counted, their owners named.
 fn netns_snapshot(
     target: &Target,
     dump: NsDump,
     prior: Option<&FullDumpOnly>,
+    port_use: Option<Vec<PortUse>>,
 ) -> (NetnsSnapshot, Vec<String>) {
     let NsDump {
         read,
@@ -309,6 +354,10 @@ fn netns_snapshot(
         tables,
         ..
     } = dump;
+    let mut notes = tables.notes;
+    if let Some(why) = &sockets.udp_refused {
+        notes.push(notes::udp_refused(why));
+    }
     let troubled_left_out = sockets.troubled_left_out();
     let peer_gone_left_out = sockets.peer_gone_left_out;
     let mut snapshot = NetnsSnapshot {
@@ -329,8 +378,12 @@ fn netns_snapshot(
         local_addrs: tables.local_addrs,
         peer_gone: sockets.peer_gone,
         peer_gone_left_out,
+        udp: tables.udp,
+        udp_sockets: sockets.udp,
+        udp_socket_count: sockets.udp_count,
+        udp_left_out: sockets.udp_left_out,
+        port_use: port_use.unwrap_or_default(),
     };
-    let mut notes = tables.notes;
     if let (false, Some(prior)) = (read.is_full(), prior) {
         prior.complete(&mut snapshot, &mut notes);
     }

@@ -22,8 +22,8 @@ use super::netlink::{
 };
 use super::read_plan::NsRead;
 use crate::model::{
-    PEER_GONE_LIMIT, PeerGone, StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimerKind,
-    UnixSocket, UnixState,
+    PEER_GONE_LIMIT, PORT_USE_LIMIT, PeerGone, PortUse, StateCounts, TROUBLED_LIMIT, TcpSocket,
+    TcpState, TimerKind, UDP_LIMIT, UdpSocket, UnixSocket, UnixState, UsablePorts,
 };
 
 /// The TCP states a fresh dump reads in full.
@@ -57,6 +57,16 @@ pub struct Sockets {
     pub peer_gone_left_out: u64,
     /// The search for them, while a full dump runs.
     peer_check: Option<PeerCheck>,
+    /// UDP sockets kept in full (see [`crate::model::NetnsSnapshot::udp_sockets`]).
+    pub udp: Vec<UdpSocket>,
+    /// Every UDP socket dumped.
+    pub udp_count: u64,
+    /// UDP sockets that would have been kept but for the limit.
+    pub udp_left_out: u64,
+    /// Why the UDP sockets could not be dumped, when the kernel refused.
+    pub udp_refused: Option<String>,
+    /// Ports in use by destination, counted by a full dump that knew the usable range.
+    ports: Option<PortTally>,
 }
 
 /// The search, during a full dump, for ESTABLISHED sockets whose other end is not there.
@@ -201,6 +211,40 @@ impl PeerCheck {
     }
 }
 
+/// TCP sockets whose local port lies in the usable ephemeral range, counted by (local
+/// address, destination): one small entry per destination, never one per socket.
+///
+/// Accepted connections share their listener's local port, which may lie in the range too
+/// (a listener bound to port 0): they hold no port of their own, and counted they would make
+/// one entry per client. Listeners come first in every dump, so their ports are known before
+/// the connections stream by. A host talking to more than [`PORT_TALLY_LIMIT`] destinations
+/// at once counts only the first ones it meets (the rest in `untracked`): a destination near
+/// exhaustion holds thousands of sockets, and the dump meets one of them long before.
+#[derive(Debug)]
+struct PortTally {
+    usable: UsablePorts,
+    listening: std::collections::HashSet<u16>,
+    by_destination: HashMap<(IpAddr, SocketAddr), PortCount, BuildHasherDefault<InodeHasher>>,
+    untracked: u64,
+}
+
+/// At most this many destinations are counted while a dump streams by.
+const PORT_TALLY_LIMIT: usize = 65_536;
+
+/// The sockets of one destination: counted by state, and a few of their inodes, by which
+/// the processes holding them are found after the join.
+#[derive(Debug, Default)]
+struct PortCount {
+    states: [u32; TcpState::CLASSIC.len()],
+    sample: Vec<u64>,
+}
+
+/// How many inodes of each destination are kept to name its processes.
+const PORT_USE_SAMPLE: usize = 16;
+
+/// The busiest destinations of a full dump, and the inodes sampled from each.
+pub type PortUseSampled = Vec<(PortUse, Vec<u64>)>;
+
 /// A map keyed by socket inode.
 ///
 /// Built for 100,000 sockets and looked up once per socket descriptor of every process, it
@@ -244,6 +288,8 @@ pub enum Slot {
     PeerGone(usize),
     Unix,
     UnixListener(usize),
+    /// A UDP socket kept in full: counted among a process's other sockets.
+    Udp(usize),
 }
 
 /// Up to this many TCP sockets, a full dump asks for `tcp_info` with every state in one walk
@@ -263,14 +309,27 @@ const ONE_WALK_UP_TO: u64 = 500;
 ///
 /// A full dump also looks for ESTABLISHED sockets whose other end is gone (see
 /// [`PeerCheck`]), with `local_addrs` the namespace's own addresses.
+///
+/// Every read also dumps the UDP sockets: they live in a table of their own, so the walk
+/// costs what the UDP sockets cost, not the TCP ones (`bench/report-vs-ss --udp` and
+/// `bench/refresh-cost --udp` measure it); and their drop counters must be fresh for a
+/// rate. A full dump given the `usable` ephemeral ports counts the ports in use by
+/// destination as it goes.
 pub fn dump(
     read: NsRead,
     sockets_hint: Option<u64>,
     local_addrs: &[IpAddr],
+    usable: Option<UsablePorts>,
 ) -> Result<Sockets, NetlinkError> {
     let mut diag = DiagSocket::new()?;
     let mut out = Sockets {
         peer_check: read.is_full().then(|| PeerCheck::new(local_addrs)),
+        ports: usable.filter(|_| read.is_full()).map(|usable| PortTally {
+            usable,
+            listening: std::collections::HashSet::new(),
+            by_destination: HashMap::default(),
+            untracked: 0,
+        }),
         ..Sockets::default()
     };
     let drops = Extensions {
@@ -309,6 +368,12 @@ pub fn dump(
     };
     diag.dump_unix(unix, |s| out.add_unix(s))?;
     out.settle_peer_check();
+    match diag.dump_udp(|s| out.add_udp(&s)) {
+        Ok(()) => {}
+        // A kernel without `udp_diag` refuses the request: the rest of the pass stands.
+        Err(err) if err.kernel_errno().is_some() => out.udp_refused = Some(err.to_string()),
+        Err(err) => return Err(err),
+    }
     Ok(out)
 }
 
@@ -347,6 +412,9 @@ impl Sockets {
         self.tcp_states.add(s.state, 1);
         if let Some(check) = &mut self.peer_check {
             check.add(&s);
+        }
+        if let Some(tally) = &mut self.ports {
+            tally.add(&s);
         }
         let keep_as = match s.state {
             TcpState::Listen => Some(true),
@@ -470,6 +538,43 @@ impl Sockets {
         }
     }
 
+    fn add_udp(&mut self, s: &InetSock) {
+        self.udp_count += 1;
+        let peer = (s.peer.port() != 0).then_some(s.peer);
+        let keep = peer.is_none() || s.recv_q > 0 || s.drops.is_some_and(|d| d > 0);
+        if !keep {
+            return;
+        }
+        if self.udp.len() >= UDP_LIMIT {
+            self.udp_left_out += 1;
+            return;
+        }
+        self.udp.push(UdpSocket {
+            family: s.family,
+            local: s.local,
+            peer,
+            recv_q: s.recv_q,
+            rmem_alloc: s.rmem.map(|m| m.alloc),
+            rcvbuf: s.rmem.map(|m| m.rcvbuf),
+            drops: s.drops,
+            inode: s.inode,
+            uid: s.uid,
+            owners: Vec::new(),
+        });
+        if s.inode != 0 {
+            self.index.insert(s.inode, Slot::Udp(self.udp.len() - 1));
+        }
+    }
+
+    /// The busiest destinations by ports in use, when this dump counted them; and how many
+    /// sockets went uncounted past the limit of destinations.
+    pub fn take_port_use(&mut self) -> Option<(PortUseSampled, u64)> {
+        self.ports.take().map(|t| {
+            let untracked = t.untracked;
+            (t.top(), untracked)
+        })
+    }
+
     /// Connections in trouble this dump counted but did not keep (past the limit).
     pub fn troubled_left_out(&self) -> u64 {
         self.troubled_left_out.iter().sum()
@@ -498,24 +603,91 @@ impl Sockets {
 
     /// What each inode of this dump is, without pointing into this dump's lists: what an
     /// incremental collector keeps between full dumps.
+    ///
+    /// UDP sockets are left out: every refresh dumps them again.
     pub fn base_slots(&self) -> impl Iterator<Item = (u64, Slot)> + '_ {
-        self.index.iter().map(|(&inode, &slot)| {
+        self.index.iter().filter_map(|(&inode, &slot)| {
             let plain = match slot {
                 Slot::TcpListener(_) => Slot::Tcp(TcpState::Listen),
                 Slot::Tracked(i) => Slot::Tcp(self.tracked[i].state),
                 Slot::PeerGone(_) => Slot::Tcp(TcpState::Established),
                 Slot::UnixListener(_) => Slot::Unix,
+                Slot::Udp(_) => return None,
                 plain @ (Slot::Tcp(_) | Slot::Unix) => plain,
             };
-            (inode, plain)
+            Some((inode, plain))
         })
+    }
+}
+
+impl PortTally {
+    /// Count `s` if it holds a port `connect()` could have picked: any state but LISTEN and
+    /// SYN_RECV (whose local port is the listener's), with a peer, and a local port in the
+    /// usable range.
+    fn add(&mut self, s: &InetSock) {
+        if s.state == TcpState::Listen {
+            self.listening.insert(s.local.port());
+            return;
+        }
+        if s.state == TcpState::SynRecv
+            || s.peer.port() == 0
+            || !self.usable.contains(s.local.port())
+            || self.listening.contains(&s.local.port())
+        {
+            return;
+        }
+        let Some(at) = TcpState::CLASSIC.iter().position(|&c| c == s.state) else {
+            return;
+        };
+        let key = (s.local.ip(), s.peer);
+        if self.by_destination.len() >= PORT_TALLY_LIMIT && !self.by_destination.contains_key(&key)
+        {
+            self.untracked += 1;
+            return;
+        }
+        let count = self.by_destination.entry(key).or_default();
+        count.states[at] += 1;
+        if s.inode != 0 && count.sample.len() < PORT_USE_SAMPLE {
+            count.sample.push(s.inode);
+        }
+    }
+
+    /// The [`PORT_USE_LIMIT`] destinations with the most ports in use.
+    fn top(self) -> PortUseSampled {
+        let mut all: Vec<((IpAddr, SocketAddr), PortCount, u64)> = self
+            .by_destination
+            .into_iter()
+            .map(|(key, count)| {
+                let total = count.states.iter().map(|&n| u64::from(n)).sum();
+                (key, count, total)
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(PORT_USE_LIMIT);
+        all.into_iter()
+            .map(|((local, remote), count, _)| {
+                let mut states = StateCounts::default();
+                for (&state, &n) in TcpState::CLASSIC.iter().zip(&count.states) {
+                    if n > 0 {
+                        states.add(state, u64::from(n));
+                    }
+                }
+                let use_ = PortUse {
+                    local,
+                    remote,
+                    states,
+                    owners: Vec::new(),
+                };
+                (use_, count.sample)
+            })
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Family, TcpTimer};
+    use crate::model::{Family, Sysctls, TcpTimer};
 
     fn sock(state: TcpState, local: &str, peer: &str, inode: u64) -> InetSock {
         let local: SocketAddr = local.parse().expect("addr");
@@ -533,6 +705,7 @@ mod tests {
             inode,
             uid: 0,
             drops: None,
+            rmem: None,
             tcp_info: None,
             timer: None,
             ifindex: 0,
@@ -643,5 +816,113 @@ mod tests {
         let s = dumped(socks);
         assert!(s.peer_gone.is_empty());
         assert_eq!(s.peer_gone_left_out, 2);
+    }
+
+    fn tally() -> PortTally {
+        let sysctl = Sysctls {
+            ip_local_port_range: Some((40_000, 40_099)),
+            ip_local_reserved_ports: vec![(40_050, 40_050)],
+            ..Sysctls::default()
+        };
+        PortTally {
+            usable: sysctl.usable_ports().expect("a range"),
+            listening: std::collections::HashSet::new(),
+            by_destination: HashMap::default(),
+            untracked: 0,
+        }
+    }
+
+    #[test]
+    fn ports_in_use_count_sockets_of_the_usable_range_by_destination() {
+        let mut t = tally();
+        let server = "10.0.0.2:443";
+        for (i, port) in (40_000u16..40_040).enumerate() {
+            let state = if i % 4 == 0 {
+                TcpState::TimeWait
+            } else {
+                TcpState::Established
+            };
+            let inode = if state == TcpState::TimeWait {
+                0
+            } else {
+                1000 + u64::from(port)
+            };
+            t.add(&sock(state, &format!("10.0.0.1:{port}"), server, inode));
+        }
+        // Not counted: a reserved port, a port outside the range, a listener, a request
+        // socket, a socket without a peer.
+        t.add(&sock(TcpState::Established, "10.0.0.1:40050", server, 1));
+        t.add(&sock(TcpState::Established, "10.0.0.1:8080", server, 2));
+        t.add(&sock(TcpState::Listen, "10.0.0.1:40060", "0.0.0.0:0", 3));
+        // Connections accepted by a listener whose port lies in the range hold no port.
+        for client in 0..5 {
+            let peer = format!("10.0.0.7:{}", 50_000 + client);
+            t.add(&sock(TcpState::Established, "10.0.0.1:40060", &peer, 0));
+        }
+        t.add(&sock(TcpState::SynRecv, "10.0.0.1:40061", server, 0));
+        t.add(&sock(TcpState::Close, "10.0.0.1:40062", "0.0.0.0:0", 4));
+        // Another destination, and the same destination from another address.
+        t.add(&sock(TcpState::SynSent, "10.0.0.1:40070", "10.0.0.3:80", 5));
+        t.add(&sock(TcpState::Established, "10.0.0.9:40000", server, 6));
+
+        let top = t.top();
+        assert_eq!(top.len(), 3);
+        let (first, sample) = &top[0];
+        assert_eq!(first.local.to_string(), "10.0.0.1");
+        assert_eq!(first.remote.to_string(), server);
+        assert_eq!(first.ports(), 40);
+        assert_eq!(first.states.get(TcpState::TimeWait), 10);
+        assert_eq!(first.states.get(TcpState::Established), 30);
+        assert_eq!(
+            sample.len(),
+            PORT_USE_SAMPLE,
+            "inodes sampled, TIME_WAIT has none"
+        );
+        assert!(sample.iter().all(|&i| i > 1000));
+        assert_eq!(top[1].0.ports() + top[2].0.ports(), 2);
+    }
+
+    #[test]
+    fn only_the_busiest_destinations_are_kept() {
+        let mut t = tally();
+        for d in 0..(PORT_USE_LIMIT + 5) {
+            for p in 0..=d {
+                let local = format!("10.0.0.1:{}", 40_000 + p);
+                t.add(&sock(
+                    TcpState::Established,
+                    &local,
+                    &format!("10.1.0.{d}:80"),
+                    0,
+                ));
+            }
+        }
+        let top = t.top();
+        assert_eq!(top.len(), PORT_USE_LIMIT);
+        assert_eq!(top[0].0.ports(), (PORT_USE_LIMIT + 5) as u64);
+        assert!(top.windows(2).all(|w| w[0].0.ports() >= w[1].0.ports()));
+    }
+
+    #[test]
+    fn udp_sockets_kept_are_the_receiving_ones_and_connected_ones_in_trouble() {
+        let mut s = Sockets::default();
+        let mut udp = |local: &str, peer: &str, drops: u32, inode: u64| {
+            let mut u = sock(TcpState::Close, local, peer, inode);
+            u.drops = Some(drops);
+            s.add_udp(&u);
+        };
+        udp("0.0.0.0:53", "0.0.0.0:0", 0, 1);
+        udp("127.0.0.1:40001", "127.0.0.1:53", 0, 2);
+        udp("127.0.0.1:40002", "127.0.0.1:53", 3, 3);
+        assert_eq!(s.udp_count, 3);
+        let kept: Vec<String> = s.udp.iter().map(|u| u.local.to_string()).collect();
+        assert_eq!(kept, ["0.0.0.0:53", "127.0.0.1:40002"]);
+        assert_eq!(s.udp[0].peer, None);
+        assert_eq!(s.index.get(&1), Some(&Slot::Udp(0)));
+        assert_eq!(s.index.get(&2), None, "counted, not kept");
+        assert_eq!(
+            s.base_slots().count(),
+            0,
+            "UDP is read again by every refresh"
+        );
     }
 }

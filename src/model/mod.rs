@@ -6,7 +6,9 @@
 //!
 //! A host can hold a million sockets, so the snapshot keeps every socket only as a count and
 //! keeps in full just the ones a diagnosis can be about: listeners, SYN_RECV request sockets,
-//! CLOSE_WAIT sockets and accepted-but-unaccepted children (see [`NetnsSnapshot::tracked`]).
+//! CLOSE_WAIT sockets and accepted-but-unaccepted children (see [`NetnsSnapshot::tracked`]),
+//! receiving UDP sockets (bounded), and the ports in use towards the busiest destinations,
+//! counted as the full dump goes by.
 
 pub mod kill;
 mod state;
@@ -56,6 +58,8 @@ pub struct Snapshot {
 /// | `tcp_states`: the other states | | `socket_dump_age_ms` |
 /// | ESTABLISHED children not yet accepted, the unix socket total | | `socket_dump_age_ms` |
 /// | sysctls, local addresses | | `socket_dump_age_ms` |
+/// | UDP sockets (with drops), `Udp`/`Udp6` counters | yes | |
+/// | ports in use by destination (`port_use`) | | `socket_dump_age_ms` |
 /// | which process holds which socket | new processes and those whose descriptor count changed | `fd_walk_age_ms` |
 /// | each process's descriptor limit | new processes | `fd_walk_age_ms` |
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +88,7 @@ pub struct Host {
 }
 
 /// What one network namespace holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetnsSnapshot {
     /// Stable identifier: the namespace's inode number, as text.
     pub id: String,
@@ -132,6 +136,24 @@ pub struct NetnsSnapshot {
     /// Such sockets past the limit, counted, not kept.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub peer_gone_left_out: u64,
+    /// `/proc/net/snmp` `Udp:` and `/proc/net/snmp6` `Udp6*` fields, by name (`Udp6`
+    /// without its prefix). Absent from recordings made before sockscope read them.
+    #[serde(default)]
+    pub udp: UdpCounters,
+    /// UDP sockets kept in full, both families: every unconnected (bound, receiving) one,
+    /// and connected ones that dropped or hold unread datagrams, at most [`UDP_LIMIT`].
+    #[serde(default)]
+    pub udp_sockets: Vec<UdpSocket>,
+    /// Every UDP socket of the namespace, counted (kept or not).
+    #[serde(default)]
+    pub udp_socket_count: u64,
+    /// UDP sockets that would have been kept but for [`UDP_LIMIT`].
+    #[serde(default)]
+    pub udp_left_out: u64,
+    /// Ephemeral ports in use from one local address to one destination, the busiest
+    /// [`PORT_USE_LIMIT`] destinations, from the last full TCP dump.
+    #[serde(default)]
+    pub port_use: Vec<PortUse>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -162,6 +184,77 @@ pub struct PeerGone {
 
 fn one() -> u32 {
     1
+}
+
+/// At most this many UDP sockets are kept in full per namespace.
+pub const UDP_LIMIT: usize = 10_000;
+
+/// At most this many destinations are kept in [`NetnsSnapshot::port_use`].
+pub const PORT_USE_LIMIT: usize = 20;
+
+/// The UDP counters of a namespace, per family.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UdpCounters {
+    /// `Udp:` of `/proc/net/snmp`.
+    pub v4: BTreeMap<String, u64>,
+    /// `Udp6*` of `/proc/net/snmp6`, prefix removed (`RcvbufErrors`, ...).
+    pub v6: BTreeMap<String, u64>,
+}
+
+impl UdpCounters {
+    /// A counter summed over both families; `None` when neither exports it.
+    pub fn get(&self, name: &str) -> Option<u64> {
+        match (self.v4.get(name), self.v6.get(name)) {
+            (None, None) => None,
+            (a, b) => Some(a.copied().unwrap_or(0) + b.copied().unwrap_or(0)),
+        }
+    }
+}
+
+/// One UDP socket as sock_diag reported it, with its `INET_DIAG_SKMEMINFO` counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdpSocket {
+    pub family: Family,
+    pub local: SocketAddr,
+    /// The connected peer; `None` for an unconnected socket (`ss` shows `*:*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<SocketAddr>,
+    /// Bytes queued for reading (`ss` Recv-Q).
+    pub recv_q: u32,
+    /// `SK_MEMINFO_RMEM_ALLOC`: receive memory charged, overhead included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rmem_alloc: Option<u32>,
+    /// `SK_MEMINFO_RCVBUF`: the receive buffer (SO_RCVBUF as the kernel doubled it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rcvbuf: Option<u32>,
+    /// `SK_MEMINFO_DROPS`: datagrams dropped by this socket since it was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drops: Option<u32>,
+    pub inode: u64,
+    pub uid: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<u32>,
+}
+
+/// TCP sockets from one local address to one destination whose local port lies in the
+/// usable ephemeral range: what `connect()` to that destination has left to pick from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortUse {
+    pub local: IpAddr,
+    pub remote: SocketAddr,
+    /// Sockets by state (TIME_WAIT holds its port too).
+    pub states: StateCounts,
+    /// Processes holding some of them (a sample of the sockets is looked up).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<u32>,
+}
+
+impl PortUse {
+    /// Ports in use: one per socket.
+    pub fn ports(&self) -> u64 {
+        self.states.total()
+    }
 }
 
 /// At most this many SYN_SENT sockets, and this many troubled ESTABLISHED ones, are kept in
@@ -211,6 +304,59 @@ pub struct Sysctls {
     pub tcp_keepalive_intvl: Option<u64>,
     #[serde(default)]
     pub tcp_keepalive_probes: Option<u64>,
+    /// `net.ipv4.tcp_tw_reuse`: 0 off, 1 on, 2 on for loopback only.
+    #[serde(default)]
+    pub tcp_tw_reuse: Option<u64>,
+    /// `net.core.rmem_default`: a socket's receive buffer unless it sets SO_RCVBUF.
+    #[serde(default)]
+    pub rmem_default: Option<u64>,
+    /// `net.core.rmem_max`: the most SO_RCVBUF can ask for.
+    #[serde(default)]
+    pub rmem_max: Option<u64>,
+    /// `net.ipv4.udp_mem`: min, pressure, max, in pages.
+    #[serde(default)]
+    pub udp_mem: Option<[u64; 3]>,
+}
+
+impl Sysctls {
+    /// The ports `connect()` picks from: `ip_local_port_range` less
+    /// `ip_local_reserved_ports`; `None` when the range could not be read.
+    pub fn usable_ports(&self) -> Option<UsablePorts> {
+        let (lo, hi) = self.ip_local_port_range?;
+        let mut bits = vec![0u64; 1024];
+        let mut size = 0;
+        for port in lo..=hi {
+            if !self
+                .ip_local_reserved_ports
+                .iter()
+                .any(|&(a, b)| (a..=b).contains(&port))
+            {
+                bits[usize::from(port / 64)] |= 1 << (port % 64);
+                size += 1;
+            }
+        }
+        Some(UsablePorts { bits, size })
+    }
+}
+
+/// The usable ephemeral ports, as a bitmap: one lookup per socket of a full dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsablePorts {
+    bits: Vec<u64>,
+    size: u64,
+}
+
+impl UsablePorts {
+    pub fn contains(&self, port: u16) -> bool {
+        self.bits
+            .get(usize::from(port / 64))
+            .is_some_and(|w| w & (1 << (port % 64)) != 0)
+    }
+
+    /// How many ports there are.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
 }
 
 /// The `TCP:` line of `/proc/net/sockstat`.

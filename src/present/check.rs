@@ -222,6 +222,7 @@ fn perfdata(a: &Analysis, t: &Thresholds) -> Vec<Perf> {
             None,
         ),
     ];
+    out.extend(udp_and_port_perf(a, t));
     // Sockets in each kind of trouble, over every namespace.
     for (i, label) in [
         "half_open",
@@ -237,6 +238,63 @@ fn perfdata(a: &Analysis, t: &Thresholds) -> Vec<Perf> {
         out.push(perf(label, Some(n as f64), "", None, None, None));
     }
     out
+}
+
+/// The UDP and ephemeral-port perfdata: the most dropping UDP socket, the namespaces'
+/// RcvbufErrors, the busiest destination's share of the ephemeral range.
+fn udp_and_port_perf(a: &Analysis, t: &Thresholds) -> [Perf; 3] {
+    let perf = |label, value, uom, warn, crit, max| Perf {
+        label,
+        value,
+        uom,
+        warn,
+        crit,
+        min: Some(0.0),
+        max,
+    };
+    let udp_drops = a
+        .netns
+        .iter()
+        .flat_map(|n| &n.udp.sockets)
+        .filter_map(|u| u.drops_per_s)
+        .reduce(f64::max);
+    let rcvbuf_errors = a
+        .netns
+        .iter()
+        .filter_map(|n| n.udp.counter("RcvbufErrors")?.rate_per_s)
+        .reduce(|x, y| x + y);
+    let port_use = a
+        .netns
+        .iter()
+        .flat_map(|n| &n.port_use)
+        .map(|u| u.pct_of_range)
+        .fold(0.0, f64::max);
+    [
+        perf(
+            "udp_drops_per_s_max",
+            udp_drops.map(round1),
+            "",
+            None,
+            Some(t.udp_drops_crit),
+            None,
+        ),
+        perf(
+            "udp_rcvbuf_errors_per_s",
+            rcvbuf_errors.map(round1),
+            "",
+            None,
+            None,
+            None,
+        ),
+        perf(
+            "ephemeral_port_use_max",
+            Some(round1(port_use)),
+            "%",
+            Some(t.port_use_warn),
+            Some(t.port_use_crit),
+            Some(100.0),
+        ),
+    ]
 }
 
 /// `'label'=value[UOM];warn;crit;min;max`, trailing empty fields dropped.

@@ -74,6 +74,12 @@ pub fn escape_analysis(a: &mut Analysis) {
             l.owners.iter_mut().for_each(|o| fix(&mut o.comm));
         }
         ns.processes.iter_mut().for_each(|p| fix(&mut p.comm));
+        for u in &mut ns.udp.sockets {
+            u.owners.iter_mut().for_each(|o| fix(&mut o.comm));
+        }
+        for u in &mut ns.port_use {
+            u.owners.iter_mut().for_each(|o| fix(&mut o.comm));
+        }
     }
     for f in &mut a.findings {
         fix(&mut f.target.netns);

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::analyze::units::round1;
 use crate::analyze::{
-    Analysis, CounterView, Finding, FindingId, ListenerView, NetnsView, ProcessView, Target,
+    Analysis, CounterView, Finding, FindingId, ListenerView, NetnsView, Owner, ProcessView, Target,
     TargetKind,
 };
 use crate::model::{ContainerInfo, Sysctls};
@@ -65,6 +65,44 @@ pub struct NetnsDto {
     pub processes: Vec<ProcessDto>,
     /// Sockets in each kind of trouble (see the connection findings).
     pub connections: BTreeMap<&'static str, u64>,
+    pub udp: UdpDto,
+    /// Ephemeral ports in use towards the busiest destinations, most first.
+    pub port_use: Vec<PortUseDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UdpDto {
+    /// Every UDP socket of the namespace.
+    pub socket_count: u64,
+    /// Unconnected (receiving) sockets, and connected ones that dropped or hold data.
+    pub sockets: Vec<UdpSocketDto>,
+    /// Sockets of that kind left out past the limit.
+    pub left_out: u64,
+    /// `Udp:` and `Udp6` counters, both families summed.
+    pub counters: BTreeMap<&'static str, CounterDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UdpSocketDto {
+    pub local: String,
+    pub peer: Option<String>,
+    pub recv_q: u64,
+    pub rmem_alloc: Option<u64>,
+    pub rcvbuf: Option<u64>,
+    pub drops: CounterDto,
+    pub drops_in_window: Option<u64>,
+    pub owners: Vec<OwnerDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PortUseDto {
+    pub local: String,
+    pub remote: String,
+    pub ports: u64,
+    pub range_size: u64,
+    pub pct_of_range: f64,
+    pub states: BTreeMap<String, u64>,
+    pub owners: Vec<OwnerDto>,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,6 +120,11 @@ pub struct SysctlDto {
     pub tcp_keepalive_time: Option<u64>,
     pub tcp_keepalive_intvl: Option<u64>,
     pub tcp_keepalive_probes: Option<u64>,
+    pub tcp_tw_reuse: Option<u64>,
+    pub rmem_default: Option<u64>,
+    pub rmem_max: Option<u64>,
+    /// Pages: min, pressure, max.
+    pub udp_mem: Option<[u64; 3]>,
 }
 
 #[derive(Debug, Serialize)]
@@ -201,8 +244,59 @@ impl From<&NetnsView> for NetnsDto {
                 .into_iter()
                 .chain([("left_out", ns.connections.left_out)])
                 .collect(),
+            udp: UdpDto {
+                socket_count: ns.udp.socket_count,
+                sockets: ns
+                    .udp
+                    .sockets
+                    .iter()
+                    .map(|u| UdpSocketDto {
+                        local: u.local.clone(),
+                        peer: u.peer.map(|p| p.to_string()),
+                        recv_q: u.recv_q,
+                        rmem_alloc: u.rmem_alloc,
+                        rcvbuf: u.rcvbuf,
+                        drops: CounterDto {
+                            total: u.drops_total,
+                            rate_per_s: u.drops_per_s.map(round1),
+                        },
+                        drops_in_window: u.drops_in_window,
+                        owners: owners_dto(&u.owners),
+                    })
+                    .collect(),
+                left_out: ns.udp.left_out,
+                counters: ns
+                    .udp
+                    .counters
+                    .iter()
+                    .map(|c| (c.name, CounterDto::from(c)))
+                    .collect(),
+            },
+            port_use: ns
+                .port_use
+                .iter()
+                .map(|u| PortUseDto {
+                    local: u.local.to_string(),
+                    remote: u.remote.to_string(),
+                    ports: u.ports,
+                    range_size: u.range_size,
+                    pct_of_range: round1(u.pct_of_range),
+                    states: u.states.0.iter().map(|(s, &n)| (s.key(), n)).collect(),
+                    owners: owners_dto(&u.owners),
+                })
+                .collect(),
         }
     }
+}
+
+fn owners_dto(owners: &[Owner]) -> Vec<OwnerDto> {
+    owners
+        .iter()
+        .map(|o| OwnerDto {
+            pid: o.pid,
+            comm: o.comm.clone(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -246,6 +340,10 @@ impl From<&Sysctls> for SysctlDto {
             tcp_keepalive_time: s.tcp_keepalive_time,
             tcp_keepalive_intvl: s.tcp_keepalive_intvl,
             tcp_keepalive_probes: s.tcp_keepalive_probes,
+            tcp_tw_reuse: s.tcp_tw_reuse,
+            rmem_default: s.rmem_default,
+            rmem_max: s.rmem_max,
+            udp_mem: s.udp_mem,
         }
     }
 }
@@ -276,14 +374,7 @@ impl From<&ListenerView> for ListenerDto {
                 total: l.drops_total,
                 rate_per_s: l.drops_per_s.map(round1),
             },
-            owners: l
-                .owners
-                .iter()
-                .map(|o| OwnerDto {
-                    pid: o.pid,
-                    comm: o.comm.clone(),
-                })
-                .collect(),
+            owners: owners_dto(&l.owners),
         }
     }
 }
@@ -493,8 +584,7 @@ mod tests {
                 unix_listeners: Vec::new(),
                 unix_sockets: 0,
                 local_addrs: Vec::new(),
-                peer_gone: Vec::new(),
-                peer_gone_left_out: 0,
+                ..NetnsSnapshot::default()
             }],
             processes: vec![
                 process(812, "noaccept", noaccept_tcp),

@@ -2,7 +2,8 @@
 //!
 //! Order: a header line, whether the process view is complete, the findings with their
 //! remedies, most severe first, then per namespace the TCP
-//! state counts, listeners, the processes with the most CLOSE_WAIT sockets, the TcpExt
+//! state counts, listeners, the processes with the most CLOSE_WAIT sockets, the UDP sockets
+//! and counters, the ephemeral ports in use by destination, the TcpExt
 //! counters that matter and the sysctls. Plain text, no colour, stable column order. Every
 //! name from outside is escaped ([`super::escape`]) before it is laid out.
 
@@ -11,7 +12,7 @@ use std::io::{self, Write};
 
 use super::escape::escape_analysis;
 use crate::analyze::units::{format_age, round1};
-use crate::analyze::{Analysis, ListenerView, NetnsView, ProcessView, Severity};
+use crate::analyze::{Analysis, ListenerView, NetnsView, Owner, ProcessView, Severity};
 use crate::model::TcpState;
 
 /// How many processes the CLOSE_WAIT table shows.
@@ -181,6 +182,9 @@ fn render_netns(out: &mut String, ns: &NetnsView) {
         );
     }
 
+    render_udp(out, ns);
+    render_port_use(out, ns);
+
     out.push_str("\nTCP counters (TcpExt)\n");
     let rows = ns
         .counters
@@ -195,7 +199,10 @@ fn render_netns(out: &mut String, ns: &NetnsView) {
         })
         .collect::<Vec<_>>();
     table(out, &["COUNTER", ">TOTAL", ">RATE"], &rows);
+    render_sysctls(out, ns);
+}
 
+fn render_sysctls(out: &mut String, ns: &NetnsView) {
     let s = &ns.sysctl;
     let num = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
     let range = s
@@ -205,13 +212,16 @@ fn render_netns(out: &mut String, ns: &NetnsView) {
         out,
         "\nSysctls: somaxconn {}  tcp_max_syn_backlog {}  tcp_syncookies {}  \
          tcp_abort_on_overflow {}\n         ip_local_port_range {range}  tcp_fin_timeout {}  \
-         tcp_max_orphans {}",
+         tcp_max_orphans {}\n         tcp_tw_reuse {}  rmem_default {}  rmem_max {}",
         num(s.somaxconn),
         num(s.tcp_max_syn_backlog),
         num(s.tcp_syncookies),
         num(s.tcp_abort_on_overflow),
         num(s.tcp_fin_timeout),
         num(s.tcp_max_orphans),
+        num(s.tcp_tw_reuse),
+        num(s.rmem_default),
+        num(s.rmem_max),
     );
     if let Some(ss) = ns.sockstat {
         let _ = writeln!(
@@ -220,6 +230,115 @@ fn render_netns(out: &mut String, ns: &NetnsView) {
             ss.inuse, ss.orphan, ss.tw, ss.alloc, ss.mem
         );
     }
+}
+
+/// How many UDP sockets the text report lists (the JSON report has them all).
+const TOP_UDP: usize = 10;
+
+fn owners_text(owners: &[Owner]) -> String {
+    if owners.is_empty() {
+        "-".to_owned()
+    } else {
+        owners
+            .iter()
+            .map(|o| format!("{}({})", o.comm, o.pid))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+fn render_udp(out: &mut String, ns: &NetnsView) {
+    let udp = &ns.udp;
+    let _ = writeln!(
+        out,
+        "\nUDP sockets: {} total; receiving ones, most dropping first (top {} of {}{})",
+        udp.socket_count,
+        udp.sockets.len().min(TOP_UDP),
+        udp.sockets.len(),
+        if udp.left_out > 0 {
+            format!(", {} more not kept", udp.left_out)
+        } else {
+            String::new()
+        }
+    );
+    if !udp.sockets.is_empty() {
+        let dash = || "-".to_owned();
+        let rows = udp
+            .sockets
+            .iter()
+            .take(TOP_UDP)
+            .map(|u| {
+                vec![
+                    u.local.clone(),
+                    u.peer.map_or_else(|| "*".to_owned(), |p| p.to_string()),
+                    u.recv_q.to_string(),
+                    u.rcvbuf.map_or_else(dash, |b| b.to_string()),
+                    u.drops_total.map_or_else(dash, |d| d.to_string()),
+                    u.drops_per_s
+                        .map_or_else(dash, |r| format!("{:+}", round1(r))),
+                    owners_text(&u.owners),
+                ]
+            })
+            .collect::<Vec<_>>();
+        table(
+            out,
+            &[
+                "LOCAL", "PEER", ">RECV-Q", ">RCVBUF", ">DROPS", ">DROPS/S", "OWNERS",
+            ],
+            &rows,
+        );
+    }
+    let counters: Vec<String> = udp
+        .counters
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}{}",
+                c.name,
+                c.total.map_or_else(|| "n/a".to_owned(), |t| t.to_string()),
+                c.rate_per_s
+                    .map_or_else(String::new, |r| format!(" ({:+}/s)", round1(r)))
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "  Udp/Udp6: {}", counters.join("  "));
+}
+
+fn render_port_use(out: &mut String, ns: &NetnsView) {
+    let busy: Vec<_> = ns.port_use.iter().filter(|u| u.ports > 0).take(5).collect();
+    let Some(first) = busy.first() else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\nEphemeral ports in use by destination (of {} usable)",
+        first.range_size
+    );
+    let rows = busy
+        .iter()
+        .map(|u| {
+            vec![
+                u.local.to_string(),
+                u.remote.to_string(),
+                u.ports.to_string(),
+                format!("{:.1}%", u.pct_of_range),
+                u.states.get(TcpState::TimeWait).to_string(),
+                owners_text(&u.owners),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(
+        out,
+        &[
+            "LOCAL",
+            "REMOTE",
+            ">PORTS",
+            ">OF RANGE",
+            ">TIME_WAIT",
+            "OWNERS",
+        ],
+        &rows,
+    );
 }
 
 fn listener_row(l: &ListenerView) -> Vec<String> {

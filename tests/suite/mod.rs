@@ -24,3 +24,4 @@ mod signals;
 mod states;
 mod text_report;
 mod top;
+mod udp;

@@ -35,6 +35,39 @@ pub struct Netns {
     pub processes: Vec<Process>,
     /// Sockets in each kind of trouble, by kind.
     pub connections: BTreeMap<String, u64>,
+    pub udp: Udp,
+    pub port_use: Vec<PortUse>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Udp {
+    pub socket_count: u64,
+    pub sockets: Vec<UdpSocket>,
+    pub left_out: u64,
+    pub counters: BTreeMap<String, Counter>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UdpSocket {
+    pub local: String,
+    pub peer: Option<String>,
+    pub recv_q: u64,
+    pub rmem_alloc: Option<u64>,
+    pub rcvbuf: Option<u64>,
+    pub drops: Counter,
+    pub drops_in_window: Option<u64>,
+    pub owners: Vec<Owner>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortUse {
+    pub local: String,
+    pub remote: String,
+    pub ports: u64,
+    pub range_size: u64,
+    pub pct_of_range: f64,
+    pub states: BTreeMap<String, u64>,
+    pub owners: Vec<Owner>,
 }
 
 #[derive(Debug, Deserialize)]

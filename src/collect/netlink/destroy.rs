@@ -124,6 +124,7 @@ mod tests {
             inode: 4242,
             uid: 0,
             drops: None,
+            rmem: None,
             tcp_info: None,
             timer: None,
             ifindex: 3,

@@ -1,19 +1,20 @@
-//! TCP sockets: the `inet_diag_req_v2` dump request and the `inet_diag_msg` replies.
+//! TCP and UDP sockets: the `inet_diag_req_v2` dump request and the `inet_diag_msg` replies.
 //!
 //! Layouts from `include/uapi/linux/inet_diag.h`; attribute numbers from the same file
-//! (`INET_DIAG_INFO` = 2, `INET_DIAG_SKMEMINFO` = 7) and `SK_MEMINFO_DROPS` = 8 from
-//! `include/uapi/linux/sock_diag.h`.
+//! (`INET_DIAG_INFO` = 2, `INET_DIAG_SKMEMINFO` = 7) and `SK_MEMINFO_RMEM_ALLOC` = 0,
+//! `SK_MEMINFO_RCVBUF` = 1, `SK_MEMINFO_DROPS` = 8 from `include/uapi/linux/sock_diag.h`.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage};
 use netlink_packet_sock_diag::{
-    AF_INET, AF_INET6, INET_DIAG_INFO, INET_DIAG_SKMEMINFO, IPPROTO_TCP, SockDiagMessage,
+    AF_INET, AF_INET6, INET_DIAG_INFO, INET_DIAG_SKMEMINFO, IPPROTO_TCP, IPPROTO_UDP,
+    SockDiagMessage,
     inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
 };
 
 use super::wire::{ReplyError, attributes, bytes_at, read_u32};
-use super::{Extensions, InetSock, StateMask, parse_tcp_info};
+use super::{Extensions, InetSock, RecvMem, StateMask, parse_tcp_info};
 use crate::model::{Family, TcpState, TcpTimer, TimerKind};
 
 /// `TCP_NEW_SYN_RECV`: the kernel's state of a request socket (reported as `TCP_SYN_RECV`).
@@ -27,6 +28,13 @@ const TCP_CLOSE: u8 = 7;
 const MSG_LEN: usize = 72;
 /// `SK_MEMINFO_DROPS` is entry 8 of the `__u32` array of `INET_DIAG_SKMEMINFO`.
 const SKMEMINFO_DROPS_AT: usize = 8 * 4;
+/// `SK_MEMINFO_RMEM_ALLOC` and `SK_MEMINFO_RCVBUF`: entries 0 and 1.
+const SKMEMINFO_RMEM_ALLOC_AT: usize = 0;
+const SKMEMINFO_RCVBUF_AT: usize = 4;
+
+/// The states a UDP socket is in: `TCP_CLOSE` unconnected, `TCP_ESTABLISHED` connected
+/// (`udp_dump` filters on the same bits as a TCP dump).
+pub const UDP_STATES: StateMask = StateMask((1 << 1) | (1 << TCP_CLOSE));
 
 /// Decode a kernel TCP state number.
 pub(super) fn tcp_state(raw: u8) -> TcpState {
@@ -49,6 +57,15 @@ pub(super) fn tcp_state(raw: u8) -> TcpState {
 
 /// The `SOCK_DIAG_BY_FAMILY` dump request for TCP sockets of `family`, as sent on the wire.
 pub fn inet_request(seq: u32, family: Family, states: StateMask, ext: Extensions) -> Vec<u8> {
+    request(seq, IPPROTO_TCP, family, states, ext)
+}
+
+/// The `SOCK_DIAG_BY_FAMILY` dump request for every UDP socket of `family`.
+pub fn udp_request(seq: u32, family: Family, ext: Extensions) -> Vec<u8> {
+    request(seq, IPPROTO_UDP, family, UDP_STATES, ext)
+}
+
+fn request(seq: u32, protocol: u8, family: Family, states: StateMask, ext: Extensions) -> Vec<u8> {
     let (af, socket_id) = match family {
         Family::Inet => (AF_INET, SocketId::new_v4()),
         Family::Inet6 => (AF_INET6, SocketId::new_v6()),
@@ -62,7 +79,7 @@ pub fn inet_request(seq: u32, family: Family, states: StateMask, ext: Extensions
     }
     let request = InetRequest {
         family: af,
-        protocol: IPPROTO_TCP,
+        protocol,
         extensions,
         // The crate names only the eleven classic states; the pseudo-states 12 and 13 are
         // passed through as bits.
@@ -196,6 +213,7 @@ pub fn parse_inet_msg(payload: &[u8], asked: StateMask) -> Result<InetSock, Repl
         uid: at(64)?,
         inode: u64::from(at(68)?),
         drops: None,
+        rmem: None,
         tcp_info: None,
         timer: timer(raw_timer, retrans, at(52)?),
         ifindex,
@@ -204,7 +222,12 @@ pub fn parse_inet_msg(payload: &[u8], asked: StateMask) -> Result<InetSock, Repl
     for attr in attributes(payload.get(MSG_LEN..).unwrap_or_default()) {
         match attr? {
             (INET_DIAG_INFO, raw) => sock.tcp_info = Some(parse_tcp_info(raw)),
-            (INET_DIAG_SKMEMINFO, raw) => sock.drops = read_u32(raw, SKMEMINFO_DROPS_AT),
+            (INET_DIAG_SKMEMINFO, raw) => {
+                sock.drops = read_u32(raw, SKMEMINFO_DROPS_AT);
+                sock.rmem = read_u32(raw, SKMEMINFO_RMEM_ALLOC_AT)
+                    .zip(read_u32(raw, SKMEMINFO_RCVBUF_AT))
+                    .map(|(alloc, rcvbuf)| RecvMem { alloc, rcvbuf });
+            }
             _ => {}
         }
     }
@@ -279,6 +302,17 @@ mod tests {
         let bits = (1u32 << 10) | (1 << 3) | (1 << 12);
         assert_eq!(req[20..24], bits.to_ne_bytes());
         assert!(req[24..].iter().all(|&b| b == 0), "wildcard socket id");
+    }
+
+    #[test]
+    fn udp_request_names_udp_and_its_two_states() {
+        let ext = Extensions {
+            skmeminfo: true,
+            ..Extensions::default()
+        };
+        let req = udp_request(3, Family::Inet, ext);
+        assert_eq!(req[16..20], [AF_INET, IPPROTO_UDP, 0x40, 0]);
+        assert_eq!(req[20..24], ((1u32 << 1) | (1 << 7)).to_ne_bytes());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `sock_diag` over netlink: dump TCP (IPv4, IPv6) and unix sockets of the caller's network
+//! `sock_diag` over netlink: dump TCP and UDP (IPv4, IPv6) and unix sockets of the caller's network
 //! namespace, one socket at a time.
 //!
 //! This module owns the `NETLINK_SOCK_DIAG` socket and the decoding of its replies into
@@ -38,7 +38,9 @@ use std::net::SocketAddr;
 use crate::model::{Family, TcpState, TcpTimer, UnixKind, UnixState};
 
 pub use destroy::{DestroyOutcome, destroy_outcome, destroy_request};
-pub use inet::{TCPDIAG_GETSOCK, inet_compat_request, inet_request, parse_inet_msg};
+pub use inet::{
+    TCPDIAG_GETSOCK, UDP_STATES, inet_compat_request, inet_request, parse_inet_msg, udp_request,
+};
 pub use socket::DiagSocket;
 pub use tcp_info::parse_tcp_info;
 pub use unix::{UnixStates, parse_unix_msg, unix_request};
@@ -170,6 +172,8 @@ pub struct InetSock {
     pub uid: u32,
     /// `SK_MEMINFO_DROPS`, when `skmeminfo` was asked for and the kernel sent it.
     pub drops: Option<u32>,
+    /// `SK_MEMINFO_RMEM_ALLOC` and `SK_MEMINFO_RCVBUF`, from the same attribute.
+    pub rmem: Option<RecvMem>,
     /// When `tcp_info` was asked for and the kernel sent it.
     pub tcp_info: Option<TcpInfo>,
     /// `idiag_timer`, `idiag_retrans` and `idiag_expires`: the pending timer, if any.
@@ -179,6 +183,15 @@ pub struct InetSock {
     /// `idiag_cookie`: the kernel's identity of this socket, never reused while the host
     /// runs. With the 4-tuple it names the socket exactly ([`destroy_request`]).
     pub cookie: u64,
+}
+
+/// A socket's receive memory, from `INET_DIAG_SKMEMINFO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvMem {
+    /// `SK_MEMINFO_RMEM_ALLOC`: bytes charged to the receive queue, overhead included.
+    pub alloc: u32,
+    /// `SK_MEMINFO_RCVBUF`: the receive buffer's size.
+    pub rcvbuf: u32,
 }
 
 /// One unix socket of a dump.

@@ -8,9 +8,9 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
 use super::wire::{ReplyError, parse_datagram};
 use super::{
-    DestroyOutcome, Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates,
-    destroy_outcome, destroy_request, inet_compat_request, inet_request, parse_inet_msg,
-    parse_unix_msg, unix_request,
+    DestroyOutcome, Extensions, InetSock, NetlinkError, StateMask, UDP_STATES, UnixSock,
+    UnixStates, destroy_outcome, destroy_request, inet_compat_request, inet_request,
+    parse_inet_msg, parse_unix_msg, udp_request, unix_request,
 };
 use crate::model::Family;
 
@@ -126,6 +126,32 @@ impl DiagSocket {
         }
         for family in [Family::Inet, Family::Inet6] {
             self.dump_inet(family, states, ext, &mut on_socket)?;
+        }
+        Ok(())
+    }
+
+    /// Dump every UDP socket of both families, with `INET_DIAG_SKMEMINFO` (drops, receive
+    /// buffer), handing each to `on_socket` as it is decoded. UDP has its own hash table:
+    /// this walk does not go over the TCP sockets.
+    ///
+    /// # Errors
+    ///
+    /// As [`DiagSocket::dump_inet`].
+    pub fn dump_udp(&mut self, mut on_socket: impl FnMut(InetSock)) -> Result<(), NetlinkError> {
+        let ext = Extensions {
+            skmeminfo: true,
+            ..Extensions::default()
+        };
+        for (family, dump) in [
+            (Family::Inet, "UDP/IPv4 sock_diag dump"),
+            (Family::Inet6, "UDP/IPv6 sock_diag dump"),
+        ] {
+            let seq = self.next_seq();
+            let request = udp_request(seq, family, ext);
+            self.run(dump, seq, &request, |payload| {
+                on_socket(parse_inet_msg(payload, UDP_STATES)?);
+                Ok(())
+            })?;
         }
         Ok(())
     }

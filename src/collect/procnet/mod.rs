@@ -15,7 +15,7 @@ use std::io::ErrorKind;
 use std::net::IpAddr;
 
 use super::notes;
-use crate::model::{SockStat, Sysctls};
+use crate::model::{SockStat, Sysctls, UdpCounters};
 
 pub use parse::{ParseError, Section};
 
@@ -28,6 +28,8 @@ pub struct NetTables {
     /// fixed limit"), is left out because the model's counters are unsigned.
     pub tcp: BTreeMap<String, u64>,
     pub sockstat: Option<SockStat>,
+    /// `Udp:` of `snmp` and `Udp6*` of `snmp6`.
+    pub udp: UdpCounters,
     pub sysctl: Sysctls,
     /// Addresses of this namespace's interfaces, IPv4 then IPv6, sorted, without
     /// duplicates. Of the loopback range only `127.0.0.1` (and any other address
@@ -70,6 +72,17 @@ pub fn read_counters() -> NetTables {
 fn read_counters_into(tables: &mut NetTables, notes: &mut Notes) {
     if let Some(mut sections) = notes.load(&format!("{NET}/snmp"), parse::parse_snmp) {
         tables.tcp = notes.section(&mut sections, "Tcp", "snmp");
+        tables.udp.v4 = notes.section(&mut sections, "Udp", "snmp");
+    }
+    // Absent while IPv6 is disabled: then there is no UDP over IPv6 to count.
+    let snmp6 = format!("{NET}/snmp6");
+    match std::fs::read_to_string(&snmp6) {
+        Err(err) if err.kind() == ErrorKind::NotFound => {}
+        read => {
+            if let Some(v6) = notes.parsed(&snmp6, read, |t| parse::parse_snmp6(t, "Udp6")) {
+                tables.udp.v6 = v6;
+            }
+        }
     }
     tables.sockstat = notes.load(&format!("{NET}/sockstat"), parse::parse_sockstat);
     if let Some(mut sections) = notes.load(&format!("{NET}/netstat"), parse::parse_snmp) {
@@ -91,6 +104,12 @@ fn read_sysctls(notes: &mut Notes) -> Sysctls {
     let tcp_keepalive_time = number("ipv4/tcp_keepalive_time");
     let tcp_keepalive_intvl = number("ipv4/tcp_keepalive_intvl");
     let tcp_keepalive_probes = number("ipv4/tcp_keepalive_probes");
+    let tcp_tw_reuse = number("ipv4/tcp_tw_reuse");
+    // Per namespace only on recent kernels: elsewhere a namespace has no such file, and the
+    // host's value applies, which a thread inside the namespace cannot read.
+    let rmem_default = notes.optional("/proc/sys/net/core/rmem_default", parse::parse_sysctl_u64);
+    let rmem_max = notes.optional("/proc/sys/net/core/rmem_max", parse::parse_sysctl_u64);
+    let udp_mem = notes.optional("/proc/sys/net/ipv4/udp_mem", parse::parse_three);
     Sysctls {
         somaxconn,
         tcp_max_syn_backlog,
@@ -113,6 +132,10 @@ fn read_sysctls(notes: &mut Notes) -> Sysctls {
         tcp_keepalive_time,
         tcp_keepalive_intvl,
         tcp_keepalive_probes,
+        tcp_tw_reuse,
+        rmem_default,
+        rmem_max,
+        udp_mem,
     }
 }
 
@@ -149,6 +172,18 @@ impl Notes {
     ) -> Option<T> {
         let read = std::fs::read_to_string(path);
         self.parsed(path, read, parse)
+    }
+
+    /// As [`Notes::load`], but a file that does not exist is no note.
+    fn optional<T>(
+        &mut self,
+        path: &str,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Option<T> {
+        match std::fs::read_to_string(path) {
+            Err(err) if err.kind() == ErrorKind::NotFound => None,
+            read => self.parsed(path, read, parse),
+        }
     }
 
     fn parsed<T>(

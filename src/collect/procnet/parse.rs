@@ -198,6 +198,53 @@ pub fn parse_sysctl_u64(text: &str) -> Result<u64, ParseError> {
     })
 }
 
+/// `/proc/net/snmp6`: one `Name value` pair a line. Returns the fields whose name starts
+/// with `prefix`, prefix removed (`Udp6RcvbufErrors` read with `Udp6` is `RcvbufErrors`).
+///
+/// # Errors
+///
+/// When a line is not a name and an unsigned number.
+pub fn parse_snmp6(text: &str, prefix: &str) -> Result<BTreeMap<String, u64>, ParseError> {
+    let mut out = BTreeMap::new();
+    for (at, line) in text.lines().enumerate() {
+        let mut words = line.split_whitespace();
+        let (Some(name), Some(value), None) = (words.next(), words.next(), words.next()) else {
+            if line.trim().is_empty() {
+                continue;
+            }
+            return Err(ParseError::Unexpected(line.trim().to_owned()));
+        };
+        let Some(field) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let n = value.parse().map_err(|_| ParseError::NotANumber {
+            line: at + 1,
+            field: name.to_owned(),
+            value: value.to_owned(),
+        })?;
+        out.insert(field.to_owned(), n);
+    }
+    Ok(out)
+}
+
+/// `net.ipv4.udp_mem`: three page counts, `18285\t24380\t36570\n`.
+///
+/// # Errors
+///
+/// When the text is not three unsigned numbers.
+pub fn parse_three(text: &str) -> Result<[u64; 3], ParseError> {
+    let mut numbers = text.split_whitespace().map(parse_sysctl_u64);
+    match (
+        numbers.next(),
+        numbers.next(),
+        numbers.next(),
+        numbers.next(),
+    ) {
+        (Some(a), Some(b), Some(c), None) => Ok([a?, b?, c?]),
+        _ => Err(ParseError::Unexpected(text.trim().to_owned())),
+    }
+}
+
 /// `net.ipv4.ip_local_port_range`: two ports separated by white space, `32768\t60999\n`.
 ///
 /// # Errors
@@ -338,6 +385,58 @@ mod tests {
 
     const NETSTAT: &str = fixture!("netstat");
     const SNMP: &str = fixture!("snmp");
+    const SNMP6: &str = fixture!("snmp6");
+    const UDP_MEM: &str = fixture!("udp_mem");
+
+    #[test]
+    fn snmp6_gives_the_udp6_fields_without_their_prefix() {
+        let udp6 = parse_snmp6(SNMP6, "Udp6").expect("parses");
+        for name in [
+            "InDatagrams",
+            "NoPorts",
+            "InErrors",
+            "RcvbufErrors",
+            "InCsumErrors",
+        ] {
+            assert!(udp6.contains_key(name), "{name} in {udp6:?}");
+        }
+        assert!(!udp6.keys().any(|k| k.starts_with("Udp")), "{udp6:?}");
+        assert!(
+            !udp6.contains_key("InDatagrams6"),
+            "UdpLite6 is another prefix"
+        );
+        assert_eq!(
+            parse_snmp6("Udp6RcvbufErrors 7\nUdpLite6InErrors 1\n", "Udp6"),
+            Ok(BTreeMap::from([("RcvbufErrors".to_owned(), 7)]))
+        );
+        assert!(parse_snmp6("Udp6InErrors x\n", "Udp6").is_err());
+        assert!(parse_snmp6("Udp6InErrors 1 2\n", "Udp6").is_err());
+    }
+
+    #[test]
+    fn udp_mem_is_three_page_counts() {
+        let [min, pressure, max] = parse_three(UDP_MEM).expect("parses");
+        assert!(min <= pressure && pressure <= max);
+        assert_eq!(parse_three("1\t2\t3\n"), Ok([1, 2, 3]));
+        for bad in ["1 2", "1 2 3 4", "1 x 3"] {
+            assert!(parse_three(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn snmp_has_the_udp_section() {
+        let sections = parse_snmp(SNMP).expect("parses");
+        let udp = &sections["Udp"].values;
+        for name in [
+            "InErrors",
+            "RcvbufErrors",
+            "NoPorts",
+            "MemErrors",
+            "InCsumErrors",
+        ] {
+            assert!(udp.contains_key(name), "{name}");
+        }
+    }
 
     /// The names on the header line of `section` in `text`, counted independently.
     fn header_names(text: &str, section: &str) -> Vec<String> {

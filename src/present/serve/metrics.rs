@@ -119,6 +119,34 @@ pub const STALLED_DESTINATIONS: Family = Family {
            retransmitted) or cannot send (kind send_stalled), for the destinations with the \
            most such sockets (at most 10 per namespace and kind).",
 };
+pub const UDP_SOCKET_DROPS: Family = Family {
+    name: "sockscope_udp_socket_drops_total",
+    kind: Kind::Counter,
+    labels: &["netns", "local", "comm"],
+    help: "Datagrams a UDP socket dropped (SK_MEMINFO_DROPS, the d<N> of ss -uam), for \
+           sockets that dropped any, the most dropping first, at most 50 per namespace; \
+           SO_REUSEPORT siblings summed.",
+};
+pub const KERNEL_UDP: Family = Family {
+    name: "sockscope_kernel_udp_total",
+    kind: Kind::Counter,
+    labels: &["netns", "name"],
+    help: "Udp and Udp6 counters of /proc/net/snmp and snmp6, both families summed, per \
+           network namespace.",
+};
+pub const EPHEMERAL_PORTS_IN_USE: Family = Family {
+    name: "sockscope_ephemeral_ports_in_use",
+    kind: Kind::Gauge,
+    labels: &["netns", "local", "remote"],
+    help: "TCP sockets from one local address to one destination whose local port lies in \
+           the usable ephemeral range (TIME_WAIT included), the 20 busiest destinations.",
+};
+pub const EPHEMERAL_PORT_RANGE: Family = Family {
+    name: "sockscope_ephemeral_port_range_size",
+    kind: Kind::Gauge,
+    labels: &["netns"],
+    help: "Ports connect() can pick from: ip_local_port_range less ip_local_reserved_ports.",
+};
 pub const FINDINGS: Family = Family {
     name: "sockscope_findings",
     kind: Kind::Gauge,
@@ -140,7 +168,7 @@ pub const SCRAPE_PARTIAL: Family = Family {
 };
 
 /// Every family, in the order of the exposition.
-pub const FAMILIES: [Family; 14] = [
+pub const FAMILIES: [Family; 18] = [
     TCP_SOCKETS,
     LISTENER_ACCEPT_QUEUE,
     LISTENER_BACKLOG,
@@ -152,6 +180,10 @@ pub const FAMILIES: [Family; 14] = [
     KERNEL_TCPEXT,
     CONNECTIONS_IN_TROUBLE,
     STALLED_DESTINATIONS,
+    UDP_SOCKET_DROPS,
+    KERNEL_UDP,
+    EPHEMERAL_PORTS_IN_USE,
+    EPHEMERAL_PORT_RANGE,
     FINDINGS,
     SCRAPE_DURATION,
     SCRAPE_PARTIAL,
@@ -241,6 +273,8 @@ pub fn render_metrics(analysis: &Analysis, opts: &MetricsOptions) -> String {
 
     connection_families(&mut out, analysis, &netns);
 
+    udp_and_ports(&mut out, analysis, &netns);
+
     out.family(&FINDINGS);
     let label_of: HashMap<&str, &str> = analysis
         .netns
@@ -312,6 +346,53 @@ fn top_destinations(
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top.truncate(TOP_DESTINATIONS);
     top
+}
+
+/// How many UDP sockets with drops get a series, per namespace.
+const UDP_SERIES_LIMIT: usize = 50;
+
+fn udp_and_ports(out: &mut Exposition, analysis: &Analysis, netns: &[String]) {
+    out.family(&UDP_SOCKET_DROPS);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        // The views come most dropping first; siblings sharing the labels are one series.
+        let mut series: Vec<((&str, &str), u64)> = Vec::new();
+        for u in &ns.udp.sockets {
+            let Some(drops) = u.drops_total.filter(|&d| d > 0) else {
+                continue;
+            };
+            let comm = u.owners.first().map_or("", |o| o.comm.as_str());
+            let key = (u.local.as_str(), comm);
+            if let Some(at) = series.iter().position(|(k, _)| *k == key) {
+                series[at].1 += drops;
+            } else if series.len() < UDP_SERIES_LIMIT {
+                series.push((key, drops));
+            }
+        }
+        for ((local, comm), n) in series {
+            out.sample(&UDP_SOCKET_DROPS, &[label, local, comm], n);
+        }
+    }
+    out.family(&KERNEL_UDP);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        for c in &ns.udp.counters {
+            if let Some(total) = c.total {
+                out.sample(&KERNEL_UDP, &[label, c.name], total);
+            }
+        }
+    }
+    out.family(&EPHEMERAL_PORTS_IN_USE);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        for u in &ns.port_use {
+            let (local, remote) = (u.local.to_string(), u.remote.to_string());
+            out.sample(&EPHEMERAL_PORTS_IN_USE, &[label, &local, &remote], u.ports);
+        }
+    }
+    out.family(&EPHEMERAL_PORT_RANGE);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        if let Some(usable) = ns.sysctl.usable_ports() {
+            out.sample(&EPHEMERAL_PORT_RANGE, &[label], usable.size());
+        }
+    }
 }
 
 /// The `netns` label of each namespace: its label (`host`, a name), made unique with its id

@@ -841,3 +841,45 @@ fn k_on_a_collision_finding_names_its_peer_and_elsewhere_says_why_not() {
             .is_some_and(|m| m.contains("CAP_NET_ADMIN"))
     );
 }
+
+/// `healthy.ndjson` with a UDP receiver on 127.0.0.1:7003, owned by the recording's first
+/// process, dropping 50 more datagrams at every snapshot (#13).
+fn dropping_udp() -> (Vec<Snapshot>, u32, String) {
+    let mut snapshots = recording("healthy");
+    let owner = snapshots[0].processes[0].clone();
+    for (i, s) in snapshots.iter_mut().enumerate() {
+        let drops = 50 * u32::try_from(i + 1).expect("few snapshots");
+        s.netns[0].udp_sockets.push(crate::model::UdpSocket {
+            family: crate::model::Family::Inet,
+            local: "127.0.0.1:7003".parse().expect("addr"),
+            peer: None,
+            recv_q: 8448,
+            rmem_alloc: Some(9216),
+            rcvbuf: Some(9216),
+            drops: Some(drops),
+            inode: 777_001,
+            uid: 0,
+            owners: vec![owner.pid],
+        });
+        s.netns[0].udp_socket_count = 1;
+    }
+    (snapshots, owner.pid, owner.comm)
+}
+
+#[test]
+fn a_dropping_udp_socket_sits_beside_the_listeners_and_its_finding_opens_in_full() {
+    let (snapshots, pid, comm) = dropping_udp();
+    let mut view = live(snapshots);
+    let wide = draw(&view, 160, 45);
+    assert!(wide.contains("udp-receive-drops"), "{wide}");
+    let row = wide
+        .lines()
+        .find(|l| l.contains("127.0.0.1:7003") && !l.contains("udp-receive-drops"))
+        .unwrap_or_else(|| panic!("no UDP row among the listeners:\n{wide}"));
+    assert!(row.contains(&format!("{comm}({pid})")), "{row}");
+    assert!(row.contains("8448/9216") && row.contains("+50/s"), "{row}");
+    // The finding comes first (the only one): Enter shows it in full, remedy included.
+    press(&mut view, &[KeyCode::Enter]);
+    let detail = draw(&view, 160, 45);
+    assert!(detail.contains("SO_RCVBUF now"), "{detail}");
+}

@@ -17,7 +17,7 @@ use super::feed::Update;
 use super::history::{HISTORY, History, Point};
 use crate::analyze::{
     self, Analysis, Finding, FindingId, ListenerDetail, ListenerView, NetnsView, ProcessDetail,
-    ProcessView, Target, TargetKind,
+    ProcessView, Proto, Target, TargetKind,
 };
 use crate::model::Snapshot;
 use crate::present::escape::{escape, escape_analysis};
@@ -408,6 +408,7 @@ impl View {
     /// New data on screen. Names from outside are shown escaped (ratatui would silently drop
     /// their control characters, and the name shown would not be the process's).
     fn show(&mut self, snapshot: Arc<Snapshot>, mut analysis: Analysis) {
+        udp_beside_listeners(&mut analysis);
         escape_analysis(&mut analysis);
         self.data = Some(Data { snapshot, analysis });
         self.refresh_rows();
@@ -970,6 +971,38 @@ fn listener_matches(l: &ListenerView, needle: &str) -> bool {
         || l.owners
             .iter()
             .any(|o| o.comm.to_lowercase().contains(needle) || o.pid.to_string().contains(needle))
+}
+
+/// The dashboard shows each namespace's receiving UDP sockets (and connected ones that
+/// dropped) beside its listeners, as rows of the same table: Recv-Q against the receive
+/// buffer as a queue against its backlog, the buffer's fill, the socket's drops; a socket
+/// that dropped in the window is marked full.
+fn udp_beside_listeners(a: &mut Analysis) {
+    for ns in &mut a.netns {
+        let rows: Vec<ListenerView> = ns
+            .udp
+            .sockets
+            .iter()
+            .map(|u| ListenerView {
+                proto: Proto::Udp,
+                local: u.local.clone(),
+                port: Some(u.port),
+                inode: u.inode,
+                accept_queue: u.recv_q,
+                backlog: u.rcvbuf.unwrap_or(0),
+                full: u.level.is_some(),
+                fill_pct: u.buffer_fill_pct().unwrap_or(0.0),
+                syn_recv: 0,
+                unaccepted_established: 0,
+                unaccepted_close_wait: 0,
+                drops_total: u.drops_total,
+                drops_per_s: u.drops_per_s,
+                owners: u.owners.clone(),
+                fill_level: u.level,
+            })
+            .collect();
+        ns.listeners.extend(rows);
+    }
 }
 
 /// A filter naming a namespace (by label or id) keeps its listeners and processes, when the

@@ -237,13 +237,21 @@ fn listener(
     lines.extend(listener_summary(view, l, w, theme));
     lines.extend(findings_about(
         view,
-        |f| f.is_about_listener(netns, l.inode),
+        |f| match l.proto {
+            Proto::Udp => f.is_about_socket(netns, Proto::Udp, &l.local),
+            Proto::Tcp | Proto::Unix => f.is_about_listener(netns, l.inode),
+        },
         w,
         theme,
     ));
     match (l.proto, sockets) {
         (Proto::Unix, _) => lines.push(Line::styled(
             "  (the kernel does not list a unix listener's queued connections one by one)",
+            theme.dim(),
+        )),
+        (Proto::Udp, _) => lines.push(Line::styled(
+            "  (a UDP socket: queue is its Recv-Q, backlog its receive buffer, drops its \
+             SK_MEMINFO_DROPS)",
             theme.dim(),
         )),
         (Proto::Tcp, None) => lines.push(gone("this listener", theme)),

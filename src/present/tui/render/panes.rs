@@ -461,7 +461,12 @@ fn listener_cells(
             ),
         ]);
     }
-    cells.push(Span::styled(tcp_only(rate(l.drops_per_s)), drops_style));
+    let drops = if l.proto == Proto::Unix {
+        "-".to_owned()
+    } else {
+        rate(l.drops_per_s)
+    };
+    cells.push(Span::styled(drops, drops_style));
     if extra {
         cells.push(Span::styled(
             spark(&view.history.listener_drops(l.inode), 8),
