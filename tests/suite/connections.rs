@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::util::netns::{Netns, netns_or_skip};
 use crate::util::oracle::parse_states;
-use crate::util::python::{self, PYTHON, Program};
+use crate::util::python;
 use crate::util::report::{Finding, Report};
 use crate::util::scratch::Scratch;
 use crate::util::{on_path, poll, stdout_of};
@@ -30,13 +30,6 @@ fn lossy_or_skip(test: &str) -> Option<Netns> {
         return None;
     }
     netns_or_skip(test)
-}
-
-/// Run a Python program inside `ns` with these arguments.
-fn program(ns: &Netns, source: &str, args: &[&str]) -> Program {
-    let mut command = ns.command(PYTHON);
-    command.arg("-c").arg(source).args(args);
-    Program::start(command, "the scenario program")
 }
 
 /// `nft -f -` inside `ns`, from `rules`.
@@ -103,7 +96,7 @@ fn lost_final_acks_are_half_open_handshakes_naming_the_clients() {
          tcp dport 5000 tcp flags & syn == 0 drop\n }\n}\n",
     );
     let clients = 6;
-    let p = program(&ns, HALF_OPEN, &[&clients.to_string()]);
+    let p = python::run_in(&ns, HALF_OPEN, &[&clients.to_string()]);
     let pid = p.pid();
     let report = poll("half-open-handshakes on 127.0.0.1:5000", SEEN, || {
         let report = ns.report();
@@ -177,7 +170,7 @@ fn syns_into_a_black_hole_are_a_connect_stall_by_process_and_destination() {
         "table inet lossy {\n chain input {\n  type filter hook input priority 0;\n  \
          tcp dport 6000 drop\n }\n}\n",
     );
-    let p = program(&ns, BLACK_HOLE, &["3"]);
+    let p = python::run_in(&ns, BLACK_HOLE, &["3"]);
     let pid = p.pid();
     let report = poll("connect-stall to 127.0.0.1:6000", SEEN, || {
         let report = ns.report();
@@ -239,7 +232,7 @@ fn a_server_that_stops_reading_and_its_blocked_writers_are_linked() {
     let Some(ns) = lossy_or_skip(test) else {
         return;
     };
-    let p = program(&ns, STOPPED_READER, &["3"]);
+    let p = python::run_in(&ns, STOPPED_READER, &["3"]);
     let pid = p.pid();
     let report = poll("both stall findings", SEEN, || {
         let report = ns.report_with(&["--samples", "2", "--interval", "500ms"]);
@@ -304,7 +297,7 @@ fn rare_closing_states_held_still_are_counted_as_ss_counts_them() {
     let Some(ns) = lossy_or_skip(test) else {
         return;
     };
-    let _p = program(&ns, CLOSING_STATES, &[]);
+    let _p = python::run_in(&ns, CLOSING_STATES, &[]);
     let held = ["FIN_WAIT1", "LAST_ACK", "CLOSING"];
     poll("FIN_WAIT1, LAST_ACK and CLOSING per ss", SEEN, || {
         let ss = parse_states(&ns.ss(&["-tanH"])).expect("ss -tan parses");
@@ -369,7 +362,7 @@ fn busy_healthy_connections_raise_no_warning() {
     let Some(ns) = lossy_or_skip(test) else {
         return;
     };
-    let _p = program(&ns, BUSY_AND_HEALTHY, &[]);
+    let _p = python::run_in(&ns, BUSY_AND_HEALTHY, &[]);
     for _ in 0..3 {
         let report = ns.report_with(&["--samples", "2", "--interval", "500ms"]);
         let loud: Vec<&Finding> = report
@@ -437,7 +430,7 @@ fn clients_gone_with_their_rsts_dropped_are_peer_gone_by_process() {
          tcp dport 5020 tcp flags & rst == rst drop\n }\n}\n",
     );
     let clients = 5;
-    let p = program(&ns, SERVER_AND_CLIENTS, &["abort", &clients.to_string()]);
+    let p = python::run_in(&ns, SERVER_AND_CLIENTS, &["abort", &clients.to_string()]);
     let pid = p.pid();
     // What `ss` shows: only the server's ends, ESTABLISHED, nothing queued.
     assert_eq!(established_on_5020(&ns), clients);
@@ -548,7 +541,7 @@ fn live_local_clients_and_normal_closes_raise_no_peer_gone() {
         return;
     };
     for how in ["stay", "close"] {
-        let p = program(&ns, SERVER_AND_CLIENTS, &[how, "5"]);
+        let p = python::run_in(&ns, SERVER_AND_CLIENTS, &[how, "5"]);
         for _ in 0..2 {
             let report = ns.report_with(&["--samples", "2", "--interval", "300ms"]);
             let loud: Vec<&Finding> = report
@@ -576,7 +569,7 @@ fn peers_gone_in_the_last_sample_only_are_not_raised() {
         "table inet lossy {\n chain output {\n  type filter hook output priority 0;\n  \
          tcp dport 5020 tcp flags & rst == rst drop\n }\n}\n",
     );
-    let p = program(&ns, SERVER_AND_CLIENTS, &["abort-on-usr1", "4"]);
+    let p = python::run_in(&ns, SERVER_AND_CLIENTS, &["abort-on-usr1", "4"]);
     let scratch = Scratch::new(test);
     let recording = scratch.path("teardown.ndjson");
     let path = recording.to_str().expect("a UTF-8 path");

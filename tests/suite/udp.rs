@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::check::check;
 use crate::util::netns::{Netns, netns_or_skip};
-use crate::util::python::{self, PYTHON, Program};
+use crate::util::python::{self, PYTHON};
 use crate::util::report;
 use crate::util::report::Report;
 use crate::util::scratch::{Scratch, as_str};
@@ -21,12 +21,6 @@ fn ns_with_python(test: &str) -> Option<Netns> {
         return None;
     }
     netns_or_skip(test)
-}
-
-fn program(ns: &Netns, source: &str, args: &[&str]) -> Program {
-    let mut command = ns.command(PYTHON);
-    command.arg("-c").arg(source).args(args);
-    Program::start(command, "the scenario program")
 }
 
 /// A receiver on 127.0.0.1:7003 with a small buffer that reads `argv[1]` datagrams a second
@@ -80,7 +74,7 @@ fn issue_13_a_reader_that_never_reads_is_udp_receive_drops_with_its_owner() {
     let Some(ns) = ns_with_python(test) else {
         return;
     };
-    let p = program(&ns, UDP_SINK, &["0", "500"]);
+    let p = python::run_in(&ns, UDP_SINK, &["0", "500"]);
     let pid = p.pid();
     poll("drops on 127.0.0.1:7003", SEEN, || {
         (ss_drops(&ns) > 0).then_some(())
@@ -211,7 +205,7 @@ fn issue_13_a_udp_reader_that_keeps_up_raises_nothing() {
     let Some(ns) = ns_with_python(test) else {
         return;
     };
-    let p = program(&ns, UDP_SINK, &["1", "200"]);
+    let p = python::run_in(&ns, UDP_SINK, &["1", "200"]);
     let pid = p.pid();
     let report = ns.report_with(&["--samples", "2", "--interval", "500ms"]);
     assert!(
@@ -277,7 +271,7 @@ fn issue_13_ninety_five_of_a_hundred_ports_to_one_destination_is_critical_exhaus
         "sysctl",
         &["-qw", "net.ipv4.ip_local_port_range=40000 40099"],
     );
-    let p = program(&ns, PORT_USER, &["95"]);
+    let p = python::run_in(&ns, PORT_USER, &["95"]);
     let pid = p.pid();
     let report: Report = poll("ephemeral-port-exhaustion", SEEN, || {
         let report = ns.report();

@@ -9,6 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
+use super::netns::Netns;
+
 /// The system's Python: the one `nobody` can run too (a per-user install may not be).
 pub const PYTHON: &str = "/usr/bin/python3";
 
@@ -21,6 +23,14 @@ pub struct Program {
 /// Whether the system's Python is there; the caller skips (or fails) through the one helper.
 pub fn available() -> bool {
     std::path::Path::new(PYTHON).exists()
+}
+
+/// Run the Python program `source` inside `ns` with these arguments, and wait for its ready
+/// line.
+pub fn run_in(ns: &Netns, source: &str, args: &[&str]) -> Program {
+    let mut command = ns.command(PYTHON);
+    command.arg("-c").arg(source).args(args);
+    Program::start(command, "the scenario program")
 }
 
 impl Program {
