@@ -57,6 +57,15 @@ pub struct Sockets {
     pub peer_gone_left_out: u64,
     /// The search for them, while a full dump runs.
     peer_check: Option<PeerCheck>,
+    /// Candidates of that search whose peer is not an address of this namespace, when other
+    /// namespaces are scanned too: their other end may be in one of those, which is looked
+    /// at after every namespace is dumped (`cross_peers`). At most [`FOREIGN_LIMIT`].
+    pub foreign_candidates: Vec<PeerGone>,
+    /// Such candidates past [`FOREIGN_LIMIT`]: not checked.
+    pub foreign_past: u64,
+    /// Candidates whose other end could not be looked for in another namespace without
+    /// doubt (see [`crate::model::NetnsSnapshot::peer_unchecked`]).
+    pub peer_unchecked: u64,
     /// UDP sockets kept in full (see [`crate::model::NetnsSnapshot::udp_sockets`]).
     pub udp: Vec<UdpSocket>,
     /// Every UDP socket dumped.
@@ -96,10 +105,20 @@ struct PeerCheck {
     /// The reversed-tuple hashes of the candidates that found `pending` full: those whose
     /// other end never passes are counted as left out.
     overflow: Vec<u64>,
+    /// Candidates from a peer that is not local, kept when other namespaces are scanned
+    /// (`Some`): their other end is looked for there after the dumps.
+    foreign: Option<Vec<PeerGone>>,
+    foreign_past: u64,
 }
 
 /// At most this many candidates wait for their other end at once, in full.
 const PEER_PENDING_LIMIT: usize = 20_000;
+
+/// At most this many candidates from a peer that is not local to the namespace are kept per
+/// namespace for the look into the other scanned namespaces (about 3 MB at most): every
+/// quiet connection a server accepted from a remote client is one, so a busy server fills
+/// it with remote clients, and the rest are counted as unchecked.
+pub const FOREIGN_LIMIT: usize = 20_000;
 
 /// An address as both ends see it: an IPv4-mapped IPv6 address (a dual-stack socket's view
 /// of an IPv4 peer) as the IPv4 address.
@@ -137,9 +156,12 @@ fn tuple_hash(local: SocketAddr, peer: SocketAddr) -> u64 {
 }
 
 impl PeerCheck {
-    fn new(local_addrs: &[IpAddr]) -> PeerCheck {
+    /// `others_scanned`: other namespaces are dumped in the same pass, so candidates from a
+    /// peer that is not local are kept for the look into them.
+    fn new(local_addrs: &[IpAddr], others_scanned: bool) -> PeerCheck {
         PeerCheck {
             local_addrs: local_addrs.iter().copied().map(plain_ip).collect(),
+            foreign: others_scanned.then(Vec::new),
             ..PeerCheck::default()
         }
     }
@@ -166,17 +188,33 @@ impl PeerCheck {
                 .push(s.local.ip());
             return;
         }
-        if !self.is_local(s.peer.ip()) {
+        let local_peer = self.is_local(s.peer.ip());
+        if !local_peer && self.foreign.is_none() {
             return;
         }
-        let own = tuple_hash(s.local, s.peer);
-        self.pending.remove(&own);
-        self.seen.insert(own);
+        if local_peer {
+            let own = tuple_hash(s.local, s.peer);
+            self.pending.remove(&own);
+            self.seen.insert(own);
+        }
         let quiet = s.recv_q == 0
             && s.send_q == 0
             && s.timer.is_none_or(|t| t.kind == TimerKind::Keepalive);
         if s.state != TcpState::Established || s.inode == 0 || !quiet || !self.accepted_at(s.local)
         {
+            return;
+        }
+        if !local_peer {
+            // The unspecified address is no peer at all.
+            if let Some(foreign) = &mut self.foreign
+                && !plain_ip(s.peer.ip()).is_unspecified()
+            {
+                if foreign.len() < FOREIGN_LIMIT {
+                    foreign.push(candidate(s));
+                } else {
+                    self.foreign_past += 1;
+                }
+            }
             return;
         }
         let reversed = tuple_hash(s.peer, s.local);
@@ -187,27 +225,30 @@ impl PeerCheck {
             self.overflow.push(reversed);
             return;
         }
-        self.pending.insert(
-            reversed,
-            PeerGone {
-                socket: TcpSocket {
-                    family: s.family,
-                    state: s.state,
-                    local: s.local,
-                    peer: s.peer,
-                    recv_q: s.recv_q,
-                    send_q: s.send_q,
-                    inode: s.inode,
-                    uid: s.uid,
-                    drops: None,
-                    last_ack_recv_ms: None,
-                    timer: s.timer,
-                    owners: Vec::new(),
-                },
-                idle_ms: s.tcp_info.as_ref().and_then(|i| i.last_data_recv),
-                dumps: 1,
-            },
-        );
+        self.pending.insert(reversed, candidate(s));
+    }
+}
+
+/// A socket whose other end is looked for, as it would be kept if that end is gone.
+fn candidate(s: &InetSock) -> PeerGone {
+    PeerGone {
+        socket: TcpSocket {
+            family: s.family,
+            state: s.state,
+            local: s.local,
+            peer: s.peer,
+            recv_q: s.recv_q,
+            send_q: s.send_q,
+            inode: s.inode,
+            uid: s.uid,
+            drops: None,
+            last_ack_recv_ms: None,
+            timer: s.timer,
+            owners: Vec::new(),
+        },
+        idle_ms: s.tcp_info.as_ref().and_then(|i| i.last_data_recv),
+        dumps: 1,
+        peer_netns: None,
     }
 }
 
@@ -308,7 +349,10 @@ const ONE_WALK_UP_TO: u64 = 500;
 /// `tcp_info`, so asking costs nothing).
 ///
 /// A full dump also looks for ESTABLISHED sockets whose other end is gone (see
-/// [`PeerCheck`]), with `local_addrs` the namespace's own addresses.
+/// [`PeerCheck`]), with `local_addrs` the namespace's own addresses; when `others_scanned`,
+/// it keeps the candidates from peers that are not local in
+/// [`Sockets::foreign_candidates`], for a look into the other namespaces once all are
+/// dumped.
 ///
 /// Every read also dumps the UDP sockets: they live in a table of their own, so the walk
 /// costs what the UDP sockets cost, not the TCP ones (`bench/report-vs-ss --udp` and
@@ -320,10 +364,13 @@ pub fn dump(
     sockets_hint: Option<u64>,
     local_addrs: &[IpAddr],
     usable: Option<UsablePorts>,
+    others_scanned: bool,
 ) -> Result<Sockets, NetlinkError> {
     let mut diag = DiagSocket::new()?;
     let mut out = Sockets {
-        peer_check: read.is_full().then(|| PeerCheck::new(local_addrs)),
+        peer_check: read
+            .is_full()
+            .then(|| PeerCheck::new(local_addrs, others_scanned)),
         ports: usable.filter(|_| read.is_full()).map(|usable| PortTally {
             usable,
             listening: std::collections::HashSet::new(),
@@ -512,6 +559,20 @@ impl Sockets {
                 .insert(g.socket.inode, Slot::PeerGone(self.peer_gone.len()));
             self.peer_gone.push(g);
         }
+        self.foreign_candidates = check.foreign.unwrap_or_default();
+        self.foreign_past = check.foreign_past;
+    }
+
+    /// Add a socket whose other end the look into another namespace found gone: kept as the
+    /// dump's own are, within [`PEER_GONE_LIMIT`].
+    pub fn add_peer_gone(&mut self, g: PeerGone) {
+        if self.peer_gone.len() >= PEER_GONE_LIMIT {
+            self.peer_gone_left_out += 1;
+            return;
+        }
+        self.index
+            .insert(g.socket.inode, Slot::PeerGone(self.peer_gone.len()));
+        self.peer_gone.push(g);
     }
 
     /// Add a socket whose other end was gone in an earlier full dump, `aged_ms` ago.
@@ -716,7 +777,7 @@ mod tests {
     /// A full dump's sockets, in this order, with the namespace's address 10.0.0.1.
     fn dumped(socks: Vec<InetSock>) -> Sockets {
         let mut out = Sockets {
-            peer_check: Some(PeerCheck::new(&["10.0.0.1".parse().expect("addr")])),
+            peer_check: Some(PeerCheck::new(&["10.0.0.1".parse().expect("addr")], false)),
             ..Sockets::default()
         };
         for s in socks {

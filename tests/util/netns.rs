@@ -200,6 +200,18 @@ impl Netns {
 }
 
 impl Netns {
+    /// The pid of the process holding the namespace (`/proc/PID/ns/net` names it).
+    pub fn holder_pid(&self) -> u32 {
+        self.holder.id()
+    }
+
+    /// The id a report gives this namespace: the inode of its namespace file.
+    pub fn id(&self) -> String {
+        let st = rustix::fs::stat(format!("/proc/{}/ns/net", self.holder.id()).as_str())
+            .expect("stat the namespace file");
+        st.st_ino.to_string()
+    }
+
     /// The namespace's file, to enter it with setns(2).
     pub fn file(&self) -> std::io::Result<std::fs::File> {
         std::fs::File::open(format!("/proc/{}/ns/net", self.holder.id()))
