@@ -8,8 +8,9 @@
 //! client. Only after the dumps are all the scanned namespaces' addresses known; then each
 //! candidate whose peer address belongs to exactly one other scanned namespace is looked for
 //! there — one `sock_diag` lookup of the reversed 4-tuple (see
-//! [`DiagSocket::find_tcp`]), from a thread inside that namespace ([`netns::in_each`]) —
-//! and kept as gone when the kernel has no such connection. Nothing per socket is kept
+//! [`DiagSocket::find_tcp`]), from a thread inside that namespace ([`netns::in_each`]),
+//! and for the few the lookup does not find, one dump of that namespace, which also sees
+//! sockets bound to a device — and kept as gone when the kernel has no such connection. Nothing per socket is kept
 //! across namespaces: the candidates (at most `sockets::FOREIGN_LIMIT` per namespace) and
 //! one entry per address of a scanned namespace.
 //!
@@ -29,14 +30,14 @@
 //!
 //! It owns neither the dumps (`sockets`) nor the threads' entering (`netns`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
-use super::netlink::{DiagSocket, LookupOutcome, NetlinkError};
+use super::netlink::{DiagSocket, Extensions, LookupOutcome, NetlinkError, StateMask};
 use super::netns::{self, NsId, Target};
 use super::pass::Dumped;
 use super::sockets::Sockets;
-use crate::model::PeerGone;
+use crate::model::{PeerGone, TcpState};
 
 /// Who holds an address among the scanned namespaces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,23 +196,60 @@ fn look_in_each(
 }
 
 /// The lookups of `asks` in the calling thread's namespace.
+///
+/// A lookup names no interface, so it misses a socket bound to one (`SO_BINDTODEVICE`, a
+/// VRF, a link-local address): each socket a lookup did not find is looked for once more in
+/// one dump of the namespace, which sees them all. Ghosts are few, so the dump is rare; it
+/// costs one walk of the kernel's table.
 fn look_here(asks: &[Ask]) -> Vec<Option<LookupOutcome>> {
     let Ok(mut diag) = DiagSocket::new() else {
         return vec![None; asks.len()];
     };
-    asks.iter()
+    let mut outcomes: Vec<Option<LookupOutcome>> = asks
+        .iter()
         .map(|a| {
             diag.find_tcp(a.local, a.peer)
                 .map_err(|_: NetlinkError| ())
                 .ok()
         })
-        .collect()
+        .collect();
+    let absent: HashSet<(SocketAddr, SocketAddr)> = asks
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == Some(LookupOutcome::Absent))
+        .map(|(a, _)| (a.local, a.peer))
+        .collect();
+    if absent.is_empty() {
+        return outcomes;
+    }
+    let mut found = HashSet::new();
+    let states = StateMask::ALL.without(&[TcpState::Listen, TcpState::BoundInactive]);
+    let dumped = diag.dump_tcp(states, Extensions::default(), |s| {
+        let tuple = (plain(s.local), plain(s.peer));
+        if absent.contains(&tuple) {
+            found.insert(tuple);
+        }
+    });
+    let sure = dumped.is_ok() && !diag.last_dump_interrupted();
+    for (a, o) in asks.iter().zip(&mut outcomes) {
+        if *o != Some(LookupOutcome::Absent) {
+            continue;
+        }
+        *o = if found.contains(&(a.local, a.peer)) {
+            Some(LookupOutcome::Present(TcpState::Established))
+        } else if sure {
+            Some(LookupOutcome::Absent)
+        } else {
+            None
+        };
+    }
+    outcomes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Family, TcpSocket, TcpState};
+    use crate::model::{Family, TcpSocket};
 
     fn addrs(list: &[&str]) -> Vec<IpAddr> {
         list.iter().map(|a| a.parse().expect("addr")).collect()

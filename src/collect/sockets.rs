@@ -879,6 +879,91 @@ mod tests {
         assert_eq!(s.peer_gone_left_out, 2);
     }
 
+    #[test]
+    fn candidates_from_peers_not_local_are_kept_only_when_other_namespaces_are_scanned() {
+        use TcpState::{Established, Listen};
+        let mut quiet_keepalive = sock(Established, "10.0.0.1:5020", "10.0.0.3:40004", 14);
+        quiet_keepalive.timer = Some(TcpTimer {
+            kind: TimerKind::Keepalive,
+            retrans: 0,
+            expires_ms: 7_000_000,
+        });
+        let mut unread = sock(Established, "10.0.0.1:5020", "10.0.0.3:40005", 15);
+        unread.recv_q = 1;
+        let socks = || {
+            vec![
+                sock(Listen, "0.0.0.0:5020", "0.0.0.0:0", 1),
+                // Accepted from a peer that is not local: a candidate for the other
+                // namespaces, as the dual-stack view of one too.
+                sock(Established, "10.0.0.1:5020", "10.0.0.2:40001", 11),
+                sock(
+                    Established,
+                    "[::ffff:10.0.0.1]:5020",
+                    "[::ffff:10.0.0.2]:40002",
+                    12,
+                ),
+                // A client of a server elsewhere, and an unaccepted child: never.
+                sock(Established, "10.0.0.1:40003", "10.0.0.2:6000", 13),
+                sock(Established, "10.0.0.1:5020", "10.0.0.2:40006", 0),
+                quiet_keepalive.clone(),
+                unread.clone(),
+                // A local ghost, as before.
+                sock(Established, "127.0.0.1:5020", "127.0.0.1:40007", 16),
+            ]
+        };
+        let alone = dumped(socks());
+        assert!(alone.foreign_candidates.is_empty());
+        assert_eq!(gone(&alone), [16]);
+
+        let mut scanned = Sockets {
+            peer_check: Some(PeerCheck::new(&["10.0.0.1".parse().expect("addr")], true)),
+            ..Sockets::default()
+        };
+        for s in socks() {
+            scanned.add_tcp(s);
+        }
+        scanned.settle_peer_check();
+        let foreign: Vec<u64> = scanned
+            .foreign_candidates
+            .iter()
+            .map(|g| g.socket.inode)
+            .collect();
+        assert_eq!(foreign, [11, 12, 14]);
+        assert_eq!(gone(&scanned), [16], "the local check is unchanged");
+        assert_eq!(scanned.foreign_past, 0);
+        assert_eq!(
+            scanned.index.get(&11),
+            Some(&Slot::Tcp(Established)),
+            "a candidate is no ghost until looked for"
+        );
+        let first = scanned.foreign_candidates[0].clone();
+        scanned.add_peer_gone(first);
+        assert_eq!(scanned.index.get(&11), Some(&Slot::PeerGone(1)));
+    }
+
+    #[test]
+    fn past_the_foreign_bound_candidates_are_counted_not_kept() {
+        let mut s = Sockets {
+            peer_check: Some(PeerCheck::new(&["10.0.0.1".parse().expect("addr")], true)),
+            ..Sockets::default()
+        };
+        s.add_tcp(sock(TcpState::Listen, "0.0.0.0:5020", "0.0.0.0:0", 1));
+        let mut inode = 10;
+        'all: for a in 0..=255u8 {
+            for port in 1000..2000u16 {
+                if inode >= 10 + FOREIGN_LIMIT as u64 + 3 {
+                    break 'all;
+                }
+                inode += 1;
+                let peer = format!("10.1.{a}.1:{port}");
+                s.add_tcp(sock(TcpState::Established, "10.0.0.1:5020", &peer, inode));
+            }
+        }
+        s.settle_peer_check();
+        assert_eq!(s.foreign_candidates.len(), FOREIGN_LIMIT);
+        assert_eq!(s.foreign_past, 3);
+    }
+
     fn tally() -> PortTally {
         let sysctl = Sysctls {
             ip_local_port_range: Some((40_000, 40_099)),
