@@ -210,6 +210,11 @@ impl PeerCheck {
                 && !plain_ip(s.peer.ip()).is_unspecified()
             {
                 if foreign.len() < FOREIGN_LIMIT {
+                    // Grown by doubling, but never past the bound: no slack past it.
+                    if foreign.len() == foreign.capacity() {
+                        let more = foreign.len().max(64).min(FOREIGN_LIMIT - foreign.len());
+                        foreign.reserve_exact(more);
+                    }
                     foreign.push(candidate(s));
                 } else {
                     self.foreign_past += 1;

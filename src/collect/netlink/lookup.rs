@@ -6,8 +6,8 @@
 //! kernel (Linux 6.18, `inet_diag_cmd_exact` → `inet_diag_find_one_icsk`) looks the 4-tuple
 //! up in its hash table, as an arriving segment would, and answers with the socket's
 //! `inet_diag_msg` (a full socket, a `TIME_WAIT` one or a request socket) or `ENOENT`. A
-//! lookup costs one hash probe, not a walk of the table. `NLM_F_ACK` makes the kernel close
-//! a found answer with an acknowledgement, so the reader knows the request is over.
+//! lookup costs one hash probe, not a walk of the table. Without `NLM_F_ACK` either answer
+//! is one datagram, so a lookup is one request and one read.
 //!
 //! The lookup is the one an arriving segment makes: with no connection of that 4-tuple it
 //! falls back to a listener on the local port, which is then no connection either
@@ -18,7 +18,7 @@
 
 use std::net::SocketAddr;
 
-use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST};
+use netlink_packet_core::NLM_F_REQUEST;
 use netlink_packet_sock_diag::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY};
 
 use super::wire::{HEADER_LEN, ReplyError};
@@ -38,7 +38,7 @@ pub fn lookup_request(seq: u32, local: SocketAddr, peer: SocketAddr) -> Vec<u8> 
     let mut buf = Vec::with_capacity(len);
     buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
     buf.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    buf.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    buf.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
     buf.extend_from_slice(&seq.to_ne_bytes());
     buf.extend_from_slice(&0u32.to_ne_bytes());
     let family = if local.is_ipv4() { AF_INET } else { AF_INET6 };
@@ -120,8 +120,8 @@ mod tests {
         assert_eq!(req[4..6], 20u16.to_ne_bytes(), "SOCK_DIAG_BY_FAMILY");
         assert_eq!(
             req[6..8],
-            5u16.to_ne_bytes(),
-            "NLM_F_REQUEST | NLM_F_ACK, no NLM_F_DUMP"
+            1u16.to_ne_bytes(),
+            "NLM_F_REQUEST alone: no NLM_F_DUMP, no NLM_F_ACK"
         );
         assert_eq!(req[8..12], 7u32.to_ne_bytes());
         assert_eq!(req[16..20], [AF_INET, IPPROTO_TCP, 0, 0]);

@@ -212,7 +212,7 @@ impl DiagSocket {
         let seq = self.next_seq();
         let request = lookup_request(seq, local, peer);
         let mut found = None;
-        let answer = self.run(WHAT, seq, &request, |payload| {
+        let answer = self.ask_once(WHAT, seq, &request, |payload| {
             found = Some(parse_inet_msg(payload, StateMask::ALL)?);
             Ok(())
         });
@@ -234,6 +234,46 @@ impl DiagSocket {
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         self.seq
+    }
+
+    /// Send a request whose whole answer is one datagram (an exact lookup without
+    /// `NLM_F_ACK`: the socket's message, or an error), and read that datagram. The socket is
+    /// kept unless the answer does not add up (then something else may still be queued).
+    fn ask_once(
+        &mut self,
+        what: &'static str,
+        seq: u32,
+        request: &[u8],
+        mut on_message: impl FnMut(&[u8]) -> Result<(), ReplyError>,
+    ) -> Result<(), NetlinkError> {
+        let channel = match self.channel.take() {
+            Some(channel) => channel,
+            None => Channel::open()?,
+        };
+        channel.send(request)?;
+        let len = channel.recv(&mut self.buf)?;
+        let Some(datagram) = self.buf.get(..len) else {
+            return Err(NetlinkError::Truncated {
+                dump: what,
+                len,
+                capacity: self.buf.len(),
+            });
+        };
+        match parse_datagram(datagram, seq, channel.port_id, &mut on_message) {
+            Ok(progress) if progress.messages == 1 || progress.done => {
+                self.channel = Some(channel);
+                Ok(())
+            }
+            Ok(_) => Err(NetlinkError::Reply {
+                dump: what,
+                reply: ReplyError::MessageType(0),
+            }),
+            Err(reply @ ReplyError::Refused(_)) => {
+                self.channel = Some(channel);
+                Err(NetlinkError::Reply { dump: what, reply })
+            }
+            Err(reply) => Err(NetlinkError::Reply { dump: what, reply }),
+        }
     }
 
     fn run(
