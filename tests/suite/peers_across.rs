@@ -284,6 +284,24 @@ fn clients_gone_in_another_scanned_namespace_are_peer_gone_naming_it() {
     );
     assert_eq!(connections(&report, &pair.a)["peer_gone"], clients as u64);
     assert_eq!(connections(&report, &pair.a)["peer_unchecked"], 0);
+    // The text report names the clients' namespace too.
+    let out = Command::new(sockscope_bin())
+        .args([
+            "report",
+            "--all-netns",
+            "--samples",
+            "2",
+            "--interval",
+            "300ms",
+        ])
+        .output()
+        .expect("running sockscope");
+    let summary = stdout_of("sockscope report --all-netns", &out);
+    assert!(
+        summary.contains(&format!("network namespace '{b_label}'"))
+            && summary.contains("peer-gone"),
+        "{summary}"
+    );
 
     // The server's namespace alone: the clients' is not scanned, which is no evidence.
     let alone = pair
