@@ -7,7 +7,9 @@
 //!    namespaces exist and what to call them;
 //! 2. at the same time: the descriptor walk ([`procs::Inspected::walk`]) on threads of its
 //!    own, the caller's namespace dumped on the calling thread, and every other namespace
-//!    asked for dumped from short-lived threads that enter it ([`netns::in_each`]);
+//!    asked for dumped from short-lived threads that enter it ([`netns::in_each`]). A pass
+//!    that dumps the caller's namespace in full starts that dump with step 1 instead: it
+//!    needs nothing of the process scan;
 //! 3. the join of sockets and processes by socket inode ([`join`]), and the snapshot.
 //!
 //! What is read is the [`ReadPlan`]'s to say; what a refresh keeps and puts back is
@@ -87,6 +89,10 @@ pub(super) fn run(
     let wall_time_ms = clock::wall_clock_ms();
     let monotonic_ns = clock::monotonic_ns();
 
+    // The caller's own namespace, when the pass surely dumps it in full, is dumped from the
+    // start: its dump needs nothing of the process scan, and runs beside it.
+    let early = (plan.dump_all && matches!(opts.netns, NetnsScope::Own | NetnsScope::All))
+        .then(|| std::thread::spawn(|| dump_here(NsRead::Full, None)));
     let previous = plan.walks_to_reuse(prior);
     let inspected = procs::inspect(&opts.proc_root, opts.threads, previous);
     let catalog = Catalog::new(
@@ -96,7 +102,13 @@ pub(super) fn run(
         inspected.seen(),
     );
     let mut notes = catalog.notes.clone();
-    let (own, foreign) = targets(opts, &catalog, &mut notes)?;
+    let (own, foreign) = match targets(opts, &catalog, &mut notes) {
+        Ok(targets) => targets,
+        Err(err) => {
+            finish_early(early);
+            return Err(err);
+        }
+    };
     let ScanAndDumps {
         mut scan,
         mut dumps,
@@ -104,6 +116,7 @@ pub(super) fn run(
     } = dump_and_walk(
         inspected,
         own,
+        early,
         foreign,
         |t| {
             let last = prior.and_then(|p| p.tracked.get(&t.id));
@@ -251,6 +264,7 @@ struct ScanAndDumps {
 fn dump_and_walk(
     inspected: procs::Inspected<'_>,
     own: Option<Target>,
+    early: Option<EarlyDump>,
     foreign: Vec<Target>,
     dump: impl Fn(&Target) -> Result<NsDump, NetlinkError> + Sync,
     threads: usize,
@@ -259,7 +273,18 @@ fn dump_and_walk(
         let walker = scope.spawn(move || inspected.walk());
         let others = (!foreign.is_empty())
             .then(|| scope.spawn(|| netns::in_each(&foreign, threads.max(2), &dump)));
-        let own_dump = own.as_ref().map(&dump);
+        let own_dump = match (&own, early) {
+            (Some(_), Some(early)) => Some(
+                early
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            ),
+            (Some(target), None) => Some(dump(target)),
+            (None, early) => {
+                finish_early(early);
+                None
+            }
+        };
         let others = others.map_or_else(Vec::new, |h| {
             h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         });
@@ -281,6 +306,16 @@ fn dump_and_walk(
         }
     }
     Ok(ScanAndDumps { scan, dumps, lost })
+}
+
+/// The caller's namespace, dumped in full from a thread started with the pass.
+type EarlyDump = std::thread::JoinHandle<Result<NsDump, NetlinkError>>;
+
+/// Wait for an early dump that the pass turned out not to need.
+fn finish_early(early: Option<EarlyDump>) {
+    if let Some(early) = early {
+        let _unneeded = early.join();
+    }
 }
 
 /// The one namespace asked for was lost: refused, the caller's own instead (as without the
