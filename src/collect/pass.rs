@@ -89,10 +89,7 @@ pub(super) fn run(
     let wall_time_ms = clock::wall_clock_ms();
     let monotonic_ns = clock::monotonic_ns();
 
-    // The caller's own namespace, when the pass surely dumps it in full, is dumped from the
-    // start: its dump needs nothing of the process scan, and runs beside it.
-    let early = (plan.dump_all && matches!(opts.netns, NetnsScope::Own | NetnsScope::All))
-        .then(|| std::thread::spawn(|| dump_here(NsRead::Full, None)));
+    let mut early = start_early(opts, &plan);
     let previous = plan.walks_to_reuse(prior);
     let inspected = procs::inspect(&opts.proc_root, opts.threads, previous);
     let catalog = Catalog::new(
@@ -102,13 +99,8 @@ pub(super) fn run(
         inspected.seen(),
     );
     let mut notes = catalog.notes.clone();
-    let (own, foreign) = match targets(opts, &catalog, &mut notes) {
-        Ok(targets) => targets,
-        Err(err) => {
-            finish_early(early);
-            return Err(err);
-        }
-    };
+    let (own, foreign) =
+        targets(opts, &catalog, &mut notes).inspect_err(|_| finish_early(early.take()))?;
     let ScanAndDumps {
         mut scan,
         mut dumps,
@@ -310,6 +302,13 @@ fn dump_and_walk(
 
 /// The caller's namespace, dumped in full from a thread started with the pass.
 type EarlyDump = std::thread::JoinHandle<Result<NsDump, NetlinkError>>;
+
+/// The caller's own namespace, when the pass surely dumps it in full, is dumped from the
+/// start: its dump needs nothing of the process scan, and runs beside it.
+fn start_early(opts: &CollectOptions, plan: &ReadPlan) -> Option<EarlyDump> {
+    (plan.dump_all && matches!(opts.netns, NetnsScope::Own | NetnsScope::All))
+        .then(|| std::thread::spawn(|| dump_here(NsRead::Full, None)))
+}
 
 /// Wait for an early dump that the pass turned out not to need.
 fn finish_early(early: Option<EarlyDump>) {
