@@ -94,5 +94,5 @@ pub enum CollectError {
 /// Take one snapshot, reading everything: of the namespaces `opts` asks for and of every
 /// process.
 pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
-    pass::run(opts, None, None, ReadPlan::FULL).map(|pass| pass.snapshot)
+    pass::run(opts, None, None, ReadPlan::FULL, carry_over::Keep::Nothing).map(|pass| pass.snapshot)
 }

@@ -18,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::carry_over::{FullDumpOnly, KeptReads, Prior, Tracked, carry_over};
+use super::carry_over::{FullDumpOnly, Keep, KeptReads, Prior, Tracked, carry_over};
 use super::join::{self, Joined, SocketIndex};
 use super::netlink::NetlinkError;
 use super::netns::{self, Catalog, EnterError, NetnsScope, NsId, Target};
@@ -84,6 +84,7 @@ pub(super) fn run(
     prior: Option<Prior<'_>>,
     joined: Option<(&mut Joined, &mut Lookout)>,
     plan: ReadPlan,
+    keep: Keep,
 ) -> Result<Pass, CollectError> {
     let started = Instant::now();
     let wall_time_ms = clock::wall_clock_ms();
@@ -123,7 +124,7 @@ pub(super) fn run(
     }
     notes.extend(notes::lost(&lost));
 
-    let (kept, tracked_age_ms) = carry_over(&mut dumps, prior, monotonic_ns);
+    let (kept, tracked_age_ms) = carry_over(&mut dumps, prior, monotonic_ns, keep);
 
     let any_fresh = dumps.iter().any(|(_, d)| !d.read.is_full());
     let ns_ids: Vec<NsId> = dumps.iter().map(|(t, _)| t.id).collect();
