@@ -302,13 +302,24 @@ pub(super) struct KeptReads {
     full_dump_cpu: Duration,
 }
 
-/// Take what an incremental collector keeps of `dumps`, before the join takes their
-/// indexes; and put back what it kept where this pass did not read it again. Also returns
-/// the age of the oldest SYN_RECV / CLOSE_WAIT read carried over, in milliseconds.
+/// Whether a pass keeps the index of its full dumps for the refreshes after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keep {
+    /// A one-shot pass: the index would cost a map entry per socket for nothing.
+    Nothing,
+    /// A collector's pass, which the next refresh joins against.
+    ForRefresh,
+}
+
+/// Take what an incremental collector keeps of `dumps` (the index of each full dump only
+/// when `keep` says a refresh follows), before the join takes their indexes; and put back
+/// what it kept where this pass did not read it again. Also returns the age of the oldest
+/// SYN_RECV / CLOSE_WAIT read carried over, in milliseconds.
 pub(super) fn carry_over(
     dumps: &mut [Dumped],
     prior: Option<Prior<'_>>,
     now_ns: u64,
+    keep: Keep,
 ) -> (KeptReads, u64) {
     let mut kept = KeptReads {
         base: InodeMap::default(),
@@ -338,7 +349,9 @@ pub(super) fn carry_over(
                 if let Some(before) = prior.and_then(|p| p.namespaces.get(&target.id)) {
                     dump.sockets.confirm_peer_gone(&before.peer_gone);
                 }
-                kept.base.extend(dump.sockets.base_slots());
+                if keep == Keep::ForRefresh {
+                    kept.base.extend(dump.sockets.base_slots());
+                }
                 kept.namespaces.insert(target.id, FullDumpOnly::of(dump));
                 kept.full_dump_cpu += dump.cpu;
             }

@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use super::carry_over::Cache;
+use super::carry_over::{Cache, Keep};
 use super::clock::monotonic_ns;
 use super::read_plan::ReadPlan;
 use super::{CollectError, CollectOptions, collect, pass};
@@ -112,7 +112,7 @@ impl Collector {
         let due =
             |since: u64, every: Duration| u128::from(now.saturating_sub(since)) >= every.as_nanos();
         let pass = match &mut self.cache {
-            None => pass::run(&self.opts, None, None, ReadPlan::FULL)?,
+            None => pass::run(&self.opts, None, None, ReadPlan::FULL, Keep::ForRefresh)?,
             Some(c) => {
                 let dump_every = stretch(full_dump_every, c.full_dump_cpu, FULL_DUMP_AT_MOST_EVERY);
                 let walk_every = stretch(full_walk_every, c.full_walk_cpu, FULL_WALK_AT_MOST_EVERY);
@@ -125,7 +125,13 @@ impl Collector {
                     tracked_quiet_every: quiet_tracked_for.max(busy_every),
                 };
                 let (prior, joined, lookout) = c.lend();
-                pass::run(&self.opts, Some(prior), Some((joined, lookout)), plan)?
+                pass::run(
+                    &self.opts,
+                    Some(prior),
+                    Some((joined, lookout)),
+                    plan,
+                    Keep::ForRefresh,
+                )?
             }
         };
         let at = pass.snapshot.monotonic_ns;

@@ -130,6 +130,13 @@ fn sort_out(
 /// kept; keep those that are not there in their dump's `peer_gone`, named with the
 /// namespace their peer is in. `threads` is how many namespaces may be entered at once.
 pub(super) fn settle(dumps: &mut [Dumped], threads: usize) {
+    if dumps.len() < 2 {
+        // No other namespace was dumped after all (refused, or gone): nothing to look in.
+        for (_, dump) in dumps.iter_mut() {
+            dump.sockets.foreign_candidates = Vec::new();
+        }
+        return;
+    }
     let mut unchecked = vec![0u64; dumps.len()];
     let mut candidates = Vec::new();
     for (at, (_, dump)) in dumps.iter_mut().enumerate() {

@@ -14,42 +14,52 @@
 use std::collections::HashMap;
 
 use super::procs::{ProcessScan, ScannedProcess};
+use super::slot_index::{Cursor, MergedCursor, MergedIndex, SlotIndex};
 use super::sockets::{FRESH_STATES, InodeMap, Slot, Sockets};
 use crate::model::{Process, StateCounts, TcpState};
 
 /// Socket inode -> the namespace (position in the dumps) and slot it was found in.
-pub struct SocketIndex {
-    by_ns: Vec<InodeMap<Slot>>,
-    /// With several namespaces, all of them in one map.
-    combined: Option<InodeMap<(usize, Slot)>>,
+pub enum SocketIndex {
+    One(SlotIndex),
+    /// With several namespaces, all of them in one.
+    Several(MergedIndex),
 }
 
 impl SocketIndex {
     /// Takes the index out of each namespace's dump, which keeps its lists for the owners.
     pub fn new(dumps: &mut [&mut Sockets]) -> Self {
-        let by_ns: Vec<InodeMap<Slot>> = dumps
+        let mut by_ns: Vec<SlotIndex> = dumps
             .iter_mut()
             .map(|d| std::mem::take(&mut d.index))
             .collect();
-        let combined = (by_ns.len() > 1).then(|| {
-            let mut all = InodeMap::default();
-            all.reserve(by_ns.iter().map(InodeMap::len).sum());
-            for (ns, index) in by_ns.iter().enumerate() {
-                all.extend(index.iter().map(|(&inode, &slot)| (inode, (ns, slot))));
-            }
-            all
-        });
-        SocketIndex { by_ns, combined }
+        if by_ns.len() == 1 {
+            let mut one = by_ns.pop().unwrap_or_default();
+            one.finish();
+            SocketIndex::One(one)
+        } else {
+            SocketIndex::Several(MergedIndex::new(by_ns))
+        }
     }
 
-    fn find(&self, inode: u64) -> Option<(usize, Slot)> {
-        match &self.combined {
-            Some(all) => all.get(&inode).copied(),
-            None => self
-                .by_ns
-                .first()
-                .and_then(|index| index.get(&inode))
-                .map(|&slot| (0, slot)),
+    fn cursor(&self) -> IndexCursor<'_> {
+        match self {
+            SocketIndex::One(index) => IndexCursor::One(index.cursor()),
+            SocketIndex::Several(index) => IndexCursor::Several(index.cursor()),
+        }
+    }
+}
+
+/// Lookups in a [`SocketIndex`], fastest in ascending inode order.
+enum IndexCursor<'a> {
+    One(Cursor<'a>),
+    Several(MergedCursor<'a>),
+}
+
+impl IndexCursor<'_> {
+    fn find(&mut self, inode: u64) -> Option<(usize, Slot)> {
+        match self {
+            IndexCursor::One(cursor) => cursor.find(inode).map(|slot| (0, slot)),
+            IndexCursor::Several(cursor) => cursor.find(inode),
         }
     }
 }
@@ -62,6 +72,7 @@ pub fn attribute(
     dumps: &mut [&mut Sockets],
 ) -> Vec<Process> {
     let mut processes = Vec::with_capacity(scanned.len());
+    let mut cursor = index.cursor();
     for p in scanned.iter_mut() {
         // The same socket behind two descriptors (dup, fork) is still one socket. Sorted
         // once, the list is sorted already when a collector reuses it.
@@ -69,7 +80,7 @@ pub fn attribute(
         let mut tcp = Tally::default();
         let (mut unix_sockets, mut other_sockets) = (0, 0);
         for inode in unique(&p.socket_inodes) {
-            let Some((ns, slot)) = index.find(inode) else {
+            let Some((ns, slot)) = cursor.find(inode) else {
                 other_sockets += 1;
                 continue;
             };
@@ -300,7 +311,7 @@ impl Joined {
         let mut changes: HashMap<u32, Vec<(Kind, Kind)>> = HashMap::new();
         for dump in dumps.iter_mut() {
             let index = std::mem::take(&mut dump.index);
-            for (&inode, &slot) in &index {
+            for (inode, slot) in index.iter() {
                 let holders = self.holders.get(&inode).map_or(&[][..], Holders::pids);
                 let now = match slot {
                     Slot::Tcp(state) => Kind::Tcp(state),

@@ -38,6 +38,7 @@ mod pass;
 pub mod procnet;
 pub mod procs;
 mod read_plan;
+mod slot_index;
 mod sockets;
 #[cfg(test)]
 mod test_support;
@@ -95,5 +96,5 @@ pub enum CollectError {
 /// Take one snapshot, reading everything: of the namespaces `opts` asks for and of every
 /// process.
 pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
-    pass::run(opts, None, None, ReadPlan::FULL).map(|pass| pass.snapshot)
+    pass::run(opts, None, None, ReadPlan::FULL, carry_over::Keep::Nothing).map(|pass| pass.snapshot)
 }

@@ -7,7 +7,9 @@
 //!    namespaces exist and what to call them;
 //! 2. at the same time: the descriptor walk ([`procs::Inspected::walk`]) on threads of its
 //!    own, the caller's namespace dumped on the calling thread, and every other namespace
-//!    asked for dumped from short-lived threads that enter it ([`netns::in_each`]);
+//!    asked for dumped from short-lived threads that enter it ([`netns::in_each`]). A pass
+//!    that dumps the caller's namespace in full starts that dump with step 1 instead: it
+//!    needs nothing of the process scan;
 //! 3. the join of sockets and processes by socket inode ([`join`]), and the snapshot.
 //!
 //! What is read is the [`ReadPlan`]'s to say; what a refresh keeps and puts back is
@@ -16,7 +18,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::carry_over::{FullDumpOnly, KeptReads, Prior, Tracked, carry_over};
+use super::carry_over::{FullDumpOnly, Keep, KeptReads, Prior, Tracked, carry_over};
 use super::cross_peers;
 use super::join::{self, Joined, SocketIndex};
 use super::netlink::NetlinkError;
@@ -93,11 +95,13 @@ pub(super) fn run(
     prior: Option<Prior<'_>>,
     joined: Option<(&mut Joined, &mut Lookout)>,
     plan: ReadPlan,
+    keep: Keep,
 ) -> Result<Pass, CollectError> {
     let started = Instant::now();
     let wall_time_ms = clock::wall_clock_ms();
     let monotonic_ns = clock::monotonic_ns();
 
+    let mut early = start_early(opts, &plan);
     let previous = plan.walks_to_reuse(prior);
     let inspected = procs::inspect(&opts.proc_root, opts.threads, previous);
     let catalog = Catalog::new(
@@ -107,7 +111,8 @@ pub(super) fn run(
         inspected.seen(),
     );
     let mut notes = catalog.notes.clone();
-    let (own, foreign) = targets(opts, &catalog, &mut notes)?;
+    let (own, foreign) =
+        targets(opts, &catalog, &mut notes).inspect_err(|_| finish_early(early.take()))?;
     let others_scanned = usize::from(own.is_some()) + foreign.len() > 1;
     let ScanAndDumps {
         mut scan,
@@ -116,14 +121,12 @@ pub(super) fn run(
     } = dump_and_walk(
         inspected,
         own,
+        early,
         foreign,
         |t| {
             let last = prior.and_then(|p| p.tracked.get(&t.id));
-            dump_here(
-                plan.namespace(t.id, prior, monotonic_ns),
-                last,
-                others_scanned,
-            )
+            let read = plan.namespace(t.id, prior, monotonic_ns);
+            dump_here(read, last, others_scanned)
         },
         opts.threads,
     )?;
@@ -137,7 +140,7 @@ pub(super) fn run(
     // names their owners.
     cross_peers::settle(&mut dumps, opts.threads);
 
-    let (kept, tracked_age_ms) = carry_over(&mut dumps, prior, monotonic_ns);
+    let (kept, tracked_age_ms) = carry_over(&mut dumps, prior, monotonic_ns, keep);
 
     let any_fresh = dumps.iter().any(|(_, d)| !d.read.is_full());
     let ns_ids: Vec<NsId> = dumps.iter().map(|(t, _)| t.id).collect();
@@ -270,6 +273,7 @@ struct ScanAndDumps {
 fn dump_and_walk(
     inspected: procs::Inspected<'_>,
     own: Option<Target>,
+    early: Option<EarlyDump>,
     foreign: Vec<Target>,
     dump: impl Fn(&Target) -> Result<NsDump, NetlinkError> + Sync,
     threads: usize,
@@ -278,7 +282,18 @@ fn dump_and_walk(
         let walker = scope.spawn(move || inspected.walk());
         let others = (!foreign.is_empty())
             .then(|| scope.spawn(|| netns::in_each(&foreign, threads.max(2), &dump)));
-        let own_dump = own.as_ref().map(&dump);
+        let own_dump = match (&own, early) {
+            (Some(_), Some(early)) => Some(
+                early
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            ),
+            (Some(target), None) => Some(dump(target)),
+            (None, early) => {
+                finish_early(early);
+                None
+            }
+        };
         let others = others.map_or_else(Vec::new, |h| {
             h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
         });
@@ -300,6 +315,26 @@ fn dump_and_walk(
         }
     }
     Ok(ScanAndDumps { scan, dumps, lost })
+}
+
+/// The caller's namespace, dumped in full from a thread started with the pass.
+type EarlyDump = std::thread::JoinHandle<Result<NsDump, NetlinkError>>;
+
+/// The caller's own namespace, when the pass surely dumps it in full, is dumped from the
+/// start: its dump needs nothing of the process scan, and runs beside it. With
+/// `--all-netns` other namespaces are taken to be scanned too (if none is, the candidates it
+/// keeps for them are dropped unlooked-at).
+fn start_early(opts: &CollectOptions, plan: &ReadPlan) -> Option<EarlyDump> {
+    let all = matches!(opts.netns, NetnsScope::All);
+    (plan.dump_all && matches!(opts.netns, NetnsScope::Own | NetnsScope::All))
+        .then(|| std::thread::spawn(move || dump_here(NsRead::Full, None, all)))
+}
+
+/// Wait for an early dump that the pass turned out not to need.
+fn finish_early(early: Option<EarlyDump>) {
+    if let Some(early) = early {
+        let _unneeded = early.join();
+    }
 }
 
 /// The one namespace asked for was lost: refused, the caller's own instead (as without the

@@ -21,6 +21,8 @@ use super::netlink::{
     DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates,
 };
 use super::read_plan::NsRead;
+pub use super::slot_index::Slot;
+use super::slot_index::SlotIndex;
 use crate::model::{
     PEER_GONE_LIMIT, PORT_USE_LIMIT, PeerGone, PortUse, StateCounts, TROUBLED_LIMIT, TcpSocket,
     TcpState, TimerKind, UDP_LIMIT, UdpSocket, UnixSocket, UnixState, UsablePorts,
@@ -50,7 +52,7 @@ pub struct Sockets {
     /// Unix sockets dumped: all of them for a full dump, the listeners for a fresh one.
     pub unix_sockets: u64,
     /// Inode -> what the inode is, for every socket with an inode.
-    pub index: InodeMap<Slot>,
+    pub index: SlotIndex,
     /// ESTABLISHED sockets whose other end was not in the dump (full dumps only).
     pub peer_gone: Vec<PeerGone>,
     /// Such sockets past [`PEER_GONE_LIMIT`], or left unchecked (see [`PeerCheck`]).
@@ -90,8 +92,9 @@ pub struct Sockets {
 /// `pending` can briefly hold many healthy connections: it is bounded, and past the bound a
 /// candidate leaves only its hash, to be counted as left out if its other end never passes.
 ///
-/// Cost, for the length of the dump only: `seen` holds about 20 bytes per local connection
-/// (8 for the hash, the rest the table's slack), 20 MB at a million loopback sockets;
+/// Cost, for the length of the dump only: `seen` holds the client ends only (a socket whose
+/// peer is a listener of the namespace), about 20 bytes each (8 for the hash, the rest the
+/// table's slack), 10 MB for a million loopback sockets (half a million connections);
 /// `pending` at most [`PEER_PENDING_LIMIT`] sockets (about 3 MB), and 8 bytes for each
 /// candidate past it.
 #[derive(Debug, Default)]
@@ -192,7 +195,9 @@ impl PeerCheck {
         if !local_peer && self.foreign.is_none() {
             return;
         }
-        if local_peer {
+        // Only the other end of an accepted connection can be a candidate's: one whose peer
+        // is a listener of the namespace. The accepted ends themselves need no entry.
+        if local_peer && self.accepted_at(s.peer) {
             let own = tuple_hash(s.local, s.peer);
             self.pending.remove(&own);
             self.seen.insert(own);
@@ -324,20 +329,6 @@ impl Hasher for InodeHasher {
     }
 }
 
-/// What a socket inode names, and where its record lives when it is kept in full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    Tcp(TcpState),
-    TcpListener(usize),
-    Tracked(usize),
-    /// An ESTABLISHED socket whose other end is gone, in [`Sockets::peer_gone`].
-    PeerGone(usize),
-    Unix,
-    UnixListener(usize),
-    /// A UDP socket kept in full: counted among a process's other sockets.
-    Udp(usize),
-}
-
 /// Up to this many TCP sockets, a full dump asks for `tcp_info` with every state in one walk
 /// rather than walking the kernel's table a second time for CLOSE_WAIT alone: a walk of the
 /// table (shared by all namespaces) costs about as much as building and parsing `tcp_info`
@@ -373,6 +364,9 @@ pub fn dump(
 ) -> Result<Sockets, NetlinkError> {
     let mut diag = DiagSocket::new()?;
     let mut out = Sockets {
+        index: SlotIndex::with_capacity(
+            sockets_hint.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        ),
         peer_check: read
             .is_full()
             .then(|| PeerCheck::new(local_addrs, others_scanned)),
@@ -426,6 +420,7 @@ pub fn dump(
         Err(err) if err.kernel_errno().is_some() => out.udp_refused = Some(err.to_string()),
         Err(err) => return Err(err),
     }
+    out.index.finish();
     Ok(out)
 }
 
@@ -672,7 +667,7 @@ impl Sockets {
     ///
     /// UDP sockets are left out: every refresh dumps them again.
     pub fn base_slots(&self) -> impl Iterator<Item = (u64, Slot)> + '_ {
-        self.index.iter().filter_map(|(&inode, &slot)| {
+        self.index.iter().filter_map(|(inode, slot)| {
             let plain = match slot {
                 Slot::TcpListener(_) => Slot::Tcp(TcpState::Listen),
                 Slot::Tracked(i) => Slot::Tcp(self.tracked[i].state),
@@ -802,7 +797,7 @@ mod tests {
     fn an_accepted_connection_without_its_other_end_is_kept_whichever_order_they_come() {
         use TcpState::{Established, Listen, TimeWait};
         let est = Established;
-        let s = dumped(vec![
+        let mut s = dumped(vec![
             sock(Listen, "0.0.0.0:5020", "0.0.0.0:0", 1),
             // Other end after, other end before: both healthy.
             sock(est, "127.0.0.1:5020", "127.0.0.1:40001", 11),
@@ -827,7 +822,8 @@ mod tests {
         ]);
         assert_eq!(gone(&s), [16, 17]);
         assert_eq!(s.peer_gone_left_out, 0);
-        assert_eq!(s.index.get(&16), Some(&Slot::PeerGone(0)));
+        s.index.finish();
+        assert_eq!(s.index.get(16), Some(Slot::PeerGone(0)));
         assert_eq!(s.tcp_states.get(Established), 9);
     }
 
@@ -936,14 +932,16 @@ mod tests {
         assert_eq!(foreign, [11, 12, 14]);
         assert_eq!(gone(&scanned), [16], "the local check is unchanged");
         assert_eq!(scanned.foreign_past, 0);
+        scanned.index.finish();
         assert_eq!(
-            scanned.index.get(&11),
-            Some(&Slot::Tcp(Established)),
+            scanned.index.get(11),
+            Some(Slot::Tcp(Established)),
             "a candidate is no ghost until looked for"
         );
         let first = scanned.foreign_candidates[0].clone();
         scanned.add_peer_gone(first);
-        assert_eq!(scanned.index.get(&11), Some(&Slot::PeerGone(1)));
+        scanned.index.finish();
+        assert_eq!(scanned.index.get(11), Some(Slot::PeerGone(1)));
     }
 
     #[test]
@@ -1068,8 +1066,9 @@ mod tests {
         let kept: Vec<String> = s.udp.iter().map(|u| u.local.to_string()).collect();
         assert_eq!(kept, ["0.0.0.0:53", "127.0.0.1:40002"]);
         assert_eq!(s.udp[0].peer, None);
-        assert_eq!(s.index.get(&1), Some(&Slot::Udp(0)));
-        assert_eq!(s.index.get(&2), None, "counted, not kept");
+        s.index.finish();
+        assert_eq!(s.index.get(1), Some(Slot::Udp(0)));
+        assert_eq!(s.index.get(2), None, "counted, not kept");
         assert_eq!(
             s.base_slots().count(),
             0,

@@ -42,6 +42,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{AtFlags, CWD, Mode, OFlags, RawDir};
 use rustix::io::Errno;
+use rustix::path::DecInt;
 
 use super::clock::thread_cpu_of;
 use super::netns::NsId;
@@ -325,6 +326,8 @@ struct Root {
 struct Scratch {
     dirents: Vec<MaybeUninit<u8>>,
     file: Vec<u8>,
+    /// The descriptors of the process being walked.
+    fds: Vec<u32>,
 }
 
 impl Scratch {
@@ -333,6 +336,7 @@ impl Scratch {
         Scratch {
             dirents: vec![MaybeUninit::uninit(); 32 * 1024],
             file: Vec::with_capacity(4096),
+            fds: Vec::new(),
         }
     }
 }
@@ -468,42 +472,49 @@ impl Root {
                 return walk;
             }
         };
-        // Socket targets are at most `socket:[` + 20 digits + `]`; a longer target is
-        // truncated here, and a full buffer is never taken for a socket.
-        let mut link = [0u8; 64];
-        let mut closed_meanwhile = false;
+        // The descriptors first, then their links: a process with many can have its links
+        // read by two threads.
+        let fds = &mut scratch.fds;
+        fds.clear();
         let mut entries = RawDir::new(&dir, &mut scratch.dirents);
         while let Some(entry) = entries.next() {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(err) => {
-                    walk.stop(err);
-                    break;
-                }
-            };
-            let name = entry.file_name();
-            if is_dot_or_dotdot(name) {
-                continue;
-            }
-            match rustix::fs::readlinkat_raw(&dir, name, &mut link[..]) {
-                Ok(len) => {
-                    walk.listed += 1;
-                    if len < link.len() {
-                        if let Some(inode) = parse_socket_link(&link[..len]) {
-                            walk.socket_inodes.push(inode);
-                        }
-                    }
-                }
-                // The descriptor was closed after it was listed, or the process is gone:
-                // told apart below, once.
-                Err(Errno::NOENT) => closed_meanwhile = true,
+            match entry {
+                Ok(entry) => fds.extend(parse_fd_name(entry.file_name())),
                 Err(err) => {
                     walk.stop(err);
                     break;
                 }
             }
         }
-        if closed_meanwhile && walk.scan == FdScan::Complete {
+        let links = if fds.len() >= SPLIT_WALK_AT {
+            let (first, second) = fds.split_at(fds.len() / 2);
+            std::thread::scope(|scope| {
+                let helper =
+                    std::thread::Builder::new().spawn_scoped(scope, || read_links(&dir, second));
+                let mut links = read_links(&dir, first);
+                match helper {
+                    Ok(helper) => {
+                        let rest = helper
+                            .join()
+                            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+                        links.add(rest);
+                    }
+                    // No second thread: this one reads them all.
+                    Err(_) => links.add(read_links(&dir, second)),
+                }
+                links
+            })
+        } else {
+            read_links(&dir, fds)
+        };
+        walk.listed = links.listed;
+        walk.socket_inodes = links.socket_inodes;
+        if let Some(err) = links.error
+            && walk.scan == FdScan::Complete
+        {
+            walk.stop(err);
+        }
+        if links.closed_meanwhile && walk.scan == FdScan::Complete {
             // A process that has exited, reaped or not, has no namespaces any more: its
             // `ns/net` gives ENOENT, where a live process's always resolves.
             if let Err(err) = rustix::fs::statat(&self.fd, path.with(b"/ns/net"), AtFlags::empty())
@@ -513,6 +524,75 @@ impl Root {
         }
         walk
     }
+}
+
+/// A process with at least this many descriptors has its links read by two threads: one
+/// process may hold most of a host's sockets (a proxy, a database), and its walk alone
+/// would keep one core busy while the other waits.
+const SPLIT_WALK_AT: usize = 8192;
+
+/// The links of some descriptors of one process, read.
+#[derive(Debug, Default)]
+struct Links {
+    /// Descriptors that were still open when their link was read.
+    listed: u64,
+    socket_inodes: Vec<u64>,
+    /// A descriptor was closed after it was listed, or the process is gone: told apart by
+    /// the caller, once.
+    closed_meanwhile: bool,
+    /// The error that stopped the reads early.
+    error: Option<Errno>,
+}
+
+impl Links {
+    fn add(&mut self, other: Links) {
+        self.listed += other.listed;
+        self.socket_inodes.extend(other.socket_inodes);
+        self.closed_meanwhile |= other.closed_meanwhile;
+        self.error = self.error.or(other.error);
+    }
+}
+
+/// Read the link of each descriptor `fds` of the process whose `fd` directory is `dir`.
+fn read_links(dir: &OwnedFd, fds: &[u32]) -> Links {
+    let mut links = Links {
+        socket_inodes: Vec::with_capacity(fds.len()),
+        ..Links::default()
+    };
+    // Socket targets are at most `socket:[` + 20 digits + `]`; a longer target is
+    // truncated here, and a full buffer is never taken for a socket.
+    let mut link = [0u8; 64];
+    for &fd in fds {
+        match rustix::fs::readlinkat_raw(dir, DecInt::new(fd).as_c_str(), &mut link[..]) {
+            Ok(len) => {
+                links.listed += 1;
+                if len < link.len()
+                    && let Some(inode) = parse_socket_link(&link[..len])
+                {
+                    links.socket_inodes.push(inode);
+                }
+            }
+            Err(Errno::NOENT) => links.closed_meanwhile = true,
+            Err(err) => {
+                links.error = Some(err);
+                break;
+            }
+        }
+    }
+    links.socket_inodes.shrink_to_fit();
+    links
+}
+
+/// A descriptor's number from its name in `/proc/PID/fd`; `.` and `..` are none.
+fn parse_fd_name(name: &CStr) -> Option<u32> {
+    let digits = name.to_bytes();
+    if digits.is_empty() || digits.len() > 10 {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |acc, &b| {
+        let digit = u32::from(b.checked_sub(b'0').filter(|d| *d <= 9)?);
+        acc.checked_mul(10)?.checked_add(digit)
+    })
 }
 
 impl Seen {
@@ -752,10 +832,6 @@ fn parallel_map<T: Sync, R: Send, S>(
     });
     results.sort_unstable_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, r)| r).collect()
-}
-
-fn is_dot_or_dotdot(name: &CStr) -> bool {
-    matches!(name.to_bytes(), b"." | b"..")
 }
 
 /// The process is gone: its /proc directory, or a task behind it, no longer exists.

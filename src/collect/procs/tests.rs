@@ -501,3 +501,70 @@ fn benchmark_fd_walk() {
     drop(outputs);
     let _ = std::io::stdout().flush();
 }
+
+/// A process holding more descriptors than one thread reads (`SPLIT_WALK_AT`): its links are
+/// read by two, and every socket is still found once per descriptor.
+#[test]
+fn a_process_with_many_descriptors_is_read_by_two_threads_and_whole() {
+    let _guard = own_fds_lock();
+    let pairs = SPLIT_WALK_AT / 2 + 100;
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let want = (pairs * 2 + 256) as u64;
+    if nofile.current.is_none_or(|soft| soft < want) {
+        let raised = rustix::process::Rlimit {
+            current: Some(want),
+            maximum: nofile.maximum,
+        };
+        if let Err(err) = rustix::process::setrlimit(rustix::process::Resource::Nofile, raised) {
+            crate::testing::skip_or_fail(
+                "a_process_with_many_descriptors_is_read_by_two_threads_and_whole",
+                &format!("cannot raise the open-files limit to {want}: {err}"),
+            );
+            return;
+        }
+    }
+    let held: Vec<_> = (0..pairs)
+        .map(|_| std::os::unix::net::UnixStream::pair().expect("socketpair"))
+        .collect();
+    let mut expected: Vec<u64> = held
+        .iter()
+        .flat_map(|(a, b)| [inode(a), inode(b)])
+        .collect();
+    expected.sort_unstable();
+
+    let root = Root::open(Path::new("/proc")).expect("open /proc");
+    let walk = root.walk_fds(std::process::id(), &mut Scratch::new());
+    assert_eq!(walk.scan, FdScan::Complete);
+    assert!(
+        walk.listed >= expected.len() as u64,
+        "listed {}",
+        walk.listed
+    );
+    let mut found = walk.socket_inodes.clone();
+    found.sort_unstable();
+    let missing: Vec<u64> = expected
+        .iter()
+        .filter(|i| found.binary_search(i).is_err())
+        .copied()
+        .collect();
+    assert!(missing.is_empty(), "{} sockets not found", missing.len());
+    found.dedup();
+    assert_eq!(
+        found.len(),
+        walk.socket_inodes.len(),
+        "no socket read twice (each pair end has one descriptor)"
+    );
+    drop(held);
+    rustix::process::setrlimit(rustix::process::Resource::Nofile, nofile).ok();
+}
+
+#[test]
+fn descriptor_names_are_decimal_numbers() {
+    assert_eq!(parse_fd_name(c"0"), Some(0));
+    assert_eq!(parse_fd_name(c"4294967295"), Some(u32::MAX));
+    assert_eq!(parse_fd_name(c"4294967296"), None);
+    assert_eq!(parse_fd_name(c"."), None);
+    assert_eq!(parse_fd_name(c".."), None);
+    assert_eq!(parse_fd_name(c""), None);
+    assert_eq!(parse_fd_name(c"12a"), None);
+}
