@@ -172,6 +172,8 @@ pub(super) fn settle(dumps: &mut [Dumped], threads: usize) {
     }
     for ((_, dump), n) in dumps.iter_mut().zip(unchecked) {
         dump.sockets.peer_unchecked += n;
+        // The ghosts added are indexed anew: sorted once more, for the join.
+        dump.sockets.index.finish();
     }
 }
 

@@ -564,7 +564,8 @@ impl Sockets {
     }
 
     /// Add a socket whose other end the look into another namespace found gone: kept as the
-    /// dump's own are, within [`PEER_GONE_LIMIT`].
+    /// dump's own are, within [`PEER_GONE_LIMIT`]. The index is to be finished again after
+    /// the last one.
     pub fn add_peer_gone(&mut self, g: PeerGone) {
         if self.peer_gone.len() >= PEER_GONE_LIMIT {
             self.peer_gone_left_out += 1;
