@@ -144,12 +144,12 @@ fn a_one_namespace_report_lists_only_the_processes_of_that_namespace() {
         &path,
     ];
     stdout_of("sockscope record --netns", &sockscope(&args));
-    let text = std::fs::read_to_string(&recording).expect("the recording");
-    let snapshot: Value = text
+    let recorded = std::fs::read_to_string(&recording).expect("the recording");
+    let snapshot: Value = recorded
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .find(|v| v.get("processes").is_some())
-        .unwrap_or_else(|| panic!("no snapshot in the recording:\n{text}"));
+        .unwrap_or_else(|| panic!("no snapshot in the recording:\n{recorded}"));
     let processes = snapshot["processes"].as_array().expect("processes");
     let pids: Vec<u64> = processes.iter().filter_map(|p| p["pid"].as_u64()).collect();
     assert!(pids.contains(&u64::from(home.pid())), "{pids:?}");
