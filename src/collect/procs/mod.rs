@@ -105,6 +105,16 @@ impl ProcessScan {
             .ok()
             .map(|i| &self.processes[i])
     }
+
+    /// The process `pid` as this scan saw it, walked or not: what pass 1 may reuse.
+    fn seen_before(&self, pid: u32) -> Option<&ScannedProcess> {
+        self.process(pid).or_else(|| {
+            self.unwalked
+                .binary_search_by_key(&pid, |p| p.pid)
+                .ok()
+                .map(|i| &self.unwalked[i])
+        })
+    }
 }
 
 /// Walk every process under `proc_root` (normally `/proc`) with `threads` threads.
@@ -169,7 +179,7 @@ pub fn inspect<'p>(
     };
     let threads = threads.clamp(1, pids.len().max(1));
     let inspected = parallel_map(&pids, threads, Scratch::new, |&pid, scratch| {
-        let before = previous.and_then(|scan| scan.process(pid));
+        let before = previous.and_then(|scan| scan.seen_before(pid));
         root.inspect(pid, scratch, before)
     });
     Inspected {
