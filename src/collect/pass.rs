@@ -362,18 +362,17 @@ struct ScanAndDumps {
     lost: Vec<(Target, Lost)>,
 }
 
-/// Walk the descriptors of the processes in `scope`, dump the caller's namespace here and
-/// the others from threads inside them, all at once. An error dumping the caller's namespace is the
-/// pass's; another namespace that could not be read is returned as lost.
+/// Walk the descriptors of the processes in `walk_scope`, dump the caller's namespace here
+/// and the others from threads inside them, all at once. An error dumping the caller's
+/// namespace is the pass's; another namespace that could not be read is returned as lost.
 fn dump_and_walk(
     inspected: procs::Inspected<'_>,
-    scope: &WalkScope,
+    walk_scope: &WalkScope,
     own: Option<Target>,
     foreign: Vec<Target>,
     dump: impl Fn(&Target) -> Result<NsDump, NetlinkError> + Sync,
     threads: usize,
 ) -> Result<ScanAndDumps, CollectError> {
-    let walk_scope = scope;
     let (scan, own_dump, foreign_dumps) = std::thread::scope(|scope| {
         let walker = scope.spawn(move || inspected.walk_where(|p| walk_scope.walks(p)));
         let others = (!foreign.is_empty())
