@@ -294,6 +294,9 @@ pub type PortUseSampled = Vec<(PortUse, Vec<u64>)>;
 /// rustc's FxHash) spreads them well at a fraction of the cost.
 pub type InodeMap<V> = HashMap<u64, V, BuildHasherDefault<InodeHasher>>;
 
+/// A set of socket inodes, hashed as [`InodeMap`]'s keys.
+pub type InodeSet = HashSet<u64, BuildHasherDefault<InodeHasher>>;
+
 /// The hasher of [`InodeMap`]: one multiply per `u64`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InodeHasher(u64);

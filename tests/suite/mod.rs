@@ -19,6 +19,7 @@ mod listeners;
 mod pipes;
 mod privileges;
 mod replay;
+mod scoped_walk;
 mod serve;
 mod signals;
 mod states;
