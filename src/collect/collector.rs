@@ -11,6 +11,7 @@
 //! | the first /proc pass (name, start time, descriptor count of every process) | a few ms |
 //! | descriptors of new processes and of those whose count changed | their size |
 //! | once per listener or CLOSE_WAIT socket found with no owner: the descriptors of the processes of its namespace whose walks were reused (at most every 100× the last such look's CPU time) | their size |
+//! | once per socket kept in full still found with no owner: the descriptors of the processes of the namespaces not scanned (at most every 100× the last such look's CPU time) | their size |
 //! | SYN_RECV and CLOSE_WAIT sockets, when a TCP counter moved (else carried over, 5 s at most); stretched to 40× their CPU time | 20–70 ms: a walk of every TCP socket of the host, per namespace |
 //!
 //! | less often | cost | period |

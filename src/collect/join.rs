@@ -121,6 +121,26 @@ pub fn attribute(
     processes
 }
 
+/// Put the owners of every socket of `dumps` in pid order, once: after [`attribute`] named
+/// more owners, out of order, for processes added to a pass.
+pub fn sort_owners(dumps: &mut [&mut Sockets]) {
+    let tidy = |owners: &mut Vec<u32>| {
+        owners.sort_unstable();
+        owners.dedup();
+    };
+    for d in dumps.iter_mut() {
+        d.tcp_listeners.iter_mut().for_each(|s| tidy(&mut s.owners));
+        d.tracked.iter_mut().for_each(|s| tidy(&mut s.owners));
+        d.peer_gone
+            .iter_mut()
+            .for_each(|g| tidy(&mut g.socket.owners));
+        d.unix_listeners
+            .iter_mut()
+            .for_each(|u| tidy(&mut u.owners));
+        d.udp.iter_mut().for_each(|u| tidy(&mut u.owners));
+    }
+}
+
 fn process(p: &ScannedProcess, counted: Counted) -> Process {
     Process {
         pid: p.pid,

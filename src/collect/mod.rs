@@ -16,7 +16,7 @@
 //! | `pass` | one pass: its steps, in order, and the threads they run on |
 //! | `read_plan` | what a pass reads: all processes or the changed ones, each namespace in full or in its cheap states |
 //! | `carry_over` | what a refresh keeps from the passes before it, and how it puts it back |
-//! | `owners` | the second look for the owners of listeners and CLOSE_WAIT sockets a refresh left unowned |
+//! | `owners` | the second looks for owners: of listeners and CLOSE_WAIT sockets a refresh left unowned, and of sockets of the scanned namespaces held from other namespaces |
 //! | `notes` | the wording of every note a pass adds |
 //! | [`kill`] | `sockscope kill`: a process's sockets selected by their exact identity, and destroyed |
 //! | `clock` | the wall, monotonic and thread-CPU clocks |

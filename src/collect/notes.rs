@@ -192,3 +192,41 @@ pub(super) fn ports_untracked(sockets: u64) -> String {
          sockets to other destinations were not"
     )
 }
+
+/// `unowned` sockets of the scanned namespaces had no owner among their processes, so the
+/// processes of other namespaces were walked (`walked`, of which `unreadable` could not be
+/// read to the end): `found` of those sockets are held by `holders` of them.
+pub(super) fn looked_elsewhere(
+    unowned: usize,
+    walked: usize,
+    unreadable: u64,
+    found: usize,
+    holders: usize,
+) -> String {
+    let unreadable = if unreadable > 0 {
+        format!(" ({unreadable} could not be read)")
+    } else {
+        String::new()
+    };
+    format!(
+        "{unowned} sockets had no owner among the processes of the scanned namespaces; \
+         walked the descriptors of {walked} processes of other namespaces{unreadable}, found \
+         the owners of {found} ({holders} processes: descriptors passed across namespaces)"
+    )
+}
+
+/// `unowned` sockets have no owner among the processes of the scanned namespaces, and a
+/// refresh did not walk the `unwalked` processes of other namespaces for them: they were
+/// `looked_for` already, or the last such walk was too recent.
+pub(super) fn not_looked_elsewhere(unowned: usize, unwalked: usize, looked_for: bool) -> String {
+    let why = if looked_for {
+        "they were looked for there before"
+    } else {
+        "the last such walk was too recent"
+    };
+    format!(
+        "{unowned} sockets have no owner among the processes of the scanned namespaces; the \
+         {unwalked} processes of other namespaces were not walked for them in this refresh \
+         ({why})"
+    )
+}

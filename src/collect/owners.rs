@@ -1,12 +1,21 @@
-//! The owner look-up: a refresh's second look for the processes holding the listeners and
-//! CLOSE_WAIT sockets its join left unowned.
+//! The owner look-ups: second looks for the processes holding sockets a pass's join left
+//! unowned.
 //!
 //! Between full walks a refresh reuses the descriptor walk of every process whose
 //! descriptor count and start time did not change; a process that closed one socket and
 //! opened another in between is then reused with its old list. [`OwnerSearch`] walks such
 //! processes again, once per unowned socket ([`Lookout`] remembers which were looked for),
-//! and brings the kept join up to what they hold. It never decides what is bad, and it
-//! never runs in a full pass, whose join is exact.
+//! and brings the kept join up to what they hold. It never runs in a full pass, whose walk
+//! of the scanned namespaces is exact.
+//!
+//! A pass that scans some namespaces only walks the descriptors of their processes. A socket
+//! of theirs may still be held from elsewhere: a descriptor passed over a unix socket to a
+//! process of another namespace, a process that created it and then called `setns`.
+//! [`look_elsewhere`] walks the processes of the other namespaces, once, when a socket a
+//! diagnosis names the owners of (a listener, a socket kept in full: SYN_SENT, CLOSE_WAIT,
+//! stalled, peer-gone, UDP) has none after the join, and adds those found holding one.
+//!
+//! Neither decides what is bad.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,8 +24,9 @@ use super::carry_over::Prior;
 use super::clock::thread_cpu_of;
 use super::join::Joined;
 use super::netns::NsId;
+use super::notes;
 use super::procs::{self, ProcessScan, ScannedProcess};
-use super::sockets::Sockets;
+use super::sockets::{InodeSet, Sockets};
 use crate::model::{FdScan, TcpState};
 
 /// Sockets an incremental refresh found with no owner, each looked for once. Between full
@@ -31,6 +41,16 @@ pub(super) struct Lookout {
     looked_for: HashSet<u64>,
     /// When the last look was, and its CPU time: looks come at most once every
     /// [`LOOKOUT_STRETCH`] times that, as the other walks stretch.
+    last_ns: u64,
+    last_cpu: Duration,
+    /// The same, for the walks of the processes of other namespaces ([`look_elsewhere`]).
+    elsewhere: Looks,
+}
+
+/// Sockets looked for, and when the last look was.
+#[derive(Debug, Default)]
+struct Looks {
+    looked_for: HashSet<u64>,
     last_ns: u64,
     last_cpu: Duration,
 }
@@ -125,6 +145,137 @@ fn unowned(sockets: &[&mut Sockets]) -> Vec<(usize, u64)> {
                 .iter()
                 .filter(|u| u.inode != 0 && u.owners.is_empty())
                 .map(|u| (n, u.inode)),
+        );
+    }
+    out
+}
+
+/// What [`look_elsewhere`] found: the processes of other namespaces that hold sockets of the
+/// scanned ones (walked, in pid order), and the note that says so.
+pub(super) struct FoundElsewhere {
+    pub(super) processes: Vec<ScannedProcess>,
+    pub(super) note: String,
+}
+
+/// Look for the owners of the sockets `sockets` kept in full that the join left unowned
+/// among the processes a scoped walk left out (`scan.unwalked`: those of the namespaces not
+/// scanned), when there are any: walk those processes, keep in `scan` those that hold one
+/// of them (returned, for the join), put the others back. `lookout` (a collector's) makes it
+/// look once per unowned socket, and at most every [`LOOKOUT_STRETCH`] times the last look's
+/// CPU time; without it (a one-shot pass), it looks whenever a socket is unowned.
+///
+/// Returns `None` when there was nothing to look for: nothing unowned, or nothing left
+/// unwalked (every namespace was scanned).
+pub(super) fn look_elsewhere(
+    proc_root: &std::path::Path,
+    threads: usize,
+    scan: &mut ProcessScan,
+    sockets: &[&mut Sockets],
+    lookout: Option<&mut Lookout>,
+    now_ns: u64,
+) -> Option<FoundElsewhere> {
+    if scan.unwalked.is_empty() {
+        return None;
+    }
+    let unowned = unowned_kept(sockets);
+    if unowned.is_empty() {
+        if let Some(lookout) = lookout {
+            lookout.elsewhere.looked_for.clear();
+        }
+        return None;
+    }
+    if let Some(lookout) = lookout {
+        let looks = &mut lookout.elsewhere;
+        looks.looked_for.retain(|inode| unowned.contains(inode));
+        let new = unowned
+            .iter()
+            .any(|inode| !looks.looked_for.contains(inode));
+        let wait = looks.last_cpu * LOOKOUT_STRETCH;
+        let since = now_ns.saturating_sub(looks.last_ns);
+        if !new || u128::from(since) < wait.as_nanos() {
+            let note = notes::not_looked_elsewhere(unowned.len(), scan.unwalked.len(), !new);
+            return Some(FoundElsewhere {
+                processes: Vec::new(),
+                note,
+            });
+        }
+        looks.looked_for.extend(unowned.iter().copied());
+        let found = walk_elsewhere(proc_root, threads, scan, &unowned);
+        looks.last_cpu = found.1;
+        looks.last_ns = now_ns;
+        return Some(found.0);
+    }
+    Some(walk_elsewhere(proc_root, threads, scan, &unowned).0)
+}
+
+/// Walk every process of `scan.unwalked`; keep in the scan those holding a socket of
+/// `unowned`. Returns them with the note, and the CPU time of the walks.
+fn walk_elsewhere(
+    proc_root: &std::path::Path,
+    threads: usize,
+    scan: &mut ProcessScan,
+    unowned: &InodeSet,
+) -> (FoundElsewhere, Duration) {
+    let walked = procs::walk_unwalked(proc_root, scan, threads, |p| !p.kernel_thread);
+    let looked_at = walked.processes.len();
+    let (holders, others): (Vec<ScannedProcess>, Vec<ScannedProcess>) = walked
+        .processes
+        .into_iter()
+        .partition(|p| p.socket_inodes.iter().any(|i| unowned.contains(i)));
+    let mut owned: HashSet<u64> = HashSet::new();
+    for p in &holders {
+        owned.extend(
+            p.socket_inodes
+                .iter()
+                .filter(|i| unowned.contains(i))
+                .copied(),
+        );
+    }
+    scan.put_back(others);
+    scan.add_walked(holders.clone());
+    let note = notes::looked_elsewhere(
+        unowned.len(),
+        looked_at,
+        walked.unreadable,
+        owned.len(),
+        holders.len(),
+    );
+    (
+        FoundElsewhere {
+            processes: holders,
+            note,
+        },
+        walked.cpu,
+    )
+}
+
+/// Every socket kept in full in `sockets`, with an inode and no owner after the join: the
+/// listeners (TCP and unix), the TCP sockets tracked (SYN_SENT, CLOSE_WAIT, children not
+/// accepted yet have no inode, stalled connections), those whose peer is gone, and the UDP
+/// sockets kept.
+fn unowned_kept(sockets: &[&mut Sockets]) -> InodeSet {
+    let mut out = InodeSet::default();
+    for s in sockets {
+        let tcp = s
+            .tcp_listeners
+            .iter()
+            .chain(&s.tracked)
+            .chain(s.peer_gone.iter().map(|g| &g.socket));
+        out.extend(
+            tcp.filter(|t| t.inode != 0 && t.owners.is_empty())
+                .map(|t| t.inode),
+        );
+        out.extend(
+            s.unix_listeners
+                .iter()
+                .filter(|u| u.inode != 0 && u.owners.is_empty())
+                .map(|u| u.inode),
+        );
+        out.extend(
+            s.udp
+                .iter()
+                .filter(|u| u.inode != 0 && u.owners.is_empty())
+                .map(|u| u.inode),
         );
     }
     out

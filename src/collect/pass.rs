@@ -5,12 +5,18 @@
 //! 1. the first pass of the /proc walk ([`procs::inspect`]): every process's name, start
 //!    time, descriptor count and network namespace — from which [`Catalog`] learns which
 //!    namespaces exist and what to call them;
-//! 2. at the same time: the descriptor walk ([`procs::Inspected::walk`]) on threads of its
-//!    own, the caller's namespace dumped on the calling thread, and every other namespace
+//! 2. at the same time: the descriptor walk ([`procs::Inspected::walk_where`]) on threads of
+//!    its own, the caller's namespace dumped on the calling thread, and every other namespace
 //!    asked for dumped from short-lived threads that enter it ([`netns::in_each`]). A pass
 //!    that dumps the caller's namespace in full starts that dump with step 1 instead: it
 //!    needs nothing of the process scan;
 //! 3. the join of sockets and processes by socket inode ([`join`]), and the snapshot.
+//!
+//! The walk is scoped ([`WalkScope`]): only the processes of the namespaces dumped are walked
+//! (all of them with `--all-netns`), and those of other namespaces that an earlier pass of a
+//! collector found holding their sockets. A socket kept in full that the join leaves unowned
+//! then sends the pass to the processes of the other namespaces, once
+//! ([`owners::look_elsewhere`]).
 //!
 //! What is read is the [`ReadPlan`]'s to say; what a refresh keeps and puts back is
 //! [`carry_over`](super::carry_over)'s; the notes are worded in [`notes`]. A pass owns the
@@ -23,7 +29,7 @@ use super::cross_peers;
 use super::join::{self, Joined, SocketIndex};
 use super::netlink::NetlinkError;
 use super::netns::{self, Catalog, EnterError, NetnsScope, NsId, Target};
-use super::owners::{Lookout, OwnerSearch};
+use super::owners::{self, Lookout, OwnerSearch};
 use super::procnet::{self, NetTables};
 use super::procs::{self, ProcessScan};
 use super::read_plan::{NsRead, ReadPlan};
@@ -114,12 +120,14 @@ pub(super) fn run(
     let (own, foreign) =
         targets(opts, &catalog, &mut notes).inspect_err(|_| finish_early(early.take()))?;
     let others_scanned = usize::from(own.is_some()) + foreign.len() > 1;
+    let scope = WalkScope::new(opts, own.iter().chain(&foreign), prior);
     let ScanAndDumps {
         mut scan,
         mut dumps,
         mut lost,
     } = dump_and_walk(
         inspected,
+        &scope,
         own,
         early,
         foreign,
@@ -134,6 +142,7 @@ pub(super) fn run(
         && dumps.is_empty()
     {
         dumps.push(instead_of_lost(&catalog, lost.pop(), &mut notes)?);
+        walk_instead(opts, &mut scan, &dumps);
     }
     notes.extend(notes::lost(&lost));
     // Before the carry-over, which confirms the sockets found gone, and the join, which
@@ -153,15 +162,10 @@ pub(super) fn run(
         ns_ids: &ns_ids,
         now_ns: monotonic_ns,
     });
-    let processes = join_processes(search, joined, &mut scan, &mut sockets);
-    let (mut port_use, untracked): (Vec<Option<PortUseSampled>>, Vec<u64>) = sockets
-        .iter_mut()
-        .map(|s| match s.take_port_use() {
-            Some((top, untracked)) => (Some(top), untracked),
-            None => (None, 0),
-        })
-        .unzip();
-    name_port_users(&mut port_use, &scan);
+    let elsewhere = Elsewhere::new(opts, monotonic_ns);
+    let (processes, elsewhere_note) =
+        join_processes(search, joined, &elsewhere, &mut scan, &mut sockets);
+    let (port_use, untracked) = port_use(&mut sockets, &scan);
 
     let mut per_ns_notes = Vec::new();
     let mut netns = Vec::with_capacity(dumps.len());
@@ -177,6 +181,7 @@ pub(super) fn run(
     }
     notes.extend(notes::grouped(per_ns_notes));
     notes.extend(notes::scan(&scan));
+    notes.extend(elsewhere_note);
 
     let age = |since: Option<u64>| since.map_or(0, |t| monotonic_ns.saturating_sub(t) / 1_000_000);
     let freshness = Freshness {
@@ -203,6 +208,23 @@ pub(super) fn run(
         scan,
         kept,
     })
+}
+
+/// The busiest destinations of each dump that counted them, their owners named; and how
+/// many sockets each left uncounted.
+fn port_use(
+    sockets: &mut [&mut Sockets],
+    scan: &ProcessScan,
+) -> (Vec<Option<PortUseSampled>>, Vec<u64>) {
+    let (mut port_use, untracked): (Vec<Option<PortUseSampled>>, Vec<u64>) = sockets
+        .iter_mut()
+        .map(|s| match s.take_port_use() {
+            Some((top, untracked)) => (Some(top), untracked),
+            None => (None, 0),
+        })
+        .unzip();
+    name_port_users(&mut port_use, scan);
+    (port_use, untracked)
 }
 
 /// Name the processes holding each busy destination's sockets, from the inodes sampled:
@@ -233,26 +255,131 @@ fn name_port_users(port_use: &mut [Option<PortUseSampled>], scan: &ProcessScan) 
     }
 }
 
+/// Which processes a pass walks: those of the namespaces it dumps (every one with
+/// `--all-netns`), those whose namespace is not known, and those of other namespaces that the
+/// collector's last scan found holding their sockets (kept, so that a refresh does not lose
+/// the owners [`owners::look_elsewhere`] found).
+struct WalkScope {
+    /// `None`: every process.
+    namespaces: Option<Vec<NsId>>,
+    /// Processes of other namespaces still walked: (pid, start time).
+    also: std::collections::HashSet<(u32, Option<u64>)>,
+}
+
+impl WalkScope {
+    fn new<'t>(
+        opts: &CollectOptions,
+        targets: impl Iterator<Item = &'t Target>,
+        prior: Option<Prior<'_>>,
+    ) -> WalkScope {
+        if opts.netns == NetnsScope::All {
+            return WalkScope {
+                namespaces: None,
+                also: std::collections::HashSet::new(),
+            };
+        }
+        let namespaces: Vec<NsId> = targets.map(|t| t.id).collect();
+        let also = prior
+            .into_iter()
+            .flat_map(|p| &p.procs.processes)
+            .filter(|p| p.netns.is_some_and(|ns| !namespaces.contains(&ns)))
+            .map(|p| (p.pid, p.start_time))
+            .collect();
+        WalkScope {
+            namespaces: Some(namespaces),
+            also,
+        }
+    }
+
+    fn walks(&self, p: &procs::SeenProcess<'_>) -> bool {
+        let Some(namespaces) = &self.namespaces else {
+            return true;
+        };
+        match p.netns {
+            None => true,
+            Some(ns) => namespaces.contains(&ns) || self.also.contains(&(p.pid, p.start_time)),
+        }
+    }
+}
+
+/// What the look for owners in other namespaces needs of the pass.
+struct Elsewhere<'a> {
+    proc_root: &'a std::path::Path,
+    threads: usize,
+    now_ns: u64,
+}
+
 /// Join the pass's processes with its dumps, naming the owners in the dumps' lists. An
 /// incremental refresh (`search`, with the collector's join) brings the kept join up to date
-/// and looks for the owners of what it left unowned; any other pass joins afresh.
+/// and looks for the owners of what it left unowned; any other pass joins afresh. Either
+/// then looks for owners among the processes of other namespaces, when sockets are still
+/// unowned ([`owners::look_elsewhere`]); its note is returned.
 fn join_processes(
     search: Option<OwnerSearch<'_>>,
     joined: Option<(&mut Joined, &mut Lookout)>,
+    elsewhere: &Elsewhere<'_>,
     scan: &mut ProcessScan,
     sockets: &mut [&mut Sockets],
-) -> Vec<Process> {
-    let (Some(search), Some((joined, lookout))) = (search, joined) else {
-        let index = SocketIndex::new(sockets);
-        return join::attribute(&mut scan.processes, &index, sockets);
-    };
-    let base = search.prior.base;
-    joined.update(&mut scan.processes, search.prior.procs, base);
-    let processes = joined.attribute(&scan.processes, sockets, base);
-    if search.run(lookout, scan, joined, sockets) {
-        joined.attribute(&scan.processes, sockets, base)
-    } else {
-        processes
+) -> (Vec<Process>, Option<String>) {
+    match (search, joined) {
+        (Some(search), Some((joined, lookout))) => {
+            let (base, previous) = (search.prior.base, search.prior.procs);
+            joined.update(&mut scan.processes, previous, base);
+            let mut processes = joined.attribute(&scan.processes, sockets, base);
+            if search.run(lookout, scan, joined, sockets) {
+                processes = joined.attribute(&scan.processes, sockets, base);
+            }
+            let Some(found) = elsewhere.look(scan, sockets, Some(lookout)) else {
+                return (processes, None);
+            };
+            if !found.processes.is_empty() {
+                for p in &found.processes {
+                    joined.rewalked(p, previous, base);
+                }
+                processes = joined.attribute(&scan.processes, sockets, base);
+            }
+            (processes, Some(found.note))
+        }
+        (_, joined) => {
+            let index = SocketIndex::new(sockets);
+            let mut processes = join::attribute(&mut scan.processes, &index, sockets);
+            let lookout = joined.map(|(_, lookout)| lookout);
+            let Some(mut found) = elsewhere.look(scan, sockets, lookout) else {
+                return (processes, None);
+            };
+            if !found.processes.is_empty() {
+                processes.extend(join::attribute(&mut found.processes, &index, sockets));
+                processes.sort_by_key(|p| p.pid);
+                join::sort_owners(sockets);
+            }
+            (processes, Some(found.note))
+        }
+    }
+}
+
+impl Elsewhere<'_> {
+    fn new(opts: &CollectOptions, now_ns: u64) -> Elsewhere<'_> {
+        Elsewhere {
+            proc_root: &opts.proc_root,
+            threads: opts.threads,
+            now_ns,
+        }
+    }
+
+    fn look(
+        &self,
+        scan: &mut ProcessScan,
+        sockets: &[&mut Sockets],
+        lookout: Option<&mut Lookout>,
+    ) -> Option<owners::FoundElsewhere> {
+        owners::look_elsewhere(
+            self.proc_root,
+            self.threads,
+            scan,
+            sockets,
+            lookout,
+            self.now_ns,
+        )
     }
 }
 
@@ -267,11 +394,12 @@ struct ScanAndDumps {
     lost: Vec<(Target, Lost)>,
 }
 
-/// Walk the descriptors, dump the caller's namespace here and the others
-/// from threads inside them, all at once. An error dumping the caller's namespace is the
-/// pass's; another namespace that could not be read is returned as lost.
+/// Walk the descriptors of the processes in `walk_scope`, dump the caller's namespace here
+/// and the others from threads inside them, all at once. An error dumping the caller's
+/// namespace is the pass's; another namespace that could not be read is returned as lost.
 fn dump_and_walk(
     inspected: procs::Inspected<'_>,
+    walk_scope: &WalkScope,
     own: Option<Target>,
     early: Option<EarlyDump>,
     foreign: Vec<Target>,
@@ -279,7 +407,7 @@ fn dump_and_walk(
     threads: usize,
 ) -> Result<ScanAndDumps, CollectError> {
     let (scan, own_dump, foreign_dumps) = std::thread::scope(|scope| {
-        let walker = scope.spawn(move || inspected.walk());
+        let walker = scope.spawn(move || inspected.walk_where(|p| walk_scope.walks(p)));
         let others = (!foreign.is_empty())
             .then(|| scope.spawn(|| netns::in_each(&foreign, threads.max(2), &dump)));
         let own_dump = match (&own, early) {
@@ -335,6 +463,16 @@ fn finish_early(early: Option<EarlyDump>) {
     if let Some(early) = early {
         let _unneeded = early.join();
     }
+}
+
+/// The walk was scoped to the one namespace asked for, lost: walk the processes of the
+/// namespace dumped instead.
+fn walk_instead(opts: &CollectOptions, scan: &mut ProcessScan, dumps: &[Dumped]) {
+    let instead: Vec<NsId> = dumps.iter().map(|(t, _)| t.id).collect();
+    let walked = procs::walk_unwalked(&opts.proc_root, scan, opts.threads, |p| {
+        p.netns.is_some_and(|ns| instead.contains(&ns))
+    });
+    scan.add_walked(walked.processes);
 }
 
 /// The one namespace asked for was lost: refused, the caller's own instead (as without the

@@ -101,8 +101,10 @@ pub struct Sockets {
 struct PeerCheck {
     /// The namespace's own addresses, loopback aside.
     local_addrs: Vec<IpAddr>,
-    /// Listening ports, and the addresses listened on (unspecified for a wildcard).
-    listening: HashMap<u16, Vec<IpAddr>>,
+    /// Listening ports, and the addresses listened on (unspecified for a wildcard); the
+    /// ports also in a bitmap, asked first for every local socket.
+    listening: HashMap<u16, Vec<IpAddr>, BuildHasherDefault<InodeHasher>>,
+    listening_ports: PortSet,
     seen: HashSet<u64, BuildHasherDefault<InodeHasher>>,
     pending: InodeMap<PeerGone>,
     /// The reversed-tuple hashes of the candidates that found `pending` full: those whose
@@ -176,6 +178,9 @@ impl PeerCheck {
 
     /// Whether a listener of the namespace accepts connections to `local`.
     fn accepted_at(&self, local: SocketAddr) -> bool {
+        if !self.listening_ports.contains(local.port()) {
+            return false;
+        }
         let local = plain(local);
         self.listening.get(&local.port()).is_some_and(|ips| {
             ips.iter()
@@ -185,6 +190,7 @@ impl PeerCheck {
 
     fn add(&mut self, s: &InetSock) {
         if s.state == TcpState::Listen {
+            self.listening_ports.insert(s.local.port());
             self.listening
                 .entry(s.local.port())
                 .or_default()
@@ -274,9 +280,36 @@ fn candidate(s: &InetSock) -> PeerGone {
 #[derive(Debug)]
 struct PortTally {
     usable: UsablePorts,
-    listening: std::collections::HashSet<u16>,
+    listening: PortSet,
     by_destination: HashMap<(IpAddr, SocketAddr), PortCount, BuildHasherDefault<InodeHasher>>,
     untracked: u64,
+}
+
+/// A set of ports: one bit each, 8 KiB, asked once or twice for every socket of a dump.
+#[derive(Clone)]
+struct PortSet(Box<[u64; 1024]>);
+
+impl Default for PortSet {
+    fn default() -> PortSet {
+        PortSet(Box::new([0; 1024]))
+    }
+}
+
+impl std::fmt::Debug for PortSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count: u32 = self.0.iter().map(|w| w.count_ones()).sum();
+        write!(f, "PortSet({count} ports)")
+    }
+}
+
+impl PortSet {
+    fn insert(&mut self, port: u16) {
+        self.0[usize::from(port >> 6)] |= 1 << (port & 63);
+    }
+
+    fn contains(&self, port: u16) -> bool {
+        self.0[usize::from(port >> 6)] & (1 << (port & 63)) != 0
+    }
 }
 
 /// At most this many destinations are counted while a dump streams by.
@@ -304,6 +337,9 @@ pub type PortUseSampled = Vec<(PortUse, Vec<u64>)>;
 /// not chosen by anyone who could aim them at one bucket, so a multiplicative hash (as
 /// rustc's FxHash) spreads them well at a fraction of the cost.
 pub type InodeMap<V> = HashMap<u64, V, BuildHasherDefault<InodeHasher>>;
+
+/// A set of socket inodes, hashed as [`InodeMap`]'s keys.
+pub type InodeSet = HashSet<u64, BuildHasherDefault<InodeHasher>>;
 
 /// The hasher of [`InodeMap`]: one multiply per `u64`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -372,7 +408,7 @@ pub fn dump(
             .then(|| PeerCheck::new(local_addrs, others_scanned)),
         ports: usable.filter(|_| read.is_full()).map(|usable| PortTally {
             usable,
-            listening: std::collections::HashSet::new(),
+            listening: PortSet::default(),
             by_destination: HashMap::default(),
             untracked: 0,
         }),
@@ -694,7 +730,7 @@ impl PortTally {
         if s.state == TcpState::SynRecv
             || s.peer.port() == 0
             || !self.usable.contains(s.local.port())
-            || self.listening.contains(&s.local.port())
+            || self.listening.contains(s.local.port())
         {
             return;
         }
@@ -976,7 +1012,7 @@ mod tests {
         };
         PortTally {
             usable: sysctl.usable_ports().expect("a range"),
-            listening: std::collections::HashSet::new(),
+            listening: PortSet::default(),
             by_destination: HashMap::default(),
             untracked: 0,
         }

@@ -514,3 +514,83 @@ fn a_connection_whose_peer_is_gone_is_confirmed_by_a_second_full_dump_only() {
     let later = collect(&in_holder(&holder)).expect("a pass");
     assert_eq!(judged(&[full, later]), [2]);
 }
+
+/// A listener of `holder`'s namespace, held by this process (which lives in another): made
+/// on a thread that entered the namespace, which then ends. Issue #16, scoped walks.
+fn listener_made_in(holder: &Holder) -> TcpListener {
+    let ns = std::fs::File::open(holder.ns_path()).expect("open the namespace");
+    std::thread::spawn(move || {
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&ns),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns into the holder's namespace");
+        TcpListener::bind("127.0.0.1:0").expect("bind")
+    })
+    .join()
+    .expect("the thread that made the listener")
+}
+
+#[test]
+fn a_listener_held_from_another_namespace_is_owned_and_stays_owned_across_refreshes() {
+    let test = "a_listener_held_from_another_namespace_is_owned_and_stays_owned_across_refreshes";
+    let Some(holder) = Holder::start(test) else {
+        return;
+    };
+    if !may_enter_or_skip(test) {
+        return;
+    }
+    let helper = Helper::start(&holder, 1);
+    let listener = listener_made_in(&holder);
+    let port = listener.local_addr().expect("addr").port();
+    let me = std::process::id();
+    let opts = in_holder(&holder);
+    let owners_of = |s: &Snapshot, port: u16| -> Vec<u32> {
+        let l = s.netns[0]
+            .tcp_listeners
+            .iter()
+            .find(|l| l.local.port() == port);
+        l.map(|l| l.owners.clone()).unwrap_or_default()
+    };
+    let helper_port = |s: &Snapshot| {
+        s.netns[0]
+            .tcp_listeners
+            .iter()
+            .find(|l| l.local.port() != port)
+            .map(|l| l.local.port())
+            .expect("the helper's listener")
+    };
+
+    let full = collect(&opts).expect("a full pass");
+    assert_eq!(owners_of(&full, port), [me], "found outside the namespace");
+    assert_eq!(owners_of(&full, helper_port(&full)), [helper.pid()]);
+    assert!(
+        full.notes
+            .iter()
+            .any(|n| n.contains("found the owners of 1 ")),
+        "{:?}",
+        full.notes
+    );
+    let a = holder.id().ino;
+    let elsewhere: Vec<u32> = full
+        .processes
+        .iter()
+        .filter(|p| p.netns.is_some_and(|ns| ns != a))
+        .map(|p| p.pid)
+        .collect();
+    assert_eq!(
+        elsewhere,
+        [me],
+        "no other process of another namespace is listed"
+    );
+    assert!(full.process_scan.not_walked > 0, "{:?}", full.process_scan);
+
+    let mut collector = Collector::with_refresh(opts, incremental());
+    for n in 0..3 {
+        let s = collector.snapshot().expect("snapshot");
+        assert_eq!(n > 0, s.freshness.incremental);
+        assert_eq!(owners_of(&s, port), [me], "snapshot {n}: {:?}", s.notes);
+        assert_eq!(owners_of(&s, helper_port(&s)), [helper.pid()]);
+    }
+    drop(listener);
+}

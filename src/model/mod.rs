@@ -32,7 +32,11 @@ pub struct Snapshot {
     pub collect_us: u64,
     /// One entry per network namespace scanned; the caller's own comes first.
     pub netns: Vec<NetnsSnapshot>,
-    /// Every process seen in /proc, socket owner or not, sorted by pid.
+    /// Every process of the scanned network namespaces seen in /proc, socket owner or not,
+    /// and the processes of other namespaces found holding their sockets (a descriptor
+    /// passed across namespaces, a process that called `setns`); sorted by pid. The
+    /// processes of other namespaces are otherwise not walked, and not listed (see
+    /// [`ProcessScanStats::not_walked`]).
     pub processes: Vec<Process>,
     pub process_scan: ProcessScanStats,
     /// What this pass could not see, in words an operator can act on.
@@ -472,6 +476,10 @@ pub struct ProcessScanStats {
     pub vanished: u64,
     /// Socket descriptors seen in all processes.
     pub socket_fds: u64,
+    /// Processes of network namespaces not scanned, whose descriptors were not walked
+    /// (counted in `processes`, absent from [`Snapshot::processes`]).
+    #[serde(default)]
+    pub not_walked: u64,
 }
 
 impl ProcessScanStats {

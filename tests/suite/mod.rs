@@ -20,6 +20,7 @@ mod peers_across;
 mod pipes;
 mod privileges;
 mod replay;
+mod scoped_walk;
 mod serve;
 mod signals;
 mod states;

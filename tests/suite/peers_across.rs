@@ -220,7 +220,7 @@ fn peer_gone(report: &Report, pid: u32) -> Option<&Finding> {
 }
 
 fn connections<'a>(report: &'a Report, ns: &Netns) -> &'a std::collections::BTreeMap<String, u64> {
-    let id = ns.id();
+    let id = ns.id().to_string();
     &report
         .netns
         .iter()
@@ -257,12 +257,12 @@ fn clients_gone_in_another_scanned_namespace_are_peer_gone_naming_it() {
         )
     });
     assert_eq!(f.severity, "warning");
-    assert_eq!(f.netns, pair.a.id(), "{f:?}");
+    assert_eq!(f.netns, pair.a.id().to_string(), "{f:?}");
     assert_eq!(f.evidence["sockets"], clients, "{f:?}");
     let b_label = &report
         .netns
         .iter()
-        .find(|n| n.id == pair.b.id())
+        .find(|n| n.id == pair.b.id().to_string())
         .expect("the clients' namespace is scanned")
         .label;
     assert_eq!(
@@ -351,7 +351,10 @@ fn live_clients_in_another_namespace_raise_nothing_and_tracking_leaves_them_unch
     let loud: Vec<&Finding> = report
         .findings
         .iter()
-        .filter(|f| f.severity != "info" && (f.netns == pair.a.id() || f.netns == pair.b.id()))
+        .filter(|f| {
+            f.severity != "info"
+                && (f.netns == pair.a.id().to_string() || f.netns == pair.b.id().to_string())
+        })
         .collect();
     assert!(loud.is_empty(), "raised {loud:#?}");
 

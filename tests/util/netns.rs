@@ -205,16 +205,21 @@ impl Netns {
         self.holder.id()
     }
 
-    /// The id a report gives this namespace: the inode of its namespace file.
-    pub fn id(&self) -> String {
-        let st = rustix::fs::stat(format!("/proc/{}/ns/net", self.holder.id()).as_str())
-            .expect("stat the namespace file");
-        st.st_ino.to_string()
-    }
-
     /// The namespace's file, to enter it with setns(2).
     pub fn file(&self) -> std::io::Result<std::fs::File> {
-        std::fs::File::open(format!("/proc/{}/ns/net", self.holder.id()))
+        std::fs::File::open(self.path())
+    }
+
+    /// A path naming the namespace: for `--netns PATH`, or a program's setns(2).
+    pub fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.holder.id())
+    }
+
+    /// The id a report gives the namespace: the inode of its file.
+    pub fn id(&self) -> u64 {
+        rustix::fs::stat(self.path().as_str())
+            .expect("stat the namespace's file")
+            .st_ino
     }
 
     /// Close every lab's stdin and wait for each to exit; returns how each one ended.

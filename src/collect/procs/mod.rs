@@ -15,7 +15,11 @@
 //!    left alone at the end with the 10,000-descriptor process.
 //!
 //! The passes are separate calls so that the collector can learn every process's network
-//! namespace from pass 1 and dump those namespaces while pass 2 runs.
+//! namespace from pass 1 and dump those namespaces while pass 2 runs. Pass 2 may be scoped
+//! ([`Inspected::walk_where`]): a report of one namespace walks only the descriptors of that
+//! namespace's processes, and keeps the others, with what pass 1 read of them, in
+//! [`ProcessScan::unwalked`], for [`walk_unwalked`] to walk later if their sockets are
+//! needed.
 //!
 //! Given the previous scan, a walk is *incremental*: a process whose start time and
 //! descriptor count are unchanged keeps the socket inodes and limit it had, and only new
@@ -77,8 +81,12 @@ pub struct ScannedProcess {
 
 #[derive(Debug, Clone, Default)]
 pub struct ProcessScan {
-    /// Sorted by pid.
+    /// The processes whose descriptors were walked (or reused from an earlier walk), or
+    /// could not be: sorted by pid.
     pub processes: Vec<ScannedProcess>,
+    /// The processes a scoped walk left out ([`Inspected::walk_where`]), sorted by pid: what
+    /// pass 1 read of them, with no socket inodes (`fd_scan` says nothing of them).
+    pub unwalked: Vec<ScannedProcess>,
     pub stats: ProcessScanStats,
     /// Processes whose descriptors were walked in this scan; the others kept the previous
     /// scan's socket inodes.
@@ -97,6 +105,16 @@ impl ProcessScan {
             .binary_search_by_key(&pid, |p| p.pid)
             .ok()
             .map(|i| &self.processes[i])
+    }
+
+    /// The process `pid` as this scan saw it, walked or not: what pass 1 may reuse.
+    fn seen_before(&self, pid: u32) -> Option<&ScannedProcess> {
+        self.process(pid).or_else(|| {
+            self.unwalked
+                .binary_search_by_key(&pid, |p| p.pid)
+                .ok()
+                .map(|i| &self.unwalked[i])
+        })
     }
 }
 
@@ -162,7 +180,7 @@ pub fn inspect<'p>(
     };
     let threads = threads.clamp(1, pids.len().max(1));
     let inspected = parallel_map(&pids, threads, Scratch::new, |&pid, scratch| {
-        let before = previous.and_then(|scan| scan.process(pid));
+        let before = previous.and_then(|scan| scan.seen_before(pid));
         root.inspect(pid, scratch, before)
     });
     Inspected {
@@ -195,6 +213,26 @@ impl Inspected<'_> {
     /// Pass 2: walk the descriptors (of every process, or with a previous scan only of
     /// those that changed) and join both passes.
     pub fn walk(self) -> ProcessScan {
+        self.walk_where(|_| true)
+    }
+
+    /// Pass 2 over the processes `wanted` picks out (of those pass 1 saw): the others are
+    /// not walked, and go to [`ProcessScan::unwalked`].
+    pub fn walk_where(self, wanted: impl Fn(&SeenProcess<'_>) -> bool) -> ProcessScan {
+        let in_scope: Vec<bool> = self
+            .inspected
+            .iter()
+            .map(|inspection| match inspection {
+                Inspection::Gone => true,
+                Inspection::Seen(seen) => wanted(&SeenProcess {
+                    pid: seen.pid,
+                    comm: &seen.comm,
+                    start_time: seen.start_time,
+                    kernel_thread: seen.kernel_thread,
+                    netns: seen.netns,
+                }),
+            })
+            .collect();
         let Inspected {
             root,
             pids,
@@ -218,8 +256,9 @@ impl Inspected<'_> {
                 Inspection::Gone => None,
             })
             .collect();
-        let (walks, walk_cpu) = walk_biggest_first(&root, &pids, &inspected, &reuse, threads);
-        let mut scan = assemble(inspected, walks, &reuse);
+        let (walks, walk_cpu) =
+            walk_biggest_first(&root, &pids, &inspected, &reuse, &in_scope, threads);
+        let mut scan = assemble(inspected, walks, &reuse, &in_scope);
         scan.walk_cpu = walk_cpu;
         notes.append(&mut scan.notes);
         scan.notes = notes;
@@ -257,18 +296,116 @@ pub fn rewalk(proc_root: &Path, scan: &mut ProcessScan, pids: &[u32]) -> Vec<u32
     walked
 }
 
-/// Pass 2 over the processes pass 1 found alive and that have no earlier walk to reuse, the
-/// most descriptors first. The result lines up with `pids` (`None` where there was no walk),
-/// with the CPU time the walks took.
+/// Walk the descriptors of the processes of `scan.unwalked` that `pick` picks out, now, with
+/// `threads` threads: they leave `unwalked` and are returned, walked (socket inodes sorted),
+/// pid order kept. A process that is gone or unreadable now comes back with that `fd_scan`.
+pub fn walk_unwalked(
+    proc_root: &Path,
+    scan: &mut ProcessScan,
+    threads: usize,
+    pick: impl Fn(&ScannedProcess) -> bool,
+) -> Walked {
+    let (picked, kept): (Vec<ScannedProcess>, Vec<ScannedProcess>) =
+        std::mem::take(&mut scan.unwalked)
+            .into_iter()
+            .partition(pick);
+    scan.unwalked = kept;
+    let Ok(root) = Root::open(proc_root) else {
+        // Not walked after all: back where they were.
+        scan.unwalked.extend(picked);
+        scan.unwalked.sort_by_key(|p| p.pid);
+        return Walked::default();
+    };
+    let mut order: Vec<usize> = (0..picked.len()).collect();
+    order.sort_by_key(|&i| Reverse(picked[i].fds.unwrap_or(0)));
+    let threads = threads.clamp(1, order.len().max(1));
+    let walks = parallel_map(&order, threads, Scratch::new, |&i, scratch| {
+        thread_cpu_of(|| root.walk_fds(picked[i].pid, scratch))
+    });
+    let mut by_index: Vec<Option<FdWalk>> =
+        std::iter::repeat_with(|| None).take(picked.len()).collect();
+    let mut cpu = std::time::Duration::ZERO;
+    for (i, (walk, took)) in order.into_iter().zip(walks) {
+        by_index[i] = Some(walk);
+        cpu += took;
+    }
+    let mut walked = Walked {
+        cpu,
+        ..Walked::default()
+    };
+    for (mut p, walk) in picked.into_iter().zip(by_index) {
+        let Some(walk) = walk else { continue };
+        p.fd_scan = walk.scan;
+        if walk.scan == FdScan::Complete && p.fds.is_none() {
+            p.fds = Some(walk.listed);
+        }
+        if walk.scan != FdScan::Complete {
+            walked.unreadable += 1;
+        }
+        p.socket_inodes = walk.socket_inodes;
+        p.socket_inodes.sort_unstable();
+        walked.processes.push(p);
+    }
+    scan.walked += walked.processes.len() as u64;
+    walked
+}
+
+/// What [`walk_unwalked`] walked.
+#[derive(Debug, Default)]
+pub struct Walked {
+    /// In pid order.
+    pub processes: Vec<ScannedProcess>,
+    /// Of those, the processes whose descriptors could not be read to the end (gone, or
+    /// denied).
+    pub unreadable: u64,
+    /// CPU time the walks took, all threads together.
+    pub cpu: std::time::Duration,
+}
+
+impl ProcessScan {
+    /// Put walked processes (from [`walk_unwalked`]) among the scan's processes, in pid order.
+    pub fn add_walked(&mut self, processes: Vec<ScannedProcess>) {
+        if processes.is_empty() {
+            return;
+        }
+        for p in &processes {
+            match p.fd_scan {
+                FdScan::Complete => {}
+                FdScan::Denied => self.stats.fds_denied += 1,
+                FdScan::Vanished => self.stats.vanished += 1,
+            }
+            self.stats.socket_fds += p.socket_inodes.len() as u64;
+        }
+        self.processes.extend(processes);
+        self.processes.sort_by_key(|p| p.pid);
+        self.stats.not_walked = self.unwalked.len() as u64;
+    }
+
+    /// Put processes walked by [`walk_unwalked`] but not kept back among the unwalked,
+    /// without what their walk found.
+    pub fn put_back(&mut self, processes: Vec<ScannedProcess>) {
+        self.unwalked.extend(processes.into_iter().map(|mut p| {
+            p.socket_inodes = Vec::new();
+            p
+        }));
+        self.unwalked.sort_by_key(|p| p.pid);
+        self.stats.not_walked = self.unwalked.len() as u64;
+    }
+}
+
+/// Pass 2 over the processes pass 1 found alive, in scope, and that have no earlier walk to
+/// reuse, the most descriptors first. The result lines up with `pids` (`None` where there
+/// was no walk), with the CPU time the walks took.
 fn walk_biggest_first(
     root: &Root,
     pids: &[u32],
     inspected: &[Inspection],
     reuse: &[Option<&ScannedProcess>],
+    in_scope: &[bool],
     threads: usize,
 ) -> (Vec<Option<FdWalk>>, std::time::Duration) {
     let mut order: Vec<usize> = (0..pids.len())
-        .filter(|&i| reuse[i].is_none())
+        .filter(|&i| reuse[i].is_none() && in_scope[i])
         .filter(|&i| matches!(&inspected[i], Inspection::Seen(p) if !p.vanished))
         .collect();
     order.sort_by_key(|&i| Reverse(inspected[i].fd_count_hint()));
@@ -290,15 +427,22 @@ fn assemble(
     inspected: Vec<Inspection>,
     walks: Vec<Option<FdWalk>>,
     reuse: &[Option<&ScannedProcess>],
+    in_scope: &[bool],
 ) -> ProcessScan {
     let mut problems = Problems::default();
     let mut scan = ProcessScan::default();
     scan.stats.processes = inspected.len() as u64;
-    for ((inspection, walk), before) in inspected.into_iter().zip(walks).zip(reuse) {
+    for (((inspection, walk), before), &in_scope) in
+        inspected.into_iter().zip(walks).zip(reuse).zip(in_scope)
+    {
         let Inspection::Seen(seen) = inspection else {
             scan.stats.vanished += 1;
             continue;
         };
+        if !in_scope {
+            scan.unwalked.push(seen.finish(None, &mut problems));
+            continue;
+        }
         scan.walked += u64::from(walk.is_some());
         let process = match before {
             Some(before) => seen.reuse(before, &mut problems),
@@ -312,6 +456,7 @@ fn assemble(
         scan.stats.socket_fds += process.socket_inodes.len() as u64;
         scan.processes.push(process);
     }
+    scan.stats.not_walked = scan.unwalked.len() as u64;
     scan.notes = problems.into_notes();
     scan
 }

@@ -132,6 +132,41 @@ fn finds_own_sockets_comm_and_limits() {
     );
 }
 
+#[test]
+fn a_scoped_walk_leaves_the_others_unwalked_until_asked() {
+    let _guard = own_fds_lock();
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp listener");
+    let me = std::process::id();
+
+    let mut scan = inspect(Path::new("/proc"), 2, None).walk_where(|p| p.pid != me);
+    assert!(find(&scan, me).is_none(), "not walked, not listed");
+    let left = scan
+        .unwalked
+        .iter()
+        .find(|p| p.pid == me)
+        .expect("kept aside");
+    assert!(left.socket_inodes.is_empty());
+    assert!(
+        !left.comm.is_empty() && left.netns.is_some(),
+        "pass 1's facts: {left:?}"
+    );
+    assert_eq!(scan.stats.not_walked, scan.unwalked.len() as u64);
+    assert_eq!(
+        scan.stats.processes,
+        (scan.processes.len() + scan.unwalked.len()) as u64 + dropped(&scan)
+    );
+    let walked_before = scan.walked;
+
+    let walked = walk_unwalked(Path::new("/proc"), &mut scan, 2, |p| p.pid == me);
+    assert_eq!(walked.processes.len(), 1);
+    assert!(walked.processes[0].socket_inodes.contains(&inode(&tcp)));
+    assert!(scan.unwalked.iter().all(|p| p.pid != me), "taken out");
+    assert_eq!(scan.walked, walked_before + 1);
+    scan.add_walked(walked.processes);
+    assert!(own(&scan).socket_inodes.contains(&inode(&tcp)));
+    assert!(scan.processes.windows(2).all(|w| w[0].pid < w[1].pid));
+}
+
 /// Processes counted as vanished and dropped from the list.
 fn dropped(scan: &ProcessScan) -> u64 {
     let kept_vanished = scan
