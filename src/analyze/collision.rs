@@ -133,6 +133,7 @@ mod tests {
             local_addrs: vec!["10.1.2.3".parse().expect("addr")],
             peer_gone: Vec::new(),
             peer_gone_left_out: 0,
+            peer_unchecked: 0,
             udp: crate::model::UdpCounters::default(),
             udp_sockets: Vec::new(),
             udp_socket_count: 0,

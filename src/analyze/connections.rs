@@ -21,8 +21,10 @@
 //!   nothing in flight — seen so at the window's start and at its end, in two independent
 //!   dumps: a connection being torn down looks the same for a moment.
 //!
-//! Both ends of a connection are matched within one namespace only: `127.0.0.1` in two
-//! namespaces is two different hosts.
+//! Both ends of a connection are matched within one namespace here: `127.0.0.1` in two
+//! namespaces is two different hosts. The collector looks for the other end of a connection
+//! whose peer is an address of another scanned namespace in that namespace, and says which
+//! (`PeerGone::peer_netns`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +50,9 @@ pub struct Connections {
     pub peers_gone: Vec<PeersGone>,
     /// Connections in trouble the snapshot counted but did not keep (past its limit).
     pub left_out: u64,
+    /// Sockets from a peer in another scanned namespace whose other end could not be
+    /// looked for without doubt (see [`NetnsSnapshot::peer_unchecked`]).
+    pub peer_unchecked: u64,
 }
 
 impl Connections {
@@ -153,6 +158,11 @@ pub struct PeersGone {
     pub idle_ms: Option<u32>,
     /// Those with `SO_KEEPALIVE` on (a keepalive timer pending): the kernel will find out.
     pub keepalive: u64,
+    /// The labels of the other scanned namespaces the peers were in (where their other
+    /// ends were looked for), first seen first; empty when every peer was in this one.
+    pub peer_netns: Vec<String>,
+    /// How many of the sockets had their peer in this namespace.
+    pub same_netns: u64,
 }
 
 /// What the other end of a blocked connection is doing.
@@ -249,6 +259,7 @@ pub(super) fn connections(
         send_stalls: send_stalls(&ends),
         peers_gone: peers_gone(&ends, gone_before),
         left_out: ns.troubled_left_out + ns.peer_gone_left_out,
+        peer_unchecked: ns.peer_unchecked,
     }
 }
 
@@ -279,8 +290,24 @@ fn peers_gone(ends: &Ends<'_>, gone_before: Option<&[PeerGone]>) -> Vec<PeersGon
                 locals: Vec::new(),
                 idle_ms: g.idle_ms,
                 keepalive: 0,
+                peer_netns: Vec::new(),
+                same_netns: 0,
             });
             e.sockets += 1;
+            match &g.peer_netns {
+                Some(id) => {
+                    let label = ends
+                        .last
+                        .netns
+                        .iter()
+                        .find(|n| &n.id == id)
+                        .map_or_else(|| format!("netns {id}"), |n| n.label.clone());
+                    if e.peer_netns.len() < PEERS_SHOWN && !e.peer_netns.contains(&label) {
+                        e.peer_netns.push(label);
+                    }
+                }
+                None => e.same_netns += 1,
+            }
             if e.peers.len() < PEERS_SHOWN && !e.peers.contains(&plain(s.peer)) {
                 e.peers.push(plain(s.peer));
             }

@@ -261,6 +261,7 @@ mod tests {
             socket: socket.clone(),
             idle_ms: None,
             dumps: 1,
+            peer_netns: None,
         });
         let d = process_detail(&last, pid, 10);
         assert_eq!(d.troubled_total, 1);

@@ -1044,6 +1044,27 @@ fn send_stall(scope: &Scope<'_>, s: &SendStall) -> Finding {
     )
 }
 
+/// Where the peers of `g` were: on this host (in the socket's own namespace), or in other
+/// scanned namespaces, named.
+fn whose_peers(g: &PeersGone) -> String {
+    let quoted = |labels: &[String]| {
+        labels
+            .iter()
+            .map(|l| format!("'{l}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (g.peer_netns.as_slice(), g.same_netns) {
+        ([], _) => "whose peers on this host".to_owned(),
+        ([one], 0) => format!("whose peers in network namespace '{one}'"),
+        (labels, 0) => format!("whose peers in network namespaces {}", quoted(labels)),
+        (labels, _) => format!(
+            "whose peers on this host and in network namespace(s) {}",
+            quoted(labels)
+        ),
+    }
+}
+
 fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     let sys = &scope.view.sysctl;
     let h = &g.holder;
@@ -1058,9 +1079,10 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     } else {
         ""
     };
+    let whose = whose_peers(g);
     let mut summary = format!(
-        "{} ESTABLISHED sockets whose peers on this host no longer exist ({peers}{more}): \
-         their FIN or RST was lost, nothing is in flight",
+        "{} ESTABLISHED sockets {whose} no longer exist ({peers}{more}): their FIN or RST \
+         was lost, nothing is in flight",
         g.sockets
     );
     if let Some(ms) = g.idle_ms {
@@ -1122,6 +1144,7 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
         "peers": g.peers.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "locals": g.locals.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "idle_ms": g.idle_ms, "keepalive": g.keepalive,
+        "peer_netns": g.peer_netns,
         "tcp_keepalive_time": sys.tcp_keepalive_time,
         "tcp_keepalive_intvl": sys.tcp_keepalive_intvl,
         "tcp_keepalive_probes": sys.tcp_keepalive_probes,

@@ -412,6 +412,7 @@ fn ghost(pid: u32, port: u16, dumps: u32) -> crate::model::PeerGone {
         },
         idle_ms: Some(12_000),
         dumps,
+        peer_netns: None,
     }
 }
 
@@ -464,6 +465,46 @@ fn peers_gone_in_every_sample_are_named_by_process() {
     slim[0].netns[0].tracked.clear();
     slim[0].netns[0].tracked_dropped = true;
     assert_eq!(peer_gone(&slim).len(), 1);
+}
+
+/// Issue #17: a ghost whose peer was in another scanned namespace says which, by label.
+#[test]
+fn peers_gone_in_another_namespace_name_it() {
+    let (mut window, _) = ghost_window(&[40001, 40002], &[40001, 40002]);
+    for snapshot in &mut window {
+        let mut other = snapshot.netns[0].clone();
+        other.id = "4026532999".to_owned();
+        other.label = "blue".to_owned();
+        other.peer_gone.clear();
+        for g in &mut snapshot.netns[0].peer_gone {
+            g.peer_netns = Some(other.id.clone());
+        }
+        snapshot.netns.push(other);
+    }
+    let found = peer_gone(&window);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = &found[0];
+    assert_eq!(
+        f.evidence["peer_netns"],
+        serde_json::json!(["blue"]),
+        "{f:#?}"
+    );
+    assert!(
+        f.summary
+            .contains("whose peers in network namespace 'blue' no longer exist"),
+        "{}",
+        f.summary
+    );
+    // Mixed with a peer of the socket's own namespace.
+    window[0].netns[0].peer_gone[1].peer_netns = None;
+    window[1].netns[0].peer_gone[1].peer_netns = None;
+    let f = &peer_gone(&window)[0];
+    assert!(
+        f.summary
+            .contains("whose peers on this host and in network namespace(s) 'blue'"),
+        "{}",
+        f.summary
+    );
 }
 
 /// A connection caught mid-teardown is in one sample only: not a ghost.

@@ -21,11 +21,13 @@
 //! | [`kill`] | `sockscope kill`: a process's sockets selected by their exact identity, and destroyed |
 //! | `clock` | the wall, monotonic and thread-CPU clocks |
 //! | `sockets`, `join` | one namespace's sockets, and their join with processes by inode |
+//! | `cross_peers` | the other end of a connection from another scanned namespace, looked for there |
 //! | [`netlink`], [`procs`], [`procnet`], [`netns`] | sock_diag, /proc/PID, /proc/net and /proc/sys, network namespaces |
 
 mod carry_over;
 mod clock;
 mod collector;
+mod cross_peers;
 mod join;
 pub mod kill;
 pub mod netlink;

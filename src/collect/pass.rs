@@ -25,6 +25,7 @@
 use std::time::{Duration, Instant};
 
 use super::carry_over::{FullDumpOnly, Keep, KeptReads, Prior, Tracked, carry_over};
+use super::cross_peers;
 use super::join::{self, Joined, SocketIndex};
 use super::netlink::NetlinkError;
 use super::netns::{self, Catalog, EnterError, NetnsScope, NsId, Target};
@@ -52,12 +53,20 @@ pub(super) struct NsDump {
     pub(super) tables: NetTables,
     /// CPU time the dump took on its thread.
     pub(super) cpu: Duration,
+    /// Whether the namespace tracks connections (may NAT them), read by a full dump when
+    /// other namespaces are scanned too ([`cross_peers`]).
+    pub(super) tracks_connections: bool,
 }
 
 /// The counters are read just before the sockets, and `sockets::dump` dumps the listeners
 /// first: a listener's drop counter and ListenDrops are then read within moments.
-/// `last` is the namespace's last read of its SYN_RECV and CLOSE_WAIT sockets.
-fn dump_here(read: NsRead, last: Option<&Tracked>) -> Result<NsDump, NetlinkError> {
+/// `last` is the namespace's last read of its SYN_RECV and CLOSE_WAIT sockets;
+/// `others_scanned`, whether other namespaces are dumped in this pass too.
+fn dump_here(
+    read: NsRead,
+    last: Option<&Tracked>,
+    others_scanned: bool,
+) -> Result<NsDump, NetlinkError> {
     let (dumped, cpu) = clock::thread_cpu_of(|| {
         let (tables, read) = if read.is_full() {
             (procnet::read_net_tables(), read)
@@ -71,15 +80,17 @@ fn dump_here(read: NsRead, last: Option<&Tracked>) -> Result<NsDump, NetlinkErro
         let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
         let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
         let usable = tables.sysctl.usable_ports();
-        sockets::dump(read, hint, &tables.local_addrs, usable)
+        sockets::dump(read, hint, &tables.local_addrs, usable, others_scanned)
             .map(|sockets| (read, sockets, tables))
     });
     let (read, sockets, tables) = dumped?;
+    let cross = others_scanned && read.is_full();
     Ok(NsDump {
         read,
         sockets,
         tables,
         cpu,
+        tracks_connections: cross && procnet::tracks_connections(),
     })
 }
 
@@ -108,6 +119,7 @@ pub(super) fn run(
     let mut notes = catalog.notes.clone();
     let (own, foreign) =
         targets(opts, &catalog, &mut notes).inspect_err(|_| finish_early(early.take()))?;
+    let others_scanned = usize::from(own.is_some()) + foreign.len() > 1;
     let scope = WalkScope::new(opts, own.iter().chain(&foreign), prior);
     let ScanAndDumps {
         mut scan,
@@ -121,7 +133,8 @@ pub(super) fn run(
         foreign,
         |t| {
             let last = prior.and_then(|p| p.tracked.get(&t.id));
-            dump_here(plan.namespace(t.id, prior, monotonic_ns), last)
+            let read = plan.namespace(t.id, prior, monotonic_ns);
+            dump_here(read, last, others_scanned)
         },
         opts.threads,
     )?;
@@ -132,6 +145,9 @@ pub(super) fn run(
         walk_instead(opts, &mut scan, &dumps);
     }
     notes.extend(notes::lost(&lost));
+    // Before the carry-over, which confirms the sockets found gone, and the join, which
+    // names their owners.
+    cross_peers::settle(&mut dumps, opts.threads);
 
     let (kept, tracked_age_ms) = carry_over(&mut dumps, prior, monotonic_ns, keep);
 
@@ -433,10 +449,13 @@ fn dump_and_walk(
 type EarlyDump = std::thread::JoinHandle<Result<NsDump, NetlinkError>>;
 
 /// The caller's own namespace, when the pass surely dumps it in full, is dumped from the
-/// start: its dump needs nothing of the process scan, and runs beside it.
+/// start: its dump needs nothing of the process scan, and runs beside it. With
+/// `--all-netns` other namespaces are taken to be scanned too (if none is, the candidates it
+/// keeps for them are dropped unlooked-at).
 fn start_early(opts: &CollectOptions, plan: &ReadPlan) -> Option<EarlyDump> {
+    let all = matches!(opts.netns, NetnsScope::All);
     (plan.dump_all && matches!(opts.netns, NetnsScope::Own | NetnsScope::All))
-        .then(|| std::thread::spawn(|| dump_here(NsRead::Full, None)))
+        .then(|| std::thread::spawn(move || dump_here(NsRead::Full, None, all)))
 }
 
 /// Wait for an early dump that the pass turned out not to need.
@@ -468,7 +487,7 @@ fn instead_of_lost(
     match why {
         Lost::Enter(EnterError::Denied(_)) => {
             notes.push(notes::denied(&[target.label.as_str()]));
-            Ok((catalog.own_target(), dump_here(NsRead::Full, None)?))
+            Ok((catalog.own_target(), dump_here(NsRead::Full, None, false)?))
         }
         Lost::Enter(reason) => Err(CollectError::NetnsLost {
             label: target.label,
@@ -551,6 +570,7 @@ fn netns_snapshot(
         local_addrs: tables.local_addrs,
         peer_gone: sockets.peer_gone,
         peer_gone_left_out,
+        peer_unchecked: sockets.peer_unchecked,
         udp: tables.udp,
         udp_sockets: sockets.udp,
         udp_socket_count: sockets.udp_count,

@@ -59,6 +59,15 @@ pub struct Sockets {
     pub peer_gone_left_out: u64,
     /// The search for them, while a full dump runs.
     peer_check: Option<PeerCheck>,
+    /// Candidates of that search whose peer is not an address of this namespace, when other
+    /// namespaces are scanned too: their other end may be in one of those, which is looked
+    /// at after every namespace is dumped (`cross_peers`). At most [`FOREIGN_LIMIT`].
+    pub foreign_candidates: Vec<PeerGone>,
+    /// Such candidates past [`FOREIGN_LIMIT`]: not checked.
+    pub foreign_past: u64,
+    /// Candidates whose other end could not be looked for in another namespace without
+    /// doubt (see [`crate::model::NetnsSnapshot::peer_unchecked`]).
+    pub peer_unchecked: u64,
     /// UDP sockets kept in full (see [`crate::model::NetnsSnapshot::udp_sockets`]).
     pub udp: Vec<UdpSocket>,
     /// Every UDP socket dumped.
@@ -101,10 +110,20 @@ struct PeerCheck {
     /// The reversed-tuple hashes of the candidates that found `pending` full: those whose
     /// other end never passes are counted as left out.
     overflow: Vec<u64>,
+    /// Candidates from a peer that is not local, kept when other namespaces are scanned
+    /// (`Some`): their other end is looked for there after the dumps.
+    foreign: Option<Vec<PeerGone>>,
+    foreign_past: u64,
 }
 
 /// At most this many candidates wait for their other end at once, in full.
 const PEER_PENDING_LIMIT: usize = 20_000;
+
+/// At most this many candidates from a peer that is not local to the namespace are kept per
+/// namespace for the look into the other scanned namespaces (about 3 MB at most): every
+/// quiet connection a server accepted from a remote client is one, so a busy server fills
+/// it with remote clients, and the rest are counted as unchecked.
+pub const FOREIGN_LIMIT: usize = 20_000;
 
 /// An address as both ends see it: an IPv4-mapped IPv6 address (a dual-stack socket's view
 /// of an IPv4 peer) as the IPv4 address.
@@ -142,9 +161,12 @@ fn tuple_hash(local: SocketAddr, peer: SocketAddr) -> u64 {
 }
 
 impl PeerCheck {
-    fn new(local_addrs: &[IpAddr]) -> PeerCheck {
+    /// `others_scanned`: other namespaces are dumped in the same pass, so candidates from a
+    /// peer that is not local are kept for the look into them.
+    fn new(local_addrs: &[IpAddr], others_scanned: bool) -> PeerCheck {
         PeerCheck {
             local_addrs: local_addrs.iter().copied().map(plain_ip).collect(),
+            foreign: others_scanned.then(Vec::new),
             ..PeerCheck::default()
         }
     }
@@ -175,12 +197,13 @@ impl PeerCheck {
                 .push(s.local.ip());
             return;
         }
-        if !self.is_local(s.peer.ip()) {
+        let local_peer = self.is_local(s.peer.ip());
+        if !local_peer && self.foreign.is_none() {
             return;
         }
         // Only the other end of an accepted connection can be a candidate's: one whose peer
         // is a listener of the namespace. The accepted ends themselves need no entry.
-        if self.accepted_at(s.peer) {
+        if local_peer && self.accepted_at(s.peer) {
             let own = tuple_hash(s.local, s.peer);
             self.pending.remove(&own);
             self.seen.insert(own);
@@ -192,6 +215,24 @@ impl PeerCheck {
         {
             return;
         }
+        if !local_peer {
+            // The unspecified address is no peer at all.
+            if let Some(foreign) = &mut self.foreign
+                && !plain_ip(s.peer.ip()).is_unspecified()
+            {
+                if foreign.len() < FOREIGN_LIMIT {
+                    // Grown by doubling, but never past the bound: no slack past it.
+                    if foreign.len() == foreign.capacity() {
+                        let more = foreign.len().max(64).min(FOREIGN_LIMIT - foreign.len());
+                        foreign.reserve_exact(more);
+                    }
+                    foreign.push(candidate(s));
+                } else {
+                    self.foreign_past += 1;
+                }
+            }
+            return;
+        }
         let reversed = tuple_hash(s.peer, s.local);
         if self.seen.contains(&reversed) {
             return;
@@ -200,27 +241,30 @@ impl PeerCheck {
             self.overflow.push(reversed);
             return;
         }
-        self.pending.insert(
-            reversed,
-            PeerGone {
-                socket: TcpSocket {
-                    family: s.family,
-                    state: s.state,
-                    local: s.local,
-                    peer: s.peer,
-                    recv_q: s.recv_q,
-                    send_q: s.send_q,
-                    inode: s.inode,
-                    uid: s.uid,
-                    drops: None,
-                    last_ack_recv_ms: None,
-                    timer: s.timer,
-                    owners: Vec::new(),
-                },
-                idle_ms: s.tcp_info.as_ref().and_then(|i| i.last_data_recv),
-                dumps: 1,
-            },
-        );
+        self.pending.insert(reversed, candidate(s));
+    }
+}
+
+/// A socket whose other end is looked for, as it would be kept if that end is gone.
+fn candidate(s: &InetSock) -> PeerGone {
+    PeerGone {
+        socket: TcpSocket {
+            family: s.family,
+            state: s.state,
+            local: s.local,
+            peer: s.peer,
+            recv_q: s.recv_q,
+            send_q: s.send_q,
+            inode: s.inode,
+            uid: s.uid,
+            drops: None,
+            last_ack_recv_ms: None,
+            timer: s.timer,
+            owners: Vec::new(),
+        },
+        idle_ms: s.tcp_info.as_ref().and_then(|i| i.last_data_recv),
+        dumps: 1,
+        peer_netns: None,
     }
 }
 
@@ -337,7 +381,10 @@ const ONE_WALK_UP_TO: u64 = 500;
 /// `tcp_info`, so asking costs nothing).
 ///
 /// A full dump also looks for ESTABLISHED sockets whose other end is gone (see
-/// [`PeerCheck`]), with `local_addrs` the namespace's own addresses.
+/// [`PeerCheck`]), with `local_addrs` the namespace's own addresses; when `others_scanned`,
+/// it keeps the candidates from peers that are not local in
+/// [`Sockets::foreign_candidates`], for a look into the other namespaces once all are
+/// dumped.
 ///
 /// Every read also dumps the UDP sockets: they live in a table of their own, so the walk
 /// costs what the UDP sockets cost, not the TCP ones (`bench/report-vs-ss --udp` and
@@ -349,13 +396,16 @@ pub fn dump(
     sockets_hint: Option<u64>,
     local_addrs: &[IpAddr],
     usable: Option<UsablePorts>,
+    others_scanned: bool,
 ) -> Result<Sockets, NetlinkError> {
     let mut diag = DiagSocket::new()?;
     let mut out = Sockets {
         index: SlotIndex::with_capacity(
             sockets_hint.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
         ),
-        peer_check: read.is_full().then(|| PeerCheck::new(local_addrs)),
+        peer_check: read
+            .is_full()
+            .then(|| PeerCheck::new(local_addrs, others_scanned)),
         ports: usable.filter(|_| read.is_full()).map(|usable| PortTally {
             usable,
             listening: PortSet::default(),
@@ -545,6 +595,21 @@ impl Sockets {
                 .insert(g.socket.inode, Slot::PeerGone(self.peer_gone.len()));
             self.peer_gone.push(g);
         }
+        self.foreign_candidates = check.foreign.unwrap_or_default();
+        self.foreign_past = check.foreign_past;
+    }
+
+    /// Add a socket whose other end the look into another namespace found gone: kept as the
+    /// dump's own are, within [`PEER_GONE_LIMIT`]. The index is to be finished again after
+    /// the last one.
+    pub fn add_peer_gone(&mut self, g: PeerGone) {
+        if self.peer_gone.len() >= PEER_GONE_LIMIT {
+            self.peer_gone_left_out += 1;
+            return;
+        }
+        self.index
+            .insert(g.socket.inode, Slot::PeerGone(self.peer_gone.len()));
+        self.peer_gone.push(g);
     }
 
     /// Add a socket whose other end was gone in an earlier full dump, `aged_ms` ago.
@@ -749,7 +814,7 @@ mod tests {
     /// A full dump's sockets, in this order, with the namespace's address 10.0.0.1.
     fn dumped(socks: Vec<InetSock>) -> Sockets {
         let mut out = Sockets {
-            peer_check: Some(PeerCheck::new(&["10.0.0.1".parse().expect("addr")])),
+            peer_check: Some(PeerCheck::new(&["10.0.0.1".parse().expect("addr")], false)),
             ..Sockets::default()
         };
         for s in socks {
@@ -850,6 +915,93 @@ mod tests {
         let s = dumped(socks);
         assert!(s.peer_gone.is_empty());
         assert_eq!(s.peer_gone_left_out, 2);
+    }
+
+    #[test]
+    fn candidates_from_peers_not_local_are_kept_only_when_other_namespaces_are_scanned() {
+        use TcpState::{Established, Listen};
+        let mut quiet_keepalive = sock(Established, "10.0.0.1:5020", "10.0.0.3:40004", 14);
+        quiet_keepalive.timer = Some(TcpTimer {
+            kind: TimerKind::Keepalive,
+            retrans: 0,
+            expires_ms: 7_000_000,
+        });
+        let mut unread = sock(Established, "10.0.0.1:5020", "10.0.0.3:40005", 15);
+        unread.recv_q = 1;
+        let socks = || {
+            vec![
+                sock(Listen, "0.0.0.0:5020", "0.0.0.0:0", 1),
+                // Accepted from a peer that is not local: a candidate for the other
+                // namespaces, as the dual-stack view of one too.
+                sock(Established, "10.0.0.1:5020", "10.0.0.2:40001", 11),
+                sock(
+                    Established,
+                    "[::ffff:10.0.0.1]:5020",
+                    "[::ffff:10.0.0.2]:40002",
+                    12,
+                ),
+                // A client of a server elsewhere, and an unaccepted child: never.
+                sock(Established, "10.0.0.1:40003", "10.0.0.2:6000", 13),
+                sock(Established, "10.0.0.1:5020", "10.0.0.2:40006", 0),
+                quiet_keepalive.clone(),
+                unread.clone(),
+                // A local ghost, as before.
+                sock(Established, "127.0.0.1:5020", "127.0.0.1:40007", 16),
+            ]
+        };
+        let alone = dumped(socks());
+        assert!(alone.foreign_candidates.is_empty());
+        assert_eq!(gone(&alone), [16]);
+
+        let mut scanned = Sockets {
+            peer_check: Some(PeerCheck::new(&["10.0.0.1".parse().expect("addr")], true)),
+            ..Sockets::default()
+        };
+        for s in socks() {
+            scanned.add_tcp(s);
+        }
+        scanned.settle_peer_check();
+        let foreign: Vec<u64> = scanned
+            .foreign_candidates
+            .iter()
+            .map(|g| g.socket.inode)
+            .collect();
+        assert_eq!(foreign, [11, 12, 14]);
+        assert_eq!(gone(&scanned), [16], "the local check is unchanged");
+        assert_eq!(scanned.foreign_past, 0);
+        scanned.index.finish();
+        assert_eq!(
+            scanned.index.get(11),
+            Some(Slot::Tcp(Established)),
+            "a candidate is no ghost until looked for"
+        );
+        let first = scanned.foreign_candidates[0].clone();
+        scanned.add_peer_gone(first);
+        scanned.index.finish();
+        assert_eq!(scanned.index.get(11), Some(Slot::PeerGone(1)));
+    }
+
+    #[test]
+    fn past_the_foreign_bound_candidates_are_counted_not_kept() {
+        let mut s = Sockets {
+            peer_check: Some(PeerCheck::new(&["10.0.0.1".parse().expect("addr")], true)),
+            ..Sockets::default()
+        };
+        s.add_tcp(sock(TcpState::Listen, "0.0.0.0:5020", "0.0.0.0:0", 1));
+        let mut inode = 10;
+        'all: for a in 0..=255u8 {
+            for port in 1000..2000u16 {
+                if inode >= 10 + FOREIGN_LIMIT as u64 + 3 {
+                    break 'all;
+                }
+                inode += 1;
+                let peer = format!("10.1.{a}.1:{port}");
+                s.add_tcp(sock(TcpState::Established, "10.0.0.1:5020", &peer, inode));
+            }
+        }
+        s.settle_peer_check();
+        assert_eq!(s.foreign_candidates.len(), FOREIGN_LIMIT);
+        assert_eq!(s.foreign_past, 3);
     }
 
     fn tally() -> PortTally {

@@ -140,6 +140,12 @@ pub struct NetnsSnapshot {
     /// Such sockets past the limit, counted, not kept.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub peer_gone_left_out: u64,
+    /// Quiet ESTABLISHED sockets accepted from a peer address of another scanned namespace
+    /// whose other end could not be looked for without doubt: the address belongs to more
+    /// than one scanned namespace, connections may be rewritten by NAT (a scanned namespace
+    /// tracks connections), the lookup failed, or they were past the bound of candidates.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub peer_unchecked: u64,
     /// `/proc/net/snmp` `Udp:` and `/proc/net/snmp6` `Udp6*` fields, by name (`Udp6`
     /// without its prefix). Absent from recordings made before sockscope read them.
     #[serde(default)]
@@ -184,6 +190,10 @@ pub struct PeerGone {
     /// one-shot pass says 1).
     #[serde(default = "one")]
     pub dumps: u32,
+    /// The id of the scanned namespace its peer address belongs to, when that is not the
+    /// socket's own: its other end was looked for there, by its exact 4-tuple, and is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_netns: Option<String>,
 }
 
 fn one() -> u32 {

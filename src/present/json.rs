@@ -242,7 +242,10 @@ impl From<&NetnsView> for NetnsDto {
                 .connections
                 .counts()
                 .into_iter()
-                .chain([("left_out", ns.connections.left_out)])
+                .chain([
+                    ("left_out", ns.connections.left_out),
+                    ("peer_unchecked", ns.connections.peer_unchecked),
+                ])
                 .collect(),
             udp: UdpDto {
                 socket_count: ns.udp.socket_count,

@@ -200,6 +200,11 @@ impl Netns {
 }
 
 impl Netns {
+    /// The pid of the process holding the namespace (`/proc/PID/ns/net` names it).
+    pub fn holder_pid(&self) -> u32 {
+        self.holder.id()
+    }
+
     /// The namespace's file, to enter it with setns(2).
     pub fn file(&self) -> std::io::Result<std::fs::File> {
         std::fs::File::open(self.path())

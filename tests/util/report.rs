@@ -29,6 +29,7 @@ pub struct Privileges {
 #[derive(Debug, Deserialize)]
 pub struct Netns {
     pub id: String,
+    pub label: String,
     pub counters: BTreeMap<String, Counter>,
     pub tcp_states: BTreeMap<String, u64>,
     pub listeners: Vec<Listener>,

@@ -25,6 +25,7 @@
 
 mod destroy;
 mod inet;
+mod lookup;
 mod socket;
 mod tcp_info;
 mod unix;
@@ -41,6 +42,7 @@ pub use destroy::{DestroyOutcome, destroy_outcome, destroy_request};
 pub use inet::{
     TCPDIAG_GETSOCK, UDP_STATES, inet_compat_request, inet_request, parse_inet_msg, udp_request,
 };
+pub use lookup::{LookupOutcome, lookup_outcome, lookup_request};
 pub use socket::DiagSocket;
 pub use tcp_info::parse_tcp_info;
 pub use unix::{UnixStates, parse_unix_msg, unix_request};

@@ -8,9 +8,9 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
 use super::wire::{ReplyError, parse_datagram};
 use super::{
-    DestroyOutcome, Extensions, InetSock, NetlinkError, StateMask, UDP_STATES, UnixSock,
-    UnixStates, destroy_outcome, destroy_request, inet_compat_request, inet_request,
-    parse_inet_msg, parse_unix_msg, udp_request, unix_request,
+    DestroyOutcome, Extensions, InetSock, LookupOutcome, NetlinkError, StateMask, UDP_STATES,
+    UnixSock, UnixStates, destroy_outcome, destroy_request, inet_compat_request, inet_request,
+    lookup_outcome, lookup_request, parse_inet_msg, parse_unix_msg, udp_request, unix_request,
 };
 use crate::model::Family;
 
@@ -196,6 +196,35 @@ impl DiagSocket {
         destroy_outcome(&answer).map_err(|reply| NetlinkError::Reply { dump: WHAT, reply })
     }
 
+    /// Look up the TCP connection whose own address is `local` and whose peer is `peer` (one
+    /// family; an IPv4 pair finds dual-stack sockets too), without walking the table.
+    ///
+    /// # Errors
+    ///
+    /// [`NetlinkError`] when the socket fails, or the kernel answers anything but a socket or
+    /// `ENOENT`.
+    pub fn find_tcp(
+        &mut self,
+        local: std::net::SocketAddr,
+        peer: std::net::SocketAddr,
+    ) -> Result<LookupOutcome, NetlinkError> {
+        const WHAT: &str = "TCP sock_diag lookup";
+        let seq = self.next_seq();
+        let request = lookup_request(seq, local, peer);
+        let mut found = None;
+        let answer = self.ask_once(WHAT, seq, &request, |payload| {
+            found = Some(parse_inet_msg(payload, StateMask::ALL)?);
+            Ok(())
+        });
+        let answer = match answer {
+            Ok(()) => Ok(()),
+            Err(NetlinkError::Reply { reply, .. }) => Err(reply),
+            Err(other) => return Err(other),
+        };
+        lookup_outcome(found.as_ref(), &answer)
+            .map_err(|reply| NetlinkError::Reply { dump: WHAT, reply })
+    }
+
     /// Whether the last dump carried `NLM_F_DUMP_INTR`: the kernel's tables changed while it
     /// walked them, so that dump may have missed or repeated a socket.
     pub fn last_dump_interrupted(&self) -> bool {
@@ -205,6 +234,46 @@ impl DiagSocket {
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         self.seq
+    }
+
+    /// Send a request whose whole answer is one datagram (an exact lookup without
+    /// `NLM_F_ACK`: the socket's message, or an error), and read that datagram. The socket is
+    /// kept unless the answer does not add up (then something else may still be queued).
+    fn ask_once(
+        &mut self,
+        what: &'static str,
+        seq: u32,
+        request: &[u8],
+        mut on_message: impl FnMut(&[u8]) -> Result<(), ReplyError>,
+    ) -> Result<(), NetlinkError> {
+        let channel = match self.channel.take() {
+            Some(channel) => channel,
+            None => Channel::open()?,
+        };
+        channel.send(request)?;
+        let len = channel.recv(&mut self.buf)?;
+        let Some(datagram) = self.buf.get(..len) else {
+            return Err(NetlinkError::Truncated {
+                dump: what,
+                len,
+                capacity: self.buf.len(),
+            });
+        };
+        match parse_datagram(datagram, seq, channel.port_id, &mut on_message) {
+            Ok(progress) if progress.messages == 1 || progress.done => {
+                self.channel = Some(channel);
+                Ok(())
+            }
+            Ok(_) => Err(NetlinkError::Reply {
+                dump: what,
+                reply: ReplyError::MessageType(0),
+            }),
+            Err(reply @ ReplyError::Refused(_)) => {
+                self.channel = Some(channel);
+                Err(NetlinkError::Reply { dump: what, reply })
+            }
+            Err(reply) => Err(NetlinkError::Reply { dump: what, reply }),
+        }
     }
 
     fn run(
@@ -231,8 +300,16 @@ impl DiagSocket {
                     capacity: self.buf.len(),
                 });
             };
-            let progress = parse_datagram(datagram, seq, channel.port_id, &mut on_message)
-                .map_err(|reply| NetlinkError::Reply { dump, reply })?;
+            let progress = match parse_datagram(datagram, seq, channel.port_id, &mut on_message) {
+                Ok(progress) => progress,
+                // A refusal is the whole answer: nothing more is queued, the socket is
+                // reused (an exact lookup answered `ENOENT` is one).
+                Err(reply @ ReplyError::Refused(_)) => {
+                    self.channel = Some(channel);
+                    return Err(NetlinkError::Reply { dump, reply });
+                }
+                Err(reply) => return Err(NetlinkError::Reply { dump, reply }),
+            };
             self.interrupted |= progress.interrupted;
             if progress.done {
                 break;

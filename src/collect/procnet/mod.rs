@@ -159,6 +159,17 @@ fn read_local_addrs(notes: &mut Notes) -> Vec<IpAddr> {
     addrs
 }
 
+/// Whether the calling thread's namespace may rewrite connections' addresses: NAT rewrites
+/// only tracked connections, so a namespace that tracks none (`nf_conntrack_count` is 0, or
+/// connection tracking is not loaded) rewrites none. A count that cannot be read is taken
+/// as tracking: the caller then doubts, rather than trusts, a 4-tuple.
+pub fn tracks_connections() -> bool {
+    match std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count") {
+        Ok(text) => text.trim().parse::<u64>().map_or(true, |n| n > 0),
+        Err(err) => err.kind() != ErrorKind::NotFound,
+    }
+}
+
 /// The notes of one reading, one per file that failed.
 #[derive(Default)]
 struct Notes(Vec<String>);

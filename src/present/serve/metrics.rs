@@ -109,7 +109,8 @@ pub const CONNECTIONS_IN_TROUBLE: Family = Family {
     help: "Sockets in trouble, by kind: half_open (request sockets whose SYN-ACK was \
            retransmitted), connecting (connects retrying their SYN), receive_stalled (unread \
            data that does not drain), send_stalled (writers blocked by a zero window or \
-           retransmitting), peer_gone (ESTABLISHED sockets whose local peer is gone).",
+           retransmitting), peer_gone (ESTABLISHED sockets whose peer on this host or in a \
+           scanned namespace is gone).",
 };
 pub const STALLED_DESTINATIONS: Family = Family {
     name: "sockscope_stalled_destination_sockets",
