@@ -371,6 +371,26 @@ impl Hasher for InodeHasher {
 /// for a few hundred sockets.
 const ONE_WALK_UP_TO: u64 = 500;
 
+/// What one exact lookup costs, in sockets a walk of the kernel's TCP table visits for the
+/// same time: a round trip of two system calls (a few microseconds) against a fraction of a
+/// microsecond a socket.
+const SOCKETS_A_LOOKUP_COSTS: u64 = 16;
+
+/// The socket with this 4-tuple, with `ext`, if the kernel still has it; a lookup the kernel
+/// refuses finds nothing (the socket's details stay unknown), a broken socket is an error.
+fn look_up(
+    diag: &mut DiagSocket,
+    local: SocketAddr,
+    peer: SocketAddr,
+    ext: Extensions,
+) -> Result<Option<InetSock>, NetlinkError> {
+    match diag.fetch_tcp(local, peer, ext) {
+        Ok(found) => Ok(found),
+        Err(err) if err.kernel_errno().is_some() => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 /// Dump the TCP sockets (both families) and unix sockets of the calling thread's namespace.
 /// `sockets_hint` is how many TCP sockets the namespace holds, when known (`sockstat`).
 ///
@@ -430,10 +450,9 @@ pub fn dump(
             diag.dump_tcp(rest, info, |s| out.add_tcp(s))?;
         }
         NsRead::Full => {
-            let bare = StateMask::ALL.without(&[TcpState::Listen, TcpState::CloseWait]);
+            let bare = StateMask::ALL.without(&[TcpState::Listen]);
             diag.dump_tcp(bare, Extensions::default(), |s| out.add_tcp(s))?;
-            let close_wait = StateMask::only(&[TcpState::CloseWait]);
-            diag.dump_tcp(close_wait, info, |s| out.add_tcp(s))?;
+            out.read_close_wait_info(&mut diag, info)?;
         }
         // Unsettled, "if moved" reads them.
         NsRead::Fresh | NsRead::FreshIfMoved => {
@@ -450,6 +469,7 @@ pub fn dump(
     };
     diag.dump_unix(unix, |s| out.add_unix(s))?;
     out.settle_peer_check();
+    out.read_peer_gone_idle(&mut diag, info)?;
     match diag.dump_udp(|s| out.add_udp(&s)) {
         Ok(()) => {}
         // A kernel without `udp_diag` refuses the request: the rest of the pass stands.
@@ -573,6 +593,73 @@ impl Sockets {
             Slot::Unix
         };
         self.index.insert(s.inode, slot);
+    }
+
+    /// Fill in the time since the last ACK of the CLOSE_WAIT sockets a bare walk kept: one
+    /// exact lookup each (a probe of the kernel's hash table) while they are few against the
+    /// sockets of the dump, else one more walk of the table for CLOSE_WAIT alone, as before.
+    fn read_close_wait_info(
+        &mut self,
+        diag: &mut DiagSocket,
+        info: Extensions,
+    ) -> Result<(), NetlinkError> {
+        let waiting: Vec<usize> = (0..self.tracked.len())
+            .filter(|&i| {
+                let s = &self.tracked[i];
+                s.state == TcpState::CloseWait && s.inode != 0 && s.last_ack_recv_ms.is_none()
+            })
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let sockets = self.tcp_states.total();
+        if (waiting.len() as u64).saturating_mul(SOCKETS_A_LOOKUP_COSTS) > sockets {
+            let at: InodeMap<usize> = waiting
+                .iter()
+                .map(|&i| (self.tracked[i].inode, i))
+                .collect();
+            let close_wait = StateMask::only(&[TcpState::CloseWait]);
+            return diag.dump_tcp(close_wait, info, |s| {
+                if let Some(&i) = at.get(&s.inode) {
+                    self.tracked[i].last_ack_recv_ms = s.tcp_info.and_then(|t| t.last_ack_recv);
+                }
+            });
+        }
+        for i in waiting {
+            let (local, peer, inode) = {
+                let s = &self.tracked[i];
+                (s.local, s.peer, s.inode)
+            };
+            if let Some(found) = look_up(diag, local, peer, info)?
+                && found.inode == inode
+            {
+                self.tracked[i].last_ack_recv_ms = found.tcp_info.and_then(|t| t.last_ack_recv);
+            }
+        }
+        Ok(())
+    }
+
+    /// Fill in how long the sockets whose other end is gone have been idle (the time since
+    /// they last received data), by one exact lookup each: they are few, and a large dump
+    /// asks for no `tcp_info` in its walk.
+    fn read_peer_gone_idle(
+        &mut self,
+        diag: &mut DiagSocket,
+        info: Extensions,
+    ) -> Result<(), NetlinkError> {
+        for at in 0..self.peer_gone.len() {
+            let s = &self.peer_gone[at].socket;
+            if self.peer_gone[at].idle_ms.is_some() || s.inode == 0 {
+                continue;
+            }
+            let (local, peer, inode) = (s.local, s.peer, s.inode);
+            if let Some(found) = look_up(diag, local, peer, info)?
+                && found.inode == inode
+            {
+                self.peer_gone[at].idle_ms = found.tcp_info.and_then(|t| t.last_data_recv);
+            }
+        }
+        Ok(())
     }
 
     /// Keep what the peer check found: the candidates whose other end never passed.

@@ -106,6 +106,7 @@ pub struct Process {
     pub tcp_sockets: u64,
     pub unix_sockets: u64,
     pub close_wait: u64,
+    pub close_wait_oldest_s: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -112,13 +112,7 @@ const COMPAT_REQ_LEN: usize = 60;
 /// returns IPv4 and IPv6 sockets alike, in the same `inet_diag_msg` replies, which then carry
 /// the request's message type. Half the walks matters when a hundred namespaces are dumped.
 pub fn inet_compat_request(seq: u32, states: StateMask, ext: Extensions) -> Vec<u8> {
-    let mut extensions = 0u8;
-    if ext.tcp_info {
-        extensions |= 1 << (INET_DIAG_INFO - 1);
-    }
-    if ext.skmeminfo {
-        extensions |= 1 << (INET_DIAG_SKMEMINFO - 1);
-    }
+    let extensions = ext.bits();
     let len = 16 + COMPAT_REQ_LEN;
     let mut buf = Vec::with_capacity(len);
     buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());

@@ -22,7 +22,7 @@ use netlink_packet_core::NLM_F_REQUEST;
 use netlink_packet_sock_diag::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DIAG_BY_FAMILY};
 
 use super::wire::{HEADER_LEN, ReplyError};
-use super::{InetSock, StateMask};
+use super::{Extensions, InetSock, StateMask};
 use crate::model::TcpState;
 
 /// `sizeof(struct inet_diag_req_v2)`.
@@ -32,8 +32,9 @@ const REQ_LEN: usize = 56;
 const NO_COOKIE: u32 = !0;
 
 /// The exact lookup request for the TCP socket whose own address is `local` and whose peer
-/// is `peer`. Both must be of one family; an IPv4 pair is asked as `AF_INET`.
-pub fn lookup_request(seq: u32, local: SocketAddr, peer: SocketAddr) -> Vec<u8> {
+/// is `peer`, with the extensions `ext` in the answer. Both must be of one family; an IPv4
+/// pair is asked as `AF_INET`.
+pub fn lookup_request(seq: u32, local: SocketAddr, peer: SocketAddr, ext: Extensions) -> Vec<u8> {
     let len = HEADER_LEN + REQ_LEN;
     let mut buf = Vec::with_capacity(len);
     buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
@@ -42,9 +43,9 @@ pub fn lookup_request(seq: u32, local: SocketAddr, peer: SocketAddr) -> Vec<u8> 
     buf.extend_from_slice(&seq.to_ne_bytes());
     buf.extend_from_slice(&0u32.to_ne_bytes());
     let family = if local.is_ipv4() { AF_INET } else { AF_INET6 };
-    // sdiag_family, sdiag_protocol, idiag_ext (none), pad; idiag_states is not read by an
-    // exact lookup, every state is asked for the reader's sake.
-    buf.extend_from_slice(&[family, IPPROTO_TCP, 0, 0]);
+    // sdiag_family, sdiag_protocol, idiag_ext, pad; idiag_states is not read by an exact
+    // lookup, every state is asked for the reader's sake.
+    buf.extend_from_slice(&[family, IPPROTO_TCP, ext.bits(), 0]);
     buf.extend_from_slice(&StateMask::ALL.0.to_ne_bytes());
     buf.extend_from_slice(&local.port().to_be_bytes());
     buf.extend_from_slice(&peer.port().to_be_bytes());
@@ -114,6 +115,7 @@ mod tests {
             7,
             "10.0.0.2:40000".parse().expect("addr"),
             "10.0.0.1:5020".parse().expect("addr"),
+            Extensions::default(),
         );
         assert_eq!(req.len(), 72);
         assert_eq!(req[..4], 72u32.to_ne_bytes());
@@ -140,8 +142,13 @@ mod tests {
             1,
             "[fd00::2]:40000".parse().expect("addr"),
             "[fd00::1]:80".parse().expect("addr"),
+            Extensions {
+                tcp_info: true,
+                skmeminfo: false,
+            },
         );
         assert_eq!(req[16], AF_INET6);
+        assert_eq!(req[18], 1 << 1, "INET_DIAG_INFO asked for");
         let local: std::net::Ipv6Addr = "fd00::2".parse().expect("v6");
         assert_eq!(req[28..44], local.octets());
     }

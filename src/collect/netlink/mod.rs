@@ -117,6 +117,21 @@ pub struct Extensions {
     pub skmeminfo: bool,
 }
 
+impl Extensions {
+    /// The request's `idiag_ext`: bit N-1 asks for attribute N.
+    pub fn bits(self) -> u8 {
+        use netlink_packet_sock_diag::{INET_DIAG_INFO, INET_DIAG_SKMEMINFO};
+        let mut bits = 0;
+        if self.tcp_info {
+            bits |= 1u8 << (INET_DIAG_INFO - 1);
+        }
+        if self.skmeminfo {
+            bits |= 1u8 << (INET_DIAG_SKMEMINFO - 1);
+        }
+        bits
+    }
+}
+
 /// `struct tcp_info`, parsed tolerantly: fields the kernel did not send are `None`.
 ///
 /// Times are milliseconds (`last_*`) or microseconds (`rto`, `ato`, `rtt`, `rttvar`,

@@ -208,9 +208,34 @@ impl DiagSocket {
         local: std::net::SocketAddr,
         peer: std::net::SocketAddr,
     ) -> Result<LookupOutcome, NetlinkError> {
+        self.look_up_tcp(local, peer, Extensions::default())
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`DiagSocket::find_tcp`], with the socket found and the extensions `ext` asked for.
+    ///
+    /// # Errors
+    ///
+    /// As [`DiagSocket::find_tcp`].
+    pub fn fetch_tcp(
+        &mut self,
+        local: std::net::SocketAddr,
+        peer: std::net::SocketAddr,
+        ext: Extensions,
+    ) -> Result<Option<InetSock>, NetlinkError> {
+        self.look_up_tcp(local, peer, ext)
+            .map(|(outcome, found)| found.filter(|_| outcome != LookupOutcome::Absent))
+    }
+
+    fn look_up_tcp(
+        &mut self,
+        local: std::net::SocketAddr,
+        peer: std::net::SocketAddr,
+        ext: Extensions,
+    ) -> Result<(LookupOutcome, Option<InetSock>), NetlinkError> {
         const WHAT: &str = "TCP sock_diag lookup";
         let seq = self.next_seq();
-        let request = lookup_request(seq, local, peer);
+        let request = lookup_request(seq, local, peer, ext);
         let mut found = None;
         let answer = self.ask_once(WHAT, seq, &request, |payload| {
             found = Some(parse_inet_msg(payload, StateMask::ALL)?);
@@ -222,6 +247,7 @@ impl DiagSocket {
             Err(other) => return Err(other),
         };
         lookup_outcome(found.as_ref(), &answer)
+            .map(|outcome| (outcome, found))
             .map_err(|reply| NetlinkError::Reply { dump: WHAT, reply })
     }
 
