@@ -63,7 +63,8 @@ fn dump_here(read: NsRead, last: Option<&Tracked>) -> Result<NsDump, NetlinkErro
         let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
         let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
         let usable = tables.sysctl.usable_ports();
-        sockets::dump(read, hint, &tables.local_addrs, usable)
+        let bound_inactive = tables.bound_inactive_possible();
+        sockets::dump(read, hint, bound_inactive, &tables.local_addrs, usable)
             .map(|sockets| (read, sockets, tables))
     });
     let (read, sockets, tables) = dumped?;

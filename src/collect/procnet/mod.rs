@@ -50,6 +50,27 @@ pub struct NetTables {
     pub local_addrs: Vec<IpAddr>,
     /// Files that could not be read or parsed, as operator-facing notes.
     pub notes: Vec<String>,
+    /// `sockets: used` of `sockstat`: the namespace's sockets, of every kind.
+    pub sockets_used: Option<u64>,
+    /// The sum of `protocols`' `sockets` column, read just before `sockstat` (by
+    /// [`read_net_tables`] only).
+    pub protocol_sockets: Option<u64>,
+}
+
+impl NetTables {
+    /// Whether the namespace may hold TCP sockets that are bound but neither listening nor
+    /// connected. Every protocol counts its sockets, but TCP only those in its hash tables:
+    /// a bound-inactive socket is one of the few counted in `sockets: used` and by no
+    /// protocol. When the two agree there is none, and the dump can leave out the kernel's
+    /// bind table, a walk of every bound port of the host. A socket made between the two
+    /// reads, a moment apart, could hide one such socket from that dump; anything else
+    /// counted by no protocol (an unbound socket) only makes the dump walk the table.
+    pub fn bound_inactive_possible(&self) -> bool {
+        match (self.sockets_used, self.protocol_sockets) {
+            (Some(used), Some(counted)) => used != counted,
+            _ => true,
+        }
+    }
 }
 
 const NET: &str = "/proc/thread-self/net";
@@ -67,7 +88,7 @@ pub fn read_net_tables() -> NetTables {
     };
     // Counters last: the caller dumps the listeners right after, and `listen-drops` compares
     // a listener's own drop counter with ListenDrops, so the two must be read together.
-    read_counters_into(&mut tables, &mut reader, &net);
+    read_counters_into(&mut tables, &mut reader, &net, true);
     tables.notes = reader.notes;
     tables
 }
@@ -78,13 +99,14 @@ pub fn read_net_tables() -> NetTables {
 pub fn read_counters() -> NetTables {
     let mut reader = Reader::default();
     let mut tables = NetTables::default();
-    read_counters_into(&mut tables, &mut reader, &Dir::open(NET));
+    read_counters_into(&mut tables, &mut reader, &Dir::open(NET), false);
     tables.notes = reader.notes;
     tables
 }
 
-/// `netstat` (ListenDrops) is read last, closest to the listener dump that follows.
-fn read_counters_into(tables: &mut NetTables, reader: &mut Reader, net: &Dir) {
+/// `netstat` (ListenDrops) is read last, closest to the listener dump that follows;
+/// `protocols`, when asked for, just before `sockstat`, to be compared with it.
+fn read_counters_into(tables: &mut NetTables, reader: &mut Reader, net: &Dir, protocols: bool) {
     if let Some(mut sections) = reader.load(net, "snmp", parse::parse_snmp) {
         tables.tcp = reader.section(&mut sections, "Tcp", "snmp");
         tables.udp.v4 = reader.section(&mut sections, "Udp", "snmp");
@@ -93,7 +115,18 @@ fn read_counters_into(tables: &mut NetTables, reader: &mut Reader, net: &Dir) {
     if let Some(v6) = reader.optional(net, "snmp6", |t| parse::parse_snmp6(t, "Udp6")) {
         tables.udp.v6 = v6;
     }
-    tables.sockstat = reader.load(net, "sockstat", parse::parse_sockstat);
+    if protocols {
+        tables.protocol_sockets = reader.load(net, "protocols", parse::parse_protocol_sockets);
+    }
+    if let Some((sockstat, used)) = reader.load(net, "sockstat", |text| {
+        Ok((
+            parse::parse_sockstat(text)?,
+            parse::parse_sockets_used(text).ok(),
+        ))
+    }) {
+        tables.sockstat = Some(sockstat);
+        tables.sockets_used = used;
+    }
     if let Some(mut sections) = reader.load(net, "netstat", parse::parse_snmp) {
         tables.tcp_ext = reader.section(&mut sections, "TcpExt", "netstat");
     }
