@@ -7,7 +7,8 @@
 //!    namespaces exist and what to call them;
 //! 2. at the same time: the descriptor walk ([`procs::Inspected::walk`]) on threads of its
 //!    own, the caller's namespace dumped on the calling thread, and every other namespace
-//!    asked for dumped from short-lived threads that enter it ([`netns::in_each`]);
+//!    asked for dumped from a few threads (one per core) that enter one namespace after
+//!    another ([`netns::in_each`]);
 //! 3. the join of sockets and processes by socket inode ([`join`]), and the snapshot.
 //!
 //! What is read is the [`ReadPlan`]'s to say; what a refresh keeps and puts back is
