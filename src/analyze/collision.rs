@@ -40,7 +40,6 @@ pub fn mined_ports(ns: &NetnsSnapshot) -> Vec<MinedPorts> {
     let usable = |port: u16| {
         (lo..=hi).contains(&port) && !reserved.iter().any(|&(a, b)| (a..=b).contains(&port))
     };
-    let range_size = (lo..=hi).filter(|&p| usable(p)).count() as u64;
     let mut groups: BTreeMap<(IpAddr, SocketAddr), (BTreeSet<u16>, BTreeSet<u32>)> =
         BTreeMap::new();
     for s in ns
@@ -57,6 +56,12 @@ pub fn mined_ports(ns: &NetnsSnapshot) -> Vec<MinedPorts> {
         ports.insert(s.peer.port());
         owners.extend(&s.owners);
     }
+    if groups.is_empty() {
+        return Vec::new();
+    }
+    // Counted only now: most namespaces have no such socket, and a scan of many namespaces
+    // would count ~28,000 ports for each.
+    let range_size = (lo..=hi).filter(|&p| usable(p)).count() as u64;
     let mut out: Vec<MinedPorts> = groups
         .into_iter()
         .map(|((client, server), (ports, owners))| MinedPorts {

@@ -201,6 +201,9 @@ pub(super) fn port_use_views(
     snapshot: &Snapshot,
     t: &Thresholds,
 ) -> Vec<PortUseView> {
+    if ns.port_use.is_empty() {
+        return Vec::new();
+    }
     let range_size = ns.sysctl.usable_ports().map_or(0, |u| u.size());
     let mut views: Vec<PortUseView> = ns
         .port_use

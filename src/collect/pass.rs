@@ -7,9 +7,9 @@
 //!    namespaces exist and what to call them;
 //! 2. at the same time: the descriptor walk ([`procs::Inspected::walk_where`]) on threads of
 //!    its own, the caller's namespace dumped on the calling thread, and every other namespace
-//!    asked for dumped from short-lived threads that enter it ([`netns::in_each`]). A pass
-//!    that dumps the caller's namespace in full starts that dump with step 1 instead: it
-//!    needs nothing of the process scan;
+//!    asked for dumped from a few threads (one per core) that enter one namespace after
+//!    another ([`netns::in_each`]). A pass that dumps the caller's namespace in full starts
+//!    that dump with step 1 instead: it needs nothing of the process scan;
 //! 3. the join of sockets and processes by socket inode ([`join`]), and the snapshot.
 //!
 //! The walk is scoped ([`WalkScope`]): only the processes of the namespaces dumped are walked
@@ -80,8 +80,16 @@ fn dump_here(
         let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
         let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
         let usable = tables.sysctl.usable_ports();
-        sockets::dump(read, hint, &tables.local_addrs, usable, others_scanned)
-            .map(|sockets| (read, sockets, tables))
+        let bound_inactive = tables.bound_inactive_possible();
+        sockets::dump(
+            read,
+            hint,
+            bound_inactive,
+            &tables.local_addrs,
+            usable,
+            others_scanned,
+        )
+        .map(|sockets| (read, sockets, tables))
     });
     let (read, sockets, tables) = dumped?;
     let cross = others_scanned && read.is_full();

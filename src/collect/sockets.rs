@@ -394,7 +394,9 @@ fn look_up(
 /// Dump the TCP sockets (both families) and unix sockets of the calling thread's namespace.
 /// `sockets_hint` is how many TCP sockets the namespace holds, when known (`sockstat`).
 ///
-/// A full dump asks for every TCP state, with the costly extensions only where they are
+/// A full dump asks for every TCP state (bound-inactive sockets only when the namespace may
+/// hold one, `bound_inactive`: asking makes the kernel walk its bind table, shared by all
+/// namespaces, see [`NetTables::bound_inactive_possible`](super::procnet::NetTables)), with the costly extensions only where they are
 /// read: LISTEN with `SKMEMINFO` (drops), CLOSE_WAIT with `INFO` (`tcpi_last_ack_recv`),
 /// every other state bare (in a small namespace, with `INFO` too, in the same walk). A fresh
 /// dump keeps the first two, with SYN_RECV beside CLOSE_WAIT (request sockets carry no
@@ -414,6 +416,7 @@ fn look_up(
 pub fn dump(
     read: NsRead,
     sockets_hint: Option<u64>,
+    bound_inactive: bool,
     local_addrs: &[IpAddr],
     usable: Option<UsablePorts>,
     others_scanned: bool,
@@ -444,13 +447,18 @@ pub fn dump(
     };
     let listen = StateMask::only(&[TcpState::Listen]);
     diag.dump_tcp(listen, drops, |s| out.add_tcp(s))?;
+    let all = if bound_inactive {
+        StateMask::ALL
+    } else {
+        StateMask::ALL.without(&[TcpState::BoundInactive])
+    };
     match read {
         NsRead::Full if sockets_hint.is_some_and(|n| n <= ONE_WALK_UP_TO) => {
-            let rest = StateMask::ALL.without(&[TcpState::Listen]);
+            let rest = all.without(&[TcpState::Listen]);
             diag.dump_tcp(rest, info, |s| out.add_tcp(s))?;
         }
         NsRead::Full => {
-            let bare = StateMask::ALL.without(&[TcpState::Listen]);
+            let bare = all.without(&[TcpState::Listen]);
             diag.dump_tcp(bare, Extensions::default(), |s| out.add_tcp(s))?;
             out.read_close_wait_info(&mut diag, info)?;
         }

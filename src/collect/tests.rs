@@ -594,3 +594,60 @@ fn a_listener_held_from_another_namespace_is_owned_and_stays_owned_across_refres
     }
     drop(listener);
 }
+
+/// `f`, run on a thread of its own inside `holder`'s namespace.
+fn inside<R: Send + 'static>(holder: &Holder, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let ns = std::fs::File::open(holder.ns_path()).expect("open the namespace");
+    std::thread::spawn(move || {
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&ns),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns");
+        f()
+    })
+    .join()
+    .expect("the thread inside the namespace")
+}
+
+/// A full pass leaves the kernel's bind table out of its dump only where the namespace's
+/// counts say no bound-inactive socket exists: one that does is still counted.
+#[test]
+fn a_bound_inactive_socket_is_counted_and_without_one_the_pass_may_leave_the_bind_table_out() {
+    let test =
+        "a_bound_inactive_socket_is_counted_and_without_one_the_pass_may_leave_the_bind_table_out";
+    if !may_enter_or_skip(test) {
+        return;
+    }
+    let Some(holder) = Holder::start(test) else {
+        return;
+    };
+    let bound = inside(&holder, || {
+        let fd = rustix::net::socket(
+            rustix::net::AddressFamily::INET,
+            rustix::net::SocketType::STREAM,
+            None,
+        )
+        .expect("a TCP socket");
+        let any_port = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 0);
+        rustix::net::bind(&fd, &any_port).expect("bind");
+        fd
+    });
+    assert!(inside(&holder, || procnet::read_net_tables()
+        .bound_inactive_possible()));
+    let snapshot = collect(&in_holder(&holder)).expect("a pass");
+    assert_eq!(snapshot.netns[0].tcp_states.get(TcpState::BoundInactive), 1);
+
+    drop(bound);
+    // Our own netlink sockets of the pass just made leave the namespace's count only once
+    // the kernel frees them, after a grace period.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while inside(&holder, || {
+        procnet::read_net_tables().bound_inactive_possible()
+    }) {
+        assert!(Instant::now() < deadline, "the counts never agreed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let snapshot = collect(&in_holder(&holder)).expect("a pass");
+    assert_eq!(snapshot.netns[0].tcp_states.get(TcpState::BoundInactive), 0);
+}

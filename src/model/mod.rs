@@ -337,19 +337,32 @@ impl Sysctls {
     /// `ip_local_reserved_ports`; `None` when the range could not be read.
     pub fn usable_ports(&self) -> Option<UsablePorts> {
         let (lo, hi) = self.ip_local_port_range?;
+        // A word at a time: a scan of 1,000 namespaces builds one each, of ~28,000 ports.
         let mut bits = vec![0u64; 1024];
-        let mut size = 0;
-        for port in lo..=hi {
-            if !self
-                .ip_local_reserved_ports
-                .iter()
-                .any(|&(a, b)| (a..=b).contains(&port))
-            {
-                bits[usize::from(port / 64)] |= 1 << (port % 64);
-                size += 1;
-            }
+        mark_ports(&mut bits, (lo, hi), true);
+        for &range in &self.ip_local_reserved_ports {
+            mark_ports(&mut bits, range, false);
         }
+        let size = bits.iter().map(|w| u64::from(w.count_ones())).sum();
         Some(UsablePorts { bits, size })
+    }
+}
+
+/// Set (`on`) or clear the bits of ports `lo..=hi` in a 65,536-bit map.
+fn mark_ports(bits: &mut [u64], (lo, hi): (u16, u16), on: bool) {
+    if lo > hi {
+        return;
+    }
+    let (lo, hi) = (usize::from(lo), usize::from(hi));
+    for (at, word) in bits.iter_mut().enumerate().take(hi / 64 + 1).skip(lo / 64) {
+        let from = if at == lo / 64 { lo % 64 } else { 0 };
+        let to = if at == hi / 64 { hi % 64 } else { 63 };
+        let mask = (u64::MAX >> (63 - (to - from))) << from;
+        if on {
+            *word |= mask;
+        } else {
+            *word &= !mask;
+        }
     }
 }
 
@@ -495,5 +508,44 @@ impl Snapshot {
             .binary_search_by_key(&pid, |p| p.pid)
             .ok()
             .map(|i| &self.processes[i])
+    }
+}
+
+#[cfg(test)]
+mod usable_ports_tests {
+    use super::*;
+
+    /// The map, port by port, as the definition says.
+    fn naive(lo: u16, hi: u16, reserved: &[(u16, u16)]) -> Vec<u16> {
+        (lo..=hi)
+            .filter(|p| !reserved.iter().any(|&(a, b)| (a..=b).contains(p)))
+            .collect()
+    }
+
+    #[test]
+    fn usable_ports_are_the_range_less_the_reserved_ones() {
+        for (range, reserved) in [
+            ((32768, 60999), vec![]),
+            (
+                (32768, 60999),
+                vec![(40000, 40000), (50000, 50063), (60990, 65535)],
+            ),
+            ((0, 65535), vec![(0, 0), (63, 64), (65535, 65535)]),
+            ((1024, 1024), vec![]),
+            ((5, 3), vec![]),
+            ((100, 200), vec![(150, 120)]),
+        ] {
+            let sysctl = Sysctls {
+                ip_local_port_range: Some(range),
+                ip_local_reserved_ports: reserved.clone(),
+                ..Sysctls::default()
+            };
+            let usable = sysctl.usable_ports().expect("a range");
+            let want = naive(range.0, range.1, &reserved);
+            assert_eq!(usable.size(), want.len() as u64, "{range:?} {reserved:?}");
+            for port in 0..=u16::MAX {
+                assert_eq!(usable.contains(port), want.binary_search(&port).is_ok());
+            }
+        }
     }
 }

@@ -23,7 +23,8 @@
 //! (a pid namespace of our own) is pid 1's namespace taken as the host's, as the best that
 //! can be seen from there.
 //!
-//! **Entering them** ([`in_each`]): each namespace is dumped from a short-lived thread that
+//! **Entering them** ([`in_each`]): each namespace is dumped from one of a few threads of
+//! our own, which enter one namespace after another and end when all are done. The thread
 //! opens one of the namespace's files, checks it is still the namespace that was found (a
 //! pid can be reused, a name re-bound), and calls `setns(CLONE_NEWNET)`. The calling thread
 //! never moves. Sockets made afterwards on that thread, `/proc/thread-self/net` and

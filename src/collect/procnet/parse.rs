@@ -184,6 +184,55 @@ pub fn parse_sockstat(text: &str) -> Result<SockStat, ParseError> {
     })
 }
 
+/// The `sockets: used N` line of /proc/net/sockstat: every socket of the namespace that a
+/// process made (not the kernel's own), of any family and protocol.
+///
+/// # Errors
+///
+/// When there is no such line or N is not a number.
+pub fn parse_sockets_used(text: &str) -> Result<u64, ParseError> {
+    let (line, rest) = text
+        .lines()
+        .enumerate()
+        .find_map(|(i, line)| {
+            line.strip_prefix("sockets: used ")
+                .map(|rest| (i + 1, rest))
+        })
+        .ok_or(ParseError::MissingLine("sockets:"))?;
+    let value = rest.trim();
+    value.parse().map_err(|_| ParseError::NotANumber {
+        line,
+        field: "sockets.used".to_owned(),
+        value: value.to_owned(),
+    })
+}
+
+/// The sum of the `sockets` column of /proc/net/protocols: the sockets each protocol counts
+/// as its own in the namespace. TCP and UDP count a socket only once it is in one of their
+/// hash tables (bound and listening or connected for TCP, bound for UDP).
+///
+/// # Errors
+///
+/// When the header has no `sockets` column, or a line has no number in it.
+pub fn parse_protocol_sockets(text: &str) -> Result<u64, ParseError> {
+    let mut lines = text.lines().enumerate();
+    let column = lines
+        .next()
+        .and_then(|(_, header)| header.split_whitespace().position(|w| w == "sockets"))
+        .ok_or(ParseError::MissingField("sockets"))?;
+    let mut sum = 0u64;
+    for (i, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
+        let value = line.split_whitespace().nth(column).unwrap_or_default();
+        let n: u64 = value.parse().map_err(|_| ParseError::NotANumber {
+            line: i + 1,
+            field: "sockets".to_owned(),
+            value: value.to_owned(),
+        })?;
+        sum = sum.saturating_add(n);
+    }
+    Ok(sum)
+}
+
 /// A sysctl holding one unsigned integer, e.g. `4096\n`.
 ///
 /// # Errors
@@ -583,6 +632,25 @@ mod tests {
                 mem: 1
             })
         );
+    }
+
+    #[test]
+    fn sockets_used_and_counted_by_protocol() {
+        assert_eq!(parse_sockets_used(fixture!("sockstat")), Ok(16));
+        assert_eq!(
+            parse_sockets_used("TCP: inuse 1\n"),
+            Err(ParseError::MissingLine("sockets:"))
+        );
+        assert!(parse_sockets_used("sockets: used many\n").is_err());
+        // A fresh namespace, with nothing in it.
+        assert_eq!(parse_protocol_sockets(fixture!("protocols")), Ok(0));
+        let two = "protocol  size sockets  memory press\nTCP 2560 1 -1 no\nUNIX 1024 1 -1 NI\n";
+        assert_eq!(parse_protocol_sockets(two), Ok(2));
+        assert_eq!(
+            parse_protocol_sockets("protocol size\nTCP 2560\n"),
+            Err(ParseError::MissingField("sockets"))
+        );
+        assert!(parse_protocol_sockets("protocol size sockets\nTCP 2560\n").is_err());
     }
 
     #[test]

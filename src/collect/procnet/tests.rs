@@ -97,19 +97,24 @@ fn reads_the_namespace_of_the_calling_thread() {
 
 #[test]
 fn a_malformed_or_missing_file_becomes_a_note() {
-    let mut notes = Notes::default();
-    let text = "TcpExt: A B\nTcpExt: 1\n".to_owned();
+    let mut notes = Vec::new();
+    let text = "TcpExt: A B\nTcpExt: 1\n";
     assert_eq!(
-        notes.parsed("/x/netstat", Ok(text), parse::parse_snmp),
+        parsed(&mut notes, ("/x", "netstat"), Ok(text), parse::parse_snmp),
         None
     );
     let missing = std::io::Error::from(ErrorKind::NotFound);
     assert_eq!(
-        notes.parsed("/x/sockstat", Err(missing), parse::parse_sockstat),
+        parsed(
+            &mut notes,
+            ("/x", "sockstat"),
+            Err(missing),
+            parse::parse_sockstat
+        ),
         None
     );
     assert_eq!(
-        notes.0,
+        notes,
         [
             "could not parse /x/netstat: line 2: section TcpExt has 2 names but 1 values",
             "could not read /x/sockstat: entity not found",
