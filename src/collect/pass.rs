@@ -115,7 +115,7 @@ pub(super) fn run(
     let wall_time_ms = clock::wall_clock_ms();
     let monotonic_ns = clock::monotonic_ns();
 
-    let mut early = start_early(opts, &plan);
+    let mut early = start_early(opts, &plan, keep);
     let previous = plan.walks_to_reuse(prior);
     let inspected = procs::inspect(&opts.proc_root, opts.threads, previous);
     let catalog = Catalog::new(
@@ -459,11 +459,15 @@ type EarlyDump = std::thread::JoinHandle<Result<NsDump, NetlinkError>>;
 /// The caller's own namespace, when the pass surely dumps it in full, is dumped from the
 /// start: its dump needs nothing of the process scan, and runs beside it. With
 /// `--all-netns` other namespaces are taken to be scanned too (if none is, the candidates it
-/// keeps for them are dropped unlooked-at).
-fn start_early(opts: &CollectOptions, plan: &ReadPlan) -> Option<EarlyDump> {
+/// keeps for them are dropped unlooked-at). One-shot passes only: a collector's would give
+/// each full dump a thread of its own, spreading its memory over the allocator's per-thread
+/// arenas for the life of the dashboard.
+fn start_early(opts: &CollectOptions, plan: &ReadPlan, keep: Keep) -> Option<EarlyDump> {
     let all = matches!(opts.netns, NetnsScope::All);
-    (plan.dump_all && matches!(opts.netns, NetnsScope::Own | NetnsScope::All))
-        .then(|| std::thread::spawn(move || dump_here(NsRead::Full, None, all)))
+    (keep == Keep::Nothing
+        && plan.dump_all
+        && matches!(opts.netns, NetnsScope::Own | NetnsScope::All))
+    .then(|| std::thread::spawn(move || dump_here(NsRead::Full, None, all)))
 }
 
 /// Wait for an early dump that the pass turned out not to need.
