@@ -208,10 +208,14 @@ pub(super) fn looked_elsewhere(
     } else {
         String::new()
     };
+    let sockets = if unowned == 1 { "socket" } else { "sockets" };
+    let processes = |n: usize| if n == 1 { "process" } else { "processes" };
     format!(
-        "{unowned} sockets had no owner among the processes of the scanned namespaces; \
-         walked the descriptors of {walked} processes of other namespaces{unreadable}, found \
-         the owners of {found} ({holders} processes: descriptors passed across namespaces)"
+        "{unowned} {sockets} had no owner among the processes of the scanned namespaces; \
+         walked the descriptors of {walked} {} of other namespaces{unreadable}, found the \
+         owners of {found} ({holders} {}: descriptors passed across namespaces)",
+        processes(walked),
+        processes(holders),
     )
 }
 

@@ -88,7 +88,7 @@ fn a_listener_held_from_another_namespace_names_its_owner_and_says_where_it_was_
             )
         });
     assert!(
-        note.starts_with("1 sockets had no owner") && note.contains("found the owners of 1 "),
+        note.starts_with("1 socket had no owner") && note.contains("found the owners of 1 "),
         "{note}"
     );
     let listed: Vec<u32> = report
