@@ -16,59 +16,35 @@
 //!
 //! Pure functions over bytes; [`super::DiagSocket::destroy`] sends them.
 
-use std::net::SocketAddr;
-
 use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST};
-use netlink_packet_sock_diag::{AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DESTROY};
+use netlink_packet_sock_diag::{AF_INET, AF_INET6, SOCK_DESTROY};
 
 use super::InetSock;
-use super::wire::{Errno, HEADER_LEN, ReplyError};
+use super::lookup::{Exact, exact_request};
+use super::wire::{Errno, ReplyError};
 use crate::model::Family;
-
-/// `sizeof(struct inet_diag_req_v2)`.
-const REQ_LEN: usize = 56;
 
 /// The `SOCK_DESTROY` request for exactly `sock`, as sent on the wire.
 pub fn destroy_request(seq: u32, sock: &InetSock) -> Vec<u8> {
-    let len = HEADER_LEN + REQ_LEN;
-    let mut buf = Vec::with_capacity(len);
-    buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
-    buf.extend_from_slice(&SOCK_DESTROY.to_ne_bytes());
-    buf.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-    buf.extend_from_slice(&seq.to_ne_bytes());
-    buf.extend_from_slice(&0u32.to_ne_bytes());
-    let family = match sock.family {
-        Family::Inet => AF_INET,
-        Family::Inet6 => AF_INET6,
-    };
-    // sdiag_family, sdiag_protocol, idiag_ext, pad; idiag_states is not read by an exact
-    // lookup.
-    buf.extend_from_slice(&[family, IPPROTO_TCP, 0, 0]);
-    buf.extend_from_slice(&0u32.to_ne_bytes());
-    buf.extend_from_slice(&sock.local.port().to_be_bytes());
-    buf.extend_from_slice(&sock.peer.port().to_be_bytes());
-    buf.extend_from_slice(&address(sock.local));
-    buf.extend_from_slice(&address(sock.peer));
-    buf.extend_from_slice(&sock.ifindex.to_ne_bytes());
     // The low half of the cookie first, as the kernel wrote it.
     let low = u32::try_from(sock.cookie & u64::from(u32::MAX)).unwrap_or_default();
     let high = u32::try_from(sock.cookie >> 32).unwrap_or_default();
-    buf.extend_from_slice(&low.to_ne_bytes());
-    buf.extend_from_slice(&high.to_ne_bytes());
-    buf
-}
-
-/// `idiag_src` / `idiag_dst`: 16 bytes, an IPv4 address in the first 4 (as the kernel fills
-/// them in a dump).
-fn address(addr: SocketAddr) -> [u8; 16] {
-    match addr {
-        SocketAddr::V4(v4) => {
-            let mut out = [0; 16];
-            out[..4].copy_from_slice(&v4.ip().octets());
-            out
-        }
-        SocketAddr::V6(v6) => v6.ip().octets(),
-    }
+    exact_request(&Exact {
+        seq,
+        message_type: SOCK_DESTROY,
+        flags: NLM_F_REQUEST | NLM_F_ACK,
+        family: match sock.family {
+            Family::Inet => AF_INET,
+            Family::Inet6 => AF_INET6,
+        },
+        ext: 0,
+        // Not read by an exact lookup.
+        states: 0,
+        local: sock.local,
+        peer: sock.peer,
+        ifindex: sock.ifindex,
+        cookie: [low, high],
+    })
 }
 
 /// What became of one socket the kernel was asked to destroy.
@@ -112,6 +88,7 @@ mod tests {
     use super::*;
     use crate::collect::netlink::parse_datagram;
     use crate::model::TcpState;
+    use netlink_packet_sock_diag::IPPROTO_TCP;
 
     fn sock(local: &str, peer: &str, family: Family, cookie: u64) -> InetSock {
         InetSock {

@@ -35,30 +35,63 @@ const NO_COOKIE: u32 = !0;
 /// is `peer`, with the extensions `ext` in the answer. Both must be of one family; an IPv4
 /// pair is asked as `AF_INET`.
 pub fn lookup_request(seq: u32, local: SocketAddr, peer: SocketAddr, ext: Extensions) -> Vec<u8> {
+    exact_request(&Exact {
+        seq,
+        message_type: SOCK_DIAG_BY_FAMILY,
+        flags: NLM_F_REQUEST,
+        family: if local.is_ipv4() { AF_INET } else { AF_INET6 },
+        ext: ext.bits(),
+        // Not read by an exact lookup; every state is asked for the reader's sake.
+        states: StateMask::ALL.0,
+        local,
+        peer,
+        // Any interface, any socket with this 4-tuple.
+        ifindex: 0,
+        cookie: [NO_COOKIE, NO_COOKIE],
+    })
+}
+
+/// A request naming exactly one TCP socket: what an exact lookup and `SOCK_DESTROY` send.
+pub(super) struct Exact {
+    pub(super) seq: u32,
+    pub(super) message_type: u16,
+    pub(super) flags: u16,
+    pub(super) family: u8,
+    /// `idiag_ext`.
+    pub(super) ext: u8,
+    /// `idiag_states`.
+    pub(super) states: u32,
+    pub(super) local: SocketAddr,
+    pub(super) peer: SocketAddr,
+    pub(super) ifindex: u32,
+    /// The cookie's low half first, as the kernel writes it.
+    pub(super) cookie: [u32; 2],
+}
+
+/// The netlink message of `r`: a header and a `struct inet_diag_req_v2`.
+pub(super) fn exact_request(r: &Exact) -> Vec<u8> {
     let len = HEADER_LEN + REQ_LEN;
     let mut buf = Vec::with_capacity(len);
     buf.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
-    buf.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    buf.extend_from_slice(&NLM_F_REQUEST.to_ne_bytes());
-    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&r.message_type.to_ne_bytes());
+    buf.extend_from_slice(&r.flags.to_ne_bytes());
+    buf.extend_from_slice(&r.seq.to_ne_bytes());
     buf.extend_from_slice(&0u32.to_ne_bytes());
-    let family = if local.is_ipv4() { AF_INET } else { AF_INET6 };
-    // sdiag_family, sdiag_protocol, idiag_ext, pad; idiag_states is not read by an exact
-    // lookup, every state is asked for the reader's sake.
-    buf.extend_from_slice(&[family, IPPROTO_TCP, ext.bits(), 0]);
-    buf.extend_from_slice(&StateMask::ALL.0.to_ne_bytes());
-    buf.extend_from_slice(&local.port().to_be_bytes());
-    buf.extend_from_slice(&peer.port().to_be_bytes());
-    buf.extend_from_slice(&address(local));
-    buf.extend_from_slice(&address(peer));
-    // idiag_if: any interface.
-    buf.extend_from_slice(&0u32.to_ne_bytes());
-    buf.extend_from_slice(&NO_COOKIE.to_ne_bytes());
-    buf.extend_from_slice(&NO_COOKIE.to_ne_bytes());
+    // sdiag_family, sdiag_protocol, idiag_ext, pad.
+    buf.extend_from_slice(&[r.family, IPPROTO_TCP, r.ext, 0]);
+    buf.extend_from_slice(&r.states.to_ne_bytes());
+    buf.extend_from_slice(&r.local.port().to_be_bytes());
+    buf.extend_from_slice(&r.peer.port().to_be_bytes());
+    buf.extend_from_slice(&address(r.local));
+    buf.extend_from_slice(&address(r.peer));
+    buf.extend_from_slice(&r.ifindex.to_ne_bytes());
+    buf.extend_from_slice(&r.cookie[0].to_ne_bytes());
+    buf.extend_from_slice(&r.cookie[1].to_ne_bytes());
     buf
 }
 
-/// `idiag_src` / `idiag_dst`: 16 bytes, an IPv4 address in the first 4.
+/// `idiag_src` / `idiag_dst`: 16 bytes, an IPv4 address in the first 4 (as the kernel fills
+/// them in a dump).
 fn address(addr: SocketAddr) -> [u8; 16] {
     match addr {
         SocketAddr::V4(v4) => {
