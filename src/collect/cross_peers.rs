@@ -42,7 +42,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::netlink::{DiagSocket, Extensions, LookupOutcome, NetlinkError, StateMask};
 use super::netns::{self, NsId, Target};
 use super::pass::Dumped;
-use super::sockets::Sockets;
+use super::sockets::{Sockets, plain, plain_ip};
 use crate::model::{PeerGone, TcpState};
 
 /// Who holds an address among the scanned namespaces.
@@ -52,18 +52,6 @@ enum Holder {
     One(usize),
     /// Two or more.
     Many,
-}
-
-/// An address as both ends see it: an IPv4-mapped IPv6 address as the IPv4 address.
-fn plain_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 @ IpAddr::V4(_) => v4,
-    }
-}
-
-fn plain(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(plain_ip(addr.ip()), addr.port())
 }
 
 /// Which namespace holds each address, of the namespaces given by their addresses. Loopback

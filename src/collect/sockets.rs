@@ -127,14 +127,14 @@ pub const FOREIGN_LIMIT: usize = 20_000;
 
 /// An address as both ends see it: an IPv4-mapped IPv6 address (a dual-stack socket's view
 /// of an IPv4 peer) as the IPv4 address.
-fn plain_ip(ip: IpAddr) -> IpAddr {
+pub(super) fn plain_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 @ IpAddr::V4(_) => v4,
     }
 }
 
-fn plain(addr: SocketAddr) -> SocketAddr {
+pub(super) fn plain(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(plain_ip(addr.ip()), addr.port())
 }
 
