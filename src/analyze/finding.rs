@@ -30,11 +30,12 @@ pub enum FindingId {
     PeerGone,
     UdpReceiveDrops,
     EphemeralPortExhaustion,
+    ReuseportImbalance,
 }
 
 impl FindingId {
     /// Every id, in the order of the design's table.
-    pub const ALL: [FindingId; 16] = [
+    pub const ALL: [FindingId; 17] = [
         FindingId::AcceptQueueFull,
         FindingId::AcceptQueueHigh,
         FindingId::ListenDrops,
@@ -51,6 +52,7 @@ impl FindingId {
         FindingId::PeerGone,
         FindingId::UdpReceiveDrops,
         FindingId::EphemeralPortExhaustion,
+        FindingId::ReuseportImbalance,
     ];
 
     /// `accept-queue-full`: the id as the contract spells it.
@@ -72,6 +74,7 @@ impl FindingId {
             FindingId::PeerGone => "peer-gone",
             FindingId::UdpReceiveDrops => "udp-receive-drops",
             FindingId::EphemeralPortExhaustion => "ephemeral-port-exhaustion",
+            FindingId::ReuseportImbalance => "reuseport-imbalance",
         }
     }
 

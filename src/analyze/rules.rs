@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use super::acceptors::{self, Acceptor};
 use super::collision::{MinedPorts, mined_ports};
 use super::connections::{Connecting, HalfOpen, Holder, PeersGone, ReceiveStall, SendStall};
 use super::listeners::{ListenerView, Proto};
@@ -37,6 +38,7 @@ pub(super) fn findings(scope: &Scope<'_>) -> Vec<Finding> {
         out.extend(accept_queue(scope, l));
         out.extend(syn_queue_listener(scope, l));
         out.extend(abandoned(scope, l));
+        out.extend(reuseport_imbalance(scope, l));
     }
     out.extend(listen_drops(scope));
     out.extend(syn_queue_counters(scope));
@@ -154,6 +156,7 @@ fn owner_text(l: &ListenerView) -> String {
     match l.owners.as_slice() {
         [] => "the owning process (not visible: run as root to see it)".to_owned(),
         [o] => format!("{} (pid {})", o.comm, o.pid),
+        [o, _] => format!("{} (pid {}) and 1 other process", o.comm, o.pid),
         [o, rest @ ..] => format!(
             "{} (pid {}) and {} other processes",
             o.comm,
@@ -161,6 +164,39 @@ fn owner_text(l: &ListenerView) -> String {
             rest.len()
         ),
     }
+}
+
+/// [`owner_text`] and its verb: "noaccept (pid 812) is", "nginx (pid 1) and 2 other
+/// processes are".
+fn owner_is(l: &ListenerView) -> String {
+    let verb = if l.owners.len() > 1 { "are" } else { "is" };
+    format!("{} {verb}", owner_text(l))
+}
+
+/// `evidence` with the listener's acceptors, when they were read.
+fn with_acceptors(mut evidence: Value, acceptors: &[Acceptor]) -> Value {
+    if let (Value::Object(map), false) = (&mut evidence, acceptors.is_empty()) {
+        map.insert(
+            "acceptors".to_owned(),
+            serde_json::to_value(acceptors).unwrap_or(Value::Null),
+        );
+    }
+    evidence
+}
+
+/// The first sentence of a remedy for a listener that is not drained: what its acceptors
+/// are doing when they were read, else the owner's accept loop in general.
+fn drain_remedy(l: &ListenerView) -> String {
+    acceptors::verdict(&l.acceptors).map_or_else(
+        || {
+            format!(
+                "{} not calling accept() fast enough: find what stalls its accept loop (a \
+                 saturated worker pool, slow work on the accepting thread).",
+                owner_is(l)
+            )
+        },
+        |v| v.remedy,
+    )
 }
 
 fn drops_rose(l: &ListenerView) -> bool {
@@ -190,11 +226,10 @@ fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
             total
         );
     }
-    let mut remedy = format!(
-        "{} is not calling accept() fast enough: find what stalls its accept loop (a saturated \
-         worker pool, slow work on the accepting thread).",
-        owner_text(l)
-    );
+    if let Some(v) = acceptors::verdict(&l.acceptors) {
+        let _ = write!(summary, "; {}", v.clause);
+    }
+    let mut remedy = drain_remedy(l);
     let somaxconn = sys.somaxconn;
     let _ = match somaxconn {
         Some(max) if l.backlog >= max => write!(
@@ -237,8 +272,9 @@ fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         "full": l.full, "drops_total": l.drops_total, "drops_per_s": l.drops_per_s,
         "owners": l.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
         "somaxconn": somaxconn, "tcp_abort_on_overflow": sys.tcp_abort_on_overflow,
-        "tcp_syncookies": sys.tcp_syncookies,
+        "tcp_syncookies": sys.tcp_syncookies
     });
+    let evidence = with_acceptors(evidence, &l.acceptors);
     Some(finding(
         scope,
         id,
@@ -271,6 +307,7 @@ fn syn_queue_listener(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         "fill_pct": round1(fill),
         "tcp_syncookies": sys.tcp_syncookies, "tcp_max_syn_backlog": sys.tcp_max_syn_backlog,
     });
+    let evidence = with_acceptors(evidence, &l.acceptors);
     Some(finding(
         scope,
         FindingId::SynQueuePressure,
@@ -310,22 +347,127 @@ fn abandoned(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         "{} queued connections were closed by their clients before accept() ({} still waiting)",
         l.unaccepted_close_wait, l.unaccepted_established
     );
-    let remedy = format!(
+    let mut remedy = format!(
         "Clients give up waiting for {} to accept(): their timeout is shorter than the queue \
-         wait. When accepted, these connections read EOF at once — wasted work. Speed up the \
-         accept loop; see the accept-queue findings for this listener.",
+         wait. When accepted, these connections read EOF at once — wasted work.",
         owner_text(l)
     );
+    match acceptors::verdict(&l.acceptors) {
+        Some(v) => {
+            let _ = write!(remedy, " {}", v.remedy);
+        }
+        None => remedy.push_str(
+            " Speed up the accept loop; see the accept-queue findings for this listener.",
+        ),
+    }
     let evidence = json!({
         "local": l.local, "unaccepted_close_wait": l.unaccepted_close_wait,
         "unaccepted_established": l.unaccepted_established, "accept_queue": l.accept_queue,
-        "backlog": l.backlog,
+        "backlog": l.backlog
     });
+    let evidence = with_acceptors(evidence, &l.acceptors);
     Some(finding(
         scope,
         FindingId::AbandonedInAcceptQueue,
         Severity::Warning,
         About::Listener(l),
+        l.subject(),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+/// `reuseport-imbalance`: a member of an `SO_REUSEPORT` group full or dropping while another
+/// member has room. The kernel picks a member by hash of the client's address and port, not
+/// by which has room: the stuck member's share of new connections waits or times out while
+/// the others idle.
+fn reuseport_imbalance(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
+    let member = l.member?;
+    if !(l.full || drops_rose(l)) {
+        return None;
+    }
+    let members: Vec<&ListenerView> = scope
+        .view
+        .listeners
+        .iter()
+        .filter(|o| o.proto == Proto::Tcp && o.local == l.local && o.member.is_some())
+        .collect();
+    let roomy: Vec<&&ListenerView> = members
+        .iter()
+        .filter(|o| o.inode != l.inode && o.accept_queue < o.backlog && !drops_rose(o))
+        .collect();
+    let roomiest = roomy
+        .iter()
+        .min_by(|a, b| a.fill_pct.total_cmp(&b.fill_pct))?;
+    let severity = if drops_rose(l) {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let share_pct = 100.0 / f64::from(u32::try_from(member.of).unwrap_or(u32::MAX));
+    let mut summary = format!(
+        "member {} of {} of the SO_REUSEPORT group on {} is {} ({}/{}) while another has \
+         room ({}/{}): the kernel still sends it 1/{} of new connections ({share_pct:.0} %)",
+        member.index,
+        member.of,
+        l.local,
+        if l.full { "full" } else { "dropping" },
+        l.accept_queue,
+        l.backlog,
+        roomiest.accept_queue,
+        roomiest.backlog,
+        member.of,
+    );
+    if let Some(rate) = l.drops_per_s.filter(|r| *r > 0.0) {
+        let _ = write!(summary, ", dropping {rate:.1}/s");
+    }
+    let verdict = acceptors::verdict(&l.acceptors);
+    if let Some(v) = &verdict {
+        let _ = write!(summary, "; {}", v.clause);
+    }
+    let mut remedy = format!(
+        "About 1 in {} new connections to {} lands on this member and waits or times out, \
+         while {} of the other members have room: the group does not move connections to a \
+         member that has room. ",
+        member.of,
+        l.local,
+        roomy.len()
+    );
+    match verdict {
+        Some(v) => remedy.push_str(&v.remedy),
+        None => {
+            let _ = write!(
+                remedy,
+                "Find why {} does not drain this member.",
+                owner_text(l)
+            );
+        }
+    }
+    remedy.push_str(
+        " Until it is fixed, restarting the stuck process (or closing its listener) takes the \
+         member out of the group, and the kernel spreads its share over the others.",
+    );
+    let evidence = json!({
+        "local": l.local, "member": member.index, "members_total": member.of,
+        "share_pct": round1(share_pct), "accept_queue": l.accept_queue, "backlog": l.backlog,
+        "drops_per_s": l.drops_per_s,
+        "members": members.iter().map(|m| json!({
+            "member": m.member.map(|x| x.index), "inode": m.inode,
+            "accept_queue": m.accept_queue, "backlog": m.backlog,
+            "fill_pct": round1(m.fill_pct), "full": m.full, "drops_per_s": m.drops_per_s,
+        })).collect::<Vec<_>>(),
+    });
+    let evidence = with_acceptors(evidence, &l.acceptors);
+    let mut mentions = Mentions::listener(l);
+    mentions.pids.extend(l.acceptors.iter().map(|a| a.pid));
+    mentions.pids.sort_unstable();
+    mentions.pids.dedup();
+    Some(finding(
+        scope,
+        FindingId::ReuseportImbalance,
+        severity,
+        About::ListenerAnd(l, mentions),
         l.subject(),
         summary,
         evidence,

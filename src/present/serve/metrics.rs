@@ -908,6 +908,8 @@ mod tests {
                 pid: 1,
                 comm: comm.to_owned(),
             }],
+            acceptors: Vec::new(),
+            member: None,
             fill_level: None,
         }
     }

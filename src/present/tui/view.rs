@@ -998,6 +998,8 @@ fn udp_beside_listeners(a: &mut Analysis) {
                 drops_total: u.drops_total,
                 drops_per_s: u.drops_per_s,
                 owners: u.owners.clone(),
+                acceptors: Vec::new(),
+                member: None,
                 fill_level: u.level,
             })
             .collect();

@@ -167,6 +167,27 @@ fn value_text(v: &serde_json::Value) -> String {
         },
         Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join(", "),
         Value::Object(map) => match (map.get("comm"), map.get("pid")) {
+            // An acceptor: `nginx(4242) epoll stopped 0 % in do_signal_stop`.
+            (Some(comm), Some(pid)) if map.contains_key("how") => {
+                let mut text = format!("{}({})", value_text(comm), value_text(pid));
+                if let (Some(thread), Some(tid)) = (map.get("thread"), map.get("tid"))
+                    && thread != comm
+                {
+                    let _ = write!(text, " thread {}({})", value_text(thread), value_text(tid));
+                }
+                for key in ["how", "state"] {
+                    if let Some(v) = map.get(key).filter(|v| !v.is_null()) {
+                        let _ = write!(text, " {}", value_text(v));
+                    }
+                }
+                if let Some(cpu) = map.get("cpu_pct").filter(|v| !v.is_null()) {
+                    let _ = write!(text, " {} % CPU", value_text(cpu));
+                }
+                if let Some(place) = map.get("waiting_in").filter(|v| !v.is_null()) {
+                    let _ = write!(text, " in {}", value_text(place));
+                }
+                text
+            }
             (Some(comm), Some(pid)) => format!("{}({})", value_text(comm), value_text(pid)),
             _ => map
                 .iter()
