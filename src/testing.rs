@@ -5,7 +5,8 @@
 //! It is public only so that the integration tests under `tests/` reach the same helper as the
 //! unit tests under `src/`; no face uses it, and it is hidden from the documentation.
 //!
-//! A test that cannot run fails, with its reason: a green run then means every test ran. Where
+//! A test that cannot run fails, with its reason and a pointer to `scripts/test` (which
+//! installs every tool and server the tests use): a green run then means every test ran. Where
 //! a test is known not to run (a laptop without `promtool`, a container without namespaces),
 //! `SOCKSCOPE_ALLOW_SKIP=1` turns each such failure into a `SKIP <test>: <reason>` line on
 //! stderr (`cargo test -- --nocapture` shows them) and a pass.
@@ -29,7 +30,8 @@ pub fn skips_allowed() -> bool {
 pub fn skip_or_fail(test: &str, reason: &str) {
     assert!(
         skips_allowed(),
-        "{test} cannot run here: {reason} ({ALLOW_SKIP}=1 lets it pass without running)"
+        "{test} cannot run here: {reason}. `scripts/test` installs what the tests need and runs \
+         them ({ALLOW_SKIP}=1 lets this test pass without running)"
     );
     eprintln!("SKIP {test}: {reason}");
 }

@@ -22,6 +22,7 @@ mod privileges;
 mod replay;
 mod scoped_walk;
 mod serve;
+mod servers;
 mod signals;
 mod states;
 mod text_report;

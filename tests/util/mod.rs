@@ -11,6 +11,7 @@ pub mod plugin;
 pub mod python;
 pub mod report;
 pub mod scratch;
+pub mod servers;
 pub mod tmux;
 
 use std::ffi::OsStr;
