@@ -28,6 +28,16 @@ pub enum How {
     Holds,
 }
 
+impl How {
+    pub fn name(self) -> &'static str {
+        match self {
+            How::Accept => "accept",
+            How::Epoll => "epoll",
+            How::Holds => "holds",
+        }
+    }
+}
+
 /// A thread's scheduler state, as the evidence names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -38,6 +48,19 @@ pub enum State {
     Stopped,
     Traced,
     Zombie,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Sleeping => "sleeping",
+            State::Disk => "disk",
+            State::Stopped => "stopped",
+            State::Traced => "traced",
+            State::Zombie => "zombie",
+        }
+    }
 }
 
 impl From<TaskState> for State {
@@ -84,6 +107,27 @@ impl Acceptor {
     /// Whether it drains the listener (by accept or epoll), rather than only holding it.
     pub fn serves(&self) -> bool {
         self.how != How::Holds
+    }
+
+    /// `nginx(4242) epoll stopped, 0 % CPU, in do_signal_stop`: one line of a face's list.
+    pub fn brief(&self) -> String {
+        let mut text = format!("{}({})", self.comm, self.pid);
+        if let (Some(thread), Some(tid)) = (&self.thread, self.tid)
+            && (self.threads > 1 || *thread != self.comm)
+        {
+            let _ = write!(text, " thread {thread}({tid})");
+        }
+        let _ = write!(text, " {}", self.how.name());
+        if let Some(state) = self.state {
+            let _ = write!(text, " {}", state.name());
+        }
+        if let Some(cpu) = self.cpu_pct {
+            let _ = write!(text, ", {cpu:.0} % CPU");
+        }
+        if let Some(place) = &self.waiting_in {
+            let _ = write!(text, ", in {place}");
+        }
+        text
     }
 
     fn busy(&self) -> bool {

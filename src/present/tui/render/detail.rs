@@ -12,6 +12,7 @@ use ratatui::widgets::Paragraph;
 
 use super::cells::{Column, bar, cut, header, rate, row, spark, spark_level, wrap, wrap_lines};
 use super::theme::Theme;
+use crate::analyze::acceptors::State;
 use crate::analyze::units::format_age;
 use crate::analyze::{
     Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Proto, Severity, SocketRow,
@@ -379,6 +380,28 @@ fn listener_summary(view: &View, l: &ListenerView, w: usize, theme: Theme) -> Ve
             Span::styled(spark(&series, cells), drops_style),
             Span::styled(format!(" drops/s over {}", points(view)), theme.dim()),
         ]));
+    }
+    if let Some(m) = l.member {
+        lines.push(Line::from(format!(
+            "  SO_REUSEPORT member {} of {}: the kernel sends it 1/{} of new connections",
+            m.index, m.of, m.of
+        )));
+    }
+    if !l.acceptors.is_empty() {
+        lines.push(Line::styled("  acceptors", theme.heading()));
+        for a in &l.acceptors {
+            let style = match a.state {
+                Some(State::Stopped | State::Traced | State::Zombie | State::Disk) => {
+                    theme.critical()
+                }
+                _ => Style::new(),
+            };
+            lines.extend(
+                wrap(&a.brief(), w.saturating_sub(4))
+                    .into_iter()
+                    .map(|text| Line::styled(format!("    {text}"), style)),
+            );
+        }
     }
     lines
 }
