@@ -138,7 +138,9 @@ impl Acceptor {
     /// is meant.
     pub fn name(&self) -> String {
         match (&self.thread, self.tid) {
-            (Some(thread), Some(tid)) if self.threads > 1 => {
+            (Some(thread), Some(tid))
+                if self.threads > 1 && (tid != self.pid || *thread != self.comm) =>
+            {
                 format!(
                     "thread {thread} (tid {tid}) of {} (pid {})",
                     self.comm, self.pid
@@ -285,13 +287,14 @@ pub fn verdict(acceptors: &[Acceptor]) -> Option<Verdict> {
     for (state, word, fix) in [
         (
             State::Stopped,
-            "stopped (SIGSTOP, a frozen cgroup or job control)",
-            "resume it: `kill -CONT {pids}`",
+            "stopped (by SIGSTOP or SIGTSTP)",
+            "`kill -CONT {pids}` resumes it",
         ),
         (
             State::Traced,
             "stopped by a tracer (a debugger, strace)",
-            "detach the tracer (quit gdb, end strace); `grep TracerPid /proc/{pid}/status` names it",
+            "detach the tracer (quit gdb, end strace); `grep TracerPid /proc/{pid}/status` \
+             names it",
         ),
         (
             State::Zombie,
@@ -316,7 +319,7 @@ pub fn verdict(acceptors: &[Acceptor]) -> Option<Verdict> {
         clauses.push(sentence);
     }
     for a in &serving {
-        if a.state == Some(State::Disk) {
+        if a.state == Some(State::Disk) && !a.waiting_in.as_deref().is_some_and(frozen) {
             let place = a.waiting_in.as_deref().unwrap_or("the kernel");
             clauses.push(format!("{} in disk wait (D) in {place}", a.name()));
             let _ = write!(
@@ -335,6 +338,16 @@ pub fn verdict(acceptors: &[Acceptor]) -> Option<Verdict> {
                 remedy,
                 "{} uses {cpu:.0} % of a CPU instead of accepting: profile it (`perf top -p \
                  {}`). ",
+                capitalize(&a.name()),
+                a.pid
+            );
+        } else if a.waiting_in.as_deref().is_some_and(frozen) {
+            clauses.push(format!("{} is frozen by its cgroup", a.name()));
+            let _ = write!(
+                remedy,
+                "{} is frozen by its cgroup's freezer (`docker pause`, `systemctl freeze`, \
+                 cgroup.freeze): thaw it (`docker unpause`, `systemctl thaw`, or write 0 to \
+                 the cgroup.freeze named by `cat /proc/{}/cgroup`). ",
                 capitalize(&a.name()),
                 a.pid
             );
@@ -484,6 +497,12 @@ fn acceptor_phrase(these: &[&&Acceptor], serving: usize) -> String {
         (1, m) => format!("1 of its {m} acceptors, {who},"),
         (n, m) => format!("{n} of its {m} acceptors, {who},"),
     }
+}
+
+/// Whether a task waits in the cgroup freezer: `do_freezer_trap` (cgroup v2),
+/// `__refrigerator` (v1).
+fn frozen(wchan: &str) -> bool {
+    matches!(wchan, "do_freezer_trap" | "__refrigerator")
 }
 
 fn distinct_pids(pids: impl Iterator<Item = u32>) -> Vec<u32> {

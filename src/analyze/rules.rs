@@ -426,13 +426,15 @@ fn reuseport_imbalance(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
     if let Some(v) = &verdict {
         let _ = write!(summary, "; {}", v.clause);
     }
+    let others = match roomy.len() {
+        1 => "another member has".to_owned(),
+        n => format!("{n} other members have"),
+    };
     let mut remedy = format!(
         "About 1 in {} new connections to {} lands on this member and waits or times out, \
-         while {} of the other members have room: the group does not move connections to a \
-         member that has room. ",
-        member.of,
-        l.local,
-        roomy.len()
+         while {others} room: the kernel picks a member by a hash of the client's address and \
+         port, not by which has room. ",
+        member.of, l.local,
     );
     match verdict {
         Some(v) => remedy.push_str(&v.remedy),
