@@ -349,7 +349,7 @@ impl Args for RuleArgs {
             .fold(command, |command, row| {
                 command.arg(
                     Arg::new(row.name)
-                        .long(row.flag().trim_start_matches('-').to_owned())
+                        .long(row.long())
                         .value_name(row.unit.value_name())
                         .help(row.help_line()),
                 )

@@ -184,9 +184,14 @@ pub struct Row {
 }
 
 impl Row {
+    /// `fill-warn`: the flag's long name.
+    pub fn long(&self) -> String {
+        self.name.replace('_', "-")
+    }
+
     /// `--fill-warn`.
     pub fn flag(&self) -> String {
-        format!("--{}", self.name.replace('_', "-"))
+        format!("--{}", self.long())
     }
 
     pub fn get(&self, t: &Thresholds) -> Value {
