@@ -507,7 +507,12 @@ impl Visitor<'_> for Entry<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.row.name, self.row.unit.advice())
+        write!(
+            f,
+            "a value for {} ({})",
+            self.row.name,
+            self.row.unit.advice()
+        )
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<(), E> {
