@@ -889,6 +889,29 @@ mod tests {
     }
 
     #[test]
+    fn without_acceptors_the_owners_take_a_verb_that_agrees() {
+        let comms = [(100, "nginx"), (101, "nginx"), (102, "nginx")];
+        let listeners = vec![listener("127.0.0.1:8080", 11, 17, &[100, 101, 102])];
+        let a = analyze(
+            &[snapshot(1, listeners, Vec::new(), &comms)],
+            &Settings::default(),
+        )
+        .expect("a window");
+        let full = a
+            .findings
+            .iter()
+            .find(|f| f.id == FindingId::AcceptQueueFull)
+            .expect("accept-queue-full");
+        assert!(
+            full.remedy
+                .starts_with("nginx (pid 100) and 2 other processes are not calling accept()"),
+            "{}",
+            full.remedy
+        );
+        assert!(!full.evidence.contains_key("acceptors"), "none were read");
+    }
+
+    #[test]
     fn several_owners_take_a_plural_verb() {
         let holders: Vec<Acceptor> = [1, 2, 3]
             .into_iter()

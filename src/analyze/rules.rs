@@ -153,17 +153,7 @@ fn sysctl_text(v: Option<u64>) -> String {
 
 /// "noaccept (pid 812)", or what to do when the owner is not visible.
 fn owner_text(l: &ListenerView) -> String {
-    match l.owners.as_slice() {
-        [] => "the owning process (not visible: run as root to see it)".to_owned(),
-        [o] => format!("{} (pid {})", o.comm, o.pid),
-        [o, _] => format!("{} (pid {}) and 1 other process", o.comm, o.pid),
-        [o, rest @ ..] => format!(
-            "{} (pid {}) and {} other processes",
-            o.comm,
-            o.pid,
-            rest.len()
-        ),
-    }
+    owners_text(&l.owners)
 }
 
 /// [`owner_text`] and its verb: "noaccept (pid 812) is", "nginx (pid 1) and 2 other
@@ -1305,10 +1295,13 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     )
 }
 
+/// "noaccept (pid 812)", "nginx (pid 1) and 2 other processes", or what to do when the
+/// owner is not visible.
 fn owners_text(owners: &[super::Owner]) -> String {
     match owners {
         [] => "the owning process (not visible: run as root to see it)".to_owned(),
         [o] => format!("{} (pid {})", o.comm, o.pid),
+        [o, _] => format!("{} (pid {}) and 1 other process", o.comm, o.pid),
         [o, rest @ ..] => format!(
             "{} (pid {}) and {} other processes",
             o.comm,
@@ -1350,6 +1343,11 @@ fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
         if buffer_full { " (full)" } else { "" }
     );
     let owner = owners_text(&u.owners);
+    let (reads, keeps) = if u.owners.len() > 1 {
+        ("read", "keep")
+    } else {
+        ("reads", "keeps")
+    };
     let buffer = format!(
         "SO_RCVBUF now {rcvbuf_text} as the kernel counts it (twice what was asked), \
          net.core.rmem_max = {}",
@@ -1357,14 +1355,14 @@ fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
     );
     let remedy = if buffer_full {
         format!(
-            "The buffer is full: {owner} reads more slowly than datagrams arrive, and every \
+            "The buffer is full: {owner} {reads} more slowly than datagrams arrive, and every \
              datagram that finds it full is lost. Make the reader faster or add readers (more \
              threads or processes on the same port with SO_REUSEPORT); a larger buffer \
              ({buffer}) only absorbs bursts."
         )
     } else {
         format!(
-            "The buffer has room now, so {owner} keeps up on average but bursts overflow it \
+            "The buffer has room now, so {owner} {keeps} up on average but bursts overflow it \
              ({buffer}): raise SO_RCVBUF in the application (past net.core.rmem_max only \
              with SO_RCVBUFFORCE, or raise net.core.rmem_max first), or spread the load over \
              more readers with SO_REUSEPORT."
