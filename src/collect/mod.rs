@@ -22,10 +22,10 @@
 //! | `clock` | the wall, monotonic and thread-CPU clocks |
 //! | `sockets`, `join` | one namespace's sockets, and their join with processes by inode |
 //! | `cross_peers` | the other end of a connection from another scanned namespace, looked for there |
-//! | `acceptors` | who holds a listener with something waiting, and what its threads are doing |
+//! | [`acceptors`] | who holds a listener with something waiting, and what its threads are doing |
 //! | [`netlink`], [`procs`], [`procnet`], [`netns`] | sock_diag, /proc/PID, /proc/net and /proc/sys, network namespaces |
 
-mod acceptors;
+pub mod acceptors;
 mod carry_over;
 mod clock;
 mod collector;

@@ -216,6 +216,42 @@ mod tests {
         );
     }
 
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/proc/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn the_captured_files_read_as_what_the_threads_did() {
+        let syscall = |name| parse_syscall(&fixture(name), &X86_64);
+        assert_eq!(
+            syscall("task.syscall-epoll"),
+            Ok(Syscall::EpollWait { epfd: 5 })
+        );
+        assert_eq!(
+            syscall("task.syscall-stopped"),
+            Ok(Syscall::EpollWait { epfd: 5 })
+        );
+        assert_eq!(
+            syscall("task.syscall-accept"),
+            Ok(Syscall::Accept { fd: 4 })
+        );
+        let stat = parse_task_stat(&fixture("task.stat-thread")).expect("parses");
+        assert_eq!(
+            (stat.comm.as_str(), stat.state),
+            ("acceptor", TaskState::Sleeping)
+        );
+        let fdinfo = String::from_utf8(fixture("task.fdinfo-epoll")).expect("text");
+        assert_eq!(parse_epoll_targets(&fdinfo), vec![0x16_dc6b]);
+        for (name, want) in [
+            ("task.wchan-epoll", "do_epoll_wait"),
+            ("task.wchan-accept", "inet_csk_accept"),
+            ("task.wchan-stopped", "do_signal_stop"),
+        ] {
+            assert_eq!(parse_wchan(&fixture(name)).as_deref(), Some(want));
+        }
+    }
+
     #[test]
     fn malformed_syscall_lines_are_errors() {
         for text in [&b""[..], b"accept", b"43", b"43 7 0x0", b"232 0xzz"] {
