@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use super::{Severity, Thresholds, pct, rate};
 use crate::model::{Family, NetnsSnapshot, Snapshot, TcpSocket, TcpState, UnixSocket};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
     Unix,
@@ -55,7 +56,8 @@ pub struct ListenerView {
     pub fill_level: Option<Severity>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A process, as evidence names it: `{pid, comm}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Owner {
     pub pid: u32,
     pub comm: String,

@@ -8,6 +8,7 @@
 mod collision;
 pub mod connections;
 mod detail;
+pub mod evidence;
 mod finding;
 mod listeners;
 mod rules;
@@ -27,7 +28,7 @@ use crate::model::{
 pub use collision::MinedPorts;
 pub use detail::{ListenerDetail, ProcessDetail, SocketRow, listener_detail, process_detail};
 pub use finding::{
-    Finding, FindingId, Ignore, Mentions, Severity, Target, TargetKind, UnknownFindingId,
+    Evidence, Finding, FindingId, Ignore, Mentions, Severity, Target, TargetKind, UnknownFindingId,
 };
 pub use listeners::{ListenerView, Owner, Proto};
 pub use thresholds::Thresholds;

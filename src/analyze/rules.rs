@@ -5,19 +5,17 @@
 //! and the thresholds; they never see the kernel. Remedies quote the sysctl values of the
 //! namespace the finding is in.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-use serde_json::{Value, json};
 
 use super::collision::{MinedPorts, mined_ports};
 use super::connections::{Connecting, HalfOpen, Holder, PeersGone, ReceiveStall, SendStall};
-use super::listeners::{ListenerView, Proto};
+use super::evidence as ev;
+use super::listeners::{ListenerView, Owner, Proto};
 use super::thresholds::Thresholds;
 use super::udp::{PortUseView, UdpSocketView};
 use super::units::{format_age, round1};
 use super::{
-    Finding, FindingId, Mentions, NetnsView, ProcessView, Severity, Target, TargetKind, pct,
+    Evidence, Finding, Mentions, NetnsView, ProcessView, Severity, Target, TargetKind, pct,
     process_subject,
 };
 use crate::model::{NetnsSnapshot, Snapshot, TcpState};
@@ -113,32 +111,24 @@ impl About<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one argument per field of the finding
+/// A finding of this namespace; its id is its evidence's.
 fn finding(
     scope: &Scope<'_>,
-    id: FindingId,
     severity: Severity,
     about: About<'_>,
     subject: String,
     summary: String,
-    evidence: Value,
+    evidence: Evidence,
     remedy: String,
 ) -> Finding {
-    let evidence = match evidence {
-        Value::Object(map) => map.into_iter().collect(),
-        other => BTreeMap::from([("value".to_owned(), other)]),
-    };
-    let (target, mentions) = about.place(&scope.view.id);
-    Finding {
-        id,
+    Finding::new(
         severity,
-        target,
-        mentions,
+        about.place(&scope.view.id),
         subject,
         summary,
         evidence,
         remedy,
-    }
+    )
 }
 
 fn rate_text(r: Option<f64>) -> String {
@@ -168,10 +158,7 @@ fn drops_rose(l: &ListenerView) -> bool {
 }
 
 fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
-    let (id, severity) = match l.fill_level? {
-        Severity::Critical => (FindingId::AcceptQueueFull, Severity::Critical),
-        _ => (FindingId::AcceptQueueHigh, Severity::Warning),
-    };
+    let severity = l.fill_level?;
     let sys = &scope.view.sysctl;
     let state = if l.full {
         "full: the kernel admits backlog + 1"
@@ -231,17 +218,26 @@ fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
     } else {
         remedy.push_str(" Unix clients block in connect() (or get EAGAIN) while it is full.");
     }
-    let evidence = json!({
-        "proto": l.proto.name(), "local": l.local, "accept_queue": l.accept_queue,
-        "backlog": l.backlog, "fill_pct": round1(l.fill_pct),
-        "full": l.full, "drops_total": l.drops_total, "drops_per_s": l.drops_per_s,
-        "owners": l.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
-        "somaxconn": somaxconn, "tcp_abort_on_overflow": sys.tcp_abort_on_overflow,
-        "tcp_syncookies": sys.tcp_syncookies,
-    });
+    let evidence = ev::AcceptQueue {
+        proto: l.proto,
+        local: l.local.clone(),
+        accept_queue: l.accept_queue,
+        backlog: l.backlog,
+        fill_pct: round1(l.fill_pct),
+        full: l.full,
+        drops_total: l.drops_total,
+        drops_per_s: l.drops_per_s,
+        owners: l.owners.clone(),
+        somaxconn,
+        tcp_abort_on_overflow: sys.tcp_abort_on_overflow,
+        tcp_syncookies: sys.tcp_syncookies,
+    };
+    let evidence = match severity {
+        Severity::Critical => Evidence::AcceptQueueFull(evidence),
+        _ => Evidence::AcceptQueueHigh(evidence),
+    };
     Some(finding(
         scope,
-        id,
         severity,
         About::Listener(l),
         l.subject(),
@@ -266,14 +262,17 @@ fn syn_queue_listener(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         l.syn_recv
     );
     let remedy = syn_remedy(sys.tcp_syncookies, sys.tcp_max_syn_backlog);
-    let evidence = json!({
-        "local": l.local, "syn_recv": l.syn_recv, "backlog": l.backlog,
-        "fill_pct": round1(fill),
-        "tcp_syncookies": sys.tcp_syncookies, "tcp_max_syn_backlog": sys.tcp_max_syn_backlog,
-    });
+    let evidence =
+        Evidence::SynQueuePressure(ev::SynQueuePressure::Listener(ev::SynQueueListener {
+            local: l.local.clone(),
+            syn_recv: l.syn_recv,
+            backlog: l.backlog,
+            fill_pct: round1(fill),
+            tcp_syncookies: sys.tcp_syncookies,
+            tcp_max_syn_backlog: sys.tcp_max_syn_backlog,
+        }));
     Some(finding(
         scope,
-        FindingId::SynQueuePressure,
         Severity::Warning,
         About::Listener(l),
         l.subject(),
@@ -316,14 +315,15 @@ fn abandoned(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
          accept loop; see the accept-queue findings for this listener.",
         owner_text(l)
     );
-    let evidence = json!({
-        "local": l.local, "unaccepted_close_wait": l.unaccepted_close_wait,
-        "unaccepted_established": l.unaccepted_established, "accept_queue": l.accept_queue,
-        "backlog": l.backlog,
+    let evidence = Evidence::AbandonedInAcceptQueue(ev::Abandoned {
+        local: l.local.clone(),
+        unaccepted_close_wait: l.unaccepted_close_wait,
+        unaccepted_established: l.unaccepted_established,
+        accept_queue: l.accept_queue,
+        backlog: l.backlog,
     });
     Some(finding(
         scope,
-        FindingId::AbandonedInAcceptQueue,
         Severity::Warning,
         About::Listener(l),
         l.subject(),
@@ -391,18 +391,23 @@ fn listen_drops(scope: &Scope<'_>) -> Option<Finding> {
          and the backlog to raise."
             .to_owned()
     };
-    let evidence = json!({
-        "ListenOverflows_per_s": overflows, "ListenDrops_per_s": drops,
-        "ListenOverflows_total": counter_total(v, "ListenOverflows"),
-        "ListenDrops_total": counter_total(v, "ListenDrops"),
-        "listeners": dropping.iter().map(|l| json!({
-            "local": l.local, "drops_per_s": l.drops_per_s, "drops_total": l.drops_total,
-            "owners": l.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
+    let evidence = Evidence::ListenDrops(ev::ListenDrops {
+        listen_overflows_per_s: overflows,
+        listen_drops_per_s: drops,
+        listen_overflows_total: counter_total(v, "ListenOverflows"),
+        listen_drops_total: counter_total(v, "ListenDrops"),
+        listeners: dropping
+            .iter()
+            .map(|l| ev::DroppingListener {
+                local: l.local.clone(),
+                drops_per_s: l.drops_per_s,
+                drops_total: l.drops_total,
+                owners: l.owners.clone(),
+            })
+            .collect(),
     });
     Some(finding(
         scope,
-        FindingId::ListenDrops,
         severity,
         About::Listeners(&dropping),
         subject,
@@ -425,14 +430,16 @@ fn syn_queue_counters(scope: &Scope<'_>) -> Option<Finding> {
         rate_text(cookies)
     );
     let sys = &v.sysctl;
-    let evidence = json!({
-        "TCPReqQFullDrop_per_s": full_drop, "TCPReqQFullDoCookies_per_s": cookies,
-        "tcp_syncookies": sys.tcp_syncookies, "tcp_max_syn_backlog": sys.tcp_max_syn_backlog,
-    });
+    let evidence =
+        Evidence::SynQueuePressure(ev::SynQueuePressure::Counters(ev::SynQueueCounters {
+            req_q_full_drop_per_s: full_drop,
+            req_q_full_do_cookies_per_s: cookies,
+            tcp_syncookies: sys.tcp_syncookies,
+            tcp_max_syn_backlog: sys.tcp_max_syn_backlog,
+        }));
     let remedy = syn_remedy(sys.tcp_syncookies, sys.tcp_max_syn_backlog);
     Some(finding(
         scope,
-        FindingId::SynQueuePressure,
         Severity::Warning,
         About::Netns,
         format!("netns {}", v.label),
@@ -484,16 +491,19 @@ fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
             " It holds {fds} descriptors ({pct:.0} % of its limit)."
         );
     }
-    let evidence = json!({
-        "pid": p.pid, "comm": p.comm, "close_wait": p.close_wait,
-        "close_wait_unread": p.close_wait_unread, "close_wait_read_eof": read_eof,
-        "close_wait_oldest_s": p.close_wait_oldest_s,
-        "close_wait_growth_per_min": p.close_wait_growth_per_min,
-        "fds": p.fds, "fd_limit": p.fd_limit.and_then(|l| l.soft),
+    let evidence = Evidence::CloseWaitLeak(ev::CloseWaitLeak {
+        pid: p.pid,
+        comm: p.comm.clone(),
+        close_wait: p.close_wait,
+        close_wait_unread: p.close_wait_unread,
+        close_wait_read_eof: read_eof,
+        close_wait_oldest_s: p.close_wait_oldest_s,
+        close_wait_growth_per_min: p.close_wait_growth_per_min,
+        fds: p.fds,
+        fd_limit: p.fd_limit.and_then(|l| l.soft),
     });
     Some(finding(
         scope,
-        FindingId::CloseWaitLeak,
         severity,
         About::Process(&p.comm, p.pid),
         process_subject(&p.comm, p.pid),
@@ -505,10 +515,10 @@ fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
 
 /// How the collision's remedy frees the ports now: the `sockscope kill` dry run for its
 /// holders, or a restart when none is visible.
-fn kill_command(owners: &[(u32, String)], client: std::net::IpAddr) -> String {
+fn kill_command(owners: &[Owner], client: std::net::IpAddr) -> String {
     match owners {
         [] => "restarting the process that holds them".to_owned(),
-        [(pid, _)] => format!(
+        [Owner { pid, .. }] => format!(
             "`sockscope kill --pid {pid} --peer {client}` (a dry run; --yes destroys them, \
              without a restart)"
         ),
@@ -517,7 +527,7 @@ fn kill_command(owners: &[(u32, String)], client: std::net::IpAddr) -> String {
              --yes destroys them, without a restart)",
             several
                 .iter()
-                .map(|(pid, _)| pid.to_string())
+                .map(|o| o.pid.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -537,29 +547,29 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
     } else {
         Severity::Warning
     };
-    let owners: Vec<(u32, String)> = m
+    let owners: Vec<Owner> = m
         .owners
         .iter()
-        .map(|&pid| {
-            (
-                pid,
-                scope
-                    .last
-                    .process(pid)
-                    .map_or_else(|| "?".to_owned(), |p| p.comm.clone()),
-            )
+        .map(|&pid| Owner {
+            pid,
+            comm: scope
+                .last
+                .process(pid)
+                .map_or_else(|| "?".to_owned(), |p| p.comm.clone()),
         })
         .collect();
     let subject = match owners.as_slice() {
-        [(pid, comm)] => process_subject(comm, *pid),
+        [o] => process_subject(&o.comm, o.pid),
         [] => format!("server {}", m.server),
-        [(pid, comm), rest @ ..] => {
-            format!("{} and {} more", process_subject(comm, *pid), rest.len())
-        }
+        [o, rest @ ..] => format!(
+            "{} and {} more",
+            process_subject(&o.comm, o.pid),
+            rest.len()
+        ),
     };
     let holders = owners
         .iter()
-        .map(|(pid, comm)| format!("{comm} (pid {pid})"))
+        .map(|o| format!("{} (pid {})", o.comm, o.pid))
         .collect::<Vec<_>>()
         .join(", ");
     let mut summary = format!(
@@ -590,16 +600,18 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
          wider.",
         m.client, m.server
     );
-    let evidence = json!({
-        "client": m.client.to_string(), "server": m.server.to_string(), "mined_ports": m.ports,
-        "range_size": m.range_size, "pct_of_range": round1(share),
-        "ip_local_port_range": [lo, hi],
-        "owners": owners.iter().map(|(pid, comm)| json!({"pid": pid, "comm": comm})).collect::<Vec<_>>(),
-        "challenge_acks_per_s": challenged,
+    let evidence = Evidence::EphemeralPortCollision(ev::PortCollision {
+        client: m.client,
+        server: m.server,
+        mined_ports: m.ports,
+        range_size: m.range_size,
+        pct_of_range: round1(share),
+        ip_local_port_range: (lo, hi),
+        owners: owners.clone(),
+        challenge_acks_per_s: challenged,
     });
     Some(finding(
         scope,
-        FindingId::EphemeralPortCollision,
         severity,
         About::Destination(
             TargetKind::Destination {
@@ -607,15 +619,15 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
                 remote: m.server.to_string(),
                 local: Some(m.client.to_string()),
                 pid: match owners.as_slice() {
-                    [(pid, _)] => Some(*pid),
+                    [o] => Some(o.pid),
                     _ => None,
                 },
             },
             Mentions {
                 ports: vec![m.server.port()],
                 paths: Vec::new(),
-                comms: owners.iter().map(|(_, c)| c.clone()).collect(),
-                pids: owners.iter().map(|&(pid, _)| pid).collect(),
+                comms: owners.iter().map(|o| o.comm.clone()).collect(),
+                pids: owners.iter().map(|o| o.pid).collect(),
             },
         ),
         subject,
@@ -656,13 +668,17 @@ fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
                  ulimit -n before it starts; the hard limit is {}).",
                 hard.map_or_else(|| "unlimited".to_owned(), |h| h.to_string())
             );
-            let evidence = json!({
-                "pid": p.pid, "comm": p.comm, "fds": fds, "fd_limit": soft, "fd_limit_hard": hard,
-                "fd_use_pct": round1(use_pct), "close_wait": close_wait,
+            let evidence = Evidence::FdExhaustion(ev::FdExhaustion {
+                pid: p.pid,
+                comm: p.comm.clone(),
+                fds,
+                fd_limit: soft,
+                fd_limit_hard: hard,
+                fd_use_pct: round1(use_pct),
+                close_wait,
             });
             Some(finding(
                 scope,
-                FindingId::FdExhaustion,
                 severity,
                 About::Process(&p.comm, p.pid),
                 process_subject(&p.comm, p.pid),
@@ -694,13 +710,15 @@ fn orphan_pressure(scope: &Scope<'_>) -> Option<Finding> {
          connections its peer does not close.",
         sysctl_text(v.sysctl.tcp_fin_timeout)
     );
-    let evidence = json!({
-        "orphans": orphans, "fin_wait2": fin_wait2, "tcp_max_orphans": max,
-        "pct": round1(share), "tcp_fin_timeout": v.sysctl.tcp_fin_timeout,
+    let evidence = Evidence::OrphanPressure(ev::OrphanPressure {
+        orphans,
+        fin_wait2,
+        tcp_max_orphans: max,
+        pct: round1(share),
+        tcp_fin_timeout: v.sysctl.tcp_fin_timeout,
     });
     Some(finding(
         scope,
-        FindingId::OrphanPressure,
         Severity::Warning,
         About::Netns,
         format!("netns {}", v.label),
@@ -723,12 +741,6 @@ fn holders_text(hs: &[Holder]) -> String {
         .map(|h| format!("{} (pid {})", h.comm, h.pid))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn holders_json(hs: &[Holder]) -> Vec<Value> {
-    hs.iter()
-        .map(|h| json!({"pid": h.pid, "comm": h.comm}))
-        .collect()
 }
 
 fn half_open(scope: &Scope<'_>, h: &HalfOpen) -> Option<Finding> {
@@ -790,14 +802,19 @@ fn half_open(scope: &Scope<'_>, h: &HalfOpen) -> Option<Finding> {
             sysctl_text(sys.tcp_synack_retries)
         )
     };
-    let evidence = json!({
-        "local": l.local, "requests_retransmitted": h.requests,
-        "max_synack_retransmissions": h.max_retrans, "accept_queue": l.accept_queue,
-        "backlog": l.backlog, "full": l.full, "listen_overflows_per_s": overflowing,
-        "visible_clients": h.clients, "client_bytes_unacknowledged": h.client_bytes,
-        "client_processes": holders_json(&h.client_processes),
-        "tcp_synack_retries": sys.tcp_synack_retries,
-        "tcp_abort_on_overflow": sys.tcp_abort_on_overflow,
+    let evidence = Evidence::HalfOpenHandshakes(ev::HalfOpenHandshakes {
+        local: l.local.clone(),
+        requests_retransmitted: h.requests,
+        max_synack_retransmissions: h.max_retrans,
+        accept_queue: l.accept_queue,
+        backlog: l.backlog,
+        full: l.full,
+        listen_overflows_per_s: overflowing,
+        visible_clients: h.clients,
+        client_bytes_unacknowledged: h.client_bytes,
+        client_processes: h.client_processes.clone(),
+        tcp_synack_retries: sys.tcp_synack_retries,
+        tcp_abort_on_overflow: sys.tcp_abort_on_overflow,
     });
     let mut about = Mentions::listener(l);
     about.pids.extend(h.client_processes.iter().map(|p| p.pid));
@@ -806,7 +823,6 @@ fn half_open(scope: &Scope<'_>, h: &HalfOpen) -> Option<Finding> {
         .extend(h.client_processes.iter().map(|p| p.comm.clone()));
     Some(finding(
         scope,
-        FindingId::HalfOpenHandshakes,
         severity,
         About::ListenerAnd(l, about),
         l.subject(),
@@ -886,18 +902,21 @@ fn connect_stall(scope: &Scope<'_>, c: &Connecting) -> Finding {
             sysctl_text(sys.tcp_syn_retries)
         ),
     };
-    let evidence = json!({
-        "remote": c.remote.to_string(), "local_address": c.local_ip.to_string(),
-        "sockets": c.sockets, "max_syn_retransmissions": c.max_retries,
-        "next_retry_ms": (c.next_retry_ms != u32::MAX).then_some(c.next_retry_ms),
-        "pid": c.holder.as_ref().map(|h| h.pid), "comm": c.holder.as_ref().map(|h| &h.comm),
-        "listener": listener.map(|l| l.local.clone()), "listener_full": listener.map(|l| l.full),
-        "tcp_syn_retries": sys.tcp_syn_retries,
+    let evidence = Evidence::ConnectStall(ev::ConnectStall {
+        remote: c.remote,
+        local_address: c.local_ip,
+        sockets: c.sockets,
+        max_syn_retransmissions: c.max_retries,
+        next_retry_ms: (c.next_retry_ms != u32::MAX).then_some(c.next_retry_ms),
+        pid: c.holder.as_ref().map(|h| h.pid),
+        comm: c.holder.as_ref().map(|h| h.comm.clone()),
+        listener: listener.map(|l| l.local.clone()),
+        listener_full: listener.map(|l| l.full),
+        tcp_syn_retries: sys.tcp_syn_retries,
     });
     let (kind, mentions) = destination(c.holder.as_ref(), c.remote, Some(c.local_ip.to_string()));
     finding(
         scope,
-        FindingId::ConnectStall,
         Severity::Warning,
         About::Destination(kind, mentions),
         destination_subject(c.holder.as_ref(), c.remote),
@@ -931,15 +950,17 @@ fn receive_stall(scope: &Scope<'_>, r: &ReceiveStall) -> Finding {
          thread dump), and give its reads and writes timeouts.",
         r.holder.pid
     );
-    let evidence = json!({
-        "pid": r.holder.pid, "comm": r.holder.comm, "sockets": r.sockets,
-        "unread_bytes": r.bytes, "largest_unread": r.largest,
-        "peers": r.peers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "judged_over_window": r.over_window,
+    let evidence = Evidence::ReceiveQueueStall(ev::ReceiveQueueStall {
+        pid: r.holder.pid,
+        comm: r.holder.comm.clone(),
+        sockets: r.sockets,
+        unread_bytes: r.bytes,
+        largest_unread: r.largest,
+        peers: r.peers.clone(),
+        judged_over_window: r.over_window,
     });
     finding(
         scope,
-        FindingId::ReceiveQueueStall,
         Severity::Warning,
         About::Process(&r.holder.comm, r.holder.pid),
         process_subject(&r.holder.comm, r.holder.pid),
@@ -1016,14 +1037,18 @@ fn send_stall(scope: &Scope<'_>, s: &SendStall) -> Finding {
             holder_text(s.holder.as_ref())
         )
     };
-    let evidence = json!({
-        "remote": s.remote.to_string(), "sockets": s.sockets, "unacknowledged_bytes": s.bytes,
-        "zero_window": s.zero_window, "retransmitting": s.retransmitting,
-        "max_retransmissions": s.max_retrans,
-        "pid": s.holder.as_ref().map(|h| h.pid), "comm": s.holder.as_ref().map(|h| &h.comm),
-        "peer_processes": s.peer.as_ref().map(|p| holders_json(&p.holders)),
-        "peer_not_reading": s.peer.as_ref().map(|p| p.unread),
-        "peer_half_open": s.peer.as_ref().map(|p| p.half_open),
+    let evidence = Evidence::SendQueueStall(ev::SendQueueStall {
+        remote: s.remote,
+        sockets: s.sockets,
+        unacknowledged_bytes: s.bytes,
+        zero_window: s.zero_window,
+        retransmitting: s.retransmitting,
+        max_retransmissions: s.max_retrans,
+        pid: s.holder.as_ref().map(|h| h.pid),
+        comm: s.holder.as_ref().map(|h| h.comm.clone()),
+        peer_processes: s.peer.as_ref().map(|p| p.holders.clone()),
+        peer_not_reading: s.peer.as_ref().map(|p| p.unread),
+        peer_half_open: s.peer.as_ref().map(|p| p.half_open),
     });
     let (kind, mut mentions) = destination(s.holder.as_ref(), s.remote, None);
     if let Some(p) = &s.peer {
@@ -1034,7 +1059,6 @@ fn send_stall(scope: &Scope<'_>, s: &SendStall) -> Finding {
     }
     finding(
         scope,
-        FindingId::SendQueueStall,
         Severity::Warning,
         About::Destination(kind, mentions),
         destination_subject(s.holder.as_ref(), s.remote),
@@ -1139,19 +1163,21 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
         ),
         [] => Ok(()),
     };
-    let evidence = json!({
-        "pid": h.pid, "comm": h.comm, "sockets": g.sockets,
-        "peers": g.peers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "locals": g.locals.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "idle_ms": g.idle_ms, "keepalive": g.keepalive,
-        "peer_netns": g.peer_netns,
-        "tcp_keepalive_time": sys.tcp_keepalive_time,
-        "tcp_keepalive_intvl": sys.tcp_keepalive_intvl,
-        "tcp_keepalive_probes": sys.tcp_keepalive_probes,
+    let evidence = Evidence::PeerGone(ev::PeerGone {
+        pid: h.pid,
+        comm: h.comm.clone(),
+        sockets: g.sockets,
+        peers: g.peers.clone(),
+        locals: g.locals.clone(),
+        idle_ms: g.idle_ms,
+        keepalive: g.keepalive,
+        peer_netns: g.peer_netns.clone(),
+        tcp_keepalive_time: sys.tcp_keepalive_time,
+        tcp_keepalive_intvl: sys.tcp_keepalive_intvl,
+        tcp_keepalive_probes: sys.tcp_keepalive_probes,
     });
     finding(
         scope,
-        FindingId::PeerGone,
         Severity::Warning,
         About::Process(&h.comm, h.pid),
         process_subject(&h.comm, h.pid),
@@ -1161,7 +1187,7 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     )
 }
 
-fn owners_text(owners: &[super::Owner]) -> String {
+fn owners_text(owners: &[Owner]) -> String {
     match owners {
         [] => "the owning process (not visible: run as root to see it)".to_owned(),
         [o] => format!("{} (pid {})", o.comm, o.pid),
@@ -1172,13 +1198,6 @@ fn owners_text(owners: &[super::Owner]) -> String {
             rest.len()
         ),
     }
-}
-
-fn owners_json(owners: &[super::Owner]) -> Vec<Value> {
-    owners
-        .iter()
-        .map(|o| json!({"pid": o.pid, "comm": o.comm}))
-        .collect()
 }
 
 /// A receive buffer at least this full (memory charged against its size, %) is full for
@@ -1226,15 +1245,20 @@ fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
              more readers with SO_REUSEPORT."
         )
     };
-    let evidence = json!({
-        "local": u.local, "peer": u.peer.map(|p| p.to_string()),
-        "drops_total": u.drops_total, "drops_in_window": u.drops_in_window,
-        "drops_per_s": u.drops_per_s.map(round1),
-        "recv_q": u.recv_q, "rmem_alloc": u.rmem_alloc, "rcvbuf": u.rcvbuf,
-        "buffer_fill_pct": fill.map(round1),
-        "rmem_max": rmem_max, "rmem_default": scope.ns.sysctl.rmem_default,
-        "owners": owners_json(&u.owners),
-    });
+    let evidence = Evidence::UdpReceiveDrops(ev::UdpReceiveDrops::Socket(ev::UdpSocketDrops {
+        local: u.local.clone(),
+        peer: u.peer,
+        drops_total: u.drops_total,
+        drops_in_window: u.drops_in_window,
+        drops_per_s: u.drops_per_s.map(round1),
+        recv_q: u.recv_q,
+        rmem_alloc: u.rmem_alloc,
+        rcvbuf: u.rcvbuf,
+        buffer_fill_pct: fill.map(round1),
+        rmem_max,
+        rmem_default: scope.ns.sysctl.rmem_default,
+        owners: u.owners.clone(),
+    }));
     let mentions = Mentions {
         ports: vec![u.port],
         paths: Vec::new(),
@@ -1243,7 +1267,6 @@ fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
     };
     Some(finding(
         scope,
-        FindingId::UdpReceiveDrops,
         severity,
         About::Socket(
             TargetKind::Socket {
@@ -1294,14 +1317,17 @@ fn udp_namespace_drops(scope: &Scope<'_>) -> Option<Finding> {
         sysctl_text(scope.ns.sysctl.rmem_default),
         sysctl_text(scope.ns.sysctl.rmem_max)
     );
-    let evidence = json!({
-        "rcvbuf_errors_total": total, "rcvbuf_errors_per_s": round1(rate),
-        "udp_sockets": udp.socket_count, "left_out": udp.left_out,
-        "rmem_default": scope.ns.sysctl.rmem_default, "rmem_max": scope.ns.sysctl.rmem_max,
-    });
+    let evidence =
+        Evidence::UdpReceiveDrops(ev::UdpReceiveDrops::Namespace(ev::UdpNamespaceDrops {
+            rcvbuf_errors_total: total,
+            rcvbuf_errors_per_s: round1(rate),
+            udp_sockets: udp.socket_count,
+            left_out: udp.left_out,
+            rmem_default: scope.ns.sysctl.rmem_default,
+            rmem_max: scope.ns.sysctl.rmem_max,
+        }));
     Some(finding(
         scope,
-        FindingId::UdpReceiveDrops,
         severity,
         About::Netns,
         format!("network namespace {}", scope.view.label),
@@ -1352,14 +1378,17 @@ fn exhaustion(scope: &Scope<'_>, u: &PortUseView) -> Option<Finding> {
         );
     }
     remedy.push('.');
-    let evidence = json!({
-        "local": u.local.to_string(), "remote": u.remote.to_string(), "ports_in_use": u.ports,
-        "range_size": u.range_size, "pct_of_range": round1(u.pct_of_range),
-        "states": u.states.0.iter().map(|(s, &n)| (s.key(), json!(n))).collect::<serde_json::Map<_, _>>(),
-        "ip_local_port_range": [lo, hi],
-        "ip_local_reserved_ports": scope.ns.sysctl.ip_local_reserved_ports,
-        "tcp_tw_reuse": tw_reuse,
-        "owners": owners_json(&u.owners),
+    let evidence = Evidence::EphemeralPortExhaustion(ev::PortExhaustion {
+        local: u.local,
+        remote: u.remote,
+        ports_in_use: u.ports,
+        range_size: u.range_size,
+        pct_of_range: round1(u.pct_of_range),
+        states: u.states.0.iter().map(|(s, &n)| (s.key(), n)).collect(),
+        ip_local_port_range: (lo, hi),
+        ip_local_reserved_ports: scope.ns.sysctl.ip_local_reserved_ports.clone(),
+        tcp_tw_reuse: tw_reuse,
+        owners: u.owners.clone(),
     });
     let subject = match u.owners.as_slice() {
         [o] => format!("{} → {}", process_subject(&o.comm, o.pid), u.remote),
@@ -1367,7 +1396,6 @@ fn exhaustion(scope: &Scope<'_>, u: &PortUseView) -> Option<Finding> {
     };
     Some(finding(
         scope,
-        FindingId::EphemeralPortExhaustion,
         severity,
         About::Destination(
             TargetKind::Destination {

@@ -16,8 +16,8 @@ use super::bindings::{self, Command};
 use super::feed::Update;
 use super::history::{HISTORY, History, Point};
 use crate::analyze::{
-    self, Analysis, Finding, FindingId, ListenerDetail, ListenerView, NetnsView, ProcessDetail,
-    ProcessView, Proto, Target, TargetKind,
+    self, Analysis, Evidence, Finding, FindingId, ListenerDetail, ListenerView, NetnsView,
+    ProcessDetail, ProcessView, Proto, Target, TargetKind,
 };
 use crate::model::Snapshot;
 use crate::present::escape::{escape, escape_analysis};
@@ -674,30 +674,20 @@ impl View {
                     let (ns, p) = (&a.netns[n], &a.netns[n].processes[i]);
                     (ns, p, None, p.close_wait)
                 }),
-            Pane::Findings => self
-                .selected_finding()
-                .and_then(|f| match (&f.id, &f.target.kind) {
-                    (FindingId::CloseWaitLeak, TargetKind::Process { pid, .. }) => {
-                        find(&f.target.netns, *pid).map(|(ns, p)| (ns, p, None, p.close_wait))
-                    }
-                    (
-                        FindingId::EphemeralPortCollision,
-                        TargetKind::Destination {
-                            local: Some(client),
-                            pid: Some(pid),
-                            ..
-                        },
-                    ) => {
-                        let mined = f
-                            .evidence
-                            .get("mined_ports")
-                            .and_then(serde_json::Value::as_u64);
-                        find(&f.target.netns, *pid).map(|(ns, p)| {
-                            (ns, p, client.parse().ok(), mined.unwrap_or(p.close_wait))
-                        })
-                    }
-                    _ => None,
-                }),
+            Pane::Findings => {
+                self.selected_finding()
+                    .and_then(|f| match (&f.evidence, &f.target.kind) {
+                        (Evidence::CloseWaitLeak(_), TargetKind::Process { pid, .. }) => {
+                            find(&f.target.netns, *pid).map(|(ns, p)| (ns, p, None, p.close_wait))
+                        }
+                        (
+                            Evidence::EphemeralPortCollision(c),
+                            TargetKind::Destination { pid: Some(pid), .. },
+                        ) => find(&f.target.netns, *pid)
+                            .map(|(ns, p)| (ns, p, Some(c.client), c.mined_ports)),
+                        _ => None,
+                    })
+            }
             Pane::Listeners => None,
         };
         let Some((ns, p, peer, sockets)) = ask else {

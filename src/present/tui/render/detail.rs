@@ -17,6 +17,7 @@ use crate::analyze::{
     Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Proto, Severity, SocketRow,
 };
 use crate::model::{TcpState, TimerKind};
+use crate::present::escape::escape_json;
 use crate::present::tui::view::{Carried, Detail, FindingKey, Mode, View};
 
 pub fn render(frame: &mut Frame, area: Rect, view: &View) {
@@ -144,9 +145,15 @@ fn follows(view: &View, f: &Finding) -> bool {
     })
 }
 
-/// `accept_queue 9 · backlog 8 · …`: the evidence as one paragraph.
+/// `accept_queue 9 · backlog 8 · …`: the evidence as one paragraph, every field in the order
+/// of its name, strings escaped.
 fn evidence_text(f: &Finding) -> String {
-    f.evidence
+    let mut fields = serde_json::to_value(&f.evidence).unwrap_or_default();
+    escape_json(&mut fields);
+    let serde_json::Value::Object(fields) = fields else {
+        return String::new();
+    };
+    fields
         .iter()
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| format!("{k} {}", value_text(v)))
