@@ -205,6 +205,15 @@ impl Finding {
                 TargetKind::Socket { proto: p, local: l, .. } if *p == proto && l == local)
     }
 
+    /// Whether this finding is about the row `l` of a listener table in namespace `netns`: the
+    /// listener, or the UDP socket shown as one.
+    pub fn is_about_queue(&self, netns: &str, l: &ListenerView) -> bool {
+        match l.proto {
+            Proto::Udp => self.is_about_socket(netns, Proto::Udp, &l.local),
+            Proto::Tcp | Proto::Unix => self.is_about_listener(netns, l.inode),
+        }
+    }
+
     /// Whether this finding is about the listener with this inode in namespace `netns`.
     pub fn is_about_listener(&self, netns: &str, inode: u64) -> bool {
         self.target.netns == netns

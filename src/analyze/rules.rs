@@ -4,6 +4,12 @@
 //! Rules read the views built in `analyze` (so a face and a rule never disagree on a number)
 //! and the thresholds; they never see the kernel. Remedies quote the sysctl values of the
 //! namespace the finding is in.
+//!
+//! **Judgement happens here, and only here**: every finding's severity is decided by its
+//! rule, against the thresholds. The views carry measurements (a queue's fill, a process's
+//! CLOSE_WAIT count, a socket's drops), never a verdict; a face that colours a row by
+//! severity joins it to the findings about it (`Analysis::queue_level`,
+//! `Analysis::process_level`).
 
 use std::fmt::Write as _;
 
@@ -157,8 +163,28 @@ fn drops_rose(l: &ListenerView) -> bool {
     l.drops_per_s.is_some_and(|r| r > 0.0)
 }
 
+/// The severity a value earns against a warning and a critical threshold.
+fn level<T: PartialOrd + Copy>(value: T, warn: T, crit: T) -> Option<Severity> {
+    if value >= crit {
+        Some(Severity::Critical)
+    } else if value >= warn {
+        Some(Severity::Warning)
+    } else {
+        None
+    }
+}
+
+/// `accept-queue-full` (critical) past `fill_crit` or when the listener's drops rose in the
+/// window; `accept-queue-high` (warning) from `fill_warn` with something queued.
 fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
-    let severity = l.fill_level?;
+    let t = scope.t;
+    let severity = if l.fill_pct > t.fill_crit || drops_rose(l) {
+        Severity::Critical
+    } else if l.accept_queue > 0 && l.fill_pct >= t.fill_warn {
+        Severity::Warning
+    } else {
+        return None;
+    };
     let sys = &scope.view.sysctl;
     let state = if l.full {
         "full: the kernel admits backlog + 1"
@@ -449,8 +475,15 @@ fn syn_queue_counters(scope: &Scope<'_>) -> Option<Finding> {
     ))
 }
 
+/// `close-wait-leak`: warning from `close_wait_warn` sockets, critical from `close_wait_crit`
+/// or when the count grew in the window.
 fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
-    let severity = p.close_wait_level?;
+    let t = scope.t;
+    let grew = p.close_wait_growth_per_min.is_some_and(|g| g > 0.0);
+    let severity = match level(p.close_wait, t.close_wait_warn, t.close_wait_crit)? {
+        Severity::Warning if grew => Severity::Critical,
+        judged => judged,
+    };
     let read_eof = p.close_wait.saturating_sub(p.close_wait_unread);
     let growth = p.close_wait_growth_per_min.map_or_else(
         || "growth unknown (one sample)".to_owned(),
@@ -643,10 +676,10 @@ fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
         .iter()
         .chain(&v.other_processes)
         .filter_map(|p| {
-            let severity = p.fd_level?;
             let fds = p.fds?;
             let soft = p.fd_limit?.soft?;
             let use_pct = pct(fds, soft.max(1));
+            let severity = level(use_pct, scope.t.fd_warn, scope.t.fd_crit)?;
             let hard = p.fd_limit.and_then(|l| l.hard);
             let summary =
                 format!("{fds} of {soft} descriptors open ({use_pct:.0} % of RLIMIT_NOFILE)");
@@ -1205,8 +1238,16 @@ fn owners_text(owners: &[Owner]) -> String {
 const UDP_BUFFER_FULL_PCT: f64 = 90.0;
 
 /// `udp-receive-drops`: one socket's drop counter rose in the window.
+/// Warning when it dropped at all, critical from `udp_drops_crit` per second.
 fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
-    let severity = u.level?;
+    if !u.dropped_in_window() {
+        return None;
+    }
+    let severity = if u.drops_per_s.is_some_and(|r| r >= scope.t.udp_drops_crit) {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
     let dropped = u.drops_in_window.unwrap_or(0);
     let rmem_max = scope.ns.sysctl.rmem_max;
     let rcvbuf_text = u
@@ -1290,11 +1331,7 @@ fn udp_namespace_drops(scope: &Scope<'_>) -> Option<Finding> {
         .counter("RcvbufErrors")?
         .rate_per_s
         .filter(|&r| r > 0.0)?;
-    if udp
-        .sockets
-        .iter()
-        .any(|s| s.drops_in_window.is_some_and(|n| n > 0))
-    {
+    if udp.sockets.iter().any(UdpSocketView::dropped_in_window) {
         return None;
     }
     let severity = if rate >= scope.t.udp_drops_crit {
@@ -1340,7 +1377,10 @@ fn udp_namespace_drops(scope: &Scope<'_>) -> Option<Finding> {
 /// `ephemeral-port-exhaustion`: one local address uses most of the usable range towards
 /// one destination.
 fn exhaustion(scope: &Scope<'_>, u: &PortUseView) -> Option<Finding> {
-    let severity = u.level?;
+    if u.range_size == 0 {
+        return None;
+    }
+    let severity = level(u.pct_of_range, scope.t.port_use_warn, scope.t.port_use_crit)?;
     let tw_reuse = scope.ns.sysctl.tcp_tw_reuse;
     let (lo, hi) = scope.ns.sysctl.ip_local_port_range.unwrap_or((0, 0));
     let by_state = u

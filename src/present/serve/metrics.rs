@@ -908,7 +908,6 @@ mod tests {
                 pid: 1,
                 comm: comm.to_owned(),
             }],
-            fill_level: None,
         }
     }
 

@@ -17,7 +17,7 @@ use super::feed::Update;
 use super::history::{HISTORY, History, Point};
 use crate::analyze::{
     self, Analysis, Evidence, Finding, FindingId, ListenerDetail, ListenerView, NetnsView,
-    ProcessDetail, ProcessView, Proto, Target, TargetKind,
+    ProcessDetail, ProcessView, Target, TargetKind,
 };
 use crate::model::Snapshot;
 use crate::present::escape::{escape, escape_analysis};
@@ -964,32 +964,15 @@ fn listener_matches(l: &ListenerView, needle: &str) -> bool {
 }
 
 /// The dashboard shows each namespace's receiving UDP sockets (and connected ones that
-/// dropped) beside its listeners, as rows of the same table: Recv-Q against the receive
-/// buffer as a queue against its backlog, the buffer's fill, the socket's drops; a socket
-/// that dropped in the window is marked full.
+/// dropped) beside its listeners, as rows of the same table, as the analysis words them
+/// ([`analyze::udp::UdpSocketView::as_queue`]).
 fn udp_beside_listeners(a: &mut Analysis) {
     for ns in &mut a.netns {
         let rows: Vec<ListenerView> = ns
             .udp
             .sockets
             .iter()
-            .map(|u| ListenerView {
-                proto: Proto::Udp,
-                local: u.local.clone(),
-                port: Some(u.port),
-                inode: u.inode,
-                accept_queue: u.recv_q,
-                backlog: u.rcvbuf.unwrap_or(0),
-                full: u.level.is_some(),
-                fill_pct: u.buffer_fill_pct().unwrap_or(0.0),
-                syn_recv: 0,
-                unaccepted_established: 0,
-                unaccepted_close_wait: 0,
-                drops_total: u.drops_total,
-                drops_per_s: u.drops_per_s,
-                owners: u.owners.clone(),
-                fill_level: u.level,
-            })
+            .map(analyze::udp::UdpSocketView::as_queue)
             .collect();
         ns.listeners.extend(rows);
     }

@@ -14,7 +14,8 @@ use super::cells::{Column, bar, cut, header, rate, row, spark, spark_level, wrap
 use super::theme::Theme;
 use crate::analyze::units::format_age;
 use crate::analyze::{
-    Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Proto, Severity, SocketRow,
+    Finding, FindingId, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Proto, Severity,
+    SocketRow,
 };
 use crate::model::{TcpState, TimerKind};
 use crate::present::escape::escape_json;
@@ -241,7 +242,11 @@ fn listener(
         area.width,
         theme,
     )];
-    lines.extend(listener_summary(view, l, w, theme));
+    let level = view
+        .data
+        .as_ref()
+        .and_then(|d| d.analysis.queue_level(netns, l));
+    lines.extend(listener_summary(view, l, level, w, theme));
     lines.extend(findings_about(
         view,
         |f| match l.proto {
@@ -309,14 +314,20 @@ fn listener(
 }
 
 /// A listener's queue, owner, waiting children and drops, above its findings.
-fn listener_summary(view: &View, l: &ListenerView, w: usize, theme: Theme) -> Vec<Line<'static>> {
+fn listener_summary(
+    view: &View,
+    l: &ListenerView,
+    level: Option<Severity>,
+    w: usize,
+    theme: Theme,
+) -> Vec<Line<'static>> {
     let inode = l.inode;
     let mut lines = Vec::new();
-    // A full queue is a fact of the kernel's; below it, the analysis says how far is too far.
+    // A full queue is a fact of the kernel's; below it, the findings say how far is too far.
     let fill_style = if l.full {
         theme.critical()
     } else {
-        theme.level(l.fill_level.map(|_| Severity::Warning))
+        theme.level(level.map(|_| Severity::Warning))
     };
     let owner = match l.owners.as_slice() {
         [] => "not visible (run as root to see it)".to_owned(),
@@ -495,7 +506,12 @@ fn process_summary(view: &View, p: &ProcessView, w: usize, theme: Theme) -> Vec<
     let pid = p.pid;
     let mut lines = Vec::new();
     let read_eof = p.close_wait.saturating_sub(p.close_wait_unread);
-    let cw_style = theme.level(p.close_wait_level);
+    let level = |id| {
+        view.data
+            .as_ref()
+            .and_then(|d| d.analysis.process_level(p.pid, id))
+    };
+    let cw_style = theme.level(level(FindingId::CloseWaitLeak));
     let series = view.history.close_wait(pid);
     let cells = series.len().clamp(8, w.saturating_sub(60).max(8));
     lines.push(Line::from(vec![
@@ -520,7 +536,7 @@ fn process_summary(view: &View, p: &ProcessView, w: usize, theme: Theme) -> Vec<
         )));
     }
     let fd_pct = p.fd_use_pct();
-    let fd_style = theme.level(p.fd_level);
+    let fd_style = theme.level(level(FindingId::FdExhaustion));
     let limit = p.fd_limit.map_or_else(
         || "?".to_owned(),
         |l| {

@@ -18,7 +18,7 @@ use super::cells::{
 };
 use super::theme::Theme;
 use crate::analyze::units::format_age;
-use crate::analyze::{Analysis, Finding, ListenerView, ProcessView, Proto, Severity};
+use crate::analyze::{Analysis, Finding, FindingId, ListenerView, ProcessView, Proto, Severity};
 use crate::present::tui::view::{Carried, Pane as ViewPane, View};
 
 /// A terminal at least this wide shows the two tables side by side.
@@ -402,7 +402,8 @@ fn listeners(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
     pane.render(frame, area, theme, |at, w| {
         let row = *view.rows.listeners.get(at)?;
         let l = view.listener(row)?;
-        let cells = listener_cells(view, l, extra, w[local_at], theme);
+        let level = a.queue_level(&a.netns[row.0].id, l);
+        let cells = listener_cells(view, l, level, extra, w[local_at], theme);
         Some(with_netns(a, row.0, ns_width, cells))
     });
 }
@@ -410,17 +411,18 @@ fn listeners(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
 fn listener_cells(
     view: &View,
     l: &ListenerView,
+    level: Option<Severity>,
     extra: bool,
     local_width: usize,
     theme: Theme,
 ) -> Vec<Span<'static>> {
     let tcp = l.proto == Proto::Tcp;
     let tcp_only = |text: String| if tcp { text } else { "-".to_owned() };
-    // A full queue is a fact of the kernel's; below it, the analysis says how far is too far.
+    // A full queue is a fact of the kernel's; below it, the findings say how far is too far.
     let fill_style = if l.full {
         theme.critical()
     } else {
-        theme.level(l.fill_level.map(|_| Severity::Warning))
+        theme.level(level.map(|_| Severity::Warning))
     };
     let drops_style = if l.drops_per_s.is_some_and(|d| d > 0.0) {
         theme.critical()
@@ -551,15 +553,21 @@ fn processes(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
     pane.render(frame, area, theme, |at, _| {
         let row = *view.rows.processes.get(at)?;
         let p = view.process(row)?;
-        let cells = process_cells(view, p, extra, theme);
+        let cells = process_cells(view, a, p, extra, theme);
         Some(with_netns(a, row.0, ns_width, cells))
     });
 }
 
-fn process_cells(view: &View, p: &ProcessView, extra: bool, theme: Theme) -> Vec<Span<'static>> {
-    let cw_style = theme.level(p.close_wait_level);
+fn process_cells(
+    view: &View,
+    a: &Analysis,
+    p: &ProcessView,
+    extra: bool,
+    theme: Theme,
+) -> Vec<Span<'static>> {
+    let cw_style = theme.level(a.process_level(p.pid, FindingId::CloseWaitLeak));
     let fd_pct = p.fd_use_pct();
-    let fd_style = theme.level(p.fd_level);
+    let fd_style = theme.level(a.process_level(p.pid, FindingId::FdExhaustion));
     let mut cells = vec![Span::raw(p.pid.to_string()), Span::raw(p.comm.clone())];
     if extra {
         cells.extend([
