@@ -25,7 +25,8 @@ use sockscope::model::kill::{KillFilter, PeerFilter, Selection};
 use sockscope::present::check::{self, CheckResult, Status};
 use sockscope::present::escape::escape;
 use sockscope::present::kill::{self as kill_face, KillDoc, Tally};
-use sockscope::present::serve::{self, Exporter, Limits, MetricsOptions};
+use sockscope::present::prometheus::{self, MetricsOptions};
+use sockscope::present::serve::{self, Exporter, Limits};
 use sockscope::present::{json, text, tui};
 use sockscope::source::Source;
 use sockscope::{atomic, audit, generate, recording};
@@ -154,7 +155,7 @@ fn run_report(
                 let options = MetricsOptions {
                     top_processes: DEFAULT_TOP_PROCESSES,
                 };
-                out.write_all(serve::render_metrics(&analysis, &options).as_bytes())?;
+                prometheus::write(&mut out, &analysis, &options)?;
             }
         }
         out.flush()

@@ -8,6 +8,7 @@ pub mod check;
 pub mod escape;
 pub mod json;
 pub mod kill;
+pub mod prometheus;
 pub mod serve;
 pub mod text;
 pub mod tui;
