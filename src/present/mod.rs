@@ -9,6 +9,7 @@ pub mod escape;
 pub mod json;
 pub mod kill;
 pub mod prometheus;
+pub mod record;
 pub mod serve;
 pub mod text;
 pub mod tui;
