@@ -62,9 +62,7 @@ macro_rules! finding_table {
 }
 
 finding_table! {
-    /// critical: a TCP or unix listener at capacity, or its drops rose in the window.
     AcceptQueueFull = "accept-queue-full" => ev::AcceptQueue,
-    /// warning: a listener's queue past `fill_warn`.
     AcceptQueueHigh = "accept-queue-high" => ev::AcceptQueue,
     ListenDrops = "listen-drops" => ev::ListenDrops,
     SynQueuePressure = "syn-queue-pressure" => ev::SynQueuePressure,

@@ -1,8 +1,11 @@
-//! Faces: each renders an [`crate::analyze::Analysis`] and derives nothing new.
+//! Faces: each renders an [`crate::analyze::Analysis`] and derives nothing new — the text
+//! and JSON report, `check`, the Prometheus exposition (which `serve` answers scrapes with),
+//! the dashboard — or writes what the binary hands it: the snapshots of `record`, the
+//! selection of `kill`.
 //!
 //! Report renderers take `&mut impl Write` so tests capture their output; the dashboard
 //! ([`tui`]) draws frames that tests capture with ratatui's `TestBackend`. None reads the
-//! kernel.
+//! kernel: the live sources they are handed do.
 
 pub mod check;
 pub mod escape;
