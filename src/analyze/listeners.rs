@@ -54,8 +54,10 @@ pub struct ListenerView {
     pub owners: Vec<Owner>,
 }
 
-/// A process, as evidence names it: `{pid, comm}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A process, as evidence names it: `{pid, comm}`. Read back by a face that lists evidence
+/// as text, to write it `comm(pid)`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Owner {
     pub pid: u32,
     pub comm: String,

@@ -9,13 +9,14 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+use serde::Deserialize as _;
 
 use super::cells::{Column, bar, cut, header, rate, row, spark, spark_level, wrap, wrap_lines};
 use super::theme::Theme;
 use crate::analyze::units::format_age;
 use crate::analyze::{
-    Finding, FindingId, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Proto, Severity,
-    SocketRow,
+    Finding, FindingId, ListenerDetail, ListenerView, Owner, ProcessDetail, ProcessView, Proto,
+    Severity, SocketRow,
 };
 use crate::model::{TcpState, TimerKind};
 use crate::present::escape::escape_json;
@@ -162,7 +163,7 @@ fn evidence_text(f: &Finding) -> String {
         .join(" · ")
 }
 
-/// A JSON value as a person reads it: rates to one decimal, owners as `comm(pid)`.
+/// A JSON value as a person reads it: rates to one decimal, processes as `comm(pid)`.
 fn value_text(v: &serde_json::Value) -> String {
     use serde_json::Value;
     match v {
@@ -174,9 +175,9 @@ fn value_text(v: &serde_json::Value) -> String {
             _ => n.to_string(),
         },
         Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join(", "),
-        Value::Object(map) => match (map.get("comm"), map.get("pid")) {
-            (Some(comm), Some(pid)) => format!("{}({})", value_text(comm), value_text(pid)),
-            _ => map
+        Value::Object(map) => match Owner::deserialize(v) {
+            Ok(o) => format!("{}({})", o.comm, o.pid),
+            Err(_) => map
                 .iter()
                 .map(|(k, v)| format!("{k} {}", value_text(v)))
                 .collect::<Vec<_>>()
