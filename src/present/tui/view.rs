@@ -568,7 +568,7 @@ impl View {
         self.data.as_ref()?.analysis.netns.get(ns)?.processes.get(i)
     }
 
-    /// The selected finding, listener or process row's position in [`Rows`].
+    /// The selected finding, listener or process row's position in its pane's rows.
     pub fn selected_row(&self, pane: Pane) -> usize {
         match pane {
             Pane::Findings => self.findings.selected.index,
