@@ -467,8 +467,10 @@ fn a_connection_whose_peer_is_gone_is_confirmed_by_a_second_full_dump_only() {
             .expect("a window")
             .findings
             .iter()
-            .filter(|f| f.id == crate::analyze::FindingId::PeerGone)
-            .filter_map(|f| f.evidence["sockets"].as_u64())
+            .filter_map(|f| match &f.evidence {
+                crate::analyze::Evidence::PeerGone(e) => Some(e.sockets),
+                _ => None,
+            })
             .collect()
     };
     let pid = helper.pid();
