@@ -15,13 +15,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::join::Joined;
-use super::netns::NsId;
 use super::owners::Lookout;
 use super::pass::{Dumped, NsDump, Pass};
 use super::procnet::NetTables;
 use super::procs::ProcessScan;
-use super::read_plan::NsRead;
-use super::sockets::{FRESH_STATES, InodeMap, Slot};
+use super::sockets::Slot;
+use super::vocab::{FRESH_STATES, InodeMap, NsId, NsRead};
 use crate::model::{
     NetnsSnapshot, PeerGone, PortUse, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState,
 };

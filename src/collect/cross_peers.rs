@@ -40,9 +40,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use super::netlink::{DiagSocket, Extensions, LookupOutcome, NetlinkError, StateMask};
-use super::netns::{self, NsId, Target};
+use super::netns::{self, Target};
 use super::pass::Dumped;
-use super::sockets::{Sockets, plain, plain_ip};
+use super::sockets::Sockets;
+use super::vocab::{NsId, plain, plain_ip};
 use crate::model::{PeerGone, TcpState};
 
 /// Who holds an address among the scanned namespaces.

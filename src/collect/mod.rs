@@ -44,6 +44,7 @@ mod sockets;
 mod test_support;
 #[cfg(test)]
 mod tests;
+mod vocab;
 
 use std::path::PathBuf;
 
@@ -52,8 +53,9 @@ pub use collector::{Collector, Refresh};
 use netlink::NetlinkError;
 use netns::EnterError;
 pub use netns::runtime::RuntimeRoots;
-pub use netns::{NetnsScope, NsId, ResolveError};
+pub use netns::{NetnsScope, ResolveError};
 use read_plan::ReadPlan;
+pub use vocab::NsId;
 
 /// Where and how to collect.
 #[derive(Debug, Clone, PartialEq, Eq)]

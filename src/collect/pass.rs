@@ -28,12 +28,13 @@ use super::carry_over::{FullDumpOnly, Keep, KeptReads, Prior, Tracked, carry_ove
 use super::cross_peers;
 use super::join::{self, Joined, SocketIndex};
 use super::netlink::NetlinkError;
-use super::netns::{self, Catalog, EnterError, NetnsScope, NsId, Target};
+use super::netns::{self, Catalog, EnterError, NetnsScope, Target};
 use super::owners::{self, Lookout, OwnerSearch};
 use super::procnet::{self, NetTables};
 use super::procs::{self, ProcessScan};
-use super::read_plan::{NsRead, ReadPlan};
-use super::sockets::{self, InodeMap, PortUseSampled, Sockets};
+use super::read_plan::{self, ReadPlan};
+use super::sockets::{self, PortUseSampled, Sockets};
+use super::vocab::{InodeMap, NsId, NsRead};
 use super::{CollectError, CollectOptions, clock, notes};
 use crate::model::{Freshness, Host, NetnsSnapshot, PortUse, Process, Snapshot};
 
@@ -72,7 +73,7 @@ fn dump_here(
             (procnet::read_net_tables(), read)
         } else {
             let tables = procnet::read_counters();
-            let read = read.settle(last, &tables);
+            let read = read_plan::settle(read, last, &tables);
             (tables, read)
         };
         // `sockstat`'s `inuse` counts IPv4 sockets only; `CurrEstab` adds the connected ones

@@ -20,21 +20,13 @@ use std::net::{IpAddr, SocketAddr};
 use super::netlink::{
     DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixSock, UnixStates,
 };
-use super::read_plan::NsRead;
 pub use super::slot_index::Slot;
 use super::slot_index::SlotIndex;
+use super::vocab::{InodeHasher, InodeMap, NsRead, plain, plain_ip};
 use crate::model::{
     PEER_GONE_LIMIT, PORT_USE_LIMIT, PeerGone, PortUse, StateCounts, TROUBLED_LIMIT, TcpSocket,
     TcpState, TimerKind, UDP_LIMIT, UdpSocket, UnixSocket, UnixState, UsablePorts,
 };
-
-/// The TCP states a fresh dump reads in full.
-pub const FRESH_STATES: [TcpState; 4] = [
-    TcpState::Listen,
-    TcpState::SynSent,
-    TcpState::SynRecv,
-    TcpState::CloseWait,
-];
 
 /// The sockets of one namespace, before they are joined with processes.
 #[derive(Debug, Default)]
@@ -124,19 +116,6 @@ const PEER_PENDING_LIMIT: usize = 20_000;
 /// quiet connection a server accepted from a remote client is one, so a busy server fills
 /// it with remote clients, and the rest are counted as unchecked.
 pub const FOREIGN_LIMIT: usize = 20_000;
-
-/// An address as both ends see it: an IPv4-mapped IPv6 address (a dual-stack socket's view
-/// of an IPv4 peer) as the IPv4 address.
-pub(super) fn plain_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 @ IpAddr::V4(_) => v4,
-    }
-}
-
-pub(super) fn plain(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(plain_ip(addr.ip()), addr.port())
-}
 
 /// A 64-bit hash of a connection's 4-tuple, as seen from `local`: the addresses and ports
 /// folded into [`InodeHasher`], cheap enough for every local connection of a dump. Nobody
@@ -328,42 +307,6 @@ const PORT_USE_SAMPLE: usize = 16;
 
 /// The busiest destinations of a full dump, and the inodes sampled from each.
 pub type PortUseSampled = Vec<(PortUse, Vec<u64>)>;
-
-/// A map keyed by socket inode.
-///
-/// Built for 100,000 sockets and looked up once per socket descriptor of every process, it
-/// is the collector's hottest data structure; the standard hasher (SipHash, built to resist
-/// chosen keys) costs more than the rest of a lookup. Inodes are kernel-assigned counters,
-/// not chosen by anyone who could aim them at one bucket, so a multiplicative hash (as
-/// rustc's FxHash) spreads them well at a fraction of the cost.
-pub type InodeMap<V> = HashMap<u64, V, BuildHasherDefault<InodeHasher>>;
-
-/// A set of socket inodes, hashed as [`InodeMap`]'s keys.
-pub type InodeSet = HashSet<u64, BuildHasherDefault<InodeHasher>>;
-
-/// The hasher of [`InodeMap`]: one multiply per `u64`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct InodeHasher(u64);
-
-/// FxHash's constant: odd, with well-spread bits, so the product mixes the key into the
-/// high bits (which the map's tag bytes come from) and keeps distinct low bits distinct.
-const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl Hasher for InodeHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(SEED);
-    }
-}
 
 /// Up to this many TCP sockets, a full dump asks for `tcp_info` with every state in one walk
 /// rather than walking the kernel's table a second time for CLOSE_WAIT alone: a walk of the

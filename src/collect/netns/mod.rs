@@ -47,35 +47,9 @@ use rustix::io::Errno;
 use rustix::thread::LinkNameSpaceType;
 
 use super::notes;
-use super::procs::SeenProcess;
+pub use super::vocab::{NsId, SeenProcess};
 use crate::model::ContainerInfo;
 use runtime::{RuntimeRoots, Runtimes};
-
-/// A network namespace, as the kernel names it: the device and inode of its nsfs file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NsId {
-    pub dev: u64,
-    pub ino: u64,
-}
-
-impl NsId {
-    pub fn of(st: &rustix::fs::Stat) -> NsId {
-        NsId {
-            dev: st.st_dev,
-            ino: st.st_ino,
-        }
-    }
-
-    /// The namespace a path names, following symlinks.
-    pub fn of_path(path: &Path) -> Result<NsId, Errno> {
-        rustix::fs::stat(path).map(|st| NsId::of(&st))
-    }
-
-    /// The id the model and the report use: the inode, as text.
-    pub fn model_id(self) -> String {
-        self.ino.to_string()
-    }
-}
 
 /// Which network namespaces to collect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -49,8 +49,8 @@ use rustix::io::Errno;
 use rustix::path::DecInt;
 
 use super::clock::thread_cpu_of;
-use super::netns::NsId;
 use super::notes;
+pub use super::vocab::{NsId, SeenProcess};
 use crate::model::{FdLimit, FdScan, ProcessScanStats};
 
 pub use parse::{
@@ -133,16 +133,6 @@ pub struct Inspected<'p> {
     threads: usize,
     previous: Option<&'p ProcessScan>,
     notes: Vec<String>,
-}
-
-/// What pass 1 learnt of one live process.
-#[derive(Debug, Clone, Copy)]
-pub struct SeenProcess<'a> {
-    pub pid: u32,
-    pub comm: &'a str,
-    pub start_time: Option<u64>,
-    pub kernel_thread: bool,
-    pub netns: Option<NsId>,
 }
 
 /// Pass 1 over every process under `proc_root` (normally `/proc`) with `threads` threads.
