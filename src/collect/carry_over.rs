@@ -15,9 +15,10 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::join::Joined;
+use super::notes;
 use super::owners::Lookout;
 use super::pass::{Dumped, NsDump, Pass};
-use super::procnet::NetTables;
+use super::procnet::{NetTables, TableProblem};
 use super::procs::ProcessScan;
 use super::sockets::Slot;
 use super::vocab::{FRESH_STATES, InodeMap, NsId, NsRead};
@@ -164,8 +165,8 @@ pub(super) struct FullDumpOnly {
     local_addrs: Vec<IpAddr>,
     /// The busiest destinations by ports in use, owners named (filled in after the join).
     port_use: Vec<PortUse>,
-    /// The notes of the full read of its tables.
-    notes: Vec<String>,
+    /// What the full read of its tables could not read.
+    problems: Vec<TableProblem>,
 }
 
 impl FullDumpOnly {
@@ -199,7 +200,7 @@ impl FullDumpOnly {
             sysctl: dump.tables.sysctl.clone(),
             local_addrs: dump.tables.local_addrs.clone(),
             port_use: Vec::new(),
-            notes: dump.tables.notes.clone(),
+            problems: dump.tables.problems.clone(),
         }
     }
 
@@ -224,9 +225,9 @@ impl FullDumpOnly {
         snapshot.sysctl = self.sysctl.clone();
         snapshot.local_addrs.clone_from(&self.local_addrs);
         snapshot.port_use.clone_from(&self.port_use);
-        for note in &self.notes {
-            if !notes.contains(note) {
-                notes.push(note.clone());
+        for note in notes::tables(&self.problems) {
+            if !notes.contains(&note) {
+                notes.push(note);
             }
         }
     }

@@ -125,7 +125,7 @@ pub(super) fn run(
         &opts.runtimes,
         inspected.seen(),
     );
-    let mut notes = catalog.notes.clone();
+    let mut notes = notes::catalog(&catalog.problems);
     let (own, foreign) =
         targets(opts, &catalog, &mut notes).inspect_err(|_| finish_early(early.take()))?;
     let others_scanned = usize::from(own.is_some()) + foreign.len() > 1;
@@ -559,7 +559,7 @@ fn netns_snapshot(
         tables,
         ..
     } = dump;
-    let mut notes = tables.notes;
+    let mut notes = notes::tables(&tables.problems);
     if let Some(why) = &sockets.udp_refused {
         notes.push(notes::udp_refused(why));
     }

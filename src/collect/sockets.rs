@@ -67,7 +67,7 @@ pub struct Sockets {
     /// UDP sockets that would have been kept but for the limit.
     pub udp_left_out: u64,
     /// Why the UDP sockets could not be dumped, when the kernel refused.
-    pub udp_refused: Option<String>,
+    pub udp_refused: Option<NetlinkError>,
     /// Ports in use by destination, counted by a full dump that knew the usable range.
     ports: Option<PortTally>,
 }
@@ -424,7 +424,7 @@ pub fn dump(
     match diag.dump_udp(|s| out.add_udp(&s)) {
         Ok(()) => {}
         // A kernel without `udp_diag` refuses the request: the rest of the pass stands.
-        Err(err) if err.kernel_errno().is_some() => out.udp_refused = Some(err.to_string()),
+        Err(err) if err.kernel_errno().is_some() => out.udp_refused = Some(err),
         Err(err) => return Err(err),
     }
     out.index.finish();

@@ -46,7 +46,6 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::thread::LinkNameSpaceType;
 
-use super::notes;
 pub use super::vocab::{NsId, SeenProcess};
 use crate::model::ContainerInfo;
 use runtime::{RuntimeRoots, Runtimes};
@@ -79,7 +78,17 @@ pub struct Catalog {
     proc_root: PathBuf,
     runtimes: Runtimes,
     /// What could not be read while finding namespaces.
-    pub notes: Vec<String>,
+    pub problems: Vec<CatalogProblem>,
+}
+
+/// What could not be read while finding namespaces.
+#[derive(Debug, Clone)]
+pub enum CatalogProblem {
+    /// The directory of `ip netns` names could not be listed: namespaces go unnamed.
+    NamesUnlisted {
+        dir: PathBuf,
+        err: std::sync::Arc<std::io::Error>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,8 +179,10 @@ impl Catalog {
             // No `ip netns add` since boot: no names, nothing wrong.
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
             Err(err) => {
-                let dir = self.netns_dir.display();
-                self.notes.push(notes::unlisted_names(dir, &err));
+                self.problems.push(CatalogProblem::NamesUnlisted {
+                    dir: self.netns_dir.clone(),
+                    err: std::sync::Arc::new(err),
+                });
                 return;
             }
         };
