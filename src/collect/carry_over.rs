@@ -17,10 +17,10 @@ use std::time::Duration;
 use super::join::Joined;
 use super::notes;
 use super::owners::Lookout;
-use super::pass::{Dumped, NsDump, Pass};
+use super::pass::Pass;
 use super::procnet::{NetTables, TableProblem};
 use super::procs::ProcessScan;
-use super::sockets::Slot;
+use super::sockets::{Dumped, NsDump, Slot};
 use super::vocab::{FRESH_STATES, InodeMap, NsId, NsRead};
 use crate::model::{
     NetnsSnapshot, PeerGone, PortUse, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState,

@@ -41,8 +41,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::netlink::{DiagSocket, Extensions, LookupOutcome, NetlinkError, StateMask};
 use super::netns::{self, Target};
-use super::pass::Dumped;
-use super::sockets::Sockets;
+use super::sockets::{Dumped, Sockets};
 use super::vocab::{NsId, plain, plain_ip};
 use crate::model::{PeerGone, TcpState};
 

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use super::procs::{ProcessScan, ScannedProcess};
-use super::slot_index::{Cursor, MergedCursor, MergedIndex, SlotIndex};
+use super::sockets::slot_index::{Cursor, MergedCursor, MergedIndex, SlotIndex};
 use super::sockets::{Slot, Sockets};
 use super::vocab::{FRESH_STATES, InodeMap};
 use crate::model::{Process, StateCounts, TcpState};

@@ -38,7 +38,6 @@ mod pass;
 pub mod procnet;
 pub mod procs;
 mod read_plan;
-mod slot_index;
 mod sockets;
 #[cfg(test)]
 mod test_support;

@@ -12,9 +12,9 @@ use std::io::{self, ErrorKind};
 
 use super::netlink::NetlinkError;
 use super::netns::{CatalogProblem, EnterError, Target};
-use super::pass::Lost;
 use super::procnet::TableProblem;
 use super::procs::{ProcessScan, ScanProblem, Unread};
+use super::sockets::Lost;
 use crate::model::FdScan;
 
 /// Namespaces asked for that the caller may not enter: the snapshot covers its own.
