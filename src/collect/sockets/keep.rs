@@ -16,8 +16,8 @@ use crate::model::{
 #[derive(Debug, Default)]
 #[allow(clippy::struct_field_names)] // unix_sockets is a count beside the unix listeners
 pub struct Sockets {
-    /// Sockets counted by state: every state for a full dump, [`FRESH_STATES`](crate::collect::vocab::FRESH_STATES) for a fresh
-    /// one.
+    /// Sockets counted by state: every state for a full dump,
+    /// [`FRESH_STATES`](crate::collect::vocab::FRESH_STATES) for a fresh one.
     pub tcp_states: StateCounts,
     pub tcp_listeners: Vec<TcpSocket>,
     pub tracked: Vec<TcpSocket>,
@@ -37,9 +37,10 @@ pub struct Sockets {
     peer_check: Option<PeerCheck>,
     /// Candidates of that search whose peer is not an address of this namespace, when other
     /// namespaces are scanned too: their other end may be in one of those, which is looked
-    /// at after every namespace is dumped (`cross_peers`). At most [`FOREIGN_LIMIT`](super::peer_check::FOREIGN_LIMIT).
+    /// at after every namespace is dumped (`cross_peers`). At most
+    /// [`FOREIGN_LIMIT`](super::peer_check::FOREIGN_LIMIT).
     pub foreign_candidates: Vec<PeerGone>,
-    /// Such candidates past [`FOREIGN_LIMIT`]: not checked.
+    /// Such candidates past the limit: not checked.
     pub foreign_past: u64,
     /// Candidates whose other end could not be looked for in another namespace without
     /// doubt (see [`crate::model::NetnsSnapshot::peer_unchecked`]).

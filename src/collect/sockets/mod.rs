@@ -146,11 +146,11 @@ fn look_up(
 ///
 /// A full dump asks for every TCP state (bound-inactive sockets only when the namespace may
 /// hold one, `bound_inactive`: asking makes the kernel walk its bind table, shared by all
-/// namespaces, see [`NetTables::bound_inactive_possible`]), with the costly extensions only where they are
-/// read: LISTEN with `SKMEMINFO` (drops), CLOSE_WAIT with `INFO` (`tcpi_last_ack_recv`),
-/// every other state bare (in a small namespace, with `INFO` too, in the same walk). A fresh
-/// dump keeps the first two, with SYN_RECV beside CLOSE_WAIT (request sockets carry no
-/// `tcp_info`, so asking costs nothing).
+/// namespaces, see [`NetTables::bound_inactive_possible`]), with the costly extensions only
+/// where they are read: LISTEN with `SKMEMINFO` (drops), CLOSE_WAIT with `INFO`
+/// (`tcpi_last_ack_recv`), every other state bare (in a small namespace, with `INFO` too, in
+/// the same walk). A fresh dump keeps the first two, with SYN_RECV beside CLOSE_WAIT (request
+/// sockets carry no `tcp_info`, so asking costs nothing).
 ///
 /// A full dump also looks for ESTABLISHED sockets whose other end is gone (see
 /// [`PeerCheck`]), with `local_addrs` the namespace's own addresses; when `others_scanned`,
