@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Holder, ListenerHolders, NetnsSnapshot, Snapshot, Syscall, Task, TaskState};
 
@@ -17,7 +17,7 @@ use crate::model::{Holder, ListenerHolders, NetnsSnapshot, Snapshot, Syscall, Ta
 pub const BUSY_PCT: f64 = 50.0;
 
 /// How a holder drains a listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum How {
     /// A thread of it is blocked in `accept()` on one of its descriptors.
@@ -39,7 +39,7 @@ impl How {
 }
 
 /// A thread's scheduler state, as the evidence names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
     Running,
@@ -78,8 +78,9 @@ impl From<TaskState> for State {
 }
 
 /// One holder of a listener, or one thread of it that drains it: the `acceptors` of a
-/// finding's evidence.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// finding's evidence. Read back by a face that lists evidence as text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Acceptor {
     pub pid: u32,
     /// The process's name.
@@ -96,10 +97,10 @@ pub struct Acceptor {
     pub waiting_in: Option<String>,
     /// Whether this thread is blocked in `accept()` or `epoll_wait()` for the listener: ready
     /// for the next connection.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub waiting_for_it: bool,
     /// How many threads the process has.
-    #[serde(skip)]
+    #[serde(skip, default)]
     pub threads: usize,
 }
 
@@ -869,11 +870,25 @@ mod tests {
         );
         assert!(f.summary.contains("is stopped"), "{}", f.summary);
         assert!(f.remedy.contains("kill -CONT 101"), "{}", f.remedy);
-        assert_eq!(f.evidence["acceptors"][0]["pid"], 101);
-        assert_eq!(f.evidence["acceptors"][0]["how"], "epoll");
-        assert_eq!(f.evidence["acceptors"][0]["state"], "stopped");
-        assert_eq!(f.evidence["acceptors"][1]["how"], "holds");
-        assert_eq!(f.evidence["share_pct"], 50.0);
+        let crate::analyze::Evidence::ReuseportImbalance(e) = &f.evidence else {
+            panic!("{:?}", f.evidence)
+        };
+        let brief: Vec<(u32, How, Option<State>)> = e
+            .acceptors
+            .iter()
+            .map(|a| (a.pid, a.how, a.state))
+            .collect();
+        assert_eq!(
+            brief,
+            vec![
+                (101, How::Epoll, Some(State::Stopped)),
+                (100, How::Holds, Some(State::Sleeping)),
+            ]
+        );
+        assert!((e.share_pct - 50.0).abs() < 1e-9);
+        let json = serde_json::to_value(&f.evidence).expect("serializes");
+        assert_eq!(json["acceptors"][0]["how"], "epoll");
+        assert_eq!(json["acceptors"][0]["state"], "stopped");
         let full = a
             .findings
             .iter()
@@ -908,7 +923,10 @@ mod tests {
             "{}",
             full.remedy
         );
-        assert!(!full.evidence.contains_key("acceptors"), "none were read");
+        let crate::analyze::Evidence::AcceptQueueFull(e) = &full.evidence else {
+            panic!("{:?}", full.evidence)
+        };
+        assert!(e.acceptors.is_empty(), "none were read");
     }
 
     #[test]

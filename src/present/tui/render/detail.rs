@@ -9,15 +9,18 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+use serde::Deserialize as _;
 
 use super::cells::{Column, bar, cut, header, rate, row, spark, spark_level, wrap, wrap_lines};
 use super::theme::Theme;
-use crate::analyze::acceptors::State;
+use crate::analyze::acceptors::{Acceptor, State};
 use crate::analyze::units::format_age;
 use crate::analyze::{
-    Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Proto, Severity, SocketRow,
+    Finding, FindingId, ListenerDetail, ListenerView, Owner, ProcessDetail, ProcessView, Proto,
+    Severity, SocketRow,
 };
 use crate::model::{TcpState, TimerKind};
+use crate::present::escape::escape_json;
 use crate::present::tui::view::{Carried, Detail, FindingKey, Mode, View};
 
 pub fn render(frame: &mut Frame, area: Rect, view: &View) {
@@ -145,17 +148,25 @@ fn follows(view: &View, f: &Finding) -> bool {
     })
 }
 
-/// `accept_queue 9 · backlog 8 · …`: the evidence as one paragraph.
+/// `accept_queue 9 · backlog 8 · …`: the evidence as one paragraph, every field in the order
+/// of its name, strings escaped.
 fn evidence_text(f: &Finding) -> String {
-    f.evidence
+    let mut fields = serde_json::to_value(&f.evidence).unwrap_or_default();
+    escape_json(&mut fields);
+    let serde_json::Value::Object(fields) = fields else {
+        return String::new();
+    };
+    // Nothing to say of a key without a value, or of a list that is empty (no acceptors
+    // read: nothing waited when the pass looked).
+    fields
         .iter()
-        .filter(|(_, v)| !v.is_null())
+        .filter(|(_, v)| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
         .map(|(k, v)| format!("{k} {}", value_text(v)))
         .collect::<Vec<_>>()
         .join(" · ")
 }
 
-/// A JSON value as a person reads it: rates to one decimal, owners as `comm(pid)`.
+/// A JSON value as a person reads it: rates to one decimal, processes as `comm(pid)`.
 fn value_text(v: &serde_json::Value) -> String {
     use serde_json::Value;
     match v {
@@ -167,29 +178,10 @@ fn value_text(v: &serde_json::Value) -> String {
             _ => n.to_string(),
         },
         Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join(", "),
-        Value::Object(map) => match (map.get("comm"), map.get("pid")) {
-            // An acceptor: `nginx(4242) epoll stopped 0 % in do_signal_stop`.
-            (Some(comm), Some(pid)) if map.contains_key("how") => {
-                let mut text = format!("{}({})", value_text(comm), value_text(pid));
-                if let (Some(thread), Some(tid)) = (map.get("thread"), map.get("tid"))
-                    && thread != comm
-                {
-                    let _ = write!(text, " thread {}({})", value_text(thread), value_text(tid));
-                }
-                for key in ["how", "state"] {
-                    if let Some(v) = map.get(key).filter(|v| !v.is_null()) {
-                        let _ = write!(text, " {}", value_text(v));
-                    }
-                }
-                if let Some(cpu) = map.get("cpu_pct").filter(|v| !v.is_null()) {
-                    let _ = write!(text, " {} % CPU", value_text(cpu));
-                }
-                if let Some(place) = map.get("waiting_in").filter(|v| !v.is_null()) {
-                    let _ = write!(text, " in {}", value_text(place));
-                }
-                text
-            }
-            (Some(comm), Some(pid)) => format!("{}({})", value_text(comm), value_text(pid)),
+        Value::Object(map) => match (Acceptor::deserialize(v), Owner::deserialize(v)) {
+            // An acceptor: `nginx(4242) epoll stopped, in do_signal_stop`.
+            (Ok(a), _) => a.brief(),
+            (_, Ok(o)) => format!("{}({})", o.comm, o.pid),
             _ => map
                 .iter()
                 .map(|(k, v)| format!("{k} {}", value_text(v)))
@@ -256,7 +248,11 @@ fn listener(
         area.width,
         theme,
     )];
-    lines.extend(listener_summary(view, l, w, theme));
+    let level = view
+        .data
+        .as_ref()
+        .and_then(|d| d.analysis.queue_level(netns, l));
+    lines.extend(listener_summary(view, l, level, w, theme));
     lines.extend(findings_about(
         view,
         |f| match l.proto {
@@ -324,14 +320,20 @@ fn listener(
 }
 
 /// A listener's queue, owner, waiting children and drops, above its findings.
-fn listener_summary(view: &View, l: &ListenerView, w: usize, theme: Theme) -> Vec<Line<'static>> {
+fn listener_summary(
+    view: &View,
+    l: &ListenerView,
+    level: Option<Severity>,
+    w: usize,
+    theme: Theme,
+) -> Vec<Line<'static>> {
     let inode = l.inode;
     let mut lines = Vec::new();
-    // A full queue is a fact of the kernel's; below it, the analysis says how far is too far.
+    // A full queue is a fact of the kernel's; below it, the findings say how far is too far.
     let fill_style = if l.full {
         theme.critical()
     } else {
-        theme.level(l.fill_level.map(|_| Severity::Warning))
+        theme.level(level.map(|_| Severity::Warning))
     };
     let owner = match l.owners.as_slice() {
         [] => "not visible (run as root to see it)".to_owned(),
@@ -532,7 +534,12 @@ fn process_summary(view: &View, p: &ProcessView, w: usize, theme: Theme) -> Vec<
     let pid = p.pid;
     let mut lines = Vec::new();
     let read_eof = p.close_wait.saturating_sub(p.close_wait_unread);
-    let cw_style = theme.level(p.close_wait_level);
+    let level = |id| {
+        view.data
+            .as_ref()
+            .and_then(|d| d.analysis.process_level(p.pid, id))
+    };
+    let cw_style = theme.level(level(FindingId::CloseWaitLeak));
     let series = view.history.close_wait(pid);
     let cells = series.len().clamp(8, w.saturating_sub(60).max(8));
     lines.push(Line::from(vec![
@@ -557,7 +564,7 @@ fn process_summary(view: &View, p: &ProcessView, w: usize, theme: Theme) -> Vec<
         )));
     }
     let fd_pct = p.fd_use_pct();
-    let fd_style = theme.level(p.fd_level);
+    let fd_style = theme.level(level(FindingId::FdExhaustion));
     let limit = p.fd_limit.map_or_else(
         || "?".to_owned(),
         |l| {
