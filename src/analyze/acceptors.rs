@@ -102,6 +102,10 @@ pub struct Acceptor {
     /// How many threads the process has.
     #[serde(skip, default)]
     pub threads: usize,
+    /// Its descriptors could not be read (another user's process, or it exited): whether it
+    /// drains the listener is not known.
+    #[serde(skip, default)]
+    pub unknown: bool,
 }
 
 impl Acceptor {
@@ -206,6 +210,7 @@ fn holder_acceptors(
         waiting_in: t.and_then(|t| t.wchan.clone()),
         waiting_for_it,
         threads: h.threads.len(),
+        unknown: h.unreadable.is_some() && h.fds.is_empty(),
     };
     let in_accept: Vec<&Task> = h
         .threads
@@ -281,6 +286,22 @@ pub fn verdict(acceptors: &[Acceptor]) -> Option<Verdict> {
     }
     let serving: Vec<&Acceptor> = acceptors.iter().filter(|a| a.serves()).collect();
     if serving.is_empty() {
+        let unknown: Vec<&Acceptor> = acceptors.iter().filter(|a| a.unknown).collect();
+        if let Some(first) = unknown.first() {
+            // Some holder may well drain it: its descriptors were not readable.
+            return Some(Verdict {
+                clause: format!(
+                    "who drains it is unknown: {} could not be read",
+                    owners_phrase(&[(*first).clone()])
+                ),
+                remedy: format!(
+                    "Who drains it could not be read ({} is another user's process, or exited): \
+                     run sockscope as root to see its acceptors and what they are doing; \
+                     meanwhile find what stalls its accept loop.",
+                    owners_phrase(&[(*first).clone()])
+                ),
+            });
+        }
         return Some(nobody_serves(acceptors));
     }
     let mut clauses = Vec::new();
@@ -930,6 +951,22 @@ mod tests {
     }
 
     #[test]
+    fn a_holder_that_could_not_be_read_is_not_said_to_serve_nobody() {
+        let mut h = holder(300, &[], &[], Vec::new());
+        h.unreadable = Some(crate::model::Unreadable::Denied);
+        let read = ListenerHolders {
+            inode: 7,
+            holders: vec![h],
+        };
+        let s = snapshot(1, Vec::new(), Vec::new(), &[(300, "postgres")]);
+        let got = of(&read, &[], &s);
+        assert_eq!((got[0].tid, got[0].state), (None, None));
+        let v = verdict(&got).expect("a verdict");
+        assert!(!v.remedy.contains("nobody serves it"), "{v:?}");
+        assert!(v.remedy.contains("run sockscope as root"), "{v:?}");
+    }
+
+    #[test]
     fn several_owners_take_a_plural_verb() {
         let holders: Vec<Acceptor> = [1, 2, 3]
             .into_iter()
@@ -944,6 +981,7 @@ mod tests {
                 waiting_in: Some("sigsuspend".into()),
                 waiting_for_it: false,
                 threads: 1,
+                unknown: false,
             })
             .collect();
         assert_eq!(

@@ -362,6 +362,7 @@ mod tests {
             waiting_in: Some("do_signal_stop".to_owned()),
             waiting_for_it: true,
             threads: 1,
+            unknown: false,
         }
     }
 
