@@ -967,6 +967,35 @@ mod tests {
     }
 
     #[test]
+    fn each_way_of_being_stuck_has_its_words() {
+        let one = |state, wchan: &str| {
+            let mut t = task(5, "srv", state, 0, Syscall::EpollWait { epfd: 4 });
+            t.wchan = Some(wchan.to_owned());
+            let read = ListenerHolders {
+                inode: 7,
+                holders: vec![holder(5, &[3], &[4], vec![t])],
+            };
+            let s = snapshot(1, Vec::new(), Vec::new(), &[(5, "srv")]);
+            verdict(&of(&read, &[], &s)).expect("a verdict").remedy
+        };
+        let traced = one(TaskState::Traced, "ptrace_stop");
+        assert!(traced.contains("stopped by a tracer"), "{traced}");
+        assert!(traced.contains("TracerPid /proc/5/status"), "{traced}");
+        let disk = one(TaskState::Disk, "folio_wait_bit_common");
+        assert!(
+            disk.contains("is in disk wait (D) in folio_wait_bit_common"),
+            "{disk}"
+        );
+        let frozen = one(TaskState::Sleeping, "do_freezer_trap");
+        assert!(
+            frozen.contains("frozen by its cgroup's freezer"),
+            "{frozen}"
+        );
+        let zombie = one(TaskState::Zombie, "0");
+        assert!(zombie.contains("a zombie"), "{zombie}");
+    }
+
+    #[test]
     fn several_owners_take_a_plural_verb() {
         let holders: Vec<Acceptor> = [1, 2, 3]
             .into_iter()
