@@ -321,25 +321,17 @@ pub struct ListenersPane {
 
 impl ListenersPane {
     fn refresh(&mut self, a: &Analysis, needle: &str) {
-        let several = a.netns.len() > 1;
-        let mut rows: Vec<(usize, usize)> = a
-            .netns
-            .iter()
-            .enumerate()
-            .flat_map(|(n, ns)| (0..ns.listeners.len()).map(move |i| (n, i)))
-            .filter(|&(n, i)| {
-                listener_matches(&a.netns[n].listeners[i], needle)
-                    || (several && netns_matches(&a.netns[n], needle))
-            })
-            .collect();
         let sort = self.sort;
-        rows.sort_by(|&(n1, i1), &(n2, i2)| {
-            let o = sort
-                .column
-                .cmp(&a.netns[n1].listeners[i1], &a.netns[n2].listeners[i2]);
-            if sort.reversed { o.reverse() } else { o }
-        });
-        self.rows = rows;
+        self.rows = pane_rows(
+            a,
+            needle,
+            |ns| &ns.listeners,
+            listener_matches,
+            |x, y| {
+                let o = sort.column.cmp(x, y);
+                if sort.reversed { o.reverse() } else { o }
+            },
+        );
         self.selected.resync(&self.keys(a));
     }
 
@@ -349,6 +341,31 @@ impl ListenersPane {
             .map(|&(n, i)| a.netns[n].listeners[i].inode)
             .collect()
     }
+}
+
+/// The (namespace, position) of every item of every namespace that matches `needle` (or
+/// whose namespace does, when there are several), ordered by `cmp` (stable: equal items keep
+/// the analysis's order).
+fn pane_rows<T>(
+    a: &Analysis,
+    needle: &str,
+    items: impl Fn(&NetnsView) -> &Vec<T>,
+    matches: impl Fn(&T, &str) -> bool,
+    cmp: impl Fn(&T, &T) -> Ordering,
+) -> Vec<(usize, usize)> {
+    let several = a.netns.len() > 1;
+    let mut rows: Vec<(usize, usize)> = a
+        .netns
+        .iter()
+        .enumerate()
+        .flat_map(|(n, ns)| (0..items(ns).len()).map(move |i| (n, i)))
+        .filter(|&(n, i)| {
+            matches(&items(&a.netns[n])[i], needle)
+                || (several && netns_matches(&a.netns[n], needle))
+        })
+        .collect();
+    rows.sort_by(|&(n1, i1), &(n2, i2)| cmp(&items(&a.netns[n1])[i1], &items(&a.netns[n2])[i2]));
+    rows
 }
 
 /// The processes pane: the processes it shows, filtered and sorted ((namespace, process)
@@ -362,25 +379,17 @@ pub struct ProcessesPane {
 
 impl ProcessesPane {
     fn refresh(&mut self, a: &Analysis, needle: &str) {
-        let several = a.netns.len() > 1;
-        let mut rows: Vec<(usize, usize)> = a
-            .netns
-            .iter()
-            .enumerate()
-            .flat_map(|(n, ns)| (0..ns.processes.len()).map(move |i| (n, i)))
-            .filter(|&(n, i)| {
-                process_matches(&a.netns[n].processes[i], needle)
-                    || (several && netns_matches(&a.netns[n], needle))
-            })
-            .collect();
         let sort = self.sort;
-        rows.sort_by(|&(n1, i1), &(n2, i2)| {
-            let o = sort
-                .column
-                .cmp(&a.netns[n1].processes[i1], &a.netns[n2].processes[i2]);
-            if sort.reversed { o.reverse() } else { o }
-        });
-        self.rows = rows;
+        self.rows = pane_rows(
+            a,
+            needle,
+            |ns| &ns.processes,
+            process_matches,
+            |x, y| {
+                let o = sort.column.cmp(x, y);
+                if sort.reversed { o.reverse() } else { o }
+            },
+        );
         self.selected.resync(&self.keys(a));
     }
 
