@@ -889,6 +889,11 @@ mod tests {
             "{}",
             f.summary
         );
+        assert!(
+            f.subject.contains("(nginx pid 101 and 2 more)"),
+            "the subject names the acceptor, not the master: {}",
+            f.subject
+        );
         assert!(f.summary.contains("is stopped"), "{}", f.summary);
         assert!(f.remedy.contains("kill -CONT 101"), "{}", f.remedy);
         let crate::analyze::Evidence::ReuseportImbalance(e) = &f.evidence else {

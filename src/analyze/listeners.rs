@@ -127,6 +127,14 @@ pub(super) fn views(
             .map(|h| acceptors::acceptors(h, &cpu_before, window_s, snapshot))
             .unwrap_or_default()
     };
+    // The owners that drain the listener first: a subject names the process that should
+    // accept (nginx's worker), not the first to hold it (its master).
+    let serving_first = |view: &mut ListenerView| {
+        let serves = |pid: u32| view.acceptors.iter().any(|a| a.pid == pid && a.serves());
+        let mut owners = std::mem::take(&mut view.owners);
+        owners.sort_by_key(|o| !serves(o.pid));
+        view.owners = owners;
+    };
     let tcp = ns.tcp_listeners.iter().zip(children).map(|(l, c)| {
         let drops_total = l.drops.map(u64::from);
         let earlier = drops_before.get(&l.inode).map(|&d| u64::from(d));
@@ -140,6 +148,7 @@ pub(super) fn views(
         view.drops_per_s = rate(earlier, drops_total, window_s);
         view.owners = owners(&l.owners);
         view.acceptors = acceptors_of(l.inode);
+        serving_first(&mut view);
         view
     });
     let unix = ns.unix_listeners.iter().map(|l: &UnixSocket| {
@@ -151,6 +160,7 @@ pub(super) fn views(
         view.inode = l.inode;
         view.owners = owners(&l.owners);
         view.acceptors = acceptors_of(l.inode);
+        serving_first(&mut view);
         view
     });
     let mut all: Vec<ListenerView> = tcp.chain(unix).collect();
