@@ -385,9 +385,8 @@ pub fn verdict(acceptors: &[Acceptor]) -> Option<Verdict> {
                 "its only thread".to_owned()
             };
             clauses.push(format!(
-                "{} ({}) does not wait for connections: {thread} sleeps in {place}",
-                a.comm,
-                format_args!("pid {}", a.pid)
+                "{} (pid {}) does not wait for connections: {thread} sleeps in {place}",
+                a.comm, a.pid
             ));
             let _ = write!(
                 remedy,
