@@ -144,6 +144,7 @@ mod tests {
             udp_socket_count: 0,
             udp_left_out: 0,
             port_use: Vec::new(),
+            ..NetnsSnapshot::default()
         }
     }
 

@@ -78,6 +78,9 @@ finding_table! {
     PeerGone = "peer-gone" => ev::PeerGone,
     UdpReceiveDrops = "udp-receive-drops" => ev::UdpReceiveDrops,
     EphemeralPortExhaustion = "ephemeral-port-exhaustion" => ev::PortExhaustion,
+    ConntrackFull = "conntrack-full" => ev::ConntrackFull,
+    TimeWaitOverflow = "time-wait-overflow" => ev::TimeWaitOverflow,
+    TcpMemoryPressure = "tcp-memory-pressure" => ev::TcpMemoryPressure,
 }
 
 impl FindingId {

@@ -535,6 +535,8 @@ fn netns_snapshot(
         udp_socket_count: sockets.udp_count,
         udp_left_out: sockets.udp_left_out,
         port_use: port_use.unwrap_or_default(),
+        conntrack: tables.conntrack,
+        time_wait_top: sockets.time_wait_top,
     };
     if let (false, Some(prior)) = (read.is_full(), prior) {
         prior.complete(&mut snapshot, &mut notes);

@@ -164,6 +164,43 @@ pub struct NetnsSnapshot {
     /// [`PORT_USE_LIMIT`] destinations, from the last full TCP dump.
     #[serde(default)]
     pub port_use: Vec<PortUse>,
+    /// The connection tracking table, when the module is loaded: its count is this
+    /// namespace's, its limits the host's. Read in every refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<Conntrack>,
+    /// The addresses most TIME_WAIT sockets point to, at most [`TIME_WAIT_TOP`], from the
+    /// last full TCP dump.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time_wait_top: Vec<TimeWaitGroup>,
+}
+
+/// At most this many groups are kept in [`NetnsSnapshot::time_wait_top`].
+pub const TIME_WAIT_TOP: usize = 5;
+
+/// TIME_WAIT sockets grouped by the address they point to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeWaitGroup {
+    /// The server's address: the destination of connections this namespace opened, or, when
+    /// `incoming`, its own listener's address.
+    pub address: SocketAddr,
+    /// The connections were accepted by a listener at `address` (this side closed first).
+    pub incoming: bool,
+    pub sockets: u64,
+}
+
+/// The connection tracking table (`nf_conntrack`) as one namespace sees it, from
+/// `/proc/net/stat/nf_conntrack`; its limits are the host's sysctls
+/// ([`Sysctls::nf_conntrack_max`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conntrack {
+    /// The entries of this namespace (`nf_conntrack_count`).
+    pub count: u64,
+    /// New connections refused because the table was full, summed over CPUs.
+    pub drop: u64,
+    /// Entries evicted to make room for new ones.
+    pub early_drop: u64,
+    /// Entries that could not be inserted.
+    pub insert_failed: u64,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -330,6 +367,20 @@ pub struct Sysctls {
     /// `net.ipv4.udp_mem`: min, pressure, max, in pages.
     #[serde(default)]
     pub udp_mem: Option<[u64; 3]>,
+    /// `net.ipv4.tcp_max_tw_buckets`: TIME_WAIT sockets past it are not kept (per namespace).
+    #[serde(default)]
+    pub tcp_max_tw_buckets: Option<u64>,
+    /// `net.ipv4.tcp_mem`: min, pressure, max, in pages; the host's, readable only from the
+    /// initial namespace.
+    #[serde(default)]
+    pub tcp_mem: Option<[u64; 3]>,
+    /// `net.netfilter.nf_conntrack_max` and `_buckets`: the host's connection tracking
+    /// limit and hash size (read-only outside the initial namespace); `None` without the
+    /// module.
+    #[serde(default)]
+    pub nf_conntrack_max: Option<u64>,
+    #[serde(default)]
+    pub nf_conntrack_buckets: Option<u64>,
 }
 
 impl Sysctls {

@@ -15,6 +15,8 @@ use super::parse::ParseError;
 /// summed over CPUs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConntrackStat {
+    /// The namespace's entries (`nf_conntrack_count`), from the first row.
+    pub entries: u64,
     /// New connections dropped because the table was full and nothing could be evicted.
     pub drop: u64,
     /// Entries evicted to make room for a new one (the table was full).
@@ -25,7 +27,7 @@ pub struct ConntrackStat {
 
 /// # Errors
 ///
-/// When the names line lacks one of the three counters, or a row is not hexadecimal numbers
+/// When the names line lacks `entries` or one of the three counters, or a row is not hexadecimal numbers
 /// under those names.
 pub fn parse_conntrack_stat(text: &str) -> Result<ConntrackStat, ParseError> {
     let mut lines = text.lines().filter(|line| !line.trim().is_empty());
@@ -40,8 +42,12 @@ pub fn parse_conntrack_stat(text: &str) -> Result<ConntrackStat, ParseError> {
             .position(|&n| n == name)
             .ok_or(ParseError::MissingField(name))
     };
-    let (drop, early_drop, insert_failed) =
-        (column("drop")?, column("early_drop")?, column("insert_failed")?);
+    let (entries, drop, early_drop, insert_failed) = (
+        column("entries")?,
+        column("drop")?,
+        column("early_drop")?,
+        column("insert_failed")?,
+    );
     let mut stat = ConntrackStat::default();
     for (index, line) in lines.enumerate() {
         let values: Vec<&str> = line.split_whitespace().collect();
@@ -60,6 +66,9 @@ pub fn parse_conntrack_stat(text: &str) -> Result<ConntrackStat, ParseError> {
                 value: values[at].to_owned(),
             })
         };
+        if index == 0 {
+            stat.entries = value(entries)?;
+        }
         stat.drop += value(drop)?;
         stat.early_drop += value(early_drop)?;
         stat.insert_failed += value(insert_failed)?;
@@ -82,6 +91,7 @@ mod tests {
         assert_eq!(
             parse_conntrack_stat(FULL),
             Ok(ConntrackStat {
+                entries: 30,
                 drop: 30,
                 early_drop: 0,
                 insert_failed: 0,
@@ -91,10 +101,11 @@ mod tests {
 
     #[test]
     fn columns_are_found_by_name() {
-        let text = "drop insert_failed entries early_drop\n1 2 3 4\na 0 0 1\n";
+        let text = "drop insert_failed entries early_drop\n1 2 3 4\na 0 3 1\n";
         assert_eq!(
             parse_conntrack_stat(text),
             Ok(ConntrackStat {
+                entries: 3,
                 drop: 11,
                 early_drop: 5,
                 insert_failed: 2,
@@ -113,11 +124,11 @@ mod tests {
             Err(ParseError::MissingField("insert_failed"))
         );
         assert!(matches!(
-            parse_conntrack_stat("drop early_drop insert_failed\n1 2\n"),
+            parse_conntrack_stat("entries drop early_drop insert_failed\n0 1 2\n"),
             Err(ParseError::CountMismatch { line: 2, .. })
         ));
         assert!(matches!(
-            parse_conntrack_stat("drop early_drop insert_failed\n1 x 2\n"),
+            parse_conntrack_stat("entries drop early_drop insert_failed\n0 1 x 2\n"),
             Err(ParseError::NotANumber { line: 2, .. })
         ));
     }

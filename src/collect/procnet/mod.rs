@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use rustix::fs::{Mode, OFlags};
 
-use crate::model::{SockStat, Sysctls, UdpCounters};
+use crate::model::{Conntrack, SockStat, Sysctls, UdpCounters};
 
 pub use parse::{ParseError, Section};
 
@@ -44,6 +44,8 @@ pub struct NetTables {
     pub sockstat: Option<SockStat>,
     /// `Udp:` of `snmp` and `Udp6*` of `snmp6`.
     pub udp: UdpCounters,
+    /// `stat/nf_conntrack`: `None` when connection tracking is not loaded.
+    pub conntrack: Option<Conntrack>,
     pub sysctl: Sysctls,
     /// Addresses of this namespace's interfaces, IPv4 then IPv6, sorted, without
     /// duplicates. Of the loopback range only `127.0.0.1` (and any other address
@@ -100,6 +102,7 @@ impl TableProblem {
 const NET: &str = "/proc/thread-self/net";
 const SYS_IPV4: &str = "/proc/sys/net/ipv4";
 const SYS_CORE: &str = "/proc/sys/net/core";
+const SYS_NETFILTER: &str = "/proc/sys/net/netfilter";
 
 /// Read the tables of the namespace the calling thread is in.
 pub fn read_net_tables() -> NetTables {
@@ -151,6 +154,17 @@ fn read_counters_into(tables: &mut NetTables, reader: &mut Reader, net: &Dir, pr
         tables.sockstat = Some(sockstat);
         tables.sockets_used = used;
     }
+    // Absent while nf_conntrack is not loaded: no table, nothing to say. Its `entries` is
+    // the namespace's count, so the one file is read, not `nf_conntrack_count` too: a file
+    // under `/proc/sys/net` costs a lookup through every namespace's directories.
+    tables.conntrack = reader
+        .optional(net, "stat/nf_conntrack", conntrack::parse_conntrack_stat)
+        .map(|stat| Conntrack {
+            count: stat.entries,
+            drop: stat.drop,
+            early_drop: stat.early_drop,
+            insert_failed: stat.insert_failed,
+        });
     if let Some(mut sections) = reader.load(net, "netstat", parse::parse_snmp) {
         tables.tcp_ext = reader.section(&mut sections, "TcpExt", "netstat");
     }
@@ -177,6 +191,14 @@ fn read_sysctls(reader: &mut Reader) -> Sysctls {
     let rmem_default = reader.optional(&core, "rmem_default", parse::parse_sysctl_u64);
     let rmem_max = reader.optional(&core, "rmem_max", parse::parse_sysctl_u64);
     let udp_mem = reader.optional(&ipv4, "udp_mem", parse::parse_three);
+    let tcp_max_tw_buckets = reader.load(&ipv4, "tcp_max_tw_buckets", parse::parse_sysctl_u64);
+    // The host's only: a namespace other than the initial one has no such file.
+    let tcp_mem = reader.optional(&ipv4, "tcp_mem", parse::parse_three);
+    // The host's, readable in every namespace; absent without the module.
+    let netfilter = Dir::open(SYS_NETFILTER);
+    let nf_conntrack_max = reader.optional(&netfilter, "nf_conntrack_max", parse::parse_sysctl_u64);
+    let nf_conntrack_buckets =
+        reader.optional(&netfilter, "nf_conntrack_buckets", parse::parse_sysctl_u64);
     Sysctls {
         somaxconn,
         tcp_max_syn_backlog,
@@ -201,6 +223,10 @@ fn read_sysctls(reader: &mut Reader) -> Sysctls {
         rmem_default,
         rmem_max,
         udp_mem,
+        tcp_max_tw_buckets,
+        tcp_mem,
+        nf_conntrack_max,
+        nf_conntrack_buckets,
     }
 }
 

@@ -23,6 +23,7 @@
 //! | `keep` | what of each socket is kept ([`Sockets`]) |
 //! | `peer_check` | the ESTABLISHED sockets whose other end is gone, found as the dump streams by |
 //! | `port_tally` | the ports in use by destination |
+//! | `time_wait` | the TIME_WAIT sockets by the address they point to |
 //! | `slot_index` | what each socket inode is, for the join ([`Slot`]) |
 
 mod keep;
@@ -31,6 +32,7 @@ mod port_tally;
 pub(super) mod slot_index;
 #[cfg(test)]
 mod test_support;
+mod time_wait;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -180,6 +182,9 @@ pub fn dump(
             .then(|| PeerCheck::new(local_addrs, others_scanned)),
         usable.filter(|_| read.is_full()).map(PortTally::new),
     );
+    if read.is_full() {
+        out.count_time_wait();
+    }
     let drops = Extensions {
         skmeminfo: true,
         ..Extensions::default()
@@ -227,6 +232,7 @@ pub fn dump(
         Err(err) if err.kernel_errno().is_some() => out.udp_refused = Some(err),
         Err(err) => return Err(err),
     }
+    out.finish_time_wait();
     out.index.finish();
     Ok(out)
 }
