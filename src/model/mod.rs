@@ -57,13 +57,13 @@ pub struct Snapshot {
 /// | --- | --- | --- |
 /// | TCP and unix listeners, their queues and drops | yes | |
 /// | SYN_RECV and CLOSE_WAIT sockets, their owners | when a TCP counter moved | `tracked_age_ms` |
-/// | TcpExt / Tcp counters, sockstat | yes | |
+/// | TcpExt / Tcp counters, sockstat, connection tracking's count and drops | yes | |
 /// | `tcp_states`: LISTEN, SYN_RECV, CLOSE_WAIT; ESTABLISHED (from `Tcp: CurrEstab`) | yes | |
 /// | `tcp_states`: the other states | | `socket_dump_age_ms` |
 /// | ESTABLISHED children not yet accepted, the unix socket total | | `socket_dump_age_ms` |
 /// | sysctls, local addresses | | `socket_dump_age_ms` |
 /// | UDP sockets (with drops), `Udp`/`Udp6` counters | yes | |
-/// | ports in use by destination (`port_use`) | | `socket_dump_age_ms` |
+/// | ports in use by destination (`port_use`), TIME_WAIT by server (`time_wait_top`) | | `socket_dump_age_ms` |
 /// | which process holds which socket | new processes and those whose descriptor count changed | `fd_walk_age_ms` |
 /// | each process's descriptor limit | new processes | `fd_walk_age_ms` |
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
