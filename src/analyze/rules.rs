@@ -1566,9 +1566,9 @@ fn time_wait_overflow(scope: &Scope<'_>) -> Option<Finding> {
     }
     let remedy = format!(
         "Raise net.ipv4.tcp_max_tw_buckets (now {}; per namespace) to cover the connections \
-         closed in a minute (TIME_WAIT lasts 60 s); reuse connections (keep-alive, a pool) instead of one \
-         per request; for outgoing connections net.ipv4.tcp_tw_reuse = {} ({}) lets connect() \
-         reuse a TIME_WAIT port safely.",
+         closed in a minute (TIME_WAIT lasts 60 s); reuse connections (keep-alive, a pool) \
+         instead of one per request; for outgoing connections net.ipv4.tcp_tw_reuse = {} ({}) \
+         lets connect() reuse a TIME_WAIT port safely.",
         sysctl_text(buckets),
         sysctl_text(tw_reuse),
         match tw_reuse {

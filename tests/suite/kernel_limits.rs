@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use crate::util::netns::{Netns, netns_or_skip};
-use crate::util::poll;
 use crate::util::python;
 use crate::util::report::Report;
 use crate::util::servers::tools_or_skip;
+use crate::util::{poll, stdout_of};
 
 const SETTLE: Duration = Duration::from_secs(30);
 
@@ -141,6 +141,22 @@ fn conntrack_table_full_drops_new_connections() {
         "the drop rate: {f:?}"
     );
     assert!(f.remedy.contains("nf_conntrack_max"), "{f:?}");
+
+    // The other faces say it too: the text report's table line, and check, whose window may
+    // fall between two of the clients' SYN retries (then the table is only full: a warning).
+    let text = stdout_of("report", &ns.sockscope(&["report", "--samples", "1"]));
+    assert!(
+        text.contains("Conntrack: 30 entries of nf_conntrack_max 30 (100.0 %)"),
+        "{text}"
+    );
+    let check = ns.sockscope(&["check"]);
+    let status = String::from_utf8_lossy(&check.stdout);
+    assert!(matches!(check.status.code(), Some(1 | 2)), "{status}");
+    assert!(status.contains("conntrack-full"), "{status}");
+    assert!(
+        status.contains("'conntrack_fill_max'=100%;90;;0;100"),
+        "{status}"
+    );
 }
 
 #[test]
@@ -173,4 +189,8 @@ fn time_wait_buckets_overflow() {
     );
     assert!(f.evidence["time_wait"].as_u64() <= Some(5), "{f:?}");
     assert!(f.remedy.contains("tcp_max_tw_buckets"), "{f:?}");
+    // The client closes first: its sockets hold TIME_WAIT, towards the listener.
+    let busiest = &f.evidence["destinations"][0];
+    assert_eq!(busiest["address"], "127.0.0.1:7001", "{f:?}");
+    assert_eq!(busiest["incoming"], false, "{f:?}");
 }

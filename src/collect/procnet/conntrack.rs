@@ -27,8 +27,8 @@ pub struct ConntrackStat {
 
 /// # Errors
 ///
-/// When the names line lacks `entries` or one of the three counters, or a row is not hexadecimal numbers
-/// under those names.
+/// When the names line lacks `entries` or one of the three counters, or a row is not
+/// hexadecimal numbers under those names.
 pub fn parse_conntrack_stat(text: &str) -> Result<ConntrackStat, ParseError> {
     let mut lines = text.lines().filter(|line| !line.trim().is_empty());
     let names: Vec<&str> = lines
