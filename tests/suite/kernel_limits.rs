@@ -144,10 +144,10 @@ fn conntrack_table_full_drops_new_connections() {
 
     // The other faces say it too: the text report's table line, and check, whose window may
     // fall between two of the clients' SYN retries (then the table is only full: a warning).
-    let text = stdout_of("report", &ns.sockscope(&["report", "--samples", "1"]));
+    let report_text = stdout_of("report", &ns.sockscope(&["report", "--samples", "1"]));
     assert!(
-        text.contains("Conntrack: 30 entries of nf_conntrack_max 30 (100.0 %)"),
-        "{text}"
+        report_text.contains("Conntrack: 30 entries of nf_conntrack_max 30 (100.0 %)"),
+        "{report_text}"
     );
     let check = ns.sockscope(&["check"]);
     let status = String::from_utf8_lossy(&check.stdout);
