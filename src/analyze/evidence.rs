@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::connections::Holder;
 use super::listeners::{Owner, Proto};
-use crate::model::TimeWaitGroup;
+use crate::model::{ConntrackPorts, TimeWaitGroup};
 
 /// `accept-queue-full`, `accept-queue-high`: a listener's queue against its backlog.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -314,6 +314,9 @@ pub struct ConntrackFull {
     pub drop_per_s: Option<f64>,
     pub early_drop_per_s: Option<f64>,
     pub insert_failed_per_s: Option<f64>,
+    /// The destination ports holding most entries; `null` unless asked for
+    /// (`--conntrack-ports`).
+    pub busiest_ports: Option<ConntrackPorts>,
 }
 
 /// `time-wait-overflow`: connections closed without TIME_WAIT past `tcp_max_tw_buckets`.
@@ -588,6 +591,15 @@ mod tests {
                 drop_per_s: Some(14.0),
                 early_drop_per_s: Some(0.0),
                 insert_failed_per_s: None,
+                busiest_ports: Some(ConntrackPorts {
+                    entries_read: 30,
+                    complete: true,
+                    busiest: vec![crate::model::ConntrackPort {
+                        proto: "tcp".to_owned(),
+                        port: 7000,
+                        entries: 30,
+                    }],
+                }),
             })],
             FindingId::TimeWaitOverflow => vec![Evidence::TimeWaitOverflow(TimeWaitOverflow {
                 overflow_per_s: 27.5,

@@ -3,7 +3,7 @@
 //! numbers come from the snapshots, the judgement from the rules.
 
 use super::{pct, rate};
-use crate::model::NetnsSnapshot;
+use crate::model::{ConntrackPorts, NetnsSnapshot};
 
 /// A namespace's connection tracking table over the window.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,8 @@ pub struct ConntrackView {
     pub early_drop_per_s: Option<f64>,
     pub insert_failed_total: u64,
     pub insert_failed_per_s: Option<f64>,
+    /// Where the entries go, when asked (`--conntrack-ports`).
+    pub busiest_ports: Option<ConntrackPorts>,
 }
 
 impl ConntrackView {
@@ -60,5 +62,6 @@ pub fn conntrack_view(
             Some(now.insert_failed),
             window_s,
         ),
+        busiest_ports: ns.conntrack_ports.clone(),
     })
 }

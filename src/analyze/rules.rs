@@ -1503,6 +1503,18 @@ fn conntrack_full(scope: &Scope<'_>) -> Option<Finding> {
             rate_text(c.insert_failed_per_s)
         );
     }
+    if let Some(ports) = &c.busiest_ports {
+        let named = ports
+            .busiest
+            .iter()
+            .map(|p| format!("{} {} port {}", p.entries, p.proto, p.port))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !named.is_empty() {
+            let of = if ports.complete { "" } else { "the first " };
+            let _ = write!(summary, "; of {of}{} entries, {named}", ports.entries_read);
+        }
+    }
     let remedy = format!(
         "Raise net.netfilter.nf_conntrack_max (now {max}; the limit is the host's, set from \
          the initial namespace) and the hash size with it (nf_conntrack_buckets, now {}; \
@@ -1521,6 +1533,7 @@ fn conntrack_full(scope: &Scope<'_>) -> Option<Finding> {
         drop_per_s: c.drop_per_s.map(round1),
         early_drop_per_s: c.early_drop_per_s.map(round1),
         insert_failed_per_s: c.insert_failed_per_s.map(round1),
+        busiest_ports: c.busiest_ports.clone(),
     });
     Some(finding(
         scope,

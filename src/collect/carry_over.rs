@@ -20,7 +20,8 @@ use super::procs::ProcessScan;
 use super::sockets::{Dumped, NsDump, Slot};
 use super::vocab::{FRESH_STATES, InodeMap, NsId, NsRead};
 use crate::model::{
-    NetnsSnapshot, PeerGone, PortUse, StateCounts, Sysctls, TcpSocket, TcpState, TimeWaitGroup,
+    ConntrackPorts, NetnsSnapshot, PeerGone, PortUse, StateCounts, Sysctls, TcpSocket, TcpState,
+    TimeWaitGroup,
 };
 
 /// What a pass may reuse of the passes before it: an incremental collector's memory,
@@ -61,6 +62,8 @@ pub(super) struct FullDumpOnly {
     problems: Vec<TableProblem>,
     /// The addresses most TIME_WAIT sockets pointed to.
     time_wait_top: Vec<TimeWaitGroup>,
+    /// Where the connection tracking table's entries went, when asked.
+    conntrack_ports: Option<ConntrackPorts>,
 }
 
 impl FullDumpOnly {
@@ -96,6 +99,7 @@ impl FullDumpOnly {
             port_use: Vec::new(),
             problems: dump.tables.problems.clone(),
             time_wait_top: dump.sockets.time_wait_top.clone(),
+            conntrack_ports: dump.tables.conntrack_ports.clone(),
         }
     }
 
@@ -121,6 +125,7 @@ impl FullDumpOnly {
         snapshot.local_addrs.clone_from(&self.local_addrs);
         snapshot.port_use.clone_from(&self.port_use);
         snapshot.time_wait_top.clone_from(&self.time_wait_top);
+        snapshot.conntrack_ports.clone_from(&self.conntrack_ports);
         for note in notes::tables(&self.problems) {
             if !notes.contains(&note) {
                 notes.push(note);

@@ -172,7 +172,38 @@ pub struct NetnsSnapshot {
     /// last full TCP dump.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub time_wait_top: Vec<TimeWaitGroup>,
+    /// Where the connection tracking table's entries go, when asked (`--conntrack-ports`),
+    /// from the last full read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack_ports: Option<ConntrackPorts>,
 }
+
+/// The destination ports that hold most of a connection tracking table's entries, read
+/// (when asked) from the first entries of `/proc/net/nf_conntrack`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConntrackPorts {
+    /// Entries read: at most [`CONNTRACK_PORTS_SCAN`].
+    pub entries_read: u64,
+    /// Whether every entry of the namespace was read.
+    pub complete: bool,
+    /// The busiest, most entries first, at most [`CONNTRACK_PORTS_TOP`].
+    pub busiest: Vec<ConntrackPort>,
+}
+
+/// Entries of one protocol to one destination port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConntrackPort {
+    /// `tcp`, `udp`, … as the table names it.
+    pub proto: String,
+    pub port: u16,
+    pub entries: u64,
+}
+
+/// At most this many entries of `/proc/net/nf_conntrack` are read per namespace.
+pub const CONNTRACK_PORTS_SCAN: u64 = 20_000;
+
+/// At most this many ports are kept in [`ConntrackPorts::busiest`].
+pub const CONNTRACK_PORTS_TOP: usize = 5;
 
 /// At most this many groups are kept in [`NetnsSnapshot::time_wait_top`].
 pub const TIME_WAIT_TOP: usize = 5;

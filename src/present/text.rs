@@ -253,6 +253,20 @@ fn render_sysctls(out: &mut String, ns: &NetnsView) {
             rate(c.early_drop_per_s),
             rate(c.insert_failed_per_s),
         );
+        if let Some(ports) = c.busiest_ports.as_ref().filter(|p| !p.busiest.is_empty()) {
+            let named = ports
+                .busiest
+                .iter()
+                .map(|p| format!("{} {}/{}", p.entries, p.proto, p.port))
+                .collect::<Vec<_>>()
+                .join("  ");
+            let _ = writeln!(
+                out,
+                "Conntrack entries by destination port (of {}{}): {named}",
+                if ports.complete { "" } else { "the first " },
+                ports.entries_read
+            );
+        }
     }
 }
 

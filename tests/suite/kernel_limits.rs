@@ -123,7 +123,7 @@ fn conntrack_table_full_drops_new_connections() {
     let report = until(
         &ns,
         "a critical conntrack-full",
-        &["--samples", "2", "--interval", "1s"],
+        &["--samples", "2", "--interval", "1s", "--conntrack-ports"],
         |r| {
             r.findings_with_id("conntrack-full")
                 .iter()
@@ -141,6 +141,11 @@ fn conntrack_table_full_drops_new_connections() {
         "the drop rate: {f:?}"
     );
     assert!(f.remedy.contains("nf_conntrack_max"), "{f:?}");
+    // Asked for, the entries' destination: the listener every connect went to.
+    let busiest = &f.evidence["busiest_ports"]["busiest"][0];
+    assert_eq!(busiest["proto"], "tcp", "{f:?}");
+    assert_eq!(busiest["port"], 7000, "{f:?}");
+    assert_eq!(busiest["entries"], 30, "{f:?}");
 
     // The other faces say it too: the text report's table line, and check, whose window may
     // fall between two of the clients' SYN retries (then the table is only full: a warning).

@@ -9,7 +9,11 @@
 //! `entries` is the namespace's count, repeated on every row; the other columns are per-CPU
 //! counters of the namespace, to be summed.
 
+use std::collections::HashMap;
+use std::io::{self, BufRead};
+
 use super::parse::ParseError;
+use crate::model::{CONNTRACK_PORTS_TOP, ConntrackPort, ConntrackPorts};
 
 /// The counters of `/proc/net/stat/nf_conntrack` that say the table refused connections,
 /// summed over CPUs.
@@ -76,6 +80,71 @@ pub fn parse_conntrack_stat(text: &str) -> Result<ConntrackStat, ParseError> {
     Ok(stat)
 }
 
+/// The destination ports of the first `limit` entries of `/proc/net/nf_conntrack`, one line
+/// each, counted by protocol and port (the original direction's `dport`):
+///
+/// ```text
+/// ipv4     2 tcp      6 117 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=40000 dport=7000 …
+/// ```
+///
+/// Read a line at a time into one buffer: the file can hold a million entries. Entries
+/// without a port (ICMP) are read, not counted. A line that is not an entry is skipped: the
+/// file is the kernel's, and one odd line says nothing of the others.
+///
+/// # Errors
+///
+/// When the reader fails.
+pub fn tally_conntrack_ports(mut text: impl BufRead, limit: u64) -> io::Result<ConntrackPorts> {
+    let mut counts: HashMap<(String, u16), u64> = HashMap::new();
+    let mut entries_read = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if text.read_line(&mut line)? == 0 {
+            return Ok(top(counts, entries_read, true));
+        }
+        if line.trim().is_empty() {
+            continue;
+        }
+        if entries_read == limit {
+            return Ok(top(counts, entries_read, false));
+        }
+        entries_read += 1;
+        let mut fields = line.split_whitespace();
+        let Some(proto) = fields.nth(2) else {
+            continue;
+        };
+        let port = fields
+            .find_map(|f| f.strip_prefix("dport="))
+            .and_then(|p| p.parse::<u16>().ok());
+        if let Some(port) = port {
+            *counts.entry((proto.to_owned(), port)).or_insert(0) += 1;
+        }
+    }
+}
+
+fn top(counts: HashMap<(String, u16), u64>, entries_read: u64, complete: bool) -> ConntrackPorts {
+    let mut busiest: Vec<ConntrackPort> = counts
+        .into_iter()
+        .map(|((proto, port), entries)| ConntrackPort {
+            proto,
+            port,
+            entries,
+        })
+        .collect();
+    busiest.sort_unstable_by(|a, b| {
+        b.entries
+            .cmp(&a.entries)
+            .then_with(|| (&a.proto, a.port).cmp(&(&b.proto, b.port)))
+    });
+    busiest.truncate(CONNTRACK_PORTS_TOP);
+    ConntrackPorts {
+        entries_read,
+        complete,
+        busiest,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +180,46 @@ mod tests {
                 insert_failed: 2,
             })
         );
+    }
+
+    const ENTRIES: &str = "\
+ipv4     2 tcp      6 117 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=40000 dport=7000 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=7000 dport=40000 mark=0 zone=0 use=2
+ipv4     2 tcp      6 117 SYN_SENT src=127.0.0.1 dst=127.0.0.1 sport=40001 dport=7000 [UNREPLIED] src=127.0.0.1 dst=127.0.0.1 sport=7000 dport=40001 mark=0 zone=0 use=2
+ipv4     2 udp      17 29 src=10.0.0.1 dst=10.0.0.53 sport=5353 dport=53 [UNREPLIED] src=10.0.0.53 dst=10.0.0.1 sport=53 dport=5353 mark=0 zone=0 use=2
+ipv4     2 icmp     1 29 src=10.0.0.1 dst=10.0.0.2 type=8 code=0 id=7 src=10.0.0.2 dst=10.0.0.1 type=0 code=0 id=7 mark=0 zone=0 use=2
+ipv6     10 tcp      6 431999 ESTABLISHED src=::1 dst=::1 sport=40002 dport=7000 src=::1 dst=::1 sport=7000 dport=40002 [ASSURED] mark=0 zone=0 use=2
+";
+
+    fn port(proto: &str, port: u16, entries: u64) -> ConntrackPort {
+        ConntrackPort {
+            proto: proto.to_owned(),
+            port,
+            entries,
+        }
+    }
+
+    #[test]
+    fn entries_are_counted_by_protocol_and_destination_port() {
+        assert_eq!(
+            tally_conntrack_ports(ENTRIES.as_bytes(), 100).expect("read"),
+            ConntrackPorts {
+                entries_read: 5,
+                complete: true,
+                busiest: vec![port("tcp", 7000, 3), port("udp", 53, 1)],
+            }
+        );
+    }
+
+    #[test]
+    fn at_most_the_limit_is_read_and_the_tally_says_so() {
+        let read = tally_conntrack_ports(ENTRIES.as_bytes(), 2).expect("read");
+        assert_eq!(read.entries_read, 2);
+        assert!(!read.complete);
+        assert_eq!(read.busiest, vec![port("tcp", 7000, 2)]);
+        let all = tally_conntrack_ports(ENTRIES.as_bytes(), 5).expect("read");
+        assert!(all.complete);
+        let odd = tally_conntrack_ports(&b"\ngarbage\na b c dport=x\n"[..], 10).expect("read");
+        assert_eq!((odd.entries_read, odd.busiest.len()), (2, 0));
     }
 
     #[test]

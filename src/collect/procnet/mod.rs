@@ -29,7 +29,9 @@ use std::sync::Arc;
 
 use rustix::fs::{Mode, OFlags};
 
-use crate::model::{Conntrack, SockStat, Sysctls, UdpCounters};
+use crate::model::{
+    CONNTRACK_PORTS_SCAN, Conntrack, ConntrackPorts, SockStat, Sysctls, UdpCounters,
+};
 
 pub use parse::{ParseError, Section};
 
@@ -46,6 +48,8 @@ pub struct NetTables {
     pub udp: UdpCounters,
     /// `stat/nf_conntrack`: `None` when connection tracking is not loaded.
     pub conntrack: Option<Conntrack>,
+    /// Where the table's entries go, when asked ([`read_conntrack_ports`]).
+    pub conntrack_ports: Option<ConntrackPorts>,
     pub sysctl: Sysctls,
     /// Addresses of this namespace's interfaces, IPv4 then IPv6, sorted, without
     /// duplicates. Of the loopback range only `127.0.0.1` (and any other address
@@ -242,6 +246,28 @@ fn read_local_addrs(reader: &mut Reader, net: &Dir) -> Vec<IpAddr> {
     addrs.sort_unstable();
     addrs.dedup();
     addrs
+}
+
+/// Where the calling thread's namespace's connection tracking entries go: the destination
+/// ports of its first [`CONNTRACK_PORTS_SCAN`] entries. Read only when asked (the kernel
+/// walks its table, shared by every namespace, to list them); `None` without the module.
+pub fn read_conntrack_ports() -> Result<Option<ConntrackPorts>, TableProblem> {
+    let path = format!("{NET}/nf_conntrack");
+    match std::fs::File::open(&path) {
+        Ok(file) => {
+            conntrack::tally_conntrack_ports(std::io::BufReader::new(file), CONNTRACK_PORTS_SCAN)
+                .map(Some)
+                .map_err(|err| TableProblem::Unread {
+                    path,
+                    err: Arc::new(err),
+                })
+        }
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(TableProblem::Unread {
+            path,
+            err: Arc::new(err),
+        }),
+    }
 }
 
 /// Whether the calling thread's namespace may rewrite connections' addresses: NAT rewrites

@@ -76,11 +76,14 @@ pub enum Lost {
 /// sysctls and addresses), then its sockets. The counters are read just before the sockets,
 /// and [`dump`] dumps the listeners first: a listener's drop counter and ListenDrops are then
 /// read within moments. A read that is not full is settled by `settle` once the counters are
-/// in; `others_scanned`: whether other namespaces are dumped in this pass too.
+/// in; `others_scanned`: whether other namespaces are dumped in this pass too;
+/// `conntrack_ports`: whether a full read also tallies where the connection tracking
+/// table's entries go (after the sockets, to keep the counters and the listeners together).
 pub fn read_namespace(
     read: NsRead,
     settle: impl FnOnce(NsRead, &NetTables) -> NsRead,
     others_scanned: bool,
+    conntrack_ports: bool,
 ) -> Result<NsDump, NetlinkError> {
     let (dumped, cpu) = clock::thread_cpu_of(|| {
         let (tables, read) = if read.is_full() {
@@ -105,6 +108,15 @@ pub fn read_namespace(
             others_scanned,
         )
         .map(|sockets| (read, sockets, tables))
+        .map(|(read, sockets, mut tables)| {
+            if conntrack_ports && read.is_full() && tables.conntrack.is_some() {
+                match procnet::read_conntrack_ports() {
+                    Ok(ports) => tables.conntrack_ports = ports,
+                    Err(problem) => tables.problems.push(problem),
+                }
+            }
+            (read, sockets, tables)
+        })
     });
     let (read, sockets, tables) = dumped?;
     let cross = others_scanned && read.is_full();
