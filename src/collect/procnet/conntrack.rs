@@ -211,6 +211,20 @@ ipv6     10 tcp      6 431999 ESTABLISHED src=::1 dst=::1 sport=40002 dport=7000
     }
 
     #[test]
+    fn a_namespace_s_entries_as_the_kernel_lists_them() {
+        let text = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/proc/nf_conntrack.entries"
+        ));
+        let ports = tally_conntrack_ports(text.as_bytes(), 20_000).expect("read");
+        assert_eq!(ports.entries_read, 4);
+        assert_eq!(
+            ports.busiest,
+            vec![port("tcp", 7000, 3), port("udp", 53, 1)]
+        );
+    }
+
+    #[test]
     fn at_most_the_limit_is_read_and_the_tally_says_so() {
         let read = tally_conntrack_ports(ENTRIES.as_bytes(), 2).expect("read");
         assert_eq!(read.entries_read, 2);
