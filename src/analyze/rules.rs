@@ -726,20 +726,33 @@ fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
         .collect()
 }
 
+/// Orphaned sockets (FIN_WAIT2 where sockstat is unreadable) as a % of `tcp_max_orphans`,
+/// with the count; `None` when the limit is unknown (outside the host's namespace).
+fn orphan_share(v: &NetnsView) -> Option<(u64, u64, f64)> {
+    let max = v.sysctl.tcp_max_orphans?;
+    let count = v
+        .sockstat
+        .map_or_else(|| v.tcp_states.get(TcpState::FinWait2), |s| s.orphan);
+    Some((count, max, pct(count, max.max(1))))
+}
+
+/// `orphan-pressure`: warning from `orphan_warn` % of `tcp_max_orphans`; critical while the
+/// kernel resets connections for it (`TCPAbortOnMemory` rising, "too many orphaned
+/// sockets"), which `tcp-memory-pressure` then leaves to it when TCP's memory is not the
+/// cause.
 fn orphan_pressure(scope: &Scope<'_>) -> Option<Finding> {
     let v = scope.view;
-    let max = v.sysctl.tcp_max_orphans?;
-    let fin_wait2 = v.tcp_states.get(TcpState::FinWait2);
-    let orphans = v.sockstat.map(|s| s.orphan);
-    let count = orphans.unwrap_or(fin_wait2);
-    let share = pct(count, max.max(1));
+    let (count, max, share) = orphan_share(v)?;
     if share < scope.t.orphan_warn {
         return None;
     }
+    let fin_wait2 = v.tcp_states.get(TcpState::FinWait2);
+    let orphans = v.sockstat.map(|s| s.orphan);
+    let aborting = counter_rate(v, "TCPAbortOnMemory").filter(|&r| r > 0.0);
     let mut summary = format!(
         "{count} orphaned sockets, {share:.0} % of tcp_max_orphans ({max}); FIN_WAIT2 {fin_wait2}"
     );
-    if let Some(aborts) = counter_rate(v, "TCPAbortOnMemory").filter(|&r| r > 0.0) {
+    if let Some(aborts) = aborting {
         let _ = write!(
             summary,
             "; the kernel is resetting connections (TCPAbortOnMemory {aborts:+.1}/s)"
@@ -760,9 +773,14 @@ fn orphan_pressure(scope: &Scope<'_>) -> Option<Finding> {
         tcp_fin_timeout: v.sysctl.tcp_fin_timeout,
         abort_on_memory_per_s: counter_rate(v, "TCPAbortOnMemory").map(round1),
     });
+    let severity = if aborting.is_some() {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
     Some(finding(
         scope,
-        Severity::Warning,
+        severity,
         About::Netns,
         format!("netns {}", v.label),
         summary,
@@ -1612,7 +1630,8 @@ fn time_wait_overflow(scope: &Scope<'_>) -> Option<Finding> {
 
 /// `tcp-memory-pressure`: warning while TCP's memory is past `tcp_mem`'s pressure threshold
 /// or `TCPMemoryPressures` rises; critical while the kernel aborts connections for memory
-/// (`TCPAbortOnMemory`) or TCP's memory reaches `tcp_mem`'s maximum.
+/// (`TCPAbortOnMemory`) or TCP's memory reaches `tcp_mem`'s maximum. Aborts that orphans
+/// explain are left to `orphan-pressure`.
 fn tcp_memory_pressure(scope: &Scope<'_>) -> Option<Finding> {
     let v = scope.view;
     let mem = v.sockstat.map(|s| s.mem);
@@ -1624,6 +1643,14 @@ fn tcp_memory_pressure(scope: &Scope<'_>) -> Option<Finding> {
         mem.zip(tcp_mem)
             .is_some_and(|(m, limits)| limits[at] > 0 && m >= limits[at])
     };
+    // Aborts with TCP's memory short of pressure and orphans near their limit are the
+    // orphans' ("too many orphaned sockets"): `orphan-pressure` says so, with the rate.
+    let orphans_cause = orphan_share(v).is_some_and(|(_, _, share)| share >= scope.t.orphan_warn)
+        && !rising(pressures)
+        && !past(1);
+    if orphans_cause {
+        return None;
+    }
     let severity = if rising(aborts) || past(2) {
         Severity::Critical
     } else if rising(pressures) || past(1) {

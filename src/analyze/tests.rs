@@ -829,9 +829,16 @@ fn orphan_pressure_carries_the_aborts_when_orphans_are_the_cause() {
             .insert("TCPAbortOnMemory".to_owned(), if at == 0 { 0 } else { 12 });
     });
     let f = the(&window, FindingId::OrphanPressure).expect("orphans");
+    assert_eq!(
+        f.severity,
+        Severity::Critical,
+        "the kernel is resetting connections"
+    );
     let Evidence::OrphanPressure(e) = &f.evidence else {
         panic!("{f:?}")
     };
     assert!(e.abort_on_memory_per_s.is_some_and(|r| r > 0.0), "{e:?}");
     assert!(f.summary.contains("TCPAbortOnMemory"), "{}", f.summary);
+    // TCP's memory is not short: the aborts are the orphans', said once.
+    assert!(the(&window, FindingId::TcpMemoryPressure).is_none());
 }
