@@ -321,6 +321,7 @@ fn alerts(t: &Thresholds) -> Vec<Alert> {
         FindingId::CloseWaitLeak,
         FindingId::FdExhaustion,
         FindingId::ConntrackFull,
+        FindingId::OrphanPressure,
     ]
     .map(FindingId::name)
     .join("|");
@@ -499,7 +500,7 @@ fn alerts(t: &Thresholds) -> Vec<Alert> {
         Alert {
             comment: &[
                 "What else sockscope judges critical (SYN queue pressure, ephemeral port collisions,",
-                "orphans); the ids the alerts above cover are left out so one outage pages once.",
+                "TCP memory); the ids the alerts above cover are left out so one outage pages once.",
             ],
             name: "SockscopeCriticalFinding",
             expr: vec![
@@ -727,7 +728,7 @@ mod tests {
             "sockscope_process_close_wait >= 50\n          and delta(",
             "expr: sockscope_process_fds / sockscope_process_fd_limit >= 0.8\n",
             "expr: sockscope_process_fds / sockscope_process_fd_limit >= 0.95\n",
-            "id!~\"accept-queue-full|listen-drops|close-wait-leak|fd-exhaustion|conntrack-full\"} > 0",
+            "id!~\"accept-queue-full|listen-drops|close-wait-leak|fd-exhaustion|conntrack-full|orphan-pressure\"} > 0",
             "sockscope_kernel_table_limit{table=\"conntrack\"} >= 0.9\n",
         ] {
             assert!(defaults.contains(expr), "{expr}:\n{defaults}");
