@@ -44,6 +44,12 @@ pub struct Cli {
     /// file such as /proc/PID/ns/net, or the pid of a process in it.
     #[arg(long, value_name = "NAME|PATH|PID", global = true)]
     pub netns: Option<String>,
+
+    /// Name the destination ports that hold most of each namespace's connection tracking
+    /// entries (conntrack-full's evidence): reads /proc/net/nf_conntrack, at most 20,000
+    /// entries per namespace, with each full read.
+    #[arg(long, global = true)]
+    pub conntrack_ports: bool,
 }
 
 #[derive(Debug, Subcommand)]

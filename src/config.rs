@@ -235,6 +235,7 @@ impl Config {
         }
         let collect = CollectOptions {
             netns: netns_scope(cli.all_netns, cli.netns.as_deref(), &face)?,
+            conntrack_ports: cli.conntrack_ports,
             ..CollectOptions::default()
         };
         Ok(Config {

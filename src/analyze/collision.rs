@@ -145,6 +145,7 @@ mod tests {
             udp_left_out: 0,
             holders: Vec::new(),
             port_use: Vec::new(),
+            ..NetnsSnapshot::default()
         }
     }
 

@@ -157,6 +157,10 @@ thresholds! {
     /// ephemeral-port-exhaustion: critical at this % of the usable ephemeral range.
     port_use_crit: Percent = 90.0, EphemeralPortExhaustion,
         "critical at this %";
+    /// conntrack-full (warning) when a namespace's connection tracking entries reach this %
+    /// of net.netfilter.nf_conntrack_max; critical while the table drops new connections.
+    conntrack_warn: Percent = 90.0, ConntrackFull,
+        "warn at this % of net.netfilter.nf_conntrack_max";
 }
 
 impl Default for Thresholds {

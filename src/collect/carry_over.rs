@@ -19,7 +19,10 @@ use super::procnet::{NetTables, TableProblem};
 use super::procs::ProcessScan;
 use super::sockets::{Dumped, NsDump, Slot};
 use super::vocab::{FRESH_STATES, InodeMap, NsId, NsRead};
-use crate::model::{NetnsSnapshot, PeerGone, PortUse, StateCounts, Sysctls, TcpSocket, TcpState};
+use crate::model::{
+    ConntrackPorts, NetnsSnapshot, PeerGone, PortUse, StateCounts, Sysctls, TcpSocket, TcpState,
+    TimeWaitGroup,
+};
 
 /// What a pass may reuse of the passes before it: an incremental collector's memory,
 /// borrowed.
@@ -57,6 +60,10 @@ pub(super) struct FullDumpOnly {
     pub(super) port_use: Vec<PortUse>,
     /// What the full read of its tables could not read.
     problems: Vec<TableProblem>,
+    /// The addresses most TIME_WAIT sockets pointed to.
+    time_wait_top: Vec<TimeWaitGroup>,
+    /// Where the connection tracking table's entries went, when asked.
+    conntrack_ports: Option<ConntrackPorts>,
 }
 
 impl FullDumpOnly {
@@ -91,6 +98,8 @@ impl FullDumpOnly {
             local_addrs: dump.tables.local_addrs.clone(),
             port_use: Vec::new(),
             problems: dump.tables.problems.clone(),
+            time_wait_top: dump.sockets.time_wait_top.clone(),
+            conntrack_ports: dump.tables.conntrack_ports.clone(),
         }
     }
 
@@ -115,6 +124,8 @@ impl FullDumpOnly {
         snapshot.sysctl = self.sysctl.clone();
         snapshot.local_addrs.clone_from(&self.local_addrs);
         snapshot.port_use.clone_from(&self.port_use);
+        snapshot.time_wait_top.clone_from(&self.time_wait_top);
+        snapshot.conntrack_ports.clone_from(&self.conntrack_ports);
         for note in notes::tables(&self.problems) {
             if !notes.contains(&note) {
                 notes.push(note);

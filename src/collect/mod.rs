@@ -81,6 +81,9 @@ pub struct CollectOptions {
     pub netns_dir: PathBuf,
     /// Where the container runtimes keep the names of their containers.
     pub runtimes: RuntimeRoots,
+    /// Tally where each namespace's connection tracking entries go, in each full read
+    /// (`--conntrack-ports`).
+    pub conntrack_ports: bool,
 }
 
 impl Default for CollectOptions {
@@ -91,6 +94,7 @@ impl Default for CollectOptions {
             netns: NetnsScope::Own,
             netns_dir: PathBuf::from("/run/netns"),
             runtimes: RuntimeRoots::default(),
+            conntrack_ports: false,
         }
     }
 }

@@ -59,13 +59,13 @@ pub struct Snapshot {
 /// | --- | --- | --- |
 /// | TCP and unix listeners, their queues and drops | yes | |
 /// | SYN_RECV and CLOSE_WAIT sockets, their owners | when a TCP counter moved | `tracked_age_ms` |
-/// | TcpExt / Tcp counters, sockstat | yes | |
+/// | TcpExt / Tcp counters, sockstat, connection tracking's count and drops | yes | |
 /// | `tcp_states`: LISTEN, SYN_RECV, CLOSE_WAIT; ESTABLISHED (from `Tcp: CurrEstab`) | yes | |
 /// | `tcp_states`: the other states | | `socket_dump_age_ms` |
 /// | ESTABLISHED children not yet accepted, the unix socket total | | `socket_dump_age_ms` |
 /// | sysctls, local addresses | | `socket_dump_age_ms` |
 /// | UDP sockets (with drops), `Udp`/`Udp6` counters | yes | |
-/// | ports in use by destination (`port_use`) | | `socket_dump_age_ms` |
+/// | ports in use by destination (`port_use`), TIME_WAIT by server (`time_wait_top`) | | `socket_dump_age_ms` |
 /// | which process holds which socket | new processes and those whose descriptor count changed | `fd_walk_age_ms` |
 /// | each process's descriptor limit | new processes | `fd_walk_age_ms` |
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +171,74 @@ pub struct NetnsSnapshot {
     /// Not read for the others. Absent from recordings made before sockscope read them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holders: Vec<ListenerHolders>,
+    /// The connection tracking table, when the module is loaded: its count is this
+    /// namespace's, its limits the host's. Read in every refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<Conntrack>,
+    /// The addresses most TIME_WAIT sockets point to, at most [`TIME_WAIT_TOP`], from the
+    /// last full TCP dump.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time_wait_top: Vec<TimeWaitGroup>,
+    /// Where the connection tracking table's entries go, when asked (`--conntrack-ports`),
+    /// from the last full read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack_ports: Option<ConntrackPorts>,
+}
+
+/// The destination ports that hold most of a connection tracking table's entries, read
+/// (when asked) from the first entries of `/proc/net/nf_conntrack`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConntrackPorts {
+    /// Entries read: at most [`CONNTRACK_PORTS_SCAN`].
+    pub entries_read: u64,
+    /// Whether every entry of the namespace was read.
+    pub complete: bool,
+    /// The busiest, most entries first, at most [`CONNTRACK_PORTS_TOP`].
+    pub busiest: Vec<ConntrackPort>,
+}
+
+/// Entries of one protocol to one destination port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConntrackPort {
+    /// `tcp`, `udp`, … as the table names it.
+    pub proto: String,
+    pub port: u16,
+    pub entries: u64,
+}
+
+/// At most this many entries of `/proc/net/nf_conntrack` are read per namespace.
+pub const CONNTRACK_PORTS_SCAN: u64 = 20_000;
+
+/// At most this many ports are kept in [`ConntrackPorts::busiest`].
+pub const CONNTRACK_PORTS_TOP: usize = 5;
+
+/// At most this many groups are kept in [`NetnsSnapshot::time_wait_top`].
+pub const TIME_WAIT_TOP: usize = 5;
+
+/// TIME_WAIT sockets grouped by the address they point to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeWaitGroup {
+    /// The server's address: the destination of connections this namespace opened, or, when
+    /// `incoming`, its own listener's address.
+    pub address: SocketAddr,
+    /// The connections were accepted by a listener at `address` (this side closed first).
+    pub incoming: bool,
+    pub sockets: u64,
+}
+
+/// The connection tracking table (`nf_conntrack`) as one namespace sees it, from
+/// `/proc/net/stat/nf_conntrack`; its limits are the host's sysctls
+/// ([`Sysctls::nf_conntrack_max`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conntrack {
+    /// The entries of this namespace (`nf_conntrack_count`).
+    pub count: u64,
+    /// New connections refused because the table was full, summed over CPUs.
+    pub drop: u64,
+    /// Entries evicted to make room for new ones.
+    pub early_drop: u64,
+    /// Entries that could not be inserted.
+    pub insert_failed: u64,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -337,6 +405,20 @@ pub struct Sysctls {
     /// `net.ipv4.udp_mem`: min, pressure, max, in pages.
     #[serde(default)]
     pub udp_mem: Option<[u64; 3]>,
+    /// `net.ipv4.tcp_max_tw_buckets`: TIME_WAIT sockets past it are not kept (per namespace).
+    #[serde(default)]
+    pub tcp_max_tw_buckets: Option<u64>,
+    /// `net.ipv4.tcp_mem`: min, pressure, max, in pages; the host's, readable only from the
+    /// initial namespace.
+    #[serde(default)]
+    pub tcp_mem: Option<[u64; 3]>,
+    /// `net.netfilter.nf_conntrack_max` and `_buckets`: the host's connection tracking
+    /// limit and hash size (read-only outside the initial namespace); `None` without the
+    /// module.
+    #[serde(default)]
+    pub nf_conntrack_max: Option<u64>,
+    #[serde(default)]
+    pub nf_conntrack_buckets: Option<u64>,
 }
 
 impl Sysctls {

@@ -6,10 +6,11 @@
 use super::peer_check::PeerCheck;
 use super::port_tally::{PortTally, PortUseSampled};
 use super::slot_index::{Slot, SlotIndex};
+use super::time_wait::TimeWaitTally;
 use crate::collect::netlink::{InetSock, NetlinkError, UnixSock};
 use crate::model::{
-    PEER_GONE_LIMIT, PeerGone, StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimerKind,
-    UDP_LIMIT, UdpSocket, UnixSocket, UnixState,
+    PEER_GONE_LIMIT, PeerGone, StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimeWaitGroup,
+    TimerKind, UDP_LIMIT, UdpSocket, UnixSocket, UnixState,
 };
 
 /// The sockets of one namespace, before they are joined with processes.
@@ -55,6 +56,10 @@ pub struct Sockets {
     pub udp_refused: Option<NetlinkError>,
     /// Ports in use by destination, counted by a full dump that knew the usable range.
     ports: Option<PortTally>,
+    /// TIME_WAIT sockets by address, counted by a full dump …
+    time_wait: Option<TimeWaitTally>,
+    /// … and the busiest addresses, once it is over.
+    pub time_wait_top: Vec<TimeWaitGroup>,
 }
 
 /// The two kinds of connection in trouble that a dump keeps, each up to [`TROUBLED_LIMIT`].
@@ -109,6 +114,9 @@ impl Sockets {
             check.add(&s);
         }
         if let Some(tally) = &mut self.ports {
+            tally.add(&s);
+        }
+        if let Some(tally) = &mut self.time_wait {
             tally.add(&s);
         }
         let keep_as = match s.state {
@@ -272,6 +280,18 @@ impl Sockets {
     /// sockets went uncounted past the limit of destinations.
     pub fn take_port_use(&mut self) -> Option<(PortUseSampled, u64)> {
         self.ports.take().map(PortTally::finish)
+    }
+
+    /// Count the TIME_WAIT sockets by address as they go by (a full dump).
+    pub(super) fn count_time_wait(&mut self) {
+        self.time_wait = Some(TimeWaitTally::default());
+    }
+
+    /// The dump is over: keep only the busiest TIME_WAIT addresses, if it counted them.
+    pub(super) fn finish_time_wait(&mut self) {
+        if let Some(tally) = self.time_wait.take() {
+            self.time_wait_top = tally.top();
+        }
     }
 
     /// Connections in trouble this dump counted but did not keep (past the limit).

@@ -23,6 +23,7 @@
 //! | `keep` | what of each socket is kept ([`Sockets`]) |
 //! | `peer_check` | the ESTABLISHED sockets whose other end is gone, found as the dump streams by |
 //! | `port_tally` | the ports in use by destination |
+//! | `time_wait` | the TIME_WAIT sockets by the address they point to |
 //! | `slot_index` | what each socket inode is, for the join ([`Slot`]) |
 
 mod keep;
@@ -31,6 +32,7 @@ mod port_tally;
 pub(super) mod slot_index;
 #[cfg(test)]
 mod test_support;
+mod time_wait;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -74,11 +76,14 @@ pub enum Lost {
 /// sysctls and addresses), then its sockets. The counters are read just before the sockets,
 /// and [`dump`] dumps the listeners first: a listener's drop counter and ListenDrops are then
 /// read within moments. A read that is not full is settled by `settle` once the counters are
-/// in; `others_scanned`: whether other namespaces are dumped in this pass too.
+/// in; `others_scanned`: whether other namespaces are dumped in this pass too;
+/// `conntrack_ports`: whether a full read also tallies where the connection tracking
+/// table's entries go (after the sockets, to keep the counters and the listeners together).
 pub fn read_namespace(
     read: NsRead,
     settle: impl FnOnce(NsRead, &NetTables) -> NsRead,
     others_scanned: bool,
+    conntrack_ports: bool,
 ) -> Result<NsDump, NetlinkError> {
     let (dumped, cpu) = clock::thread_cpu_of(|| {
         let (tables, read) = if read.is_full() {
@@ -103,6 +108,15 @@ pub fn read_namespace(
             others_scanned,
         )
         .map(|sockets| (read, sockets, tables))
+        .map(|(read, sockets, mut tables)| {
+            if conntrack_ports && read.is_full() && tables.conntrack.is_some() {
+                match procnet::read_conntrack_ports() {
+                    Ok(ports) => tables.conntrack_ports = ports,
+                    Err(problem) => tables.problems.push(problem),
+                }
+            }
+            (read, sockets, tables)
+        })
     });
     let (read, sockets, tables) = dumped?;
     let cross = others_scanned && read.is_full();
@@ -180,6 +194,9 @@ pub fn dump(
             .then(|| PeerCheck::new(local_addrs, others_scanned)),
         usable.filter(|_| read.is_full()).map(PortTally::new),
     );
+    if read.is_full() {
+        out.count_time_wait();
+    }
     let drops = Extensions {
         skmeminfo: true,
         ..Extensions::default()
@@ -227,6 +244,7 @@ pub fn dump(
         Err(err) if err.kernel_errno().is_some() => out.udp_refused = Some(err),
         Err(err) => return Err(err),
     }
+    out.finish_time_wait();
     out.index.finish();
     Ok(out)
 }
