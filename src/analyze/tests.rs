@@ -414,6 +414,8 @@ fn ghost(pid: u32, port: u16, dumps: u32) -> crate::model::PeerGone {
         idle_ms: Some(12_000),
         dumps,
         peer_netns: None,
+        role: crate::model::PeerRole::Accepted,
+        ghost: crate::model::Ghost::Gone,
     }
 }
 

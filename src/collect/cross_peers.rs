@@ -277,6 +277,8 @@ mod tests {
             idle_ms: None,
             dumps: 1,
             peer_netns: None,
+            role: crate::model::PeerRole::Accepted,
+            ghost: crate::model::Ghost::Gone,
         }
     }
 
