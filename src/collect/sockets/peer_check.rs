@@ -12,7 +12,8 @@ use super::port_tally::PortSet;
 use crate::collect::netlink::InetSock;
 use crate::collect::vocab::{InodeHasher, InodeMap, plain, plain_ip};
 use crate::model::{
-    Ghost, PEER_GONE_LIMIT, PeerGone, PeerRole, TcpSocket, TcpState, TimerKind, UsablePorts,
+    Family, Ghost, PEER_GONE_LIMIT, PeerGone, PeerRole, TcpSocket, TcpState, TcpTimer, TimerKind,
+    UsablePorts,
 };
 
 /// The search, during a full dump, for ESTABLISHED sockets whose other end is not there.
@@ -32,7 +33,8 @@ use crate::model::{
 ///
 /// Cost, for the length of the dump only: `seen` is a plain vector, 8 bytes a local socket
 /// (and at most a quarter more of capacity), sorted in place when the dump ends: 8 MB for a
-/// million loopback sockets; `pending` at most [`PEER_PENDING_LIMIT`] sockets (about 3 MB),
+/// million loopback sockets; `pending` at most [`PEER_PENDING_LIMIT`] sockets (about 3 MB,
+/// about 100 bytes each in a table at least half full),
 /// and 8 bytes for each candidate past it.
 #[derive(Debug, Default)]
 pub(super) struct PeerCheck {
@@ -47,7 +49,7 @@ pub(super) struct PeerCheck {
     /// The tuple hash of every socket between two local addresses; `seen[..sorted]` sorted.
     seen: Vec<u64>,
     sorted: usize,
-    pending: InodeMap<PeerGone>,
+    pending: InodeMap<Waiting>,
     /// The reversed-tuple hashes of the candidates that found `pending` full: those whose
     /// other end never passes are counted as left out.
     overflow: Vec<u64>,
@@ -221,8 +223,7 @@ impl PeerCheck {
                 return;
             }
             let role = self.role(s);
-            self.pending
-                .insert(reversed, candidate(s, role, Ghost::Gone));
+            self.pending.insert(reversed, Waiting::of(s, role));
             return;
         }
         // The unspecified address is no peer at all.
@@ -266,7 +267,7 @@ impl PeerCheck {
             .pending
             .into_iter()
             .filter(|(h, _)| !passed(h))
-            .map(|(_, g)| g)
+            .map(|(_, w)| w.into_peer_gone())
             .collect();
         gone.sort_by_key(|g| g.socket.inode);
         let past = gone.len().saturating_sub(PEER_GONE_LIMIT);
@@ -303,6 +304,62 @@ pub(super) struct Found {
     pub(super) silent_candidates: Vec<PeerGone>,
     /// Such connections past [`SILENT_CANDIDATE_LIMIT`].
     pub(super) silent_past: u64,
+}
+
+/// A candidate waiting in `pending` for its other end: what it would be kept as, without
+/// what it has by definition (nothing queued, ESTABLISHED, no owners yet). Half the size of
+/// a [`PeerGone`]: `pending` holds up to [`PEER_PENDING_LIMIT`] of them.
+#[derive(Debug)]
+struct Waiting {
+    local: SocketAddr,
+    peer: SocketAddr,
+    inode: u64,
+    uid: u32,
+    idle_ms: Option<u32>,
+    timer: Option<TcpTimer>,
+    role: PeerRole,
+}
+
+impl Waiting {
+    fn of(s: &InetSock, role: PeerRole) -> Waiting {
+        Waiting {
+            local: s.local,
+            peer: s.peer,
+            inode: s.inode,
+            uid: s.uid,
+            idle_ms: s.tcp_info.as_ref().and_then(|i| i.last_data_recv),
+            timer: s.timer,
+            role,
+        }
+    }
+
+    fn into_peer_gone(self) -> PeerGone {
+        PeerGone {
+            socket: TcpSocket {
+                family: if self.local.is_ipv4() {
+                    Family::Inet
+                } else {
+                    Family::Inet6
+                },
+                state: TcpState::Established,
+                local: self.local,
+                peer: self.peer,
+                recv_q: 0,
+                send_q: 0,
+                inode: self.inode,
+                uid: self.uid,
+                drops: None,
+                last_ack_recv_ms: None,
+                timer: self.timer,
+                owners: Vec::new(),
+            },
+            idle_ms: self.idle_ms,
+            dumps: 1,
+            peer_netns: None,
+            role: self.role,
+            ghost: Ghost::Gone,
+        }
+    }
 }
 
 /// A socket whose other end is looked for, as it would be kept if that end is gone.
