@@ -21,7 +21,7 @@
 //! | --- | --- |
 //! | this one | one namespace's read: the counters, then the sequence of sock_diag requests |
 //! | `keep` | what of each socket is kept ([`Sockets`]) |
-//! | `peer_check` | the ESTABLISHED sockets whose other end is gone, found as the dump streams by |
+//! | `peer_check` | the ESTABLISHED sockets whose other end is gone, found as the dump streams by; the silent-peer candidates |
 //! | `port_tally` | the ports in use by destination |
 //! | `slot_index` | what each socket inode is, for the join ([`Slot`]) |
 
@@ -158,7 +158,8 @@ fn look_up(
 /// [`PeerCheck`]), with `local_addrs` the namespace's own addresses; when `others_scanned`,
 /// it keeps the candidates from peers that are not local in
 /// [`Sockets::foreign_candidates`], for a look into the other namespaces once all are
-/// dumped.
+/// dumped; and it reads the `tcp_info` of the quiet connections accepted from a peer that is
+/// not local, keepalive off, to keep those whose peer sent nothing (see `read_silent`).
 ///
 /// Every read also dumps the UDP sockets: they live in a table of their own, so the walk
 /// costs what the UDP sockets cost, not the TCP ones (`bench/report-vs-ss --udp` and
