@@ -29,11 +29,14 @@ use crate::model::{
 /// other end: a TIME_WAIT, FIN_WAIT or SYN_RECV other end counts as one. The two ends come in
 /// hash-table order, not together, so `pending` can briefly hold many healthy connections:
 /// it is bounded, and past the bound a candidate leaves only its hash, to be counted as left
-/// out if its other end never passed.
+/// out if its other end never passed. Each socket also leaves, in `seen`, a hash of the end
+/// of it whose port is ephemeral (the client's endpoint): a candidate whose other end is
+/// there under another tuple — netfilter redirected the client's connection to another
+/// local address or port — is found by it (see [`Waiting::client_endpoint`]).
 ///
-/// Cost, for the length of the dump only: `seen` is a plain vector, 8 bytes a local socket
-/// (and at most a quarter more of capacity), sorted in place when the dump ends: 8 MB for a
-/// million loopback sockets; `pending` at most [`PEER_PENDING_LIMIT`] sockets (about 3 MB,
+/// Cost, for the length of the dump only: `seen` is a plain vector, 16 bytes a local socket
+/// (its tuple and its client's endpoint; at most a quarter more of capacity), sorted in
+/// place when the dump ends: 16 MB for a million loopback sockets; `pending` at most [`PEER_PENDING_LIMIT`] sockets (about 3 MB,
 /// about 100 bytes each in a table at least half full),
 /// and 8 bytes for each candidate past it.
 #[derive(Debug, Default)]
@@ -97,6 +100,34 @@ fn tuple_hash(local: SocketAddr, peer: SocketAddr) -> u64 {
         }
         h.write_u64(u64::from(addr.port()));
     }
+    h.finish()
+}
+
+/// Which end of a socket an endpoint hash is of.
+#[derive(Clone, Copy)]
+enum Side {
+    Local = 1,
+    Peer = 2,
+}
+
+/// A 64-bit hash of a client's endpoint (its address and ephemeral port) as one end of a
+/// socket, kept beside the tuple hashes in `seen`.
+fn endpoint_hash(side: Side, addr: SocketAddr) -> u64 {
+    let addr = plain(addr);
+    let mut h = InodeHasher::default();
+    h.write_u64(0x9e37_79b9_7f4a_7c15 ^ side as u64);
+    match addr.ip() {
+        IpAddr::V4(v4) => h.write_u64(u64::from(v4.to_bits())),
+        IpAddr::V6(v6) => {
+            let bits = v6.to_bits();
+            #[allow(clippy::cast_possible_truncation)] // the two halves, on purpose
+            {
+                h.write_u64((bits >> 64) as u64);
+                h.write_u64(bits as u64);
+            }
+        }
+    }
+    h.write_u64(u64::from(addr.port()));
     h.finish()
 }
 
@@ -208,6 +239,18 @@ impl PeerCheck {
             let own = tuple_hash(s.local, s.peer);
             let waited_for = self.pending.remove(&own).is_some();
             self.see(own);
+            if let Some(ephemeral) = &self.ephemeral {
+                let (local, peer) = (
+                    ephemeral.contains(s.local.port()),
+                    ephemeral.contains(s.peer.port()),
+                );
+                if local {
+                    self.see(endpoint_hash(Side::Local, s.local));
+                }
+                if peer {
+                    self.see(endpoint_hash(Side::Peer, s.peer));
+                }
+            }
             if waited_for || !quiet(s) {
                 return;
             }
@@ -266,7 +309,7 @@ impl PeerCheck {
         let mut gone: Vec<PeerGone> = self
             .pending
             .into_iter()
-            .filter(|(h, _)| !passed(h))
+            .filter(|(h, w)| !passed(h) && !passed(&w.client_endpoint()))
             .map(|(_, w)| w.into_peer_gone())
             .collect();
         gone.sort_by_key(|g| g.socket.inode);
@@ -321,6 +364,19 @@ struct Waiting {
 }
 
 impl Waiting {
+    /// The hash its other end's client endpoint would leave in `seen` if the other end is
+    /// there with another tuple than the reversed one: a connection to a local address whose
+    /// port netfilter redirects (a DNAT or REDIRECT within the namespace, a transparent
+    /// proxy's) has a server end whose local address is not the one the client connected to.
+    /// The client's endpoint is the same on both ends: a client whose server end names it as
+    /// its peer, or a server whose client has that endpoint as its own, has an other end.
+    fn client_endpoint(&self) -> u64 {
+        match self.role {
+            PeerRole::Accepted => endpoint_hash(Side::Local, self.peer),
+            PeerRole::Connected => endpoint_hash(Side::Peer, self.local),
+        }
+    }
+
     fn of(s: &InetSock, role: PeerRole) -> Waiting {
         Waiting {
             local: s.local,
@@ -641,6 +697,25 @@ mod tests {
             ]
         );
         assert_eq!(s.peer_gone_left_out, 0);
+    }
+
+    #[test]
+    fn a_connection_redirected_within_the_namespace_is_no_ghost_at_either_end() {
+        use TcpState::{Established, Listen};
+        let est = Established;
+        // 127.0.0.1:80 redirected to a proxy on 127.0.0.1:15001: the client's end names the
+        // address it connected to, the proxy's the one it listens on.
+        let s = dumped_knowing_ports(vec![
+            sock(Listen, "127.0.0.1:15001", "0.0.0.0:0", 1),
+            sock(est, "127.0.0.1:40001", "127.0.0.1:80", 11),
+            sock(est, "127.0.0.1:15001", "127.0.0.1:40001", 12),
+            sock(est, "127.0.0.1:15001", "127.0.0.1:40002", 13),
+            sock(est, "127.0.0.1:40002", "10.0.0.1:80", 14),
+            // The same ports without their other ends: ghosts.
+            sock(est, "127.0.0.1:15001", "127.0.0.1:40003", 15),
+            sock(est, "127.0.0.1:40004", "127.0.0.1:80", 16),
+        ]);
+        assert_eq!(gone(&s), [15, 16]);
     }
 
     #[test]
