@@ -235,6 +235,10 @@ pub struct PeerGone {
     pub pid: u32,
     pub comm: String,
     pub sockets: u64,
+    /// Of those, the sockets it accepted (its listener there or not) and those it made by
+    /// `connect()`.
+    pub accepted: u64,
+    pub connected: u64,
     pub peers: Vec<SocketAddr>,
     pub locals: Vec<SocketAddr>,
     pub idle_ms: Option<u32>,
@@ -386,6 +390,35 @@ pub struct TcpMemoryPressure {
     /// sockstat `orphan`.
     pub orphans: Option<u64>,
     pub tcp_max_orphans: Option<u64>,
+}
+
+/// `silent-peer`: a process's connections accepted from peers that sent nothing since the
+/// handshake, keepalive off.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SilentPeer {
+    pub pid: u32,
+    pub comm: String,
+    pub sockets: u64,
+    /// The peers with the most such connections, most first.
+    pub top_peers: Vec<PeerCount>,
+    /// The local addresses they were accepted on.
+    pub locals: Vec<SocketAddr>,
+    /// The longest and the shortest time since the handshake (nothing received since), ms.
+    pub longest_idle_ms: u32,
+    pub shortest_idle_ms: u32,
+    /// Sockets with `SO_KEEPALIVE` on: none, by what the finding is.
+    pub keepalive: u64,
+    pub silent_peer_after_ms: u64,
+    pub tcp_keepalive_time: Option<u64>,
+    pub tcp_keepalive_intvl: Option<u64>,
+    pub tcp_keepalive_probes: Option<u64>,
+}
+
+/// A peer address and how many connections it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerCount {
+    pub address: IpAddr,
+    pub sockets: u64,
 }
 
 #[cfg(test)]
@@ -591,6 +624,8 @@ mod tests {
                 pid: 812,
                 comm: "ghost".to_owned(),
                 sockets: 3,
+                accepted: 1,
+                connected: 2,
                 peers: vec![addr()],
                 locals: vec![addr()],
                 idle_ms: None,
@@ -624,6 +659,23 @@ mod tests {
                     rmem_max: None,
                 })),
             ],
+            FindingId::SilentPeer => vec![Evidence::SilentPeer(SilentPeer {
+                pid: 812,
+                comm: "fcgiwrap".to_owned(),
+                sockets: 4,
+                top_peers: vec![PeerCount {
+                    address: addr().ip(),
+                    sockets: 4,
+                }],
+                locals: vec![addr()],
+                longest_idle_ms: 600_000,
+                shortest_idle_ms: 61_000,
+                keepalive: 0,
+                silent_peer_after_ms: 60_000,
+                tcp_keepalive_time: Some(7200),
+                tcp_keepalive_intvl: None,
+                tcp_keepalive_probes: Some(9),
+            })],
             FindingId::EphemeralPortExhaustion => {
                 vec![Evidence::EphemeralPortExhaustion(PortExhaustion {
                     local: addr().ip(),

@@ -82,6 +82,7 @@ finding_table! {
     ConntrackFull = "conntrack-full" => ev::ConntrackFull,
     TimeWaitOverflow = "time-wait-overflow" => ev::TimeWaitOverflow,
     TcpMemoryPressure = "tcp-memory-pressure" => ev::TcpMemoryPressure,
+    SilentPeer = "silent-peer" => ev::SilentPeer,
 }
 
 impl FindingId {

@@ -15,7 +15,9 @@ use std::fmt::Write as _;
 
 use super::acceptors;
 use super::collision::{MinedPorts, mined_ports};
-use super::connections::{Connecting, HalfOpen, Holder, PeersGone, ReceiveStall, SendStall};
+use super::connections::{
+    Connecting, HalfOpen, Holder, PeersGone, ReceiveStall, SendStall, SilentPeers,
+};
 use super::evidence as ev;
 use super::listeners::{ListenerView, Owner, Proto};
 use super::thresholds::Thresholds;
@@ -81,6 +83,7 @@ pub(super) fn findings(scope: &Scope<'_>) -> Vec<Finding> {
     out.extend(conntrack_full(scope));
     out.extend(time_wait_overflow(scope));
     out.extend(tcp_memory_pressure(scope));
+    out.extend(c.silent_peers.iter().map(|s| silent_peer(scope, s)));
     out
 }
 
@@ -1284,6 +1287,24 @@ fn whose_peers(g: &PeersGone) -> String {
     }
 }
 
+/// Which ends of their connections the sockets of `g` are.
+fn role_text(g: &PeersGone) -> String {
+    match (g.accepted, g.connected) {
+        (_, 0) => "it accepted".to_owned(),
+        (0, _) => "it connected".to_owned(),
+        (a, c) => format!("({a} accepted, {c} connected)"),
+    }
+}
+
+/// What a connected end whose server is gone does to a client's pool.
+fn pool_text(g: &PeersGone) -> &'static str {
+    if g.connected > 0 {
+        ", and a pool that hands one out hangs on its next request"
+    } else {
+        ""
+    }
+}
+
 fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     let sys = &scope.view.sysctl;
     let h = &g.holder;
@@ -1299,9 +1320,10 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
         ""
     };
     let whose = whose_peers(g);
+    let role = role_text(g);
     let mut summary = format!(
-        "{} ESTABLISHED sockets {whose} no longer exist ({peers}{more}): their FIN or RST \
-         was lost, nothing is in flight",
+        "{} ESTABLISHED sockets {role} {whose} no longer exist ({peers}{more}): their FIN or \
+         RST was lost, nothing is in flight",
         g.sockets
     );
     if let Some(ms) = g.idle_ms {
@@ -1326,9 +1348,11 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     );
     let mut remedy = format!(
         "{} (pid {}) waits on connections whose other end is gone: a reader without a \
-         timeout blocks in read() forever. Give its reads a timeout (SO_RCVTIMEO, or its \
+         timeout blocks in read() forever{}. Give its reads a timeout (SO_RCVTIMEO, or its \
          library's read timeout), or set TCP_USER_TIMEOUT; ",
-        h.comm, h.pid
+        h.comm,
+        h.pid,
+        pool_text(g)
     );
     let _ = if g.keepalive == 0 {
         write!(
@@ -1362,6 +1386,8 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
         pid: h.pid,
         comm: h.comm.clone(),
         sockets: g.sockets,
+        accepted: g.accepted,
+        connected: g.connected,
         peers: g.peers.clone(),
         locals: g.locals.clone(),
         idle_ms: g.idle_ms,
@@ -1849,4 +1875,83 @@ fn tcp_memory_pressure(scope: &Scope<'_>) -> Option<Finding> {
         evidence,
         remedy,
     ))
+}
+
+/// `silent-peer`: connections a process accepted whose peers sent nothing since the
+/// handshake, keepalive off, for at least `silent_peer_after`.
+fn silent_peer(scope: &Scope<'_>, s: &SilentPeers) -> Finding {
+    let sys = &scope.view.sysctl;
+    let h = &s.holder;
+    let peers = s
+        .top_peers
+        .iter()
+        .map(|(ip, n)| format!("{ip} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let locals = s
+        .locals
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let summary = format!(
+        "{} ESTABLISHED connections accepted on {locals} whose peers sent nothing since the \
+         handshake (top peers: {peers}), idle {} to {}; keepalive off: if a peer is gone, \
+         nothing will tell",
+        s.sockets,
+        format_age(f64::from(s.shortest_idle_ms) / 1000.0),
+        format_age(f64::from(s.longest_idle_ms) / 1000.0),
+    );
+    let mut remedy = format!(
+        "{} (pid {}) holds connections whose peers never sent a byte: a peer that gave up (a \
+         proxy's timeout, a client that vanished with its FIN or RST lost) leaves it blocked \
+         in read() forever. Give its reads a timeout (SO_RCVTIMEO, or its library's read or \
+         header timeout), or turn SO_KEEPALIVE on, so the kernel probes idle connections and \
+         resets dead ones (net.ipv4.tcp_keepalive_time = {} s, tcp_keepalive_intvl = {} s, \
+         tcp_keepalive_probes = {}: a dead peer is found after time + intvl × probes; \
+         TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT set them per socket).",
+        h.comm,
+        h.pid,
+        sysctl_text(sys.tcp_keepalive_time),
+        sysctl_text(sys.tcp_keepalive_intvl),
+        sysctl_text(sys.tcp_keepalive_probes)
+    );
+    if let Some((first, _)) = s.top_peers.first() {
+        // A dry run first: without --yes, kill lists what it would destroy.
+        let _ = write!(
+            remedy,
+            " To free them now, one peer at a time (check first that the peer is gone): \
+             sockscope kill --pid {} --state established --peer {first} (a dry run without \
+             --yes).",
+            h.pid
+        );
+    }
+    let evidence = Evidence::SilentPeer(ev::SilentPeer {
+        pid: h.pid,
+        comm: h.comm.clone(),
+        sockets: s.sockets,
+        top_peers: s
+            .top_peers
+            .iter()
+            .map(|&(address, sockets)| ev::PeerCount { address, sockets })
+            .collect(),
+        locals: s.locals.clone(),
+        longest_idle_ms: s.longest_idle_ms,
+        shortest_idle_ms: s.shortest_idle_ms,
+        keepalive: 0,
+        silent_peer_after_ms: u64::try_from(scope.t.silent_peer_after.as_millis())
+            .unwrap_or(u64::MAX),
+        tcp_keepalive_time: sys.tcp_keepalive_time,
+        tcp_keepalive_intvl: sys.tcp_keepalive_intvl,
+        tcp_keepalive_probes: sys.tcp_keepalive_probes,
+    });
+    finding(
+        scope,
+        Severity::Warning,
+        About::Process(&h.comm, h.pid),
+        process_subject(&h.comm, h.pid),
+        summary,
+        evidence,
+        remedy,
+    )
 }

@@ -414,6 +414,8 @@ fn ghost(pid: u32, port: u16, dumps: u32) -> crate::model::PeerGone {
         idle_ms: Some(12_000),
         dumps,
         peer_netns: None,
+        role: crate::model::PeerRole::Accepted,
+        ghost: crate::model::Ghost::Gone,
     }
 }
 
@@ -841,4 +843,101 @@ fn orphan_pressure_carries_the_aborts_when_orphans_are_the_cause() {
     assert!(f.summary.contains("TCPAbortOnMemory"), "{}", f.summary);
     // TCP's memory is not short: the aborts are the orphans', said once.
     assert!(the(&window, FindingId::TcpMemoryPressure).is_none());
+}
+
+/// Issue #25: a client's connections to a local server that is gone, beside an accepted one:
+/// one finding for the process, its roles counted and worded.
+#[test]
+fn peers_gone_say_which_end_the_process_is() {
+    let (mut window, pid) = ghost_window(&[40001, 40002], &[40001, 40002]);
+    for snapshot in &mut window {
+        let g = &mut snapshot.netns[0].peer_gone[1];
+        g.role = crate::model::PeerRole::Connected;
+        std::mem::swap(&mut g.socket.local, &mut g.socket.peer);
+    }
+    let found = peer_gone(&window);
+    let Evidence::PeerGone(e) = &found[0].evidence else {
+        panic!("{found:#?}")
+    };
+    assert_eq!((e.sockets, e.accepted, e.connected), (2, 1, 1), "{e:#?}");
+    assert!(
+        found[0].summary.contains("(1 accepted, 1 connected)"),
+        "{}",
+        found[0].summary
+    );
+    assert!(found[0].remedy.contains("a pool"), "{}", found[0].remedy);
+    assert!(found[0].is_about_process(&window[1].netns[0].id, pid));
+}
+
+/// A connection accepted from a remote peer that never sent a byte, `idle_s` ago.
+fn silent(pid: u32, peer: &str, idle_s: u32) -> crate::model::PeerGone {
+    let mut g = ghost(pid, 40001, 1);
+    g.socket.local = "10.0.0.1:9000".parse().expect("addr");
+    g.socket.peer = peer.parse().expect("addr");
+    g.socket.inode = 800_000 + u64::from(g.socket.peer.port());
+    g.ghost = crate::model::Ghost::Silent;
+    g.idle_ms = Some(idle_s * 1000);
+    g
+}
+
+fn silent_peer(window: &[Snapshot], settings: &Settings) -> Vec<Finding> {
+    analyze(window, settings)
+        .expect("a window")
+        .findings
+        .into_iter()
+        .filter(|f| f.id == FindingId::SilentPeer)
+        .collect()
+}
+
+/// Issue #25: connections whose peers sent nothing for `silent_peer_after` are named, top
+/// peers first; younger ones are not; one sample is enough (the idle time is the window);
+/// none of them is a peer-gone.
+#[test]
+fn silent_peers_past_their_threshold_are_named_by_process() {
+    let (mut window, pid) = ghost_window(&[], &[]);
+    window[1].netns[0].peer_gone = vec![
+        silent(pid, "192.0.2.7:50001", 300),
+        silent(pid, "192.0.2.7:50002", 90),
+        silent(pid, "192.0.2.9:50003", 61),
+        silent(pid, "192.0.2.9:50004", 5),
+    ];
+    let found = silent_peer(&window[1..], &Settings::default());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = &found[0];
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.is_about_process(&window[1].netns[0].id, pid), "{f:#?}");
+    let Evidence::SilentPeer(e) = &f.evidence else {
+        panic!("{f:#?}")
+    };
+    assert_eq!(e.sockets, 3);
+    assert_eq!(
+        e.top_peers
+            .iter()
+            .map(|p| (p.address.to_string(), p.sockets))
+            .collect::<Vec<_>>(),
+        [("192.0.2.7".to_owned(), 2), ("192.0.2.9".to_owned(), 1)]
+    );
+    assert_eq!((e.longest_idle_ms, e.shortest_idle_ms), (300_000, 61_000));
+    assert_eq!(e.silent_peer_after_ms, 60_000);
+    assert!(f.remedy.contains("SO_KEEPALIVE"), "{}", f.remedy);
+    assert!(f.remedy.contains("tcp_keepalive_time"), "{}", f.remedy);
+    assert!(
+        f.remedy.contains(&format!(
+            "sockscope kill --pid {pid} --state established --peer 192.0.2.7"
+        )),
+        "{}",
+        f.remedy
+    );
+    assert!(peer_gone(&window[1..]).is_empty());
+    assert!(peer_gone(&window).is_empty());
+
+    let mut later = Settings::default();
+    later.thresholds.silent_peer_after = std::time::Duration::from_secs(600);
+    assert!(silent_peer(&window[1..], &later).is_empty());
+    let mut sooner = Settings::default();
+    sooner.thresholds.silent_peer_after = std::time::Duration::from_secs(2);
+    let Evidence::SilentPeer(e) = &silent_peer(&window[1..], &sooner)[0].evidence else {
+        panic!("silent-peer")
+    };
+    assert_eq!(e.sockets, 4);
 }

@@ -53,6 +53,7 @@ pub(super) struct FullDumpOnly {
     peer_gone: Vec<PeerGone>,
     peer_gone_left_out: u64,
     peer_unchecked: u64,
+    silent_unchecked: u64,
     unix_sockets: u64,
     sysctl: Sysctls,
     local_addrs: Vec<IpAddr>,
@@ -93,6 +94,7 @@ impl FullDumpOnly {
                 .collect(),
             peer_gone_left_out: dump.sockets.peer_gone_left_out,
             peer_unchecked: dump.sockets.peer_unchecked,
+            silent_unchecked: dump.sockets.silent_unchecked,
             unix_sockets: dump.sockets.unix_sockets,
             sysctl: dump.tables.sysctl.clone(),
             local_addrs: dump.tables.local_addrs.clone(),
@@ -120,6 +122,7 @@ impl FullDumpOnly {
         snapshot.troubled_left_out += self.troubled_left_out;
         snapshot.peer_gone_left_out = self.peer_gone_left_out;
         snapshot.peer_unchecked = self.peer_unchecked;
+        snapshot.silent_unchecked = self.silent_unchecked;
         snapshot.unix_sockets = self.unix_sockets;
         snapshot.sysctl = self.sysctl.clone();
         snapshot.local_addrs.clone_from(&self.local_addrs);

@@ -541,6 +541,7 @@ fn netns_snapshot(
         peer_gone: sockets.peer_gone,
         peer_gone_left_out,
         peer_unchecked: sockets.peer_unchecked,
+        silent_unchecked: sockets.silent_unchecked,
         udp: tables.udp,
         udp_sockets: sockets.udp,
         udp_socket_count: sockets.udp_count,

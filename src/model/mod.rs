@@ -135,8 +135,9 @@ pub struct NetnsSnapshot {
     pub unix_sockets: u64,
     /// Addresses configured on this namespace's interfaces (for "is this peer local").
     pub local_addrs: Vec<IpAddr>,
-    /// ESTABLISHED sockets whose other end is gone (see [`PeerGone`]), from the last full
-    /// dump; at most [`PEER_GONE_LIMIT`]. Few and small, so a slim snapshot keeps them too.
+    /// ESTABLISHED sockets whose other end is gone, or whose peer is silent (see
+    /// [`PeerGone`]), from the last full dump; at most [`PEER_GONE_LIMIT`] of each kind.
+    /// Few and small, so a slim snapshot keeps them too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peer_gone: Vec<PeerGone>,
     /// Such sockets past the limit, counted, not kept.
@@ -148,6 +149,11 @@ pub struct NetnsSnapshot {
     /// tracks connections), the lookup failed, or they were past the bound of candidates.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub peer_unchecked: u64,
+    /// Quiet connections accepted from a peer that is not local, keepalive off, whose
+    /// `tcp_info` was not read (past the bound of candidates, or unreadable), or silent ones
+    /// past [`PEER_GONE_LIMIT`]: not judged for a silent peer.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub silent_unchecked: u64,
     /// `/proc/net/snmp` `Udp:` and `/proc/net/snmp6` `Udp6*` fields, by name (`Udp6`
     /// without its prefix). Absent from recordings made before sockscope read them.
     #[serde(default)]
@@ -246,19 +252,29 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// At most this many [`PeerGone`] sockets are kept per namespace.
+/// At most this many [`PeerGone`] sockets of each [`Ghost`] kind are kept per namespace.
 pub const PEER_GONE_LIMIT: usize = 1_000;
 
-/// An ESTABLISHED socket accepted by a listener of its namespace, from a peer address of that
-/// namespace (loopback or one of its own addresses), whose other end — the socket with the
-/// reversed 4-tuple — was not in the same dump, and with nothing in flight (no unread or
-/// unacknowledged data, no retransmission or probe timer). Its peer's FIN or RST was lost:
-/// the connection exists on this side only. One dump decides nothing (a connection being
-/// torn down looks the same for a moment); the analysis judges it over its window.
+/// An ESTABLISHED socket, with nothing in flight (no unread or unacknowledged data, no
+/// retransmission or probe timer), whose peer is gone or silent ([`Ghost`]):
+///
+/// - [`Ghost::Gone`]: its peer is an address of its namespace (loopback or one of its own
+///   addresses) or of another scanned namespace, and its other end — the socket with the
+///   reversed 4-tuple — was not there. Its peer's FIN or RST was lost: the connection exists
+///   on this side only. Either end of a connection, accepted or connected, listener or not
+///   ([`PeerRole`]).
+/// - [`Ghost::Silent`]: accepted by a listener of its namespace from a peer that is not
+///   local, which has sent nothing since the handshake (`tcpi_bytes_received` 0), with
+///   keepalive off (no timer pending): whatever host the peer is on, the connection may have
+///   no other end.
+///
+/// One dump decides nothing (a connection being torn down looks the same for a moment); the
+/// analysis judges it over its window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerGone {
     pub socket: TcpSocket,
-    /// `tcpi_last_data_recv`: ms since data last arrived, when the dump brought `tcp_info`.
+    /// `tcpi_last_data_recv`: ms since data last arrived (for a silent peer: since the
+    /// handshake), when the dump brought `tcp_info`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_ms: Option<u32>,
     /// Consecutive full dumps that found it so, this one included (a live collector's; a
@@ -269,10 +285,48 @@ pub struct PeerGone {
     /// socket's own: its other end was looked for there, by its exact 4-tuple, and is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_netns: Option<String>,
+    /// Which end of its connection the socket is. Absent from recordings made before it was
+    /// read: those held accepted sockets only.
+    #[serde(default)]
+    pub role: PeerRole,
+    /// What was seen of the peer. Absent from recordings made before silent peers were kept.
+    #[serde(default, skip_serializing_if = "Ghost::is_gone")]
+    pub ghost: Ghost,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// Which end of a connection a socket is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerRole {
+    /// Accepted: its local port is a listener's, or (the listener gone) its local port lies
+    /// outside the ephemeral range while its peer's lies inside.
+    #[default]
+    Accepted,
+    /// Made by `connect()`: every other socket.
+    Connected,
+}
+
+/// What the collector saw of a [`PeerGone`] socket's peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ghost {
+    /// Its other end is not where its peer address is (this namespace, or another scanned
+    /// one).
+    #[default]
+    Gone,
+    /// Its peer, not local, sent nothing since the handshake; keepalive is off.
+    Silent,
+}
+
+impl Ghost {
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+    fn is_gone(&self) -> bool {
+        *self == Ghost::Gone
+    }
 }
 
 /// At most this many UDP sockets are kept in full per namespace.

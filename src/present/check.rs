@@ -231,6 +231,7 @@ fn perfdata(a: &Analysis, t: &Thresholds) -> Vec<Perf> {
         "receive_stalled",
         "send_stalled",
         "peer_gone",
+        "silent_peer",
     ]
     .into_iter()
     .enumerate()

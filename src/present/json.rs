@@ -281,6 +281,7 @@ impl From<&NetnsView> for NetnsDto {
                 .chain([
                     ("left_out", ns.connections.left_out),
                     ("peer_unchecked", ns.connections.peer_unchecked),
+                    ("silent_unchecked", ns.connections.silent_unchecked),
                 ])
                 .collect(),
             udp: UdpDto {

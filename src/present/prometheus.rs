@@ -121,7 +121,8 @@ pub const CONNECTIONS_IN_TROUBLE: Family = Family {
            retransmitted), connecting (connects retrying their SYN), receive_stalled (unread \
            data that does not drain), send_stalled (writers blocked by a zero window or \
            retransmitting), peer_gone (ESTABLISHED sockets whose peer on this host or in a \
-           scanned namespace is gone).",
+           scanned namespace is gone), silent_peer (accepted connections whose peer sent \
+           nothing since the handshake, keepalive off, past silent_peer_after).",
 };
 pub const STALLED_DESTINATIONS: Family = Family {
     name: "sockscope_stalled_destination_sockets",
