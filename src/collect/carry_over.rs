@@ -218,6 +218,11 @@ pub(super) fn carry_over(
         tracked: HashMap::new(),
         full_dump_cpu: Duration::ZERO,
     };
+    if keep == Keep::ForRefresh {
+        // Sized once: grown by doubling, a million sockets' index would be copied as it goes.
+        let full = dumps.iter().filter(|(_, d)| d.read.is_full());
+        kept.base = SlotIndex::with_capacity(full.map(|(_, d)| d.sockets.index.len()).sum());
+    }
     let mut tracked_age_ms = 0;
     for (target, dump) in dumps {
         // The ESTABLISHED sockets kept come from full dumps only (a fresh dump would have to

@@ -254,6 +254,7 @@ impl Cache {
         self.tracked
             .retain(|id, _| live.contains(id.model_id().as_str()));
         self.procs = pass.scan;
+        self.procs.own_lists();
         if base_changed {
             self.joined = Joined::rebuild(&mut self.procs.processes, &self.base);
         }

@@ -162,7 +162,7 @@ impl SlotIndex {
         self.packed.is_empty() && self.wide.is_empty()
     }
 
-    #[cfg(test)]
+    /// How many inodes are indexed (counted twice where indexed twice, until finished).
     pub fn len(&self) -> usize {
         self.packed.len() + self.wide.len()
     }
