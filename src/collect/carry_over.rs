@@ -17,8 +17,9 @@ use std::time::Duration;
 use super::notes;
 use super::procnet::{NetTables, TableProblem};
 use super::procs::ProcessScan;
-use super::sockets::{Dumped, NsDump, Slot};
-use super::vocab::{FRESH_STATES, InodeMap, NsId, NsRead};
+use super::sockets::slot_index::SlotIndex;
+use super::sockets::{Dumped, NsDump};
+use super::vocab::{FRESH_STATES, NsId, NsRead};
 use crate::model::{
     ConntrackPorts, NetnsSnapshot, PeerGone, PortUse, StateCounts, Sysctls, TcpSocket, TcpState,
     TimeWaitGroup,
@@ -30,8 +31,8 @@ use crate::model::{
 pub(super) struct Prior<'c> {
     /// The last process scan.
     pub(super) procs: &'c ProcessScan,
-    /// Every socket inode of the last full dumps, and what it was then.
-    pub(super) base: &'c InodeMap<Slot>,
+    /// Every socket inode of the last full dumps, and what it was then (sorted).
+    pub(super) base: &'c SlotIndex,
     /// What the last full dump of each namespace read that a fresh dump does not.
     pub(super) namespaces: &'c HashMap<NsId, FullDumpOnly>,
     /// The SYN_RECV and CLOSE_WAIT sockets of each namespace's last walk of them.
@@ -197,8 +198,8 @@ impl Tracked {
 
 /// What an incremental collector keeps of a pass's socket reads.
 pub(super) struct KeptReads {
-    /// Socket inodes of the namespaces dumped in full in this pass.
-    pub(super) base: InodeMap<Slot>,
+    /// Socket inodes of the namespaces dumped in full in this pass (sorted).
+    pub(super) base: SlotIndex,
     pub(super) namespaces: HashMap<NsId, FullDumpOnly>,
     /// The namespaces whose SYN_RECV and CLOSE_WAIT sockets were read in this pass.
     pub(super) tracked: HashMap<NsId, Tracked>,
@@ -209,7 +210,7 @@ pub(super) struct KeptReads {
 /// Whether a pass keeps the index of its full dumps for the refreshes after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Keep {
-    /// A one-shot pass: the index would cost a map entry per socket for nothing.
+    /// A one-shot pass: the index would cost eight bytes a socket for nothing.
     Nothing,
     /// A collector's pass, which the next refresh joins against.
     ForRefresh,
@@ -226,11 +227,16 @@ pub(super) fn carry_over(
     keep: Keep,
 ) -> (KeptReads, u64) {
     let mut kept = KeptReads {
-        base: InodeMap::default(),
+        base: SlotIndex::default(),
         namespaces: HashMap::new(),
         tracked: HashMap::new(),
         full_dump_cpu: Duration::ZERO,
     };
+    if keep == Keep::ForRefresh {
+        // Sized once: grown by doubling, a million sockets' index would be copied as it goes.
+        let full = dumps.iter().filter(|(_, d)| d.read.is_full());
+        kept.base = SlotIndex::with_capacity(full.map(|(_, d)| d.sockets.index.len()).sum());
+    }
     let mut tracked_age_ms = 0;
     for (target, dump) in dumps {
         // The ESTABLISHED sockets kept come from full dumps only (a fresh dump would have to
@@ -254,7 +260,9 @@ pub(super) fn carry_over(
                     dump.sockets.confirm_peer_gone(&before.peer_gone);
                 }
                 if keep == Keep::ForRefresh {
-                    kept.base.extend(dump.sockets.base_slots());
+                    for (inode, slot) in dump.sockets.base_slots() {
+                        kept.base.insert(inode, slot);
+                    }
                 }
                 kept.namespaces.insert(target.id, FullDumpOnly::of(dump));
                 kept.full_dump_cpu += dump.cpu;
@@ -274,5 +282,6 @@ pub(super) fn carry_over(
         }
         kept.tracked.insert(target.id, Tracked::of(dump, now_ns));
     }
+    kept.base.finish();
     (kept, tracked_age_ms)
 }

@@ -36,8 +36,8 @@ use super::owners::Lookout;
 use super::pass::Pass;
 use super::procs::ProcessScan;
 use super::read_plan::ReadPlan;
-use super::sockets::Slot;
-use super::vocab::{InodeMap, NsId};
+use super::sockets::slot_index::SlotIndex;
+use super::vocab::NsId;
 use super::{CollectError, CollectOptions, collect, pass};
 use crate::model::Snapshot;
 
@@ -155,7 +155,8 @@ impl Collector {
 /// What an incremental collector keeps between refreshes.
 struct Cache {
     procs: ProcessScan,
-    base: InodeMap<Slot>,
+    /// What every socket inode of the last full dumps was: eight bytes a socket, sorted.
+    base: SlotIndex,
     /// The processes joined with `base`, kept up to date with `procs`.
     joined: Joined,
     /// Unowned sockets already looked for, and when the last look was.
@@ -175,7 +176,7 @@ impl Cache {
     fn new(at_ns: u64) -> Cache {
         Cache {
             procs: ProcessScan::default(),
-            base: InodeMap::default(),
+            base: SlotIndex::default(),
             joined: Joined::default(),
             lookout: Lookout::default(),
             namespaces: HashMap::new(),
@@ -220,7 +221,10 @@ impl Cache {
             self.full_dump_cpu = kept.full_dump_cpu;
         } else {
             // Namespaces that appeared since the last full dump were dumped in full now.
-            self.base.extend(kept.base);
+            for (inode, slot) in kept.base.iter() {
+                self.base.insert(inode, slot);
+            }
+            self.base.finish();
             self.namespaces.extend(kept.namespaces);
         }
         if plan.walk_all {
@@ -250,6 +254,7 @@ impl Cache {
         self.tracked
             .retain(|id, _| live.contains(id.model_id().as_str()));
         self.procs = pass.scan;
+        self.procs.own_lists();
         if base_changed {
             self.joined = Joined::rebuild(&mut self.procs.processes, &self.base);
         }

@@ -7,9 +7,11 @@
 //!
 //! A full pass looks every descriptor's inode up in the dumps ([`attribute`]): 100,000
 //! lookups for 100,000 sockets. An incremental collector keeps the join instead
-//! ([`Joined`]): who holds each inode, and what each process's sockets were in the last full
-//! dump; a refresh then touches only the processes whose descriptors changed and the
-//! sockets it read afresh.
+//! ([`Joined`]): what each process's sockets were in the last full dump, counted; a refresh
+//! then counts again only the processes whose descriptors changed, and names the holders of
+//! the few sockets it read afresh by looking them up in the processes' sorted descriptor
+//! lists. What the last full dump said of each inode is a sorted vector of eight bytes a
+//! socket (a [`SlotIndex`]), not a map: a collector keeps it for the life of the dashboard.
 
 use std::collections::HashMap;
 
@@ -196,46 +198,29 @@ impl Counted {
 /// afresh: a socket it saw in one of those states, and that the refresh did not find there
 /// again, has left that state for one not known (counted as other until the next full
 /// dump), and so is any socket it did not see.
-fn base_kind(base: &InodeMap<Slot>, inode: u64) -> Kind {
-    match base.get(&inode) {
-        Some(Slot::Tcp(state)) if !FRESH_STATES.contains(state) => Kind::Tcp(*state),
+fn base_kind(base: &mut Cursor<'_>, inode: u64) -> Kind {
+    match base.find(inode) {
+        Some(Slot::Tcp(state)) if !FRESH_STATES.contains(&state) => Kind::Tcp(state),
         Some(Slot::Unix) => Kind::Unix,
         _ => Kind::Other,
     }
 }
 
-/// The processes holding one socket: nearly always one.
-#[derive(Debug, Clone)]
-enum Holders {
-    One(u32),
-    Many(Vec<u32>),
-}
-
-impl Holders {
-    fn pids(&self) -> &[u32] {
-        match self {
-            Holders::One(pid) => std::slice::from_ref(pid),
-            Holders::Many(pids) => pids,
-        }
-    }
-}
-
-/// An incremental collector's join, kept between refreshes: which processes hold each
-/// socket inode, and what each process's sockets were in the last full dump.
+/// An incremental collector's join, kept between refreshes: what each process's sockets
+/// were in the last full dump. Who holds a socket is read from the processes' sorted lists
+/// when a refresh asks ([`Joined::attribute`]): a map from every inode to its holders would
+/// cost tens of bytes a socket for as long as the collector lives.
 #[derive(Debug, Default)]
 pub struct Joined {
-    holders: InodeMap<Holders>,
     /// Per pid: its start time, and its sockets counted against the last full dump.
     counted: HashMap<u32, (Option<u64>, Counted)>,
 }
 
 impl Joined {
     /// The join of `scanned` with `base`, from scratch: after every full dump.
-    pub fn rebuild(scanned: &mut [ScannedProcess], base: &InodeMap<Slot>) -> Joined {
+    pub fn rebuild(scanned: &mut [ScannedProcess], base: &SlotIndex) -> Joined {
         let mut joined = Joined::default();
-        joined
-            .holders
-            .reserve(scanned.iter().map(|p| p.socket_inodes.len()).sum());
+        joined.counted.reserve(scanned.len());
         for p in scanned {
             p.socket_inodes.sort_unstable();
             joined.add(p, base);
@@ -249,7 +234,7 @@ impl Joined {
         &mut self,
         scanned: &mut [ScannedProcess],
         previous: &ProcessScan,
-        base: &InodeMap<Slot>,
+        base: &SlotIndex,
     ) {
         let now: HashMap<u32, Option<u64>> =
             scanned.iter().map(|p| (p.pid, p.start_time)).collect();
@@ -260,7 +245,7 @@ impl Joined {
             .map(|(&pid, _)| pid)
             .collect();
         for pid in gone {
-            self.forget(pid, previous);
+            self.forget(pid);
         }
         for p in scanned {
             p.socket_inodes.sort_unstable();
@@ -270,54 +255,29 @@ impl Joined {
             if same && self.counted.contains_key(&p.pid) {
                 continue;
             }
-            self.forget(p.pid, previous);
             self.add(p, base);
         }
     }
 
-    /// `p`, walked again after [`Joined::update`] kept its sockets as `previous` listed them:
-    /// its sockets as walked now replace those.
-    pub fn rewalked(&mut self, p: &ScannedProcess, previous: &ProcessScan, base: &InodeMap<Slot>) {
-        self.forget(p.pid, previous);
+    /// `p`, walked again after [`Joined::update`] kept its sockets as the last scan listed
+    /// them: its sockets as walked now replace those.
+    pub fn rewalked(&mut self, p: &ScannedProcess, base: &SlotIndex) {
         self.add(p, base);
     }
 
-    fn add(&mut self, p: &ScannedProcess, base: &InodeMap<Slot>) {
+    /// Count `p`'s sockets (sorted) against the last full dump, replacing any earlier count.
+    fn add(&mut self, p: &ScannedProcess, base: &SlotIndex) {
         let mut counted = Counted::default();
+        let mut cursor = base.cursor();
         for inode in unique(&p.socket_inodes) {
-            counted.add(base_kind(base, inode));
-            self.holders
-                .entry(inode)
-                .and_modify(|h| match h {
-                    Holders::One(first) => *h = Holders::Many(vec![*first, p.pid]),
-                    Holders::Many(pids) => pids.push(p.pid),
-                })
-                .or_insert(Holders::One(p.pid));
+            counted.add(base_kind(&mut cursor, inode));
         }
         self.counted.insert(p.pid, (p.start_time, counted));
     }
 
-    /// Take `pid`'s sockets, as `previous` listed them, out of the join.
-    fn forget(&mut self, pid: u32, previous: &ProcessScan) {
-        if self.counted.remove(&pid).is_none() {
-            return;
-        }
-        let Some(before) = previous.process(pid) else {
-            return;
-        };
-        for inode in unique(&before.socket_inodes) {
-            let emptied = match self.holders.get_mut(&inode) {
-                Some(Holders::One(only)) => *only == pid,
-                Some(Holders::Many(pids)) => {
-                    pids.retain(|&p| p != pid);
-                    pids.is_empty()
-                }
-                None => false,
-            };
-            if emptied {
-                self.holders.remove(&inode);
-            }
-        }
+    /// Take `pid`'s sockets out of the join.
+    fn forget(&mut self, pid: u32) {
+        self.counted.remove(&pid);
     }
 
     /// Join `scanned` (brought up to date with [`Joined::update`]) with a refresh's dumps,
@@ -327,13 +287,18 @@ impl Joined {
         &self,
         scanned: &[ScannedProcess],
         dumps: &mut [&mut Sockets],
-        base: &InodeMap<Slot>,
+        base: &SlotIndex,
     ) -> Vec<Process> {
+        let holders = holders_of(scanned, dumps);
+        let no_one = Vec::new();
         let mut changes: HashMap<u32, Vec<(Kind, Kind)>> = HashMap::new();
         for dump in dumps.iter_mut() {
             let index = std::mem::take(&mut dump.index);
-            for (inode, slot) in index.iter() {
-                let holders = self.holders.get(&inode).map_or(&[][..], Holders::pids);
+            let mut base = base.cursor();
+            let mut inodes: Vec<(u64, Slot)> = index.iter().collect();
+            inodes.sort_unstable_by_key(|&(inode, _)| inode);
+            for (inode, slot) in inodes {
+                let holders = holders.get(&inode).unwrap_or(&no_one);
                 let now = match slot {
                     Slot::Tcp(state) => Kind::Tcp(state),
                     Slot::Unix => Kind::Unix,
@@ -359,7 +324,7 @@ impl Joined {
                         Kind::Other
                     }
                 };
-                let then = base_kind(base, inode);
+                let then = base_kind(&mut base, inode);
                 if now != then {
                     for &pid in holders {
                         changes.entry(pid).or_default().push((then, now));
@@ -386,6 +351,49 @@ impl Joined {
         processes.sort_by_key(|p| p.pid);
         processes
     }
+}
+
+/// Who holds each socket of `dumps` (their indexes, a refresh's few sockets read afresh):
+/// each process's sorted list searched for them, or they for its sockets, whichever side is
+/// shorter. Each list of holders is in pid order.
+fn holders_of(scanned: &[ScannedProcess], dumps: &[&mut Sockets]) -> InodeMap<Vec<u32>> {
+    let mut wanted: Vec<u64> = dumps
+        .iter()
+        .flat_map(|d| d.index.iter().map(|(inode, _)| inode))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut holders: InodeMap<Vec<u32>> = InodeMap::default();
+    if wanted.is_empty() {
+        return holders;
+    }
+    for p in scanned {
+        let held = &p.socket_inodes;
+        let mut found = |inode: u64| {
+            let pids = holders.entry(inode).or_default();
+            if pids.last() != Some(&p.pid) {
+                pids.push(p.pid);
+            }
+        };
+        // A list walked again by a look for owners may not be sorted yet.
+        if held.len() < wanted.len() || !held.is_sorted() {
+            for &inode in held {
+                if wanted.binary_search(&inode).is_ok() {
+                    found(inode);
+                }
+            }
+        } else {
+            for &inode in &wanted {
+                if held.binary_search(&inode).is_ok() {
+                    found(inode);
+                }
+            }
+        }
+    }
+    for pids in holders.values_mut() {
+        pids.sort_unstable();
+    }
+    holders
 }
 
 /// The distinct values of a sorted list.
@@ -512,12 +520,13 @@ mod tests {
 
     #[test]
     fn a_kept_join_gives_what_a_full_lookup_would() {
-        let mut base = InodeMap::default();
+        let mut base = SlotIndex::default();
+        base.insert(5, Slot::Tcp(TcpState::CloseWait));
         base.insert(1, Slot::Tcp(TcpState::Established));
         base.insert(2, Slot::Tcp(TcpState::Established));
         base.insert(3, Slot::Tcp(TcpState::Listen));
         base.insert(4, Slot::Unix);
-        base.insert(5, Slot::Tcp(TcpState::CloseWait));
+        base.finish();
         let mut before = ProcessScan {
             processes: vec![
                 process(10, &[5, 3, 1]),

@@ -121,7 +121,7 @@ impl OwnerSearch<'_> {
         let mut changed = false;
         for pid in walked {
             if let Some(p) = scan.process(pid).filter(|p| !reused(p)) {
-                joined.rewalked(p, previous, self.prior.base);
+                joined.rewalked(p, self.prior.base);
                 changed = true;
             }
         }

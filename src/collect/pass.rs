@@ -303,7 +303,7 @@ fn join_processes(
             };
             if !found.processes.is_empty() {
                 for p in &found.processes {
-                    joined.rewalked(p, previous, base);
+                    joined.rewalked(p, base);
                 }
                 processes = joined.attribute(&scan.processes, sockets, base);
             }

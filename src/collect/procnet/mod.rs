@@ -63,6 +63,12 @@ pub struct NetTables {
     /// The sum of `protocols`' `sockets` column, read just before `sockstat` (by
     /// [`read_net_tables`] only).
     pub protocol_sockets: Option<u64>,
+    /// `inuse` of `TCP6:` (`sockstat6`): with `sockstat`'s `TCP:` line, what says that a
+    /// namespace holds no TCP socket. Zero where `sockstat6` does not exist (IPv6
+    /// disabled); `None` where unread.
+    pub tcp6_inuse: Option<u64>,
+    /// `inuse` of `UDP:` (`sockstat`) plus that of `UDP6:` (`sockstat6`), alike.
+    pub udp_inuse: Option<u64>,
 }
 
 impl NetTables {
@@ -78,6 +84,22 @@ impl NetTables {
             (Some(used), Some(counted)) => used != counted,
             _ => true,
         }
+    }
+
+    /// Whether the kernel counts no TCP socket in the namespace: none in its hash tables
+    /// (`inuse` of `TCP:` and `TCP6:`, listeners and connections of both families; a
+    /// SYN_RECV request socket needs a listener) and none in TIME_WAIT (`tw`). Such a
+    /// namespace need not be dumped: its dump would walk the kernel's TCP table, shared by
+    /// every namespace, to find nothing. Bound-inactive sockets are in no count but
+    /// `sockets: used` ([`NetTables::bound_inactive_possible`]).
+    pub fn holds_no_tcp(&self) -> bool {
+        self.sockstat.is_some_and(|s| s.inuse == 0 && s.tw == 0) && self.tcp6_inuse == Some(0)
+    }
+
+    /// Whether the kernel counts no UDP socket in the namespace (`inuse` of `UDP:` and
+    /// `UDP6:`: bound sockets, the only ones a dump shows).
+    pub fn holds_no_udp(&self) -> bool {
+        self.udp_inuse == Some(0)
     }
 }
 
@@ -149,14 +171,16 @@ fn read_counters_into(tables: &mut NetTables, reader: &mut Reader, net: &Dir, pr
     if protocols {
         tables.protocol_sockets = reader.load(net, "protocols", parse::parse_protocol_sockets);
     }
-    if let Some((sockstat, used)) = reader.load(net, "sockstat", |text| {
+    if let Some((sockstat, used, udp)) = reader.load(net, "sockstat", |text| {
         Ok((
             parse::parse_sockstat(text)?,
             parse::parse_sockets_used(text).ok(),
+            parse::parse_inuse(text, "UDP:")?,
         ))
     }) {
         tables.sockstat = Some(sockstat);
         tables.sockets_used = used;
+        tables.udp_inuse = udp;
     }
     // Absent while nf_conntrack is not loaded: no table, nothing to say. Its `entries` is
     // the namespace's count, so the one file is read, not `nf_conntrack_count` too: a file
@@ -169,6 +193,21 @@ fn read_counters_into(tables: &mut NetTables, reader: &mut Reader, net: &Dir, pr
             early_drop: stat.early_drop,
             insert_failed: stat.insert_failed,
         });
+    // Absent while IPv6 is disabled: then there is no socket over IPv6.
+    let problems = reader.problems.len();
+    let v6 = reader.optional(net, "sockstat6", |text| {
+        Ok((
+            parse::parse_inuse(text, "TCP6:")?,
+            parse::parse_inuse(text, "UDP6:")?,
+        ))
+    });
+    let (tcp6, udp6) = match v6 {
+        Some((tcp6, udp6)) => (tcp6, udp6),
+        None if reader.problems.len() > problems => (None, None),
+        None => (Some(0), Some(0)),
+    };
+    tables.tcp6_inuse = tcp6;
+    tables.udp_inuse = tables.udp_inuse.zip(udp6).map(|(v4, v6)| v4 + v6);
     if let Some(mut sections) = reader.load(net, "netstat", parse::parse_snmp) {
         tables.tcp_ext = reader.section(&mut sections, "TcpExt", "netstat");
     }

@@ -184,6 +184,33 @@ pub fn parse_sockstat(text: &str) -> Result<SockStat, ParseError> {
     })
 }
 
+/// The `inuse` count of the line starting `prefix` (`UDP:` of /proc/net/sockstat, `TCP6:` or
+/// `UDP6:` of /proc/net/sockstat6): the namespace's sockets of that protocol in the
+/// kernel's hash tables; `None` when there is no such line.
+///
+/// # Errors
+///
+/// When the line's `inuse` is missing or not a number.
+pub fn parse_inuse(text: &str, prefix: &'static str) -> Result<Option<u64>, ParseError> {
+    let Some((line, rest)) = text
+        .lines()
+        .enumerate()
+        .find_map(|(i, line)| line.strip_prefix(prefix).map(|rest| (i + 1, rest)))
+    else {
+        return Ok(None);
+    };
+    let value = rest
+        .split_whitespace()
+        .skip_while(|w| *w != "inuse")
+        .nth(1)
+        .ok_or(ParseError::MissingField("inuse"))?;
+    value.parse().map(Some).map_err(|_| ParseError::NotANumber {
+        line,
+        field: format!("{}.inuse", prefix.trim_end_matches(':')),
+        value: value.to_owned(),
+    })
+}
+
 /// The `sockets: used N` line of /proc/net/sockstat: every socket of the namespace that a
 /// process made (not the kernel's own), of any family and protocol.
 ///

@@ -72,6 +72,10 @@ fn reads_the_namespace_of_the_calling_thread() {
     assert!(inside.tcp_ext.contains_key("ListenOverflows"));
     assert!(inside.sysctl.somaxconn.is_some());
     assert!(inside.sysctl.ip_local_port_range.is_some());
+    assert!(
+        inside.holds_no_tcp() && inside.holds_no_udp(),
+        "a fresh namespace is empty"
+    );
 
     // `/proc/self/net` followed the main thread, still in the host's namespace.
     let host_v4: Vec<IpAddr> = host
@@ -150,4 +154,50 @@ fn a_malformed_or_missing_file_becomes_a_problem() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_namespace_holds_no_tcp_only_when_every_count_says_so() {
+    let v4 = "sockets: used 2\nTCP: inuse 0 orphan 0 tw 0 alloc 9 mem 1\nUDP: inuse 1 mem 2\n";
+    let v6 = "TCP6: inuse 0\nUDP6: inuse 0\nUDPLITE6: inuse 0\nRAW6: inuse 0\n";
+    assert_eq!(parse::parse_inuse(v4, "UDP:").ok(), Some(Some(1)));
+    assert_eq!(parse::parse_inuse(v6, "TCP6:").ok(), Some(Some(0)));
+    assert_eq!(
+        parse::parse_inuse(v4, "TCP6:").ok(),
+        Some(None),
+        "no such line"
+    );
+    assert!(parse::parse_inuse("UDP: mem 2\n", "UDP:").is_err());
+    assert!(parse::parse_inuse("UDP: inuse x\n", "UDP:").is_err());
+
+    let empty = NetTables {
+        sockstat: parse::parse_sockstat(v4).ok(),
+        tcp6_inuse: Some(0),
+        udp_inuse: Some(0),
+        ..NetTables::default()
+    };
+    assert!(empty.holds_no_tcp() && empty.holds_no_udp());
+    let with = |f: &dyn Fn(&mut NetTables)| {
+        let mut t = empty.clone();
+        f(&mut t);
+        t
+    };
+    assert!(
+        !with(&|t| t.tcp6_inuse = Some(1)).holds_no_tcp(),
+        "an IPv6 listener"
+    );
+    assert!(
+        !with(&|t| t.tcp6_inuse = None).holds_no_tcp(),
+        "sockstat6 unread"
+    );
+    assert!(
+        !with(&|t| t.sockstat = None).holds_no_tcp(),
+        "sockstat unread"
+    );
+    let tw = parse::parse_sockstat("TCP: inuse 0 orphan 0 tw 3 alloc 0 mem 0\n").ok();
+    assert!(!with(&|t| t.sockstat = tw).holds_no_tcp(), "TIME_WAIT");
+    let one = parse::parse_sockstat("TCP: inuse 1 orphan 0 tw 0 alloc 0 mem 0\n").ok();
+    assert!(!with(&|t| t.sockstat = one).holds_no_tcp(), "a listener");
+    assert!(!with(&|t| t.udp_inuse = Some(1)).holds_no_udp());
+    assert!(!with(&|t| t.udp_inuse = None).holds_no_udp());
 }

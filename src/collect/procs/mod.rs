@@ -96,6 +96,22 @@ pub struct ProcessScan {
     pub problems: Vec<ScanProblem>,
 }
 
+impl ProcessScan {
+    /// Copy every process's socket list into an allocation of the calling thread, sized to
+    /// fit, dropping the walkers' own. A collector keeps its scan for the life of the
+    /// dashboard; the lists were made on walker threads, each with an arena of the
+    /// allocator's, which a list kept there holds on to between refreshes (with the holes
+    /// around it). Copying them to the collector's one thread lets those arenas shrink once
+    /// a refresh is over: a copy of eight bytes a socket, a few ms at a million.
+    pub fn own_lists(&mut self) {
+        for p in &mut self.processes {
+            if !p.socket_inodes.is_empty() {
+                p.socket_inodes = p.socket_inodes.as_slice().to_vec();
+            }
+        }
+    }
+}
+
 /// What the walk could not read that the counts of [`ProcessScanStats`] do not explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScanProblem {

@@ -100,11 +100,11 @@ pub fn read_namespace(
         let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
         let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
         let usable = tables.sysctl.usable_ports();
-        let bound_inactive = tables.bound_inactive_possible();
         dump(
             read,
             hint,
-            bound_inactive,
+            TcpHeld::of(read, &tables),
+            !tables.holds_no_udp(),
             &tables.local_addrs,
             usable,
             others_scanned,
@@ -129,6 +129,32 @@ pub fn read_namespace(
         cpu,
         tracks_connections: cross && procnet::tracks_connections(),
     })
+}
+
+/// Which TCP sockets a namespace's counters say it may hold, and so which the dump asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpHeld {
+    /// None at all: the namespace is not dumped for TCP (its dump would walk the kernel's
+    /// table, shared by every namespace, to find nothing).
+    Nothing,
+    /// Listening, connected, closing or in TIME_WAIT, none bound but inactive.
+    Hashed,
+    /// Any, bound-inactive sockets included (asking for them walks the kernel's bind table).
+    Any,
+}
+
+impl TcpHeld {
+    /// What `tables` say of the namespace, for a read of depth `read`: only a full read
+    /// asks for bound-inactive sockets, and only where the counts leave room for one (see
+    /// [`NetTables::bound_inactive_possible`]).
+    fn of(read: NsRead, tables: &NetTables) -> TcpHeld {
+        let bound_inactive = read.is_full() && tables.bound_inactive_possible();
+        match (tables.holds_no_tcp(), bound_inactive) {
+            (_, true) => TcpHeld::Any,
+            (true, false) => TcpHeld::Nothing,
+            (false, false) => TcpHeld::Hashed,
+        }
+    }
 }
 
 /// Up to this many TCP sockets, a full dump asks for `tcp_info` with every state in one walk
@@ -160,9 +186,9 @@ fn look_up(
 /// Dump the TCP sockets (both families) and unix sockets of the calling thread's namespace.
 /// `sockets_hint` is how many TCP sockets the namespace holds, when known (`sockstat`).
 ///
-/// A full dump asks for every TCP state (bound-inactive sockets only when the namespace may
-/// hold one, `bound_inactive`: asking makes the kernel walk its bind table, shared by all
-/// namespaces, see [`NetTables::bound_inactive_possible`]), with the costly extensions only
+/// A full dump asks for every TCP state that `tcp` says the namespace may hold (none at all:
+/// no TCP request; bound-inactive sockets only when it may hold one: asking makes the kernel
+/// walk its bind table, shared by all namespaces, see [`TcpHeld`]), with the costly extensions only
 /// where they are read: LISTEN with `SKMEMINFO` (drops), CLOSE_WAIT with `INFO`
 /// (`tcpi_last_ack_recv`), every other state bare (in a small namespace, with `INFO` too, in
 /// the same walk). A fresh dump keeps the first two, with SYN_RECV beside CLOSE_WAIT (request
@@ -175,7 +201,8 @@ fn look_up(
 /// dumped; and it reads the `tcp_info` of the quiet connections accepted from a peer that is
 /// not local, keepalive off, to keep those whose peer sent nothing (see `read_silent`).
 ///
-/// Every read also dumps the UDP sockets: they live in a table of their own, so the walk
+/// Every read also dumps the UDP sockets, unless `udp` is false (the namespace holds no
+/// bound UDP socket): they live in a table of their own, so the walk
 /// costs what the UDP sockets cost, not the TCP ones (`bench/report-vs-ss --udp` and
 /// `bench/refresh-cost --udp` measure it); and their drop counters must be fresh for a
 /// rate. A full dump given the `usable` ephemeral ports counts the ports in use by
@@ -183,7 +210,8 @@ fn look_up(
 pub fn dump(
     read: NsRead,
     sockets_hint: Option<u64>,
-    bound_inactive: bool,
+    tcp: TcpHeld,
+    udp: bool,
     local_addrs: &[IpAddr],
     usable: Option<UsablePorts>,
     others_scanned: bool,
@@ -208,30 +236,33 @@ pub fn dump(
         tcp_info: true,
         ..Extensions::default()
     };
-    let listen = StateMask::only(&[TcpState::Listen]);
-    diag.dump_tcp(listen, drops, |s| out.add_tcp(s))?;
-    let all = if bound_inactive {
-        StateMask::ALL
-    } else {
-        StateMask::ALL.without(&[TcpState::BoundInactive])
+    // A namespace that holds no TCP socket is not walked for them (see [`TcpHeld`]).
+    let all = match tcp {
+        TcpHeld::Nothing => None,
+        TcpHeld::Hashed => Some(StateMask::ALL.without(&[TcpState::BoundInactive])),
+        TcpHeld::Any => Some(StateMask::ALL),
     };
-    match read {
-        NsRead::Full if sockets_hint.is_some_and(|n| n <= ONE_WALK_UP_TO) => {
-            let rest = all.without(&[TcpState::Listen]);
-            diag.dump_tcp(rest, info, |s| out.add_tcp(s))?;
+    if let Some(all) = all {
+        let listen = StateMask::only(&[TcpState::Listen]);
+        diag.dump_tcp(listen, drops, |s| out.add_tcp(s))?;
+        match read {
+            NsRead::Full if sockets_hint.is_some_and(|n| n <= ONE_WALK_UP_TO) => {
+                let rest = all.without(&[TcpState::Listen]);
+                diag.dump_tcp(rest, info, |s| out.add_tcp(s))?;
+            }
+            NsRead::Full => {
+                let bare = all.without(&[TcpState::Listen]);
+                diag.dump_tcp(bare, Extensions::default(), |s| out.add_tcp(s))?;
+                out.read_close_wait_info(&mut diag, info)?;
+            }
+            // Unsettled, "if moved" reads them.
+            NsRead::Fresh | NsRead::FreshIfMoved => {
+                let tracked =
+                    StateMask::only(&[TcpState::CloseWait, TcpState::SynRecv, TcpState::SynSent]);
+                diag.dump_tcp(tracked, info, |s| out.add_tcp(s))?;
+            }
+            NsRead::Listeners => {}
         }
-        NsRead::Full => {
-            let bare = all.without(&[TcpState::Listen]);
-            diag.dump_tcp(bare, Extensions::default(), |s| out.add_tcp(s))?;
-            out.read_close_wait_info(&mut diag, info)?;
-        }
-        // Unsettled, "if moved" reads them.
-        NsRead::Fresh | NsRead::FreshIfMoved => {
-            let tracked =
-                StateMask::only(&[TcpState::CloseWait, TcpState::SynRecv, TcpState::SynSent]);
-            diag.dump_tcp(tracked, info, |s| out.add_tcp(s))?;
-        }
-        NsRead::Listeners => {}
     }
     let unix = if read.is_full() {
         UnixStates::All
@@ -242,7 +273,13 @@ pub fn dump(
     out.settle_peer_check();
     out.read_silent(&mut diag, info)?;
     out.read_peer_gone_idle(&mut diag, info)?;
-    match diag.dump_udp(|s| out.add_udp(&s)) {
+    // Likewise the UDP table, shared too, for a namespace that holds no bound UDP socket.
+    let udp = if udp {
+        diag.dump_udp(|s| out.add_udp(&s))
+    } else {
+        Ok(())
+    };
+    match udp {
         Ok(()) => {}
         // A kernel without `udp_diag` refuses the request: the rest of the pass stands.
         Err(err) if err.kernel_errno().is_some() => out.udp_refused = Some(err),

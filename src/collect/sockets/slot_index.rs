@@ -157,8 +157,12 @@ impl SlotIndex {
         self.finished = true;
     }
 
-    #[cfg(test)]
-    #[allow(clippy::len_without_is_empty)] // for the tests
+    /// Whether nothing was indexed.
+    pub fn is_empty(&self) -> bool {
+        self.packed.is_empty() && self.wide.is_empty()
+    }
+
+    /// How many inodes are indexed (counted twice where indexed twice, until finished).
     pub fn len(&self) -> usize {
         self.packed.len() + self.wide.len()
     }

@@ -8,8 +8,11 @@
 //! ```
 //!
 //! Collection runs on demand, at most once per `--interval`, and never in two threads at
-//! once: the source of snapshots sits behind its own lock, and whoever holds it re-checks
-//! the cache before collecting. The previous snapshot is kept so that rates and growth
+//! once: the right to ask for one sits behind its own lock, and whoever holds it re-checks
+//! the cache before asking. The collection itself runs on one thread that lives as long as
+//! the exporter (each scrape has a thread of its own): what the collector keeps between
+//! collections is then allocated from one of the allocator's arenas, not spread over those
+//! of every scrape's thread, where it held on to their free memory. The previous snapshot is kept so that rates and growth
 //! (drops per second, a growing CLOSE_WAIT leak) cover the time between two collections.
 //! The exposition is rendered once per collection and shared (`Arc<str>`) by every scrape
 //! that reads it. This module never reads the kernel: it is handed a source of snapshots
@@ -19,6 +22,7 @@
 mod http;
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -37,8 +41,18 @@ pub struct Exporter {
     settings: Settings,
     options: MetricsOptions,
     interval: Duration,
-    collecting: Mutex<Collecting>,
+    collecting: Mutex<Collector>,
     latest: Mutex<Option<Arc<Scrape>>>,
+}
+
+/// Who collects: the collecting thread, asked over a channel; or, where no thread could be
+/// started, the thread that holds the lock.
+enum Collector {
+    Thread {
+        ask: Sender<()>,
+        answers: Receiver<Scrape>,
+    },
+    Here(Collecting),
 }
 
 /// What only the collecting thread touches.
@@ -65,14 +79,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Exporter {
     /// Scrapes within `source`'s interval of a collection share it.
     pub fn new(source: Box<dyn OnDemand>, settings: Settings, options: MetricsOptions) -> Exporter {
+        let interval = source.interval();
+        let collecting = Collecting {
+            source,
+            window: Window::new(Span::PREVIOUS),
+        };
         Exporter {
+            collecting: Mutex::new(Collector::start(collecting, settings.clone(), options)),
             settings,
             options,
-            interval: source.interval(),
-            collecting: Mutex::new(Collecting {
-                source,
-                window: Window::new(Span::PREVIOUS),
-            }),
+            interval,
             latest: Mutex::new(None),
         }
     }
@@ -87,7 +103,17 @@ impl Exporter {
         if let Some(scrape) = self.fresh() {
             return scrape;
         }
-        let scrape = Arc::new(collecting.collect(&self.settings, self.options));
+        let scrape = Arc::new(match &mut *collecting {
+            Collector::Thread { ask, answers } => ask
+                .send(())
+                .ok()
+                .and_then(|()| answers.recv().ok())
+                .unwrap_or_else(|| Scrape {
+                    started: Instant::now(),
+                    result: Err("the collecting thread ended".to_owned()),
+                }),
+            Collector::Here(collecting) => collecting.collect(&self.settings, self.options),
+        });
         *lock(&self.latest) = Some(Arc::clone(&scrape));
         scrape
     }
@@ -153,6 +179,36 @@ const INDEX: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     "</p>\n</body>\n</html>\n"
 );
+
+impl Collector {
+    /// The collecting thread, which collects each time it is asked and ends with the
+    /// exporter (when its channel closes).
+    fn start(collecting: Collecting, settings: Settings, options: MetricsOptions) -> Collector {
+        let shared = Arc::new(Mutex::new(Some(collecting)));
+        let (ask, asked) = channel::<()>();
+        let (answer, answers) = channel();
+        let handed = Arc::clone(&shared);
+        let spawned = std::thread::Builder::new()
+            .name("collect".to_owned())
+            .spawn(move || {
+                let Some(mut collecting) = lock(&handed).take() else {
+                    return;
+                };
+                drop(handed);
+                while asked.recv().is_ok() {
+                    if answer.send(collecting.collect(&settings, options)).is_err() {
+                        break;
+                    }
+                }
+            });
+        // A thread that did not start dropped its closure: the collecting state is still here.
+        let here = spawned.is_err().then(|| lock(&shared).take()).flatten();
+        match here {
+            Some(collecting) => Collector::Here(collecting),
+            None => Collector::Thread { ask, answers },
+        }
+    }
+}
 
 impl Collecting {
     fn collect(&mut self, settings: &Settings, options: MetricsOptions) -> Scrape {
