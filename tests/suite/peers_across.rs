@@ -284,25 +284,28 @@ fn clients_gone_in_another_scanned_namespace_are_peer_gone_naming_it() {
     );
     assert_eq!(connections(&report, &pair.a)["peer_gone"], clients as u64);
     assert_eq!(connections(&report, &pair.a)["peer_unchecked"], 0);
-    // The text report names the clients' namespace too.
-    let out = Command::new(sockscope_bin())
-        .args([
-            "report",
-            "--all-netns",
-            "--samples",
-            "2",
-            "--interval",
-            "300ms",
-        ])
-        .output()
-        .expect("running sockscope");
-    let summary = stdout_of("sockscope report --all-netns", &out);
-    // Read as words: the text report wraps its lines.
-    let words = summary.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(
-        words.contains(&format!("network namespace '{b_label}'")) && summary.contains("peer-gone"),
-        "{summary}"
-    );
+    // The text report names the clients' namespace too. It is another report, whose two
+    // dumps must agree again: on a machine busy with other work, poll for it.
+    let expected = format!("network namespace '{b_label}'");
+    let mut last = String::new();
+    let found = poll_text(Duration::from_secs(20), || {
+        let out = Command::new(sockscope_bin())
+            .args([
+                "report",
+                "--all-netns",
+                "--samples",
+                "2",
+                "--interval",
+                "300ms",
+            ])
+            .output()
+            .expect("running sockscope");
+        last = stdout_of("sockscope report --all-netns", &out);
+        // Read as words: the text report wraps its lines.
+        let words = last.split_whitespace().collect::<Vec<_>>().join(" ");
+        words.contains(&expected) && last.contains("peer-gone")
+    });
+    assert!(found, "no text report named {expected}; the last:\n{last}");
 
     // The server's namespace alone: the clients' is not scanned, which is no evidence.
     let alone = pair
@@ -618,5 +621,20 @@ fn peers_that_spoke_or_are_kept_alive_are_not_silent() {
         assert_eq!(connections(&report, &pair.a)["silent_peer"], 0, "{how}");
         drop(clients);
         drop(server);
+    }
+}
+
+/// Whether `probe` holds within `limit`, tried every 200 ms; unlike `poll`, the caller keeps
+/// what the last try saw, to show when it never held.
+fn poll_text(limit: Duration, mut probe: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if probe() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
