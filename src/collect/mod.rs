@@ -24,6 +24,7 @@
 //! | `cross_peers` | the other end of a connection from another scanned namespace, looked for there |
 //! | [`netlink`], [`procs`], [`procnet`], [`netns`] | sock_diag, /proc/PID, /proc/net and /proc/sys, network namespaces |
 
+pub mod bpf;
 mod carry_over;
 mod clock;
 mod collector;
