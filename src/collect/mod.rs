@@ -16,6 +16,7 @@
 //! | `pass` | one pass: its steps, in order, and the threads they run on |
 //! | `read_plan` | what a pass reads: all processes or the changed ones, each namespace in full or in its cheap states |
 //! | `carry_over` | what a refresh keeps from the passes before it, and how it puts it back |
+//! | `owner_source` | where a pass reads the owners of sockets: the /proc walk or the BPF iterator (`--owners`) |
 //! | `owners` | the second looks for owners: of listeners and CLOSE_WAIT sockets a refresh left unowned, and of sockets of the scanned namespaces held from other namespaces |
 //! | `notes` | the wording of every note a pass adds |
 //! | [`kill`] | `sockscope kill`: a process's sockets selected by their exact identity, and destroyed |
@@ -23,6 +24,7 @@
 //! | `sockets`, `join` | one namespace's sockets, and their join with processes by inode |
 //! | `cross_peers` | the other end of a connection from another scanned namespace, looked for there |
 //! | [`netlink`], [`procs`], [`procnet`], [`netns`] | sock_diag, /proc/PID, /proc/net and /proc/sys, network namespaces |
+//! | [`bpf`] | every process's socket descriptors from the kernel in one read (a BPF iterator) |
 
 pub mod bpf;
 mod carry_over;
@@ -34,6 +36,7 @@ pub mod kill;
 pub mod netlink;
 pub mod netns;
 mod notes;
+mod owner_source;
 mod owners;
 mod pass;
 pub mod procnet;
@@ -69,6 +72,20 @@ pub struct CollectOptions {
     pub netns_dir: PathBuf,
     /// Where the container runtimes keep the names of their containers.
     pub runtimes: RuntimeRoots,
+    /// Where the owners of sockets are read: the /proc walk or the BPF iterator.
+    pub owners: Owners,
+}
+
+/// Where the owners of sockets are read (`--owners`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Owners {
+    /// The BPF iterator where it loads, the /proc walk elsewhere.
+    #[default]
+    Auto,
+    /// The /proc walk: one readlink per descriptor.
+    Proc,
+    /// The BPF iterator; a host where it does not load is an error.
+    Bpf,
 }
 
 impl Default for CollectOptions {
@@ -79,6 +96,7 @@ impl Default for CollectOptions {
             netns: NetnsScope::Own,
             netns_dir: PathBuf::from("/run/netns"),
             runtimes: RuntimeRoots::default(),
+            owners: Owners::default(),
         }
     }
 }
@@ -92,10 +110,25 @@ pub enum CollectError {
     /// The one namespace asked for could not be entered.
     #[error("network namespace {label}: {reason}")]
     NetnsLost { label: String, reason: EnterError },
+    /// `--owners bpf`, and the iterator does not load here.
+    #[error("--owners bpf: {0} (or use --owners auto)")]
+    Owners(bpf::LoadError),
+    /// `--owners bpf`, and the iterator failed to run.
+    #[error("--owners bpf: {0} (or use --owners auto)")]
+    OwnersRead(String),
 }
 
 /// Take one snapshot, reading everything: of the namespaces `opts` asks for and of every
 /// process.
 pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
-    pass::run(opts, None, None, ReadPlan::FULL, carry_over::Keep::Nothing).map(|pass| pass.snapshot)
+    let mut owners = owner_source::OwnerSource::new(opts.owners)?;
+    pass::run(
+        opts,
+        None,
+        None,
+        ReadPlan::FULL,
+        carry_over::Keep::Nothing,
+        &mut owners,
+    )
+    .map(|pass| pass.snapshot)
 }
