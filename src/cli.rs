@@ -1,17 +1,18 @@
 //! What the user typed, as clap parsed it: raw values, nothing derived.
 //!
 //! Validation and defaults live in [`crate::config`], so that a value from a flag and the same
-//! value from a config file pass through one check; the help text of a threshold shows the
-//! default it reads from [`Thresholds::DEFAULT`]. Before clap has judged a line, `main` finds
+//! value from a config file pass through one check; the threshold flags are made from the rows
+//! of [`Thresholds::ROWS`], each with its help and default. Before clap has judged a line, `main` finds
 //! its subcommand with [`invoked_subcommand`], which reads clap's own definition.
 
 use std::ffi::OsString;
-use std::fmt::Display;
 use std::path::PathBuf;
 
-use clap::{Args, CommandFactory as _, Parser, Subcommand};
+use clap::{
+    Arg, ArgAction, ArgMatches, Args, CommandFactory as _, FromArgMatches, Parser, Subcommand,
+};
 
-use crate::analyze::Thresholds;
+use crate::analyze::thresholds::{Row, Thresholds};
 
 /// Find the listener that is dropping connections and the process that is leaking sockets.
 ///
@@ -121,14 +122,19 @@ sockscope record --output day.ndjson --interval 1m --duration 24h"
     )]
     Serve(ServeArgs),
 
-    /// Write the man page or a shell completion script to stdout, made from this very
-    /// command line's definition.
+    /// Write the man page, a shell completion script, the config file or the Prometheus
+    /// alerting rules to stdout, made from this very command line's definition and the
+    /// table every threshold is defined in.
     ///
     /// Packages run it at build time; by hand: `sockscope generate man > sockscope.1`,
     /// `sockscope generate complete-bash > /usr/share/bash-completion/completions/sockscope`.
+    /// The config file and the alerting rules carry the thresholds in effect: the defaults,
+    /// or those of the --config file, so that an alert and a finding agree.
     #[command(after_help = "Examples:\n  sockscope generate man | man -l -\n  \
 sockscope generate complete-zsh > _sockscope\n  \
-sockscope generate complete-fish > ~/.config/fish/completions/sockscope.fish")]
+sockscope generate complete-fish > ~/.config/fish/completions/sockscope.fish\n  \
+sockscope generate config > /etc/sockscope.toml\n  \
+sockscope generate prometheus-rules --config /etc/sockscope.toml > /etc/prometheus/sockscope.rules.yml")]
     Generate(GenerateArgs),
 
     /// Destroy a process's leaked TCP sockets from outside it, without a restart: a dry run
@@ -207,6 +213,12 @@ pub enum Generated {
     CompleteZsh,
     /// A fish completion script.
     CompleteFish,
+    /// The config file, every key with its description: the thresholds in effect (the
+    /// defaults, or those of --config) and the --config file's ignore rules.
+    Config,
+    /// Prometheus alerting rules for `serve`'s metrics, with the thresholds in effect (the
+    /// defaults, or those of --config).
+    PrometheusRules,
 }
 
 #[derive(Debug, Default, Args)]
@@ -315,115 +327,78 @@ pub struct RecordArgs {
     pub duration: Option<String>,
 }
 
+/// The help heading of the threshold and ignore flags, which `generate` renders once for
+/// the commands that share them.
+pub const RULES_HEADING: &str =
+    "Thresholds and ignore rules (defaults in brackets; also in --config)";
+
 /// Thresholds and ignore rules as flags; each threshold overrides the config file's value,
 /// ignore rules add to the file's.
 ///
-/// A threshold's help ends with its default in brackets, taken from [`Thresholds::DEFAULT`]
-/// rather than written here, so that `--help` cannot drift from the value the rules use.
-#[derive(Debug, Default, Clone, Args)]
-#[command(
-    next_help_heading = "Thresholds and ignore rules (defaults in brackets; also in --config)"
-)]
+/// The threshold flags are not written here: one per row of [`Thresholds::ROWS`], named,
+/// explained and defaulted by its row, so `--help` cannot drift from the value the rules
+/// use. Their values stay text until [`crate::config`] reads them through the same row as a
+/// config file's.
+#[derive(Debug, Default, Clone)]
 pub struct RuleArgs {
-    /// Leave out findings matching KIND:VALUE — id:accept-queue-high, port:8080,
-    /// path:/run/app.sock, comm:java. Repeatable.
-    #[arg(long, value_name = "KIND:VALUE")]
+    /// Leave out findings matching KIND:VALUE.
     pub ignore: Vec<String>,
-    #[arg(long, value_name = "PCT", help = threshold_help(
-        "accept-queue-high: warn at this accept-queue fill, % of backlog",
-        DEFAULT.fill_warn,
-    ))]
-    pub fill_warn: Option<f64>,
-    #[arg(long, value_name = "PCT", help = threshold_help(
-        "accept-queue-full: critical above this fill, % of backlog (100: past the backlog)",
-        DEFAULT.fill_crit,
-    ))]
-    pub fill_crit: Option<f64>,
-    #[arg(long, value_name = "PER_S", help = threshold_help(
-        "listen-drops: critical at this many ListenDrops per second",
-        DEFAULT.listen_drops_crit,
-    ))]
-    pub listen_drops_crit: Option<f64>,
-    #[arg(long, value_name = "PCT", help = threshold_help(
-        "syn-queue-pressure: warn at this many SYN_RECV, % of backlog + 1",
-        DEFAULT.syn_recv_warn,
-    ))]
-    pub syn_recv_warn: Option<f64>,
-    #[arg(long, value_name = "N", help = threshold_help(
-        "abandoned-in-accept-queue: warn at this many queued connections their clients closed",
-        DEFAULT.abandoned_warn,
-    ))]
-    pub abandoned_warn: Option<u64>,
-    #[arg(long, value_name = "N", help = threshold_help(
-        "close-wait-leak: warn at this many CLOSE_WAIT sockets in one process",
-        DEFAULT.close_wait_warn,
-    ))]
-    pub close_wait_warn: Option<u64>,
-    #[arg(long, value_name = "N", help = threshold_help(
-        "close-wait-leak: critical at this many (or when the count grows)",
-        DEFAULT.close_wait_crit,
-    ))]
-    pub close_wait_crit: Option<u64>,
-    #[arg(long, value_name = "N", help = threshold_help(
-        "ephemeral-port-collision: warn at this many mined ports for one client/server pair",
-        DEFAULT.collision_warn,
-    ))]
-    pub collision_warn: Option<u64>,
-    #[arg(long, value_name = "PCT", help = threshold_help(
-        "ephemeral-port-collision: critical at this share of the ephemeral range, %",
-        DEFAULT.collision_crit,
-    ))]
-    pub collision_crit: Option<f64>,
-    #[arg(long, value_name = "PCT", help = threshold_help(
-        "fd-exhaustion: warn at this % of a process's soft RLIMIT_NOFILE",
-        DEFAULT.fd_warn,
-    ))]
-    pub fd_warn: Option<f64>,
-    #[arg(long, value_name = "PCT", help = threshold_help(
-        "fd-exhaustion: critical at this %",
-        DEFAULT.fd_crit,
-    ))]
-    pub fd_crit: Option<f64>,
-    #[arg(long, value_name = "PCT", help = threshold_help(
-        "orphan-pressure: warn at this % of net.ipv4.tcp_max_orphans",
-        DEFAULT.orphan_warn,
-    ))]
-    pub orphan_warn: Option<f64>,
-    #[arg(long, value_name = "N", help = threshold_help(
-        "half-open-handshakes: critical at this many request sockets of one listener whose \
-         SYN-ACK was retransmitted",
-        DEFAULT.half_open_crit,
-    ))]
-    pub half_open_crit: Option<u64>,
-    #[arg(long, value_name = "BYTES", help = threshold_help(
-        "receive-queue-stall: from one sample, a socket with this many unread bytes",
-        DEFAULT.recv_stall_bytes,
-    ))]
-    pub recv_stall_bytes: Option<u64>,
-    #[arg(long, value_name = "PER_S", help = threshold_help(
-        "udp-receive-drops: critical at this many drops per second on one UDP socket",
-        DEFAULT.udp_drops_crit,
-    ))]
-    pub udp_drops_crit: Option<f64>,
-    #[arg(long, value_name = "PCT", help = threshold_help(
-        "ephemeral-port-exhaustion: warn at this % of the usable ephemeral range in use from \
-         one local address to one destination",
-        DEFAULT.port_use_warn,
-    ))]
-    pub port_use_warn: Option<f64>,
-    #[arg(long, value_name = "PCT", help = threshold_help(
-        "ephemeral-port-exhaustion: critical at this %",
-        DEFAULT.port_use_crit,
-    ))]
-    pub port_use_crit: Option<f64>,
+    /// The threshold flags given, by their row, as typed.
+    pub thresholds: Vec<(&'static Row, String)>,
 }
 
-/// The defaults the threshold flags' help shows.
-const DEFAULT: Thresholds = Thresholds::DEFAULT;
+impl Args for RuleArgs {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        let before = command.get_next_help_heading().map(str::to_owned);
+        let command = command.next_help_heading(RULES_HEADING).arg(
+            Arg::new("ignore")
+                .long("ignore")
+                .value_name("KIND:VALUE")
+                .action(ArgAction::Append)
+                .help(
+                    "Leave out findings matching KIND:VALUE — id:accept-queue-high, \
+                     port:8080, path:/run/app.sock, comm:java. Repeatable.",
+                ),
+        );
+        Thresholds::ROWS
+            .iter()
+            .fold(command, |command, row| {
+                command.arg(
+                    Arg::new(row.name)
+                        .long(row.long())
+                        .value_name(row.unit.value_name())
+                        .help(row.help_line()),
+                )
+            })
+            .next_help_heading(clap::builder::Resettable::from(
+                before.map(clap::builder::Str::from),
+            ))
+    }
 
-/// A threshold flag's help: what it does, then its default in brackets.
-fn threshold_help(what: &str, default: impl Display) -> String {
-    format!("{what} [{default}]")
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl FromArgMatches for RuleArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut args = RuleArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        if let Some(rules) = matches.get_many::<String>("ignore") {
+            self.ignore = rules.cloned().collect();
+        }
+        for row in Thresholds::ROWS {
+            if let Some(text) = matches.get_one::<String>(row.name) {
+                self.thresholds.retain(|(given, _)| given.name != row.name);
+                self.thresholds.push((row, text.clone()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The subcommand of a command line (`args` without the program name), found even when the
@@ -496,49 +471,70 @@ mod tests {
         line.iter().map(OsString::from).collect()
     }
 
-    /// `80.0` as `--help` and the config file's readers see it: `80`.
-    fn shown(value: &serde_json::Value) -> String {
-        match (value.as_u64(), value.as_f64()) {
-            (Some(n), _) => n.to_string(),
-            (None, Some(x)) => x.to_string(),
-            _ => panic!("a threshold that is not a number: {value}"),
-        }
-    }
-
     #[test]
-    fn every_threshold_flag_shows_the_default_the_rules_use() {
-        let defaults = serde_json::to_value(Thresholds::default()).expect("serializes");
-        let defaults = defaults.as_object().expect("an object");
+    fn every_threshold_is_a_flag_of_every_judging_command_showing_its_default() {
         let command = Cli::command();
         for name in ["report", "check", "top", "serve"] {
             let sub = command.find_subcommand(name).expect("a subcommand");
-            for (key, value) in defaults {
+            for row in Thresholds::ROWS {
                 let arg = sub
                     .get_arguments()
-                    .find(|a| a.get_id() == key.as_str())
-                    .unwrap_or_else(|| panic!("`{name}` has no flag for the threshold {key}"));
+                    .find(|a| a.get_id() == row.name)
+                    .unwrap_or_else(|| {
+                        panic!("`{name}` has no flag for the threshold {}", row.name)
+                    });
+                assert_eq!(arg.get_long().map(|l| format!("--{l}")), Some(row.flag()));
                 let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
                 assert!(
-                    help.ends_with(&format!(" [{}]", shown(value))),
-                    "`{name} --{}`: {help:?} does not end with the default {value}",
-                    arg.get_long().unwrap_or_default()
+                    help.starts_with(row.finding.name())
+                        && help.ends_with(&format!(" [{}]", row.default_value())),
+                    "`{name} {}`: {help:?}",
+                    row.flag()
                 );
+                assert_eq!(arg.get_help_heading(), Some(RULES_HEADING));
             }
-            let heading = sub
-                .get_arguments()
-                .find(|a| a.get_id() == "fill_warn")
-                .and_then(clap::Arg::get_help_heading);
             let flags = sub
                 .get_arguments()
-                .filter(|a| a.get_help_heading() == heading && a.get_id() != "ignore");
+                .filter(|a| a.get_help_heading() == Some(RULES_HEADING) && a.get_id() != "ignore");
             for arg in flags {
                 assert!(
-                    defaults.contains_key(arg.get_id().as_str()),
+                    Thresholds::row(arg.get_id().as_str()).is_some(),
                     "`{name}`: {} is under the thresholds heading but is no threshold",
                     arg.get_id()
                 );
             }
+            // The heading ends with the rules: the options clap adds after them have none.
+            let help = sub.get_arguments().find(|a| a.get_id() == "help");
+            assert_eq!(help.and_then(clap::Arg::get_help_heading), None);
         }
+    }
+
+    #[test]
+    fn threshold_flags_arrive_as_typed_by_their_row() {
+        let cli = Cli::try_parse_from([
+            "sockscope",
+            "check",
+            "--fd-warn",
+            "70",
+            "--close-wait-warn",
+            "x",
+            "--ignore",
+            "port:80",
+            "--ignore",
+            "comm:java",
+        ])
+        .expect("parses");
+        let Some(Command::Check(args)) = cli.command else {
+            panic!("not check")
+        };
+        let given: Vec<(&str, &str)> = args
+            .rules
+            .thresholds
+            .iter()
+            .map(|(row, text)| (row.name, text.as_str()))
+            .collect();
+        assert_eq!(given, [("close_wait_warn", "x"), ("fd_warn", "70")]);
+        assert_eq!(args.rules.ignore, ["port:80", "comm:java"]);
     }
 
     #[test]

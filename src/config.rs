@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::analyze::thresholds::Raw;
 use crate::analyze::{Ignore, Settings, Thresholds, UnknownFindingId};
 use crate::cli::{
     CheckArgs, Cli, Command, Generated, KillArgs, RecordArgs, ReportArgs, RuleArgs, SampleArgs,
@@ -58,6 +59,10 @@ pub struct KillConfig {
 pub enum Companion {
     Man,
     Completion(Shell),
+    /// The config file, every key documented, with the settings in effect.
+    Config,
+    /// The Prometheus alerting rules, with the thresholds in effect.
+    PrometheusRules,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +163,13 @@ pub enum ConfigError {
         line: usize,
         reason: String,
     },
+    /// A threshold flag whose value its row does not admit.
+    #[error("invalid {flag} {value:?}: {reason}")]
+    Threshold {
+        flag: String,
+        value: String,
+        reason: String,
+    },
     #[error("thresholds: {0}")]
     Thresholds(String),
 }
@@ -193,6 +205,8 @@ impl Config {
                     Generated::CompleteBash => Companion::Completion(Shell::Bash),
                     Generated::CompleteZsh => Companion::Completion(Shell::Zsh),
                     Generated::CompleteFish => Companion::Completion(Shell::Fish),
+                    Generated::Config => Companion::Config,
+                    Generated::PrometheusRules => Companion::PrometheusRules,
                 }),
                 RuleArgs::default(),
             ),
@@ -216,7 +230,7 @@ impl Config {
                 )
             }
         };
-        let thresholds = apply(file.thresholds, &flags);
+        let thresholds = apply(file.thresholds, &flags)?;
         thresholds.validate().map_err(ConfigError::Thresholds)?;
         let mut ignore = file.ignore;
         for rule in &flags.ignore {
@@ -510,31 +524,17 @@ fn record(args: &RecordArgs) -> Result<RecordConfig, ConfigError> {
     })
 }
 
-/// Flags win over the file.
-fn apply(mut t: Thresholds, f: &RuleArgs) -> Thresholds {
-    let set = |slot: &mut f64, v: Option<f64>| {
-        if let Some(v) = v {
-            *slot = v;
-        }
-    };
-    set(&mut t.fill_warn, f.fill_warn);
-    set(&mut t.fill_crit, f.fill_crit);
-    set(&mut t.listen_drops_crit, f.listen_drops_crit);
-    set(&mut t.syn_recv_warn, f.syn_recv_warn);
-    set(&mut t.collision_crit, f.collision_crit);
-    set(&mut t.fd_warn, f.fd_warn);
-    set(&mut t.fd_crit, f.fd_crit);
-    set(&mut t.orphan_warn, f.orphan_warn);
-    set(&mut t.udp_drops_crit, f.udp_drops_crit);
-    set(&mut t.port_use_warn, f.port_use_warn);
-    set(&mut t.port_use_crit, f.port_use_crit);
-    t.abandoned_warn = f.abandoned_warn.unwrap_or(t.abandoned_warn);
-    t.close_wait_warn = f.close_wait_warn.unwrap_or(t.close_wait_warn);
-    t.close_wait_crit = f.close_wait_crit.unwrap_or(t.close_wait_crit);
-    t.collision_warn = f.collision_warn.unwrap_or(t.collision_warn);
-    t.half_open_crit = f.half_open_crit.unwrap_or(t.half_open_crit);
-    t.recv_stall_bytes = f.recv_stall_bytes.unwrap_or(t.recv_stall_bytes);
-    t
+/// Flags win over the file: each read by its row, as the file's keys are.
+fn apply(mut t: Thresholds, flags: &RuleArgs) -> Result<Thresholds, ConfigError> {
+    for (row, text) in &flags.thresholds {
+        row.set(&mut t, Raw::Text(text))
+            .map_err(|reason| ConfigError::Threshold {
+                flag: row.flag(),
+                value: text.clone(),
+                reason,
+            })?;
+    }
+    Ok(t)
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -744,6 +744,21 @@ mod tests {
             .expect_err("rejected")
             .to_string();
         assert!(err.contains("fd_warn (99) is above fd_crit (95)"), "{err}");
+        let err = build(&["check", "--fd-warn", "x"])
+            .expect_err("rejected")
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid --fd-warn \"x\": not a number; write a percentage from 0 to 1000, \
+             such as 80 or 95.5"
+        );
+        let err = build(&["check", "--close-wait-warn", "0"])
+            .expect_err("rejected")
+            .to_string();
+        assert!(
+            err.starts_with("invalid --close-wait-warn \"0\": zero;"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -797,6 +812,8 @@ mod tests {
             ("complete-bash", Companion::Completion(Shell::Bash)),
             ("complete-zsh", Companion::Completion(Shell::Zsh)),
             ("complete-fish", Companion::Completion(Shell::Fish)),
+            ("config", Companion::Config),
+            ("prometheus-rules", Companion::PrometheusRules),
         ] {
             assert_eq!(
                 build(&["generate", what]).expect("valid").face,
@@ -829,11 +846,18 @@ mod tests {
         )
         .expect("parses");
         let flags = RuleArgs {
-            close_wait_warn: Some(20),
+            thresholds: vec![(
+                Thresholds::row("close_wait_warn").expect("a row"),
+                "20".to_owned(),
+            )],
             ..RuleArgs::default()
         };
-        let t = apply(file.thresholds, &flags);
+        let t = apply(file.thresholds, &flags).expect("valid");
         assert_eq!((t.fd_warn, t.close_wait_warn, t.fd_crit), (60.0, 20, 95.0));
+        let config =
+            build(&["report", "--fd-warn", "70", "--close-wait-crit", "600"]).expect("valid");
+        let t = config.settings.thresholds;
+        assert_eq!((t.fd_warn, t.close_wait_crit), (70.0, 600));
     }
 
     #[test]
@@ -882,6 +906,16 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\n'), "one line: {text}");
+        let err = parse_file(
+            "c.toml",
+            "[thresholds]\nfd_warn = 60\n\nfd_crit = \"high\"\n",
+        )
+        .expect_err("not a number");
+        assert_eq!(
+            err.to_string(),
+            "config c.toml:4: fd_crit: not a number; write a percentage from 0 to 1000, such \
+             as 80 or 95.5"
+        );
         let err = parse_file("c.toml", "[thresholds\n").expect_err("syntax");
         assert!(err.to_string().starts_with("config c.toml:1:"), "{err}");
         let err = read_file(Path::new("/nonexistent/c.toml")).expect_err("missing");

@@ -1,18 +1,25 @@
 //! `sockscope generate`: the man page and the shell completions, made from the clap
 //! definition in [`crate::cli`] so that a new command or option reaches them without being
-//! written twice (ripgrep's `--generate`).
+//! written twice (ripgrep's `--generate`); the config file and the Prometheus alerting rules,
+//! made from the table every threshold is defined in ([`Thresholds::ROWS`]) with the
+//! thresholds in effect, so that a new threshold reaches the config file and a configured
+//! one reaches the alerts. The shipped `assets/sockscope.toml` and
+//! `assets/prometheus/sockscope.rules.yml` are the output with the defaults (tests say so).
 //!
-//! Owns only the rendering of the definition; it reads nothing of the host. The man page is
-//! one page, sockscope(1): the synopsis, the description and the options every command
-//! takes, then a section per command with its own options, then the threshold and ignore
-//! options once (four commands share them), then the exit codes.
+//! Owns only the rendering; it reads nothing of the host. The man page is one page,
+//! sockscope(1): the synopsis, the description and the options every command takes, then a
+//! section per command with its own options, then the threshold and ignore options once
+//! (four commands share them), then the exit codes.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use clap::{Arg, Command, CommandFactory as _};
 use clap_mangen::Man;
 use clap_mangen::roff::{Inline, Roff, bold, italic, roman};
+use serde::Serialize;
 
+use crate::analyze::{FindingId, Settings, Thresholds};
 use crate::cli::Cli;
 use crate::config::{Companion, Shell};
 
@@ -25,11 +32,15 @@ fn shared_heading(command: &Command) -> Option<&str> {
         .find_map(Arg::get_help_heading)
 }
 
-/// Write `what` to `out`.
-pub fn write(what: Companion, out: &mut dyn Write) -> io::Result<()> {
+/// Write `what` to `out`; the config file and the alerting rules with `settings`.
+pub fn write(what: Companion, settings: &Settings, out: &mut dyn Write) -> io::Result<()> {
     let mut command = Cli::command();
     match what {
         Companion::Man => man(command, out),
+        Companion::Config => out.write_all(config_file(settings)?.as_bytes()),
+        Companion::PrometheusRules => {
+            out.write_all(prometheus_rules(&settings.thresholds).as_bytes())
+        }
         Companion::Completion(shell) => {
             let shell = match shell {
                 Shell::Bash => clap_complete::Shell::Bash,
@@ -194,13 +205,342 @@ fn paragraphs(roff: &mut Roff, text: Option<&clap::builder::StyledStr>) {
     }
 }
 
+/// The config file's opening comment.
+const CONFIG_HEADER: &str = "\
+# sockscope configuration: pass it with `--config FILE` to any command.
+# Every key is optional; a missing key keeps its default. A flag given on the command line
+# (for example `--fd-warn 70`) wins over the value in this file. Percentages and rates are
+# numbers (80, 95.5), durations strings (\"500ms\", \"1s\", \"2m\").
+# `sockscope generate config` writes this file: every key with its value in effect.
+";
+
+/// The config file's `[ignore]` table, before each of its four keys.
+const IGNORE_HEADER: &str = "\
+[ignore]
+# Findings to leave out, for a known noisy service. A finding is left out when any rule
+# matches. Also on the command line: --ignore id:ID, port:PORT, path:PATH, comm:NAME.
+";
+
+/// The config file: every threshold with its description and its value in `settings`
+/// (a value other than the default says the default), then the ignore rules.
+pub fn config_file(settings: &Settings) -> io::Result<String> {
+    let mut out = format!("{CONFIG_HEADER}\n[thresholds]\n");
+    for row in Thresholds::ROWS {
+        for line in wrap(&row.about_text(), 95 - "# ".len()) {
+            let _ = writeln!(out, "# {line}");
+        }
+        let (value, default) = (row.get(&settings.thresholds), row.default_value());
+        if value != default {
+            let _ = writeln!(out, "# (default: {})", default.toml());
+        }
+        let _ = writeln!(out, "{} = {}", row.name, value.toml());
+    }
+    let ignore = &settings.ignore;
+    let _ = write!(
+        out,
+        "\n{IGNORE_HEADER}\
+         # Finding ids, e.g. [\"accept-queue-high\"].\nids = {}\n\
+         # TCP listener ports (and server ports of ephemeral-port-collision), e.g. [8080].\n\
+         ports = {}\n\
+         # Unix listener paths, \"@name\" for abstract sockets, e.g. [\"/run/batch.sock\"].\n\
+         paths = {}\n\
+         # Process names as /proc/PID/comm shows them (owners of a listener too), e.g. \
+         [\"java\"].\ncomms = {}\n",
+        toml_array(&ignore.ids)?,
+        toml_array(&ignore.ports)?,
+        toml_array(&ignore.paths)?,
+        toml_array(&ignore.comms)?,
+    );
+    Ok(out)
+}
+
+/// `["a", "b"]`, quoted and escaped as TOML wants.
+fn toml_array<T: Serialize>(items: &[T]) -> io::Result<String> {
+    toml::Value::try_from(items)
+        .map(|v| v.to_string())
+        .map_err(io::Error::other)
+}
+
+/// One alerting rule.
+struct Alert {
+    /// The comment above it, a line per element.
+    comment: &'static [&'static str],
+    name: &'static str,
+    /// PromQL; a line per element.
+    expr: Vec<String>,
+    for_: &'static str,
+    severity: &'static str,
+    summary: &'static str,
+    description: String,
+}
+
+/// The alerting rules, with `t`'s thresholds.
+pub fn prometheus_rules(t: &Thresholds) -> String {
+    let mut out = String::from(
+        "\
+# Prometheus alerting rules for `sockscope serve` (metrics: see the README, \"Prometheus
+# exporter\"). Load with `rule_files: [/etc/prometheus/sockscope.rules.yml]`; check with
+# `promtool check rules` and `promtool test rules sockscope.rules.test.yml`.
+#
+# Written by `sockscope generate prometheus-rules [--config FILE]` with the thresholds
+# sockscope judges with (its defaults, or those of FILE), so an alert here and a finding
+# there agree. `for:` keeps a momentary spike from paging.
+groups:
+  - name: sockscope
+    rules:
+",
+    );
+    for (i, alert) in alerts(t).iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        write_alert(&mut out, alert);
+    }
+    out
+}
+
+/// What the rules say, with `t`'s thresholds in their expressions.
+#[allow(clippy::too_many_lines)] // a table: one entry per rule
+fn alerts(t: &Thresholds) -> Vec<Alert> {
+    #[allow(clippy::float_cmp)] // exactly the default: past the backlog itself
+    let past = if t.fill_crit == 100.0 {
+        (
+            "sockscope_listener_backlog".to_owned(),
+            "its backlog".to_owned(),
+        )
+    } else {
+        (
+            format!("sockscope_listener_backlog * {}", fraction(t.fill_crit)),
+            format!("{} % of its backlog", t.fill_crit),
+        )
+    };
+    // The findings the alerts above it cover: one outage pages once.
+    let covered = [
+        FindingId::AcceptQueueFull,
+        FindingId::ListenDrops,
+        FindingId::CloseWaitLeak,
+        FindingId::FdExhaustion,
+    ]
+    .map(FindingId::name)
+    .join("|");
+    vec![
+        Alert {
+            comment: &[
+                "The kernel admits backlog + 1 connections: past the backlog, SYNs and final ACKs",
+                "are dropped and clients time out while the server looks idle.",
+            ],
+            name: "SockscopeListenerFull",
+            expr: vec![format!("sockscope_listener_accept_queue > {}", past.0)],
+            for_: "1m",
+            severity: "critical",
+            summary: "Accept queue full: {{ $labels.proto }} {{ $labels.local }} ({{ $labels.comm }}) on {{ $labels.instance }}",
+            description: format!(
+                "{{{{ $labels.comm }}}} is not calling accept() fast enough: {{{{ $value }}}} \
+                 connections wait in the queue of {{{{ $labels.local }}}} (netns {{{{ \
+                 $labels.netns }}}}), past {}. New connections are being dropped. Run \
+                 `sockscope report` on the host for the remedy (a stuck worker pool, a backlog \
+                 capped by net.core.somaxconn).",
+                past.1
+            ),
+        },
+        Alert {
+            comment: &["SK_MEMINFO_DROPS of one listener rose: SYNs or ACKs it had to drop."],
+            name: "SockscopeListenerDrops",
+            expr: vec!["increase(sockscope_listener_drops_total[5m]) > 0".to_owned()],
+            for_: "0m",
+            severity: "warning",
+            summary: "Listener dropping connections: {{ $labels.proto }} {{ $labels.local }} ({{ $labels.comm }}) on {{ $labels.instance }}",
+            description: "{{ $labels.local }} (netns {{ $labels.netns }}) dropped {{ $value | \
+                          printf \"%.0f\" }} SYNs or ACKs in the last 5 minutes: its accept \
+                          queue overflowed. Clients saw connect() timeouts or slow handshakes."
+                .to_owned(),
+        },
+        Alert {
+            comment: &[
+                "A process that never close()s the sockets its peers closed: descriptors run out,",
+                "and leaked loopback sockets can collide with new connect()s.",
+            ],
+            name: "SockscopeCloseWaitLeak",
+            expr: vec![format!(
+                "sockscope_process_close_wait >= {}",
+                t.close_wait_warn
+            )],
+            for_: "5m",
+            severity: "warning",
+            summary: "CLOSE_WAIT leak: {{ $labels.comm }} (pid {{ $labels.pid }}) holds {{ $value }} CLOSE_WAIT sockets on {{ $labels.instance }}",
+            description: "{{ $labels.comm }} (pid {{ $labels.pid }}, netns {{ $labels.netns }}) \
+                          does not close connections its clients have closed. Look for a \
+                          missing close() on an error path; `sockscope report` says whether it \
+                          read EOF and how old the oldest one is."
+                .to_owned(),
+        },
+        Alert {
+            comment: &[],
+            name: "SockscopeCloseWaitLeakGrowing",
+            expr: vec![
+                format!("sockscope_process_close_wait >= {}", t.close_wait_warn),
+                "and delta(sockscope_process_close_wait[15m]) > 0".to_owned(),
+            ],
+            for_: "15m",
+            severity: "critical",
+            summary: "Growing CLOSE_WAIT leak: {{ $labels.comm }} (pid {{ $labels.pid }}) on {{ $labels.instance }}",
+            description: "{{ $labels.comm }} (pid {{ $labels.pid }}) has {{ $value }} CLOSE_WAIT \
+                          sockets and the count has kept growing for 15 minutes: it will run out \
+                          of descriptors."
+                .to_owned(),
+        },
+        Alert {
+            comment: &[
+                "Descriptors against the soft RLIMIT_NOFILE: at the limit accept(), open() and",
+                "socket() fail with EMFILE.",
+            ],
+            name: "SockscopeFdExhaustion",
+            expr: vec![format!(
+                "sockscope_process_fds / sockscope_process_fd_limit >= {}",
+                fraction(t.fd_warn)
+            )],
+            for_: "5m",
+            severity: "warning",
+            summary: "{{ $labels.comm }} (pid {{ $labels.pid }}) uses {{ $value | humanizePercentage }} of its descriptors on {{ $labels.instance }}",
+            description:
+                "At its limit {{ $labels.comm }} fails accept(), open() and socket() with \
+                          EMFILE. Fix a leak first (CLOSE_WAIT sockets count); raise LimitNOFILE= \
+                          if the load is real."
+                    .to_owned(),
+        },
+        Alert {
+            comment: &[],
+            name: "SockscopeFdExhaustionCritical",
+            expr: vec![format!(
+                "sockscope_process_fds / sockscope_process_fd_limit >= {}",
+                fraction(t.fd_crit)
+            )],
+            for_: "1m",
+            severity: "critical",
+            summary: "{{ $labels.comm }} (pid {{ $labels.pid }}) is at {{ $value | humanizePercentage }} of its descriptors on {{ $labels.instance }}",
+            description: "{{ $labels.comm }} is about to fail accept(), open() and socket() with \
+                          EMFILE."
+                .to_owned(),
+        },
+        Alert {
+            comment: &[
+                "What else sockscope judges critical (SYN queue pressure, ephemeral port collisions,",
+                "orphans); the ids the alerts above cover are left out so one outage pages once.",
+            ],
+            name: "SockscopeCriticalFinding",
+            expr: vec![
+                "sockscope_findings{severity=\"critical\",".to_owned(),
+                format!("  id!~\"{covered}\"}} > 0"),
+            ],
+            for_: "5m",
+            severity: "critical",
+            summary: "sockscope: {{ $value }} critical {{ $labels.id }} finding(s) on {{ $labels.instance }}",
+            description: "Run `sockscope report` on {{ $labels.instance }} for the subject, the \
+                          evidence and the remedy of each {{ $labels.id }} finding (netns {{ \
+                          $labels.netns }})."
+                .to_owned(),
+        },
+        Alert {
+            comment: &[
+                "The exporter cannot map every socket to its process (not root, or a hardened /proc):",
+                "per-process alerts above may miss the culprit.",
+            ],
+            name: "SockscopePartialView",
+            expr: vec!["sockscope_scrape_partial == 1".to_owned()],
+            for_: "1h",
+            severity: "info",
+            summary: "sockscope on {{ $labels.instance }} cannot see every process's sockets",
+            description: "Run `sockscope serve` as root (the systemd unit in assets/ does) for a \
+                          full process view."
+                .to_owned(),
+        },
+    ]
+}
+
+/// A percentage as the fraction PromQL compares a ratio with: 80 -> `0.8`.
+fn fraction(pct: f64) -> String {
+    let text = format!("{:.6}", pct / 100.0);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    text.to_owned()
+}
+
+/// One rule, in the layout of the file: its comment, then its keys.
+fn write_alert(out: &mut String, a: &Alert) {
+    const INDENT: &str = "      ";
+    for line in a.comment {
+        let _ = writeln!(out, "{INDENT}# {line}");
+    }
+    let _ = writeln!(out, "{INDENT}- alert: {}", a.name);
+    match a.expr.as_slice() {
+        [one] => {
+            let _ = writeln!(out, "{INDENT}  expr: {one}");
+        }
+        lines => {
+            let _ = writeln!(out, "{INDENT}  expr: >-");
+            for line in lines {
+                let _ = writeln!(out, "{INDENT}    {line}");
+            }
+        }
+    }
+    let _ = writeln!(out, "{INDENT}  for: {}", a.for_);
+    let _ = writeln!(
+        out,
+        "{INDENT}  labels:\n{INDENT}    severity: {}",
+        a.severity
+    );
+    let _ = writeln!(out, "{INDENT}  annotations:");
+    let summary = a.summary.replace('\\', "\\\\").replace('"', "\\\"");
+    let _ = writeln!(out, "{INDENT}    summary: \"{summary}\"");
+    let _ = writeln!(out, "{INDENT}    description: >-");
+    // A folded scalar joins its lines with one space: wrapping at spaces keeps the text.
+    let indent = format!("{INDENT}      ");
+    for line in wrap(&a.description, 96 - indent.len()) {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
+/// `text`'s words in lines of at most `width` characters (a longer word alone), a
+/// Prometheus template such as `{{ $value | printf "%.0f" }}` kept whole.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut open = false;
+    for word in text.split_whitespace() {
+        match words.last_mut() {
+            Some(last) if open => {
+                last.push(' ');
+                last.push_str(word);
+            }
+            _ => words.push(word.to_owned()),
+        }
+        if word.contains("{{") {
+            open = true;
+        }
+        if word.contains("}}") {
+            open = false;
+        }
+    }
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in words {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    lines.push(line);
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn generated(what: Companion) -> String {
         let mut out = Vec::new();
-        write(what, &mut out).expect("writes");
+        write(what, &Settings::default(), &mut out).expect("writes");
         String::from_utf8(out).expect("UTF-8")
     }
 
@@ -262,5 +602,89 @@ mod tests {
                 "{shell:?} lacks the thresholds"
             );
         }
+    }
+
+    /// What to run when a shipped companion differs from the table.
+    const REGENERATE: &str = "regenerate it: cargo run -- generate config > assets/sockscope.toml; \
+         cargo run -- generate prometheus-rules > assets/prometheus/sockscope.rules.yml";
+
+    #[test]
+    fn the_shipped_config_and_rules_are_the_default_output() {
+        assert!(
+            generated(Companion::Config) == include_str!("../assets/sockscope.toml"),
+            "assets/sockscope.toml differs from the thresholds table; {REGENERATE}"
+        );
+        assert!(
+            generated(Companion::PrometheusRules)
+                == include_str!("../assets/prometheus/sockscope.rules.yml"),
+            "assets/prometheus/sockscope.rules.yml differs from its generator; {REGENERATE}"
+        );
+    }
+
+    #[test]
+    fn the_config_file_reads_back_as_the_settings_it_was_written_with() {
+        let defaults = crate::config::parse_config_text("c.toml", &generated(Companion::Config))
+            .expect("the default config file parses");
+        assert_eq!(defaults, Settings::default());
+        let mut settings = Settings::default();
+        settings.thresholds.fd_warn = 70.5;
+        settings.thresholds.close_wait_warn = 20;
+        settings.ignore.ids = vec![FindingId::AcceptQueueHigh];
+        settings.ignore.ports = vec![8080];
+        settings.ignore.paths = vec!["@odd \"name\"\n".to_owned()];
+        let text = config_file(&settings).expect("renders");
+        assert!(
+            text.contains("# (default: 80.0)\nfd_warn = 70.5\n"),
+            "a changed value names its default:\n{text}"
+        );
+        let back = crate::config::parse_config_text("c.toml", &text).expect("parses");
+        assert_eq!(back, settings);
+        for row in Thresholds::ROWS {
+            assert!(text.contains(&format!("\n{} = ", row.name)), "{}", row.name);
+        }
+    }
+
+    #[test]
+    fn the_rules_carry_the_thresholds_they_are_generated_with() {
+        let defaults = prometheus_rules(&Thresholds::DEFAULT);
+        for expr in [
+            "expr: sockscope_listener_accept_queue > sockscope_listener_backlog\n",
+            "expr: sockscope_process_close_wait >= 50\n",
+            "sockscope_process_close_wait >= 50\n          and delta(",
+            "expr: sockscope_process_fds / sockscope_process_fd_limit >= 0.8\n",
+            "expr: sockscope_process_fds / sockscope_process_fd_limit >= 0.95\n",
+            "id!~\"accept-queue-full|listen-drops|close-wait-leak|fd-exhaustion\"} > 0",
+        ] {
+            assert!(defaults.contains(expr), "{expr}:\n{defaults}");
+        }
+        let t = Thresholds {
+            close_wait_warn: 20,
+            fd_warn: 70.0,
+            fd_crit: 97.3,
+            fill_crit: 120.0,
+            ..Thresholds::DEFAULT
+        };
+        let configured = prometheus_rules(&t);
+        for expr in [
+            "expr: sockscope_listener_accept_queue > sockscope_listener_backlog * 1.2\n",
+            "expr: sockscope_process_close_wait >= 20\n",
+            "sockscope_process_close_wait >= 20\n          and delta(",
+            ">= 0.7\n",
+            ">= 0.973\n",
+        ] {
+            assert!(configured.contains(expr), "{expr}:\n{configured}");
+        }
+        assert!(!configured.contains(">= 50"), "{configured}");
+        let words: Vec<&str> = configured.split_whitespace().collect();
+        assert!(words.join(" ").contains("past 120 % of its backlog"));
+    }
+
+    #[test]
+    fn text_wraps_at_spaces_and_keeps_templates_whole() {
+        assert_eq!(
+            wrap("a {{ $value | printf \"%.0f\" }} b c", 12),
+            ["a", "{{ $value | printf \"%.0f\" }}", "b c"]
+        );
+        assert_eq!(wrap("one two three", 7), ["one two", "three"]);
     }
 }

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         Face::Top(top) => run_top(top, &config.settings, &config.collect),
         Face::Serve(serve) => run_serve(serve, &config.settings, &config.collect),
         Face::Check(check) => return run_check(check, &config.settings, &config.collect),
-        Face::Generate(what) => run_generate(*what),
+        Face::Generate(what) => run_generate(*what, &config.settings),
         Face::Kill(kill) => return run_kill(kill, &config.collect),
     };
     match result {
@@ -172,10 +172,10 @@ fn run_report(
     }
 }
 
-/// `sockscope generate`: to stdout.
-fn run_generate(what: sockscope::config::Companion) -> anyhow::Result<()> {
+/// `sockscope generate`: to stdout; the config file and the alerting rules with `settings`.
+fn run_generate(what: sockscope::config::Companion, settings: &Settings) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
-    generate::write(what, &mut out)?;
+    generate::write(what, settings, &mut out)?;
     out.flush()?;
     Ok(())
 }

@@ -13,7 +13,7 @@ mod listeners;
 mod rules;
 #[cfg(test)]
 mod tests;
-mod thresholds;
+pub mod thresholds;
 pub mod udp;
 pub mod units;
 pub mod window;

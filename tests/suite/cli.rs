@@ -59,6 +59,19 @@ fn an_unknown_finding_id_to_ignore_is_a_usage_error_that_lists_the_ids() {
 }
 
 #[test]
+fn a_threshold_its_unit_does_not_admit_is_a_one_line_usage_error() {
+    assert_usage_error(&["report", "--fd-warn", "2000"]);
+    assert_usage_error(&["report", "--close-wait-warn", "1.5"]);
+    assert_usage_error(&["report", "--fill-warn", "90", "--fill-crit", "85"]);
+    let out = sockscope(&["report", "--udp-drops-crit=-1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--udp-drops-crit") && stderr.contains("write a rate"),
+        "names the flag and the fix: {stderr}"
+    );
+}
+
+#[test]
 fn zero_samples_is_a_one_line_usage_error() {
     assert_usage_error(&["report", "--samples", "0"]);
 }

@@ -17,6 +17,7 @@
 //!
 //! What cannot be read or parsed becomes a note, never a panic and never silence.
 
+pub mod conntrack;
 pub mod parse;
 
 use std::collections::BTreeMap;

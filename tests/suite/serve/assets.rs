@@ -11,6 +11,8 @@ use sockscope::cli::Cli;
 use sockscope::present::serve::FAMILIES;
 
 use super::client::tool_or_skip;
+use crate::util::scratch::{Scratch, as_str};
+use crate::util::{sockscope, stdout_of};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -121,4 +123,36 @@ fn the_alerting_rules_pass_promtool_and_their_unit_tests() {
     let dir = root().join("assets/prometheus");
     promtool(&["check", "rules", "sockscope.rules.yml"], &dir);
     promtool(&["test", "rules", "sockscope.rules.test.yml"], &dir);
+}
+
+/// `generate prometheus-rules --config FILE` writes the rules with FILE's thresholds, and
+/// promtool accepts them; without a config it writes the shipped file.
+#[test]
+fn the_rules_generated_with_a_config_carry_its_thresholds_and_pass_promtool() {
+    let test = "the_rules_generated_with_a_config_carry_its_thresholds_and_pass_promtool";
+    let shipped = stdout_of("generate", &sockscope(&["generate", "prometheus-rules"]));
+    assert_eq!(shipped, read("assets/prometheus/sockscope.rules.yml"));
+    let scratch = Scratch::new("rules-with-config");
+    let config = scratch.write(
+        "sockscope.toml",
+        "[thresholds]\nclose_wait_warn = 20\nfd_warn = 70\nfd_crit = 97.5\n",
+    );
+    let args = ["generate", "prometheus-rules", "--config", as_str(&config)];
+    let rules = stdout_of("generate --config", &sockscope(&args));
+    for expr in [
+        "sockscope_process_close_wait >= 20\n",
+        "sockscope_process_fd_limit >= 0.7\n",
+        "sockscope_process_fd_limit >= 0.975\n",
+    ] {
+        assert!(rules.contains(expr), "{expr:?} missing:\n{rules}");
+    }
+    assert!(!rules.contains(">= 50"), "{rules}");
+    if !tool_or_skip(test, "promtool") {
+        return;
+    }
+    scratch.write("sockscope.rules.yml", &rules);
+    promtool(
+        &["check", "rules", "sockscope.rules.yml"],
+        &scratch.path(""),
+    );
 }
