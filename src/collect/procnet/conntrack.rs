@@ -40,8 +40,11 @@ pub fn parse_conntrack_stat(text: &str) -> Result<ConntrackStat, ParseError> {
             .position(|&n| n == name)
             .ok_or(ParseError::MissingField(name))
     };
-    let (drop, early_drop, insert_failed) =
-        (column("drop")?, column("early_drop")?, column("insert_failed")?);
+    let (drop, early_drop, insert_failed) = (
+        column("drop")?,
+        column("early_drop")?,
+        column("insert_failed")?,
+    );
     let mut stat = ConntrackStat::default();
     for (index, line) in lines.enumerate() {
         let values: Vec<&str> = line.split_whitespace().collect();
