@@ -16,6 +16,7 @@ mod hostile_names;
 mod kill;
 mod lab;
 mod listeners;
+mod owners;
 mod peers_across;
 mod pipes;
 mod privileges;
