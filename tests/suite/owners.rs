@@ -91,9 +91,12 @@ fn report(args: &[&str]) -> Report {
 /// owners, and each process's descriptor and socket counts.
 #[derive(Debug, PartialEq)]
 struct Owned {
-    listeners: Vec<(String, String, Vec<(u32, String)>)>,
+    listeners: Vec<(String, String, Owners)>,
     processes: Vec<(u32, String, Option<u64>, u64, u64, u64)>,
 }
+
+/// (pid, comm) of each owner, sorted.
+type Owners = Vec<(u32, String)>;
 
 fn owned(report: &Report, id: u64) -> Owned {
     let id = id.to_string();
@@ -175,8 +178,10 @@ fn the_iterator_and_the_proc_walk_name_the_same_owners() {
                 .listeners
                 .iter()
                 .find(|(_, l, _)| *l == local)
-                .map(|(_, _, owners)| owners.iter().map(|(pid, _)| *pid).collect::<Vec<_>>())
-                .unwrap_or_else(|| panic!("listener {local}"))
+                .map_or_else(
+                    || panic!("listener {local}"),
+                    |(_, _, owners)| owners.iter().map(|(pid, _)| *pid).collect::<Vec<_>>(),
+                )
         };
         let child = u32::try_from(state.ready["child"].as_u64().expect("child")).expect("pid");
         let mut parent_and_child = vec![state.pid(), child];
