@@ -68,8 +68,14 @@ impl SocketIterator {
         if !Path::new(KERNEL_BTF).exists() {
             return Err(LoadError::NoBtf);
         }
-        let btf = Btf::from_sys_fs().map_err(|err| refused(&err))?;
-        let mut ebpf = EbpfLoader::new()
+        // The kernel's BTF, parsed once and held only while loading: tens of MiB. The loader
+        // parses its own copy when made; dropped at once, so that the two are never held
+        // together.
+        let btf;
+        let mut loader = EbpfLoader::new();
+        loader.btf(None);
+        btf = Btf::from_sys_fs().map_err(|err| refused(&err))?;
+        let mut ebpf = loader
             .btf(Some(&btf))
             .load(OBJECT)
             .map_err(|err| refused(&err))?;
