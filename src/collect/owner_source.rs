@@ -5,8 +5,11 @@
 //! Owns the loaded iterator across the passes of a collector, the choice of each pass, and
 //! why the other source was not used. With `auto`, the iterator is used where it loads (root,
 //! or CAP_BPF with CAP_PERFMON; a kernel with BTF and the task_file iterator) and the /proc
-//! walk elsewhere; a refresh that would walk only a few processes walks them when that is
-//! cheaper than one run of the iterator over the whole host.
+//! walk elsewhere; with `bpf`, a host where it does not load or run is an error. Either way
+//! a refresh that would walk only a few processes (those new or whose descriptor count
+//! changed) walks them when that is cheaper than one run of the iterator over the whole
+//! host: at 1,000,000 sockets a run costs about as much as the rest of a refresh many times
+//! over, and the dashboard refreshes every second.
 
 use std::time::Duration;
 
@@ -69,7 +72,7 @@ impl OwnerSource {
         };
         let walk_cost = WALK_COST_PER_FD.saturating_mul(u32::try_from(to_walk).unwrap_or(u32::MAX));
         let cheaper_to_walk = self.last_run.is_some_and(|run| walk_cost < run);
-        if self.asked == Owners::Auto && !full && cheaper_to_walk {
+        if !full && cheaper_to_walk {
             self.used = Used::WalkCheaper;
             return None;
         }
