@@ -251,3 +251,69 @@ fn where_the_iterator_cannot_load_auto_walks_proc_and_bpf_fails_in_one_line() {
         assert!(bpf.stdout.is_empty());
     }
 }
+
+/// Run in a pid namespace of its own (and a network namespace), the iterator names each
+/// process by its pid there, as /proc mounted there does.
+#[test]
+fn in_a_pid_namespace_the_iterator_names_the_pids_seen_there() {
+    let test = "in_a_pid_namespace_the_iterator_names_the_pids_seen_there";
+    if !python::available() {
+        sockscope::testing::skip_or_fail(test, "`/usr/bin/python3` is not installed");
+        return;
+    }
+    // The listener's holder runs both reports itself, so that it holds it until both end.
+    let holder = format!(
+        "import socket, subprocess, sys\n\
+         s = socket.socket()\n\
+         s.bind((\"127.0.0.1\", 7777))\n\
+         s.listen()\n\
+         for owners in (\"bpf\", \"proc\"):\n    \
+             argv = [{bin:?}, \"report\", \"--json\", \"--samples\", \"1\", \"--owners\", owners]\n    \
+             sys.stdout.write(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)\n",
+        bin = sockscope_bin().display().to_string()
+    );
+    let script = format!("ip link set lo up && {} -c \"$0\"", python::PYTHON);
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            &script,
+            &holder,
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || stdout.trim().is_empty() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        sockscope::testing::skip_or_fail(test, &format!("no pid namespace here: {stderr}"));
+        return;
+    }
+    let reports: Vec<Report> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter::<serde_json::Value>()
+        .map(|doc| report::parse(&doc.expect("a JSON report").to_string()))
+        .collect();
+    let [iterated, walked] = &reports[..] else {
+        panic!("two reports: {stdout}");
+    };
+    let owners = |r: &Report| -> Owners {
+        r.only_netns()
+            .listener("tcp", "127.0.0.1:7777")
+            .owners
+            .iter()
+            .map(|o| (o.pid, o.comm.clone()))
+            .collect()
+    };
+    assert_eq!(owners(iterated), owners(walked));
+    let [(pid, comm)] = &owners(iterated)[..] else {
+        panic!("one owner: {:?}", owners(iterated));
+    };
+    assert_eq!(comm, "python3");
+    assert!(*pid < 100, "pid {pid} is the namespace's, not the host's");
+    note_of(iterated, "socket owners read by the BPF iterator");
+}
