@@ -1,10 +1,9 @@
 //! The `sockscope` binary: parse, build the config, run a face, map errors to exit codes.
 
 use std::ffi::OsString;
-use std::fs::OpenOptions;
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::error::ErrorKind;
@@ -18,17 +17,19 @@ use sockscope::collect::NetnsScope;
 use sockscope::collect::kill::{self as destroy, KillError};
 use sockscope::config::{
     CheckConfig, Config, DEFAULT_TOP_PROCESSES, Face, KillConfig, RecordConfig, ReportConfig,
-    ReportFormat, Samples, ServeConfig, Stop, TopConfig,
+    ReportFormat, Samples, ServeConfig, TopConfig,
 };
 use sockscope::model::TcpState;
-use sockscope::model::kill::{KillFilter, PeerFilter, Selection};
+use sockscope::model::kill::{KillFilter, PeerFilter};
 use sockscope::present::check::{self, CheckResult, Status};
 use sockscope::present::escape::escape;
 use sockscope::present::kill::{self as kill_face, KillDoc, Tally};
-use sockscope::present::serve::{self, Exporter, Limits, MetricsOptions};
+use sockscope::present::prometheus::{self, MetricsOptions};
+use sockscope::present::record::Recorder;
+use sockscope::present::serve::{self, Exporter, Limits};
 use sockscope::present::{json, text, tui};
 use sockscope::source::Source;
-use sockscope::{atomic, audit, generate, recording};
+use sockscope::{atomic, audit, generate};
 
 /// Exit codes (DESIGN: 0 success, 1 runtime failure, 2 usage error).
 const EXIT_FAILURE: u8 = 1;
@@ -154,7 +155,7 @@ fn run_report(
                 let options = MetricsOptions {
                     top_processes: DEFAULT_TOP_PROCESSES,
                 };
-                out.write_all(serve::render_metrics(&analysis, &options).as_bytes())?;
+                prometheus::write(&mut out, &analysis, &options)?;
             }
         }
         out.flush()
@@ -236,62 +237,16 @@ fn unknown(reason: &str, json: bool) -> ExitCode {
     ExitCode::from(result.exit_code)
 }
 
+/// `sockscope record`: the output is checked before the first snapshot is taken.
 fn run_record(config: &RecordConfig, collect: &CollectOptions) -> anyhow::Result<()> {
-    let shown = config.output.display();
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .open(&config.output)
-        .with_context(|| format!("cannot open {shown} for writing"))?;
-    let fresh = file.metadata().map_or(true, |m| m.len() == 0);
-    if !fresh {
-        let mut first = String::new();
-        BufReader::new(&file).read_line(&mut first)?;
-        serde_json::from_str::<recording::Header>(&first).map_err(|_| {
-            anyhow::anyhow!(
-                "{shown} exists and is not a sockscope recording; choose another --output"
-            )
-        })?;
-    }
+    let mut recorder = Recorder::open(&config.output)?;
     let live = sockscope::config::Source::Live {
         interval: config.interval,
     };
     let Source::Live(mut live) = Source::sampling(&live, collect)? else {
         unreachable!("a live source is live")
     };
-    let started = Instant::now();
-    let mut out = BufWriter::new(&mut file);
-    let on_terminal = io::stderr().is_terminal();
-    for taken in 1.. {
-        let done = match config.stop {
-            Stop::Count(n) => taken > n,
-            Stop::After(limit) => taken > 1 && live.next_due() > limit,
-            Stop::Interrupted => false,
-        };
-        if done {
-            break;
-        }
-        let snapshot = live.take_when_due()?;
-        if taken == 1 && fresh {
-            recording::write_line(
-                &mut out,
-                &recording::Header::new(snapshot.host.clone(), config.interval),
-            )?;
-        }
-        recording::write_line(&mut out, &snapshot)
-            .with_context(|| format!("cannot write {shown}"))?;
-        if on_terminal {
-            eprint!(
-                "\rsockscope: recorded {taken} snapshots to {shown} ({:.0?})",
-                started.elapsed()
-            );
-        }
-    }
-    if on_terminal {
-        eprintln!();
-    }
-    Ok(())
+    Ok(recorder.run(config, &mut live)?)
 }
 
 fn run_serve(
@@ -336,7 +291,7 @@ fn kill(config: &KillConfig, collect: &CollectOptions) -> anyhow::Result<bool> {
     let plan = destroy::select(collect, &config.filter)?;
     let selection = &plan.selection;
     if selection.is_empty() {
-        anyhow::bail!("{}", nothing_selected(config, selection));
+        anyhow::bail!("{}", kill_face::nothing_selected(&config.filter, selection));
     }
     let mut out = io::stdout().lock();
     if !config.yes {
@@ -373,10 +328,7 @@ fn dashboard_kill(collect: &CollectOptions, ask: &tui::view::KillAsk) -> String 
     };
     let done = destroy::select(collect, &filter).and_then(|plan| {
         if plan.selection.is_empty() {
-            return Ok(format!(
-                "{} holds no CLOSE_WAIT socket now: nothing destroyed",
-                kill_face::who(&plan.selection)
-            ));
+            return Ok(kill_face::nothing_left_line(&plan.selection));
         }
         let outcomes = plan.destroy()?;
         let line = kill_face::result_line(&plan.selection, Tally::of(&outcomes));
@@ -394,41 +346,6 @@ fn log_kill(result: &str) -> Result<(), audit::AuditError> {
     audit::send(
         std::path::Path::new(audit::DEV_LOG),
         &audit::line(std::process::id(), &message),
-    )
-}
-
-/// `leaky (pid 812) holds no CLOSE_WAIT socket on port 80 in network namespace host`.
-fn nothing_selected(config: &KillConfig, selection: &Selection) -> String {
-    use std::fmt::Write as _;
-    let filter = &config.filter;
-    let states: Vec<&str> = filter.states.iter().map(|s| s.name()).collect();
-    let mut what = format!("{} TCP socket", states.join(" or "));
-    if let Some(port) = filter.port {
-        let _ = write!(what, " on port {port}");
-    }
-    if let Some(peer) = filter.peer {
-        let _ = match peer.port {
-            Some(port) => write!(
-                what,
-                " with peer {}",
-                std::net::SocketAddr::new(peer.ip, port)
-            ),
-            None => write!(what, " with peer {}", peer.ip),
-        };
-    }
-    let labels: Vec<String> = selection
-        .namespaces
-        .iter()
-        .map(|ns| escape(&ns.label).into_owned())
-        .collect();
-    let place = if labels.is_empty() {
-        "in any network namespace".to_owned()
-    } else {
-        format!("in network namespace {}", labels.join(", "))
-    };
-    format!(
-        "{} holds no {what} {place}; nothing to destroy",
-        kill_face::who(selection)
     )
 }
 

@@ -80,7 +80,7 @@ impl Connections {
 }
 
 /// A process, as a finding names it; `None` for a socket whose owner is not visible.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Holder {
     pub pid: u32,
     pub comm: String,

@@ -2,88 +2,111 @@
 //! ([`Target`]), typed, so that faces join findings to rows by value and never by display
 //! text. The subject, summary and remedy are for people only.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::evidence as ev;
 use super::listeners::{ListenerView, Proto};
 
-/// The rule that raised a finding: the ids of the v1 contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FindingId {
-    AcceptQueueFull,
-    AcceptQueueHigh,
-    ListenDrops,
-    SynQueuePressure,
-    AbandonedInAcceptQueue,
-    CloseWaitLeak,
-    EphemeralPortCollision,
-    FdExhaustion,
-    OrphanPressure,
-    HalfOpenHandshakes,
-    ConnectStall,
-    ReceiveQueueStall,
-    SendQueueStall,
-    PeerGone,
-    UdpReceiveDrops,
-    EphemeralPortExhaustion,
+/// The finding table, the one place a finding's id is written: each row is the variant, the
+/// id as the contract spells it, and the type of its evidence (in [`super::evidence`]).
+/// [`FindingId`] — its name, [`FindingId::ALL`], `FromStr`, `Display`, serde — and
+/// [`Evidence`] come from it.
+macro_rules! finding_table {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal => $evidence:ty, )+) => {
+        /// The rule that raised a finding: the ids of the contract.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum FindingId {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl FindingId {
+            /// Every id, in the order of the design's table.
+            pub const ALL: &'static [FindingId] = &[$( FindingId::$variant, )+];
+
+            /// `accept-queue-full`: the id as the contract spells it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( FindingId::$variant => $name, )+
+                }
+            }
+        }
+
+        /// What a finding shows for itself: the evidence of its id, whose variant is the
+        /// finding's id.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Evidence {
+            $( $variant($evidence), )+
+        }
+
+        impl Evidence {
+            /// The id of the finding this evidence belongs to.
+            pub fn id(&self) -> FindingId {
+                match self {
+                    $( Evidence::$variant(_) => FindingId::$variant, )+
+                }
+            }
+        }
+
+        /// The evidence alone, as the JSON object of its type: the id is written beside it.
+        impl Serialize for Evidence {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( Evidence::$variant(e) => e.serialize(s), )+
+                }
+            }
+        }
+    };
+}
+
+finding_table! {
+    AcceptQueueFull = "accept-queue-full" => ev::AcceptQueue,
+    AcceptQueueHigh = "accept-queue-high" => ev::AcceptQueue,
+    ListenDrops = "listen-drops" => ev::ListenDrops,
+    SynQueuePressure = "syn-queue-pressure" => ev::SynQueuePressure,
+    AbandonedInAcceptQueue = "abandoned-in-accept-queue" => ev::Abandoned,
+    CloseWaitLeak = "close-wait-leak" => ev::CloseWaitLeak,
+    EphemeralPortCollision = "ephemeral-port-collision" => ev::PortCollision,
+    FdExhaustion = "fd-exhaustion" => ev::FdExhaustion,
+    OrphanPressure = "orphan-pressure" => ev::OrphanPressure,
+    HalfOpenHandshakes = "half-open-handshakes" => ev::HalfOpenHandshakes,
+    ConnectStall = "connect-stall" => ev::ConnectStall,
+    ReceiveQueueStall = "receive-queue-stall" => ev::ReceiveQueueStall,
+    SendQueueStall = "send-queue-stall" => ev::SendQueueStall,
+    PeerGone = "peer-gone" => ev::PeerGone,
+    UdpReceiveDrops = "udp-receive-drops" => ev::UdpReceiveDrops,
+    EphemeralPortExhaustion = "ephemeral-port-exhaustion" => ev::PortExhaustion,
 }
 
 impl FindingId {
-    /// Every id, in the order of the design's table.
-    pub const ALL: [FindingId; 16] = [
-        FindingId::AcceptQueueFull,
-        FindingId::AcceptQueueHigh,
-        FindingId::ListenDrops,
-        FindingId::SynQueuePressure,
-        FindingId::AbandonedInAcceptQueue,
-        FindingId::CloseWaitLeak,
-        FindingId::EphemeralPortCollision,
-        FindingId::FdExhaustion,
-        FindingId::OrphanPressure,
-        FindingId::HalfOpenHandshakes,
-        FindingId::ConnectStall,
-        FindingId::ReceiveQueueStall,
-        FindingId::SendQueueStall,
-        FindingId::PeerGone,
-        FindingId::UdpReceiveDrops,
-        FindingId::EphemeralPortExhaustion,
-    ];
-
-    /// `accept-queue-full`: the id as the contract spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            FindingId::AcceptQueueFull => "accept-queue-full",
-            FindingId::AcceptQueueHigh => "accept-queue-high",
-            FindingId::ListenDrops => "listen-drops",
-            FindingId::SynQueuePressure => "syn-queue-pressure",
-            FindingId::AbandonedInAcceptQueue => "abandoned-in-accept-queue",
-            FindingId::CloseWaitLeak => "close-wait-leak",
-            FindingId::EphemeralPortCollision => "ephemeral-port-collision",
-            FindingId::FdExhaustion => "fd-exhaustion",
-            FindingId::OrphanPressure => "orphan-pressure",
-            FindingId::HalfOpenHandshakes => "half-open-handshakes",
-            FindingId::ConnectStall => "connect-stall",
-            FindingId::ReceiveQueueStall => "receive-queue-stall",
-            FindingId::SendQueueStall => "send-queue-stall",
-            FindingId::PeerGone => "peer-gone",
-            FindingId::UdpReceiveDrops => "udp-receive-drops",
-            FindingId::EphemeralPortExhaustion => "ephemeral-port-exhaustion",
-        }
-    }
-
     /// Every id's name, comma-separated: what an error about an unknown id lists.
     pub fn names() -> String {
-        FindingId::ALL.map(FindingId::name).join(", ")
+        FindingId::ALL
+            .iter()
+            .map(|id| id.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 impl fmt::Display for FindingId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.name())
+    }
+}
+
+impl Serialize for FindingId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for FindingId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -97,7 +120,8 @@ impl FromStr for FindingId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         FindingId::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|id| id.name() == s)
             .ok_or_else(|| UnknownFindingId(s.to_owned()))
     }
@@ -118,6 +142,7 @@ impl PartialEq<&str> for FindingId {
 /// A diagnosis: what is wrong, where, the evidence and the remedy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
+    /// Always `evidence.id()`: [`Finding::new`] sets it.
     pub id: FindingId,
     pub severity: Severity,
     /// What the finding is about, with its namespace.
@@ -128,11 +153,32 @@ pub struct Finding {
     /// The target in words, for people.
     pub subject: String,
     pub summary: String,
-    pub evidence: BTreeMap<String, serde_json::Value>,
+    pub evidence: Evidence,
     pub remedy: String,
 }
 
 impl Finding {
+    /// A finding whose id is its evidence's.
+    pub fn new(
+        severity: Severity,
+        (target, mentions): (Target, Mentions),
+        subject: String,
+        summary: String,
+        evidence: Evidence,
+        remedy: String,
+    ) -> Finding {
+        Finding {
+            id: evidence.id(),
+            severity,
+            target,
+            mentions,
+            subject,
+            summary,
+            evidence,
+            remedy,
+        }
+    }
+
     /// The id of the namespace the finding is in.
     pub fn netns(&self) -> &str {
         &self.target.netns
@@ -155,6 +201,15 @@ impl Finding {
         self.target.netns == netns
             && matches!(&self.target.kind,
                 TargetKind::Socket { proto: p, local: l, .. } if *p == proto && l == local)
+    }
+
+    /// Whether this finding is about the row `l` of a listener table in namespace `netns`: the
+    /// listener, or the UDP socket shown as one.
+    pub fn is_about_queue(&self, netns: &str, l: &ListenerView) -> bool {
+        match l.proto {
+            Proto::Udp => self.is_about_socket(netns, Proto::Udp, &l.local),
+            Proto::Tcp | Proto::Unix => self.is_about_listener(netns, l.inode),
+        }
     }
 
     /// Whether this finding is about the listener with this inode in namespace `netns`.
@@ -338,7 +393,7 @@ mod tests {
 
     #[test]
     fn ids_read_back_from_their_names_and_serde_agrees() {
-        for id in FindingId::ALL {
+        for &id in FindingId::ALL {
             assert_eq!(id.name().parse::<FindingId>(), Ok(id));
             assert_eq!(
                 serde_json::to_value(id).expect("serializes"),
@@ -354,7 +409,7 @@ mod tests {
             .expect_err("unknown");
         let text = e.to_string();
         assert!(text.contains("\"accept-queue-ful\""), "{text}");
-        for id in FindingId::ALL {
+        for &id in FindingId::ALL {
             assert!(text.contains(id.name()), "{text}");
         }
     }

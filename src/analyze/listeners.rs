@@ -9,10 +9,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::{Severity, Thresholds, pct, rate};
+use super::{pct, rate};
 use crate::model::{Family, NetnsSnapshot, Snapshot, TcpSocket, TcpState, UnixSocket};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Proto {
     Tcp,
     Unix,
@@ -51,11 +52,12 @@ pub struct ListenerView {
     pub drops_total: Option<u64>,
     pub drops_per_s: Option<f64>,
     pub owners: Vec<Owner>,
-    /// How the queue is judged: the severity of its accept-queue finding, if any.
-    pub fill_level: Option<Severity>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A process, as evidence names it: `{pid, comm}`. Read back by a face that lists evidence
+/// as text, to write it `comm(pid)`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Owner {
     pub pid: u32,
     pub comm: String,
@@ -152,20 +154,6 @@ fn queue_view(proto: Proto, local: String, queue: u32, backlog: u32) -> Listener
         drops_total: None,
         drops_per_s: None,
         owners: Vec::new(),
-        fill_level: None,
-    }
-}
-
-/// The severity of the accept-queue finding a listener earns: critical past `fill_crit` or
-/// when its drops rose in the window (`accept-queue-full`), warning from `fill_warn` with
-/// something queued (`accept-queue-high`).
-pub(super) fn fill_level(l: &ListenerView, t: &Thresholds) -> Option<Severity> {
-    if l.fill_pct > t.fill_crit || l.drops_per_s.is_some_and(|r| r > 0.0) {
-        Some(Severity::Critical)
-    } else if l.accept_queue > 0 && l.fill_pct >= t.fill_warn {
-        Some(Severity::Warning)
-    } else {
-        None
     }
 }
 

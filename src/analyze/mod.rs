@@ -8,6 +8,7 @@
 mod collision;
 pub mod connections;
 mod detail;
+pub mod evidence;
 mod finding;
 mod listeners;
 mod rules;
@@ -27,7 +28,7 @@ use crate::model::{
 pub use collision::MinedPorts;
 pub use detail::{ListenerDetail, ProcessDetail, SocketRow, listener_detail, process_detail};
 pub use finding::{
-    Finding, FindingId, Ignore, Mentions, Severity, Target, TargetKind, UnknownFindingId,
+    Evidence, Finding, FindingId, Ignore, Mentions, Severity, Target, TargetKind, UnknownFindingId,
 };
 pub use listeners::{ListenerView, Owner, Proto};
 pub use thresholds::Thresholds;
@@ -118,10 +119,36 @@ pub struct ProcessView {
     /// Age of the oldest CLOSE_WAIT socket (time since the peer's last ACK), seconds.
     pub close_wait_oldest_s: Option<f64>,
     pub close_wait_growth_per_min: Option<f64>,
-    /// How the CLOSE_WAIT count is judged: the severity of its `close-wait-leak`, if any.
-    pub close_wait_level: Option<Severity>,
-    /// How the descriptor use is judged: the severity of its `fd-exhaustion`, if any.
-    pub fd_level: Option<Severity>,
+}
+
+impl Analysis {
+    /// How a listener row's queue is judged: the severity of the worst accept-queue finding
+    /// about the listener (`udp-receive-drops` for a UDP socket shown as one), if any. Faces
+    /// colour rows by it; the rules alone decide it.
+    pub fn queue_level(&self, netns: &str, l: &ListenerView) -> Option<Severity> {
+        let ids: &[FindingId] = match l.proto {
+            Proto::Udp => &[FindingId::UdpReceiveDrops],
+            Proto::Tcp | Proto::Unix => &[FindingId::AcceptQueueFull, FindingId::AcceptQueueHigh],
+        };
+        self.findings
+            .iter()
+            .filter(|f| ids.contains(&f.id) && f.is_about_queue(netns, l))
+            .map(|f| f.severity)
+            .max()
+    }
+
+    /// How process `pid` is judged by the finding `id` about the process itself
+    /// (`close-wait-leak`, `fd-exhaustion`), if one was raised.
+    pub fn process_level(&self, pid: u32, id: FindingId) -> Option<Severity> {
+        self.findings
+            .iter()
+            .filter(|f| {
+                f.id == id
+                    && matches!(f.target.kind, TargetKind::Process { pid: p, .. } if p == pid)
+            })
+            .map(|f| f.severity)
+            .max()
+    }
 }
 
 /// `process nginx (pid 812)`: how a finding names a process.
@@ -273,17 +300,6 @@ fn host_counters(netns: &[NetnsView]) -> Vec<CounterView> {
         .collect()
 }
 
-/// The severity a value earns against a warning and a critical threshold.
-fn level<T: PartialOrd + Copy>(value: T, warn: T, crit: T) -> Option<Severity> {
-    if value >= crit {
-        Some(Severity::Critical)
-    } else if value >= warn {
-        Some(Severity::Warning)
-    } else {
-        None
-    }
-}
-
 fn netns_view(
     ns: &NetnsSnapshot,
     is_callers: bool,
@@ -312,13 +328,7 @@ fn netns_view(
     for (&state, &n) in &ns.tcp_states.0 {
         tcp_states.add(state, n);
     }
-    let listeners: Vec<ListenerView> = listeners::views(ns, before, last, window_s)
-        .into_iter()
-        .map(|mut l| {
-            l.fill_level = listeners::fill_level(&l, t);
-            l
-        })
-        .collect();
+    let listeners = listeners::views(ns, before, last, window_s);
     let before_sockets = before.filter(|_| window_s.is_some());
     // Sockets whose other end is gone must have been found so by two dumps: the window's
     // first snapshot counts only when its sockets were dumped apart from the newest's (a
@@ -328,8 +338,8 @@ fn netns_view(
         .map(|b| b.peer_gone.as_slice());
     let connections =
         connections::connections(ns, before_sockets, gone_before, last, &listeners, t);
-    let udp = udp::udp_view(ns, before, last, window_s, t);
-    let port_use = udp::port_use_views(ns, last, t);
+    let udp = udp::udp_view(ns, before, last, window_s);
+    let port_use = udp::port_use_views(ns, last);
     NetnsView {
         id: ns.id.clone(),
         label: ns.label.clone(),
@@ -362,6 +372,14 @@ fn lives_in(p: &Process, ns: &NetnsSnapshot, is_callers: bool, last: &Snapshot) 
         }
         None => is_callers,
     }
+}
+
+/// Whether `p`'s descriptors are at or past the warning threshold: a process without sockets
+/// is kept in the view only then (see [`NetnsView::other_processes`]).
+fn near_fd_limit(p: &ProcessView, t: &Thresholds) -> bool {
+    p.fds
+        .zip(p.fd_limit.and_then(|l| l.soft))
+        .is_some_and(|(fds, soft)| pct(fds, soft.max(1)) >= t.fd_warn)
 }
 
 /// The views of this namespace's processes: those that own sockets, most CLOSE_WAIT first,
@@ -407,15 +425,6 @@ fn process_views(
                     let delta = close_wait as f64 - was as f64;
                     (secs > 0.0).then(|| delta * 60.0 / secs)
                 });
-            let grew = growth.is_some_and(|g| g > 0.0);
-            let close_wait_level = match level(close_wait, t.close_wait_warn, t.close_wait_crit) {
-                Some(Severity::Warning) if grew => Some(Severity::Critical),
-                judged => judged,
-            };
-            let fd_level = p
-                .fds
-                .zip(p.fd_limit.and_then(|l| l.soft))
-                .and_then(|(fds, soft)| level(pct(fds, soft.max(1)), t.fd_warn, t.fd_crit));
             ProcessView {
                 pid: p.pid,
                 comm: p.comm.clone(),
@@ -428,11 +437,10 @@ fn process_views(
                 close_wait_unread: unread.get(&p.pid).copied().unwrap_or(0),
                 close_wait_oldest_s: oldest_ms.get(&p.pid).map(|&ms| f64::from(ms) / 1000.0),
                 close_wait_growth_per_min: growth,
-                close_wait_level,
-                fd_level,
             }
         })
-        .filter(|v| v.tcp_sockets + v.unix_sockets > 0 || v.fd_level.is_some())
+        // Those without sockets are kept only for `fd-exhaustion` to judge.
+        .filter(|v| v.tcp_sockets + v.unix_sockets > 0 || near_fd_limit(v, t))
         .partition(|v| v.tcp_sockets + v.unix_sockets > 0);
     views.sort_by(|a, b| {
         b.close_wait

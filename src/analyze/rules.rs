@@ -4,20 +4,24 @@
 //! Rules read the views built in `analyze` (so a face and a rule never disagree on a number)
 //! and the thresholds; they never see the kernel. Remedies quote the sysctl values of the
 //! namespace the finding is in.
+//!
+//! **Judgement happens here, and only here**: every finding's severity is decided by its
+//! rule, against the thresholds. The views carry measurements (a queue's fill, a process's
+//! CLOSE_WAIT count, a socket's drops), never a verdict; a face that colours a row by
+//! severity joins it to the findings about it (`Analysis::queue_level`,
+//! `Analysis::process_level`).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-use serde_json::{Value, json};
 
 use super::collision::{MinedPorts, mined_ports};
 use super::connections::{Connecting, HalfOpen, Holder, PeersGone, ReceiveStall, SendStall};
-use super::listeners::{ListenerView, Proto};
+use super::evidence as ev;
+use super::listeners::{ListenerView, Owner, Proto};
 use super::thresholds::Thresholds;
 use super::udp::{PortUseView, UdpSocketView};
 use super::units::{format_age, round1};
 use super::{
-    Finding, FindingId, Mentions, NetnsView, ProcessView, Severity, Target, TargetKind, pct,
+    Evidence, Finding, Mentions, NetnsView, ProcessView, Severity, Target, TargetKind, pct,
     process_subject,
 };
 use crate::model::{NetnsSnapshot, Snapshot, TcpState};
@@ -113,32 +117,24 @@ impl About<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one argument per field of the finding
+/// A finding of this namespace; its id is its evidence's.
 fn finding(
     scope: &Scope<'_>,
-    id: FindingId,
     severity: Severity,
     about: About<'_>,
     subject: String,
     summary: String,
-    evidence: Value,
+    evidence: Evidence,
     remedy: String,
 ) -> Finding {
-    let evidence = match evidence {
-        Value::Object(map) => map.into_iter().collect(),
-        other => BTreeMap::from([("value".to_owned(), other)]),
-    };
-    let (target, mentions) = about.place(&scope.view.id);
-    Finding {
-        id,
+    Finding::new(
         severity,
-        target,
-        mentions,
+        about.place(&scope.view.id),
         subject,
         summary,
         evidence,
         remedy,
-    }
+    )
 }
 
 fn rate_text(r: Option<f64>) -> String {
@@ -167,10 +163,27 @@ fn drops_rose(l: &ListenerView) -> bool {
     l.drops_per_s.is_some_and(|r| r > 0.0)
 }
 
+/// The severity a value earns against a warning and a critical threshold.
+fn level<T: PartialOrd + Copy>(value: T, warn: T, crit: T) -> Option<Severity> {
+    if value >= crit {
+        Some(Severity::Critical)
+    } else if value >= warn {
+        Some(Severity::Warning)
+    } else {
+        None
+    }
+}
+
+/// `accept-queue-full` (critical) past `fill_crit` or when the listener's drops rose in the
+/// window; `accept-queue-high` (warning) from `fill_warn` with something queued.
 fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
-    let (id, severity) = match l.fill_level? {
-        Severity::Critical => (FindingId::AcceptQueueFull, Severity::Critical),
-        _ => (FindingId::AcceptQueueHigh, Severity::Warning),
+    let t = scope.t;
+    let severity = if l.fill_pct > t.fill_crit || drops_rose(l) {
+        Severity::Critical
+    } else if l.accept_queue > 0 && l.fill_pct >= t.fill_warn {
+        Severity::Warning
+    } else {
+        return None;
     };
     let sys = &scope.view.sysctl;
     let state = if l.full {
@@ -231,17 +244,26 @@ fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
     } else {
         remedy.push_str(" Unix clients block in connect() (or get EAGAIN) while it is full.");
     }
-    let evidence = json!({
-        "proto": l.proto.name(), "local": l.local, "accept_queue": l.accept_queue,
-        "backlog": l.backlog, "fill_pct": round1(l.fill_pct),
-        "full": l.full, "drops_total": l.drops_total, "drops_per_s": l.drops_per_s,
-        "owners": l.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
-        "somaxconn": somaxconn, "tcp_abort_on_overflow": sys.tcp_abort_on_overflow,
-        "tcp_syncookies": sys.tcp_syncookies,
-    });
+    let evidence = ev::AcceptQueue {
+        proto: l.proto,
+        local: l.local.clone(),
+        accept_queue: l.accept_queue,
+        backlog: l.backlog,
+        fill_pct: round1(l.fill_pct),
+        full: l.full,
+        drops_total: l.drops_total,
+        drops_per_s: l.drops_per_s,
+        owners: l.owners.clone(),
+        somaxconn,
+        tcp_abort_on_overflow: sys.tcp_abort_on_overflow,
+        tcp_syncookies: sys.tcp_syncookies,
+    };
+    let evidence = match severity {
+        Severity::Critical => Evidence::AcceptQueueFull(evidence),
+        _ => Evidence::AcceptQueueHigh(evidence),
+    };
     Some(finding(
         scope,
-        id,
         severity,
         About::Listener(l),
         l.subject(),
@@ -266,14 +288,17 @@ fn syn_queue_listener(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         l.syn_recv
     );
     let remedy = syn_remedy(sys.tcp_syncookies, sys.tcp_max_syn_backlog);
-    let evidence = json!({
-        "local": l.local, "syn_recv": l.syn_recv, "backlog": l.backlog,
-        "fill_pct": round1(fill),
-        "tcp_syncookies": sys.tcp_syncookies, "tcp_max_syn_backlog": sys.tcp_max_syn_backlog,
-    });
+    let evidence =
+        Evidence::SynQueuePressure(ev::SynQueuePressure::Listener(ev::SynQueueListener {
+            local: l.local.clone(),
+            syn_recv: l.syn_recv,
+            backlog: l.backlog,
+            fill_pct: round1(fill),
+            tcp_syncookies: sys.tcp_syncookies,
+            tcp_max_syn_backlog: sys.tcp_max_syn_backlog,
+        }));
     Some(finding(
         scope,
-        FindingId::SynQueuePressure,
         Severity::Warning,
         About::Listener(l),
         l.subject(),
@@ -316,14 +341,15 @@ fn abandoned(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
          accept loop; see the accept-queue findings for this listener.",
         owner_text(l)
     );
-    let evidence = json!({
-        "local": l.local, "unaccepted_close_wait": l.unaccepted_close_wait,
-        "unaccepted_established": l.unaccepted_established, "accept_queue": l.accept_queue,
-        "backlog": l.backlog,
+    let evidence = Evidence::AbandonedInAcceptQueue(ev::Abandoned {
+        local: l.local.clone(),
+        unaccepted_close_wait: l.unaccepted_close_wait,
+        unaccepted_established: l.unaccepted_established,
+        accept_queue: l.accept_queue,
+        backlog: l.backlog,
     });
     Some(finding(
         scope,
-        FindingId::AbandonedInAcceptQueue,
         Severity::Warning,
         About::Listener(l),
         l.subject(),
@@ -391,18 +417,23 @@ fn listen_drops(scope: &Scope<'_>) -> Option<Finding> {
          and the backlog to raise."
             .to_owned()
     };
-    let evidence = json!({
-        "ListenOverflows_per_s": overflows, "ListenDrops_per_s": drops,
-        "ListenOverflows_total": counter_total(v, "ListenOverflows"),
-        "ListenDrops_total": counter_total(v, "ListenDrops"),
-        "listeners": dropping.iter().map(|l| json!({
-            "local": l.local, "drops_per_s": l.drops_per_s, "drops_total": l.drops_total,
-            "owners": l.owners.iter().map(|o| json!({"pid": o.pid, "comm": o.comm})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
+    let evidence = Evidence::ListenDrops(ev::ListenDrops {
+        listen_overflows_per_s: overflows,
+        listen_drops_per_s: drops,
+        listen_overflows_total: counter_total(v, "ListenOverflows"),
+        listen_drops_total: counter_total(v, "ListenDrops"),
+        listeners: dropping
+            .iter()
+            .map(|l| ev::DroppingListener {
+                local: l.local.clone(),
+                drops_per_s: l.drops_per_s,
+                drops_total: l.drops_total,
+                owners: l.owners.clone(),
+            })
+            .collect(),
     });
     Some(finding(
         scope,
-        FindingId::ListenDrops,
         severity,
         About::Listeners(&dropping),
         subject,
@@ -425,14 +456,16 @@ fn syn_queue_counters(scope: &Scope<'_>) -> Option<Finding> {
         rate_text(cookies)
     );
     let sys = &v.sysctl;
-    let evidence = json!({
-        "TCPReqQFullDrop_per_s": full_drop, "TCPReqQFullDoCookies_per_s": cookies,
-        "tcp_syncookies": sys.tcp_syncookies, "tcp_max_syn_backlog": sys.tcp_max_syn_backlog,
-    });
+    let evidence =
+        Evidence::SynQueuePressure(ev::SynQueuePressure::Counters(ev::SynQueueCounters {
+            req_q_full_drop_per_s: full_drop,
+            req_q_full_do_cookies_per_s: cookies,
+            tcp_syncookies: sys.tcp_syncookies,
+            tcp_max_syn_backlog: sys.tcp_max_syn_backlog,
+        }));
     let remedy = syn_remedy(sys.tcp_syncookies, sys.tcp_max_syn_backlog);
     Some(finding(
         scope,
-        FindingId::SynQueuePressure,
         Severity::Warning,
         About::Netns,
         format!("netns {}", v.label),
@@ -442,8 +475,15 @@ fn syn_queue_counters(scope: &Scope<'_>) -> Option<Finding> {
     ))
 }
 
+/// `close-wait-leak`: warning from `close_wait_warn` sockets, critical from `close_wait_crit`
+/// or when the count grew in the window.
 fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
-    let severity = p.close_wait_level?;
+    let t = scope.t;
+    let grew = p.close_wait_growth_per_min.is_some_and(|g| g > 0.0);
+    let severity = match level(p.close_wait, t.close_wait_warn, t.close_wait_crit)? {
+        Severity::Warning if grew => Severity::Critical,
+        judged => judged,
+    };
     let read_eof = p.close_wait.saturating_sub(p.close_wait_unread);
     let growth = p.close_wait_growth_per_min.map_or_else(
         || "growth unknown (one sample)".to_owned(),
@@ -484,16 +524,19 @@ fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
             " It holds {fds} descriptors ({pct:.0} % of its limit)."
         );
     }
-    let evidence = json!({
-        "pid": p.pid, "comm": p.comm, "close_wait": p.close_wait,
-        "close_wait_unread": p.close_wait_unread, "close_wait_read_eof": read_eof,
-        "close_wait_oldest_s": p.close_wait_oldest_s,
-        "close_wait_growth_per_min": p.close_wait_growth_per_min,
-        "fds": p.fds, "fd_limit": p.fd_limit.and_then(|l| l.soft),
+    let evidence = Evidence::CloseWaitLeak(ev::CloseWaitLeak {
+        pid: p.pid,
+        comm: p.comm.clone(),
+        close_wait: p.close_wait,
+        close_wait_unread: p.close_wait_unread,
+        close_wait_read_eof: read_eof,
+        close_wait_oldest_s: p.close_wait_oldest_s,
+        close_wait_growth_per_min: p.close_wait_growth_per_min,
+        fds: p.fds,
+        fd_limit: p.fd_limit.and_then(|l| l.soft),
     });
     Some(finding(
         scope,
-        FindingId::CloseWaitLeak,
         severity,
         About::Process(&p.comm, p.pid),
         process_subject(&p.comm, p.pid),
@@ -505,10 +548,10 @@ fn close_wait_leak(scope: &Scope<'_>, p: &ProcessView) -> Option<Finding> {
 
 /// How the collision's remedy frees the ports now: the `sockscope kill` dry run for its
 /// holders, or a restart when none is visible.
-fn kill_command(owners: &[(u32, String)], client: std::net::IpAddr) -> String {
+fn kill_command(owners: &[Owner], client: std::net::IpAddr) -> String {
     match owners {
         [] => "restarting the process that holds them".to_owned(),
-        [(pid, _)] => format!(
+        [Owner { pid, .. }] => format!(
             "`sockscope kill --pid {pid} --peer {client}` (a dry run; --yes destroys them, \
              without a restart)"
         ),
@@ -517,7 +560,7 @@ fn kill_command(owners: &[(u32, String)], client: std::net::IpAddr) -> String {
              --yes destroys them, without a restart)",
             several
                 .iter()
-                .map(|(pid, _)| pid.to_string())
+                .map(|o| o.pid.to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -537,29 +580,29 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
     } else {
         Severity::Warning
     };
-    let owners: Vec<(u32, String)> = m
+    let owners: Vec<Owner> = m
         .owners
         .iter()
-        .map(|&pid| {
-            (
-                pid,
-                scope
-                    .last
-                    .process(pid)
-                    .map_or_else(|| "?".to_owned(), |p| p.comm.clone()),
-            )
+        .map(|&pid| Owner {
+            pid,
+            comm: scope
+                .last
+                .process(pid)
+                .map_or_else(|| "?".to_owned(), |p| p.comm.clone()),
         })
         .collect();
     let subject = match owners.as_slice() {
-        [(pid, comm)] => process_subject(comm, *pid),
+        [o] => process_subject(&o.comm, o.pid),
         [] => format!("server {}", m.server),
-        [(pid, comm), rest @ ..] => {
-            format!("{} and {} more", process_subject(comm, *pid), rest.len())
-        }
+        [o, rest @ ..] => format!(
+            "{} and {} more",
+            process_subject(&o.comm, o.pid),
+            rest.len()
+        ),
     };
     let holders = owners
         .iter()
-        .map(|(pid, comm)| format!("{comm} (pid {pid})"))
+        .map(|o| format!("{} (pid {})", o.comm, o.pid))
         .collect::<Vec<_>>()
         .join(", ");
     let mut summary = format!(
@@ -590,16 +633,18 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
          wider.",
         m.client, m.server
     );
-    let evidence = json!({
-        "client": m.client.to_string(), "server": m.server.to_string(), "mined_ports": m.ports,
-        "range_size": m.range_size, "pct_of_range": round1(share),
-        "ip_local_port_range": [lo, hi],
-        "owners": owners.iter().map(|(pid, comm)| json!({"pid": pid, "comm": comm})).collect::<Vec<_>>(),
-        "challenge_acks_per_s": challenged,
+    let evidence = Evidence::EphemeralPortCollision(ev::PortCollision {
+        client: m.client,
+        server: m.server,
+        mined_ports: m.ports,
+        range_size: m.range_size,
+        pct_of_range: round1(share),
+        ip_local_port_range: (lo, hi),
+        owners: owners.clone(),
+        challenge_acks_per_s: challenged,
     });
     Some(finding(
         scope,
-        FindingId::EphemeralPortCollision,
         severity,
         About::Destination(
             TargetKind::Destination {
@@ -607,15 +652,15 @@ fn collision(scope: &Scope<'_>, m: &MinedPorts) -> Option<Finding> {
                 remote: m.server.to_string(),
                 local: Some(m.client.to_string()),
                 pid: match owners.as_slice() {
-                    [(pid, _)] => Some(*pid),
+                    [o] => Some(o.pid),
                     _ => None,
                 },
             },
             Mentions {
                 ports: vec![m.server.port()],
                 paths: Vec::new(),
-                comms: owners.iter().map(|(_, c)| c.clone()).collect(),
-                pids: owners.iter().map(|&(pid, _)| pid).collect(),
+                comms: owners.iter().map(|o| o.comm.clone()).collect(),
+                pids: owners.iter().map(|o| o.pid).collect(),
             },
         ),
         subject,
@@ -631,10 +676,10 @@ fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
         .iter()
         .chain(&v.other_processes)
         .filter_map(|p| {
-            let severity = p.fd_level?;
             let fds = p.fds?;
             let soft = p.fd_limit?.soft?;
             let use_pct = pct(fds, soft.max(1));
+            let severity = level(use_pct, scope.t.fd_warn, scope.t.fd_crit)?;
             let hard = p.fd_limit.and_then(|l| l.hard);
             let summary =
                 format!("{fds} of {soft} descriptors open ({use_pct:.0} % of RLIMIT_NOFILE)");
@@ -656,13 +701,17 @@ fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
                  ulimit -n before it starts; the hard limit is {}).",
                 hard.map_or_else(|| "unlimited".to_owned(), |h| h.to_string())
             );
-            let evidence = json!({
-                "pid": p.pid, "comm": p.comm, "fds": fds, "fd_limit": soft, "fd_limit_hard": hard,
-                "fd_use_pct": round1(use_pct), "close_wait": close_wait,
+            let evidence = Evidence::FdExhaustion(ev::FdExhaustion {
+                pid: p.pid,
+                comm: p.comm.clone(),
+                fds,
+                fd_limit: soft,
+                fd_limit_hard: hard,
+                fd_use_pct: round1(use_pct),
+                close_wait,
             });
             Some(finding(
                 scope,
-                FindingId::FdExhaustion,
                 severity,
                 About::Process(&p.comm, p.pid),
                 process_subject(&p.comm, p.pid),
@@ -694,13 +743,15 @@ fn orphan_pressure(scope: &Scope<'_>) -> Option<Finding> {
          connections its peer does not close.",
         sysctl_text(v.sysctl.tcp_fin_timeout)
     );
-    let evidence = json!({
-        "orphans": orphans, "fin_wait2": fin_wait2, "tcp_max_orphans": max,
-        "pct": round1(share), "tcp_fin_timeout": v.sysctl.tcp_fin_timeout,
+    let evidence = Evidence::OrphanPressure(ev::OrphanPressure {
+        orphans,
+        fin_wait2,
+        tcp_max_orphans: max,
+        pct: round1(share),
+        tcp_fin_timeout: v.sysctl.tcp_fin_timeout,
     });
     Some(finding(
         scope,
-        FindingId::OrphanPressure,
         Severity::Warning,
         About::Netns,
         format!("netns {}", v.label),
@@ -723,12 +774,6 @@ fn holders_text(hs: &[Holder]) -> String {
         .map(|h| format!("{} (pid {})", h.comm, h.pid))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn holders_json(hs: &[Holder]) -> Vec<Value> {
-    hs.iter()
-        .map(|h| json!({"pid": h.pid, "comm": h.comm}))
-        .collect()
 }
 
 fn half_open(scope: &Scope<'_>, h: &HalfOpen) -> Option<Finding> {
@@ -790,14 +835,19 @@ fn half_open(scope: &Scope<'_>, h: &HalfOpen) -> Option<Finding> {
             sysctl_text(sys.tcp_synack_retries)
         )
     };
-    let evidence = json!({
-        "local": l.local, "requests_retransmitted": h.requests,
-        "max_synack_retransmissions": h.max_retrans, "accept_queue": l.accept_queue,
-        "backlog": l.backlog, "full": l.full, "listen_overflows_per_s": overflowing,
-        "visible_clients": h.clients, "client_bytes_unacknowledged": h.client_bytes,
-        "client_processes": holders_json(&h.client_processes),
-        "tcp_synack_retries": sys.tcp_synack_retries,
-        "tcp_abort_on_overflow": sys.tcp_abort_on_overflow,
+    let evidence = Evidence::HalfOpenHandshakes(ev::HalfOpenHandshakes {
+        local: l.local.clone(),
+        requests_retransmitted: h.requests,
+        max_synack_retransmissions: h.max_retrans,
+        accept_queue: l.accept_queue,
+        backlog: l.backlog,
+        full: l.full,
+        listen_overflows_per_s: overflowing,
+        visible_clients: h.clients,
+        client_bytes_unacknowledged: h.client_bytes,
+        client_processes: h.client_processes.clone(),
+        tcp_synack_retries: sys.tcp_synack_retries,
+        tcp_abort_on_overflow: sys.tcp_abort_on_overflow,
     });
     let mut about = Mentions::listener(l);
     about.pids.extend(h.client_processes.iter().map(|p| p.pid));
@@ -806,7 +856,6 @@ fn half_open(scope: &Scope<'_>, h: &HalfOpen) -> Option<Finding> {
         .extend(h.client_processes.iter().map(|p| p.comm.clone()));
     Some(finding(
         scope,
-        FindingId::HalfOpenHandshakes,
         severity,
         About::ListenerAnd(l, about),
         l.subject(),
@@ -886,18 +935,21 @@ fn connect_stall(scope: &Scope<'_>, c: &Connecting) -> Finding {
             sysctl_text(sys.tcp_syn_retries)
         ),
     };
-    let evidence = json!({
-        "remote": c.remote.to_string(), "local_address": c.local_ip.to_string(),
-        "sockets": c.sockets, "max_syn_retransmissions": c.max_retries,
-        "next_retry_ms": (c.next_retry_ms != u32::MAX).then_some(c.next_retry_ms),
-        "pid": c.holder.as_ref().map(|h| h.pid), "comm": c.holder.as_ref().map(|h| &h.comm),
-        "listener": listener.map(|l| l.local.clone()), "listener_full": listener.map(|l| l.full),
-        "tcp_syn_retries": sys.tcp_syn_retries,
+    let evidence = Evidence::ConnectStall(ev::ConnectStall {
+        remote: c.remote,
+        local_address: c.local_ip,
+        sockets: c.sockets,
+        max_syn_retransmissions: c.max_retries,
+        next_retry_ms: (c.next_retry_ms != u32::MAX).then_some(c.next_retry_ms),
+        pid: c.holder.as_ref().map(|h| h.pid),
+        comm: c.holder.as_ref().map(|h| h.comm.clone()),
+        listener: listener.map(|l| l.local.clone()),
+        listener_full: listener.map(|l| l.full),
+        tcp_syn_retries: sys.tcp_syn_retries,
     });
     let (kind, mentions) = destination(c.holder.as_ref(), c.remote, Some(c.local_ip.to_string()));
     finding(
         scope,
-        FindingId::ConnectStall,
         Severity::Warning,
         About::Destination(kind, mentions),
         destination_subject(c.holder.as_ref(), c.remote),
@@ -931,15 +983,17 @@ fn receive_stall(scope: &Scope<'_>, r: &ReceiveStall) -> Finding {
          thread dump), and give its reads and writes timeouts.",
         r.holder.pid
     );
-    let evidence = json!({
-        "pid": r.holder.pid, "comm": r.holder.comm, "sockets": r.sockets,
-        "unread_bytes": r.bytes, "largest_unread": r.largest,
-        "peers": r.peers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "judged_over_window": r.over_window,
+    let evidence = Evidence::ReceiveQueueStall(ev::ReceiveQueueStall {
+        pid: r.holder.pid,
+        comm: r.holder.comm.clone(),
+        sockets: r.sockets,
+        unread_bytes: r.bytes,
+        largest_unread: r.largest,
+        peers: r.peers.clone(),
+        judged_over_window: r.over_window,
     });
     finding(
         scope,
-        FindingId::ReceiveQueueStall,
         Severity::Warning,
         About::Process(&r.holder.comm, r.holder.pid),
         process_subject(&r.holder.comm, r.holder.pid),
@@ -1016,14 +1070,18 @@ fn send_stall(scope: &Scope<'_>, s: &SendStall) -> Finding {
             holder_text(s.holder.as_ref())
         )
     };
-    let evidence = json!({
-        "remote": s.remote.to_string(), "sockets": s.sockets, "unacknowledged_bytes": s.bytes,
-        "zero_window": s.zero_window, "retransmitting": s.retransmitting,
-        "max_retransmissions": s.max_retrans,
-        "pid": s.holder.as_ref().map(|h| h.pid), "comm": s.holder.as_ref().map(|h| &h.comm),
-        "peer_processes": s.peer.as_ref().map(|p| holders_json(&p.holders)),
-        "peer_not_reading": s.peer.as_ref().map(|p| p.unread),
-        "peer_half_open": s.peer.as_ref().map(|p| p.half_open),
+    let evidence = Evidence::SendQueueStall(ev::SendQueueStall {
+        remote: s.remote,
+        sockets: s.sockets,
+        unacknowledged_bytes: s.bytes,
+        zero_window: s.zero_window,
+        retransmitting: s.retransmitting,
+        max_retransmissions: s.max_retrans,
+        pid: s.holder.as_ref().map(|h| h.pid),
+        comm: s.holder.as_ref().map(|h| h.comm.clone()),
+        peer_processes: s.peer.as_ref().map(|p| p.holders.clone()),
+        peer_not_reading: s.peer.as_ref().map(|p| p.unread),
+        peer_half_open: s.peer.as_ref().map(|p| p.half_open),
     });
     let (kind, mut mentions) = destination(s.holder.as_ref(), s.remote, None);
     if let Some(p) = &s.peer {
@@ -1034,7 +1092,6 @@ fn send_stall(scope: &Scope<'_>, s: &SendStall) -> Finding {
     }
     finding(
         scope,
-        FindingId::SendQueueStall,
         Severity::Warning,
         About::Destination(kind, mentions),
         destination_subject(s.holder.as_ref(), s.remote),
@@ -1139,19 +1196,21 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
         ),
         [] => Ok(()),
     };
-    let evidence = json!({
-        "pid": h.pid, "comm": h.comm, "sockets": g.sockets,
-        "peers": g.peers.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "locals": g.locals.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "idle_ms": g.idle_ms, "keepalive": g.keepalive,
-        "peer_netns": g.peer_netns,
-        "tcp_keepalive_time": sys.tcp_keepalive_time,
-        "tcp_keepalive_intvl": sys.tcp_keepalive_intvl,
-        "tcp_keepalive_probes": sys.tcp_keepalive_probes,
+    let evidence = Evidence::PeerGone(ev::PeerGone {
+        pid: h.pid,
+        comm: h.comm.clone(),
+        sockets: g.sockets,
+        peers: g.peers.clone(),
+        locals: g.locals.clone(),
+        idle_ms: g.idle_ms,
+        keepalive: g.keepalive,
+        peer_netns: g.peer_netns.clone(),
+        tcp_keepalive_time: sys.tcp_keepalive_time,
+        tcp_keepalive_intvl: sys.tcp_keepalive_intvl,
+        tcp_keepalive_probes: sys.tcp_keepalive_probes,
     });
     finding(
         scope,
-        FindingId::PeerGone,
         Severity::Warning,
         About::Process(&h.comm, h.pid),
         process_subject(&h.comm, h.pid),
@@ -1161,7 +1220,7 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     )
 }
 
-fn owners_text(owners: &[super::Owner]) -> String {
+fn owners_text(owners: &[Owner]) -> String {
     match owners {
         [] => "the owning process (not visible: run as root to see it)".to_owned(),
         [o] => format!("{} (pid {})", o.comm, o.pid),
@@ -1174,20 +1233,21 @@ fn owners_text(owners: &[super::Owner]) -> String {
     }
 }
 
-fn owners_json(owners: &[super::Owner]) -> Vec<Value> {
-    owners
-        .iter()
-        .map(|o| json!({"pid": o.pid, "comm": o.comm}))
-        .collect()
-}
-
 /// A receive buffer at least this full (memory charged against its size, %) is full for
 /// the next datagram: the kernel drops when the charge would pass the buffer.
 const UDP_BUFFER_FULL_PCT: f64 = 90.0;
 
 /// `udp-receive-drops`: one socket's drop counter rose in the window.
+/// Warning when it dropped at all, critical from `udp_drops_crit` per second.
 fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
-    let severity = u.level?;
+    if !u.dropped_in_window() {
+        return None;
+    }
+    let severity = if u.drops_per_s.is_some_and(|r| r >= scope.t.udp_drops_crit) {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
     let dropped = u.drops_in_window.unwrap_or(0);
     let rmem_max = scope.ns.sysctl.rmem_max;
     let rcvbuf_text = u
@@ -1226,15 +1286,20 @@ fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
              more readers with SO_REUSEPORT."
         )
     };
-    let evidence = json!({
-        "local": u.local, "peer": u.peer.map(|p| p.to_string()),
-        "drops_total": u.drops_total, "drops_in_window": u.drops_in_window,
-        "drops_per_s": u.drops_per_s.map(round1),
-        "recv_q": u.recv_q, "rmem_alloc": u.rmem_alloc, "rcvbuf": u.rcvbuf,
-        "buffer_fill_pct": fill.map(round1),
-        "rmem_max": rmem_max, "rmem_default": scope.ns.sysctl.rmem_default,
-        "owners": owners_json(&u.owners),
-    });
+    let evidence = Evidence::UdpReceiveDrops(ev::UdpReceiveDrops::Socket(ev::UdpSocketDrops {
+        local: u.local.clone(),
+        peer: u.peer,
+        drops_total: u.drops_total,
+        drops_in_window: u.drops_in_window,
+        drops_per_s: u.drops_per_s.map(round1),
+        recv_q: u.recv_q,
+        rmem_alloc: u.rmem_alloc,
+        rcvbuf: u.rcvbuf,
+        buffer_fill_pct: fill.map(round1),
+        rmem_max,
+        rmem_default: scope.ns.sysctl.rmem_default,
+        owners: u.owners.clone(),
+    }));
     let mentions = Mentions {
         ports: vec![u.port],
         paths: Vec::new(),
@@ -1243,7 +1308,6 @@ fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
     };
     Some(finding(
         scope,
-        FindingId::UdpReceiveDrops,
         severity,
         About::Socket(
             TargetKind::Socket {
@@ -1267,11 +1331,7 @@ fn udp_namespace_drops(scope: &Scope<'_>) -> Option<Finding> {
         .counter("RcvbufErrors")?
         .rate_per_s
         .filter(|&r| r > 0.0)?;
-    if udp
-        .sockets
-        .iter()
-        .any(|s| s.drops_in_window.is_some_and(|n| n > 0))
-    {
+    if udp.sockets.iter().any(UdpSocketView::dropped_in_window) {
         return None;
     }
     let severity = if rate >= scope.t.udp_drops_crit {
@@ -1294,14 +1354,17 @@ fn udp_namespace_drops(scope: &Scope<'_>) -> Option<Finding> {
         sysctl_text(scope.ns.sysctl.rmem_default),
         sysctl_text(scope.ns.sysctl.rmem_max)
     );
-    let evidence = json!({
-        "rcvbuf_errors_total": total, "rcvbuf_errors_per_s": round1(rate),
-        "udp_sockets": udp.socket_count, "left_out": udp.left_out,
-        "rmem_default": scope.ns.sysctl.rmem_default, "rmem_max": scope.ns.sysctl.rmem_max,
-    });
+    let evidence =
+        Evidence::UdpReceiveDrops(ev::UdpReceiveDrops::Namespace(ev::UdpNamespaceDrops {
+            rcvbuf_errors_total: total,
+            rcvbuf_errors_per_s: round1(rate),
+            udp_sockets: udp.socket_count,
+            left_out: udp.left_out,
+            rmem_default: scope.ns.sysctl.rmem_default,
+            rmem_max: scope.ns.sysctl.rmem_max,
+        }));
     Some(finding(
         scope,
-        FindingId::UdpReceiveDrops,
         severity,
         About::Netns,
         format!("network namespace {}", scope.view.label),
@@ -1314,7 +1377,10 @@ fn udp_namespace_drops(scope: &Scope<'_>) -> Option<Finding> {
 /// `ephemeral-port-exhaustion`: one local address uses most of the usable range towards
 /// one destination.
 fn exhaustion(scope: &Scope<'_>, u: &PortUseView) -> Option<Finding> {
-    let severity = u.level?;
+    if u.range_size == 0 {
+        return None;
+    }
+    let severity = level(u.pct_of_range, scope.t.port_use_warn, scope.t.port_use_crit)?;
     let tw_reuse = scope.ns.sysctl.tcp_tw_reuse;
     let (lo, hi) = scope.ns.sysctl.ip_local_port_range.unwrap_or((0, 0));
     let by_state = u
@@ -1352,14 +1418,17 @@ fn exhaustion(scope: &Scope<'_>, u: &PortUseView) -> Option<Finding> {
         );
     }
     remedy.push('.');
-    let evidence = json!({
-        "local": u.local.to_string(), "remote": u.remote.to_string(), "ports_in_use": u.ports,
-        "range_size": u.range_size, "pct_of_range": round1(u.pct_of_range),
-        "states": u.states.0.iter().map(|(s, &n)| (s.key(), json!(n))).collect::<serde_json::Map<_, _>>(),
-        "ip_local_port_range": [lo, hi],
-        "ip_local_reserved_ports": scope.ns.sysctl.ip_local_reserved_ports,
-        "tcp_tw_reuse": tw_reuse,
-        "owners": owners_json(&u.owners),
+    let evidence = Evidence::EphemeralPortExhaustion(ev::PortExhaustion {
+        local: u.local,
+        remote: u.remote,
+        ports_in_use: u.ports,
+        range_size: u.range_size,
+        pct_of_range: round1(u.pct_of_range),
+        states: u.states.0.iter().map(|(s, &n)| (s.key(), n)).collect(),
+        ip_local_port_range: (lo, hi),
+        ip_local_reserved_ports: scope.ns.sysctl.ip_local_reserved_ports.clone(),
+        tcp_tw_reuse: tw_reuse,
+        owners: u.owners.clone(),
     });
     let subject = match u.owners.as_slice() {
         [o] => format!("{} → {}", process_subject(&o.comm, o.pid), u.remote),
@@ -1367,7 +1436,6 @@ fn exhaustion(scope: &Scope<'_>, u: &PortUseView) -> Option<Finding> {
     };
     Some(finding(
         scope,
-        FindingId::EphemeralPortExhaustion,
         severity,
         About::Destination(
             TargetKind::Destination {

@@ -137,11 +137,11 @@ fn evidence_and_remedies_are_specific() {
         .iter()
         .find(|f| f.id == "close-wait-leak")
         .expect("a leak");
-    assert_eq!(leak.evidence["close_wait"], 200);
-    assert_eq!(
-        leak.evidence["close_wait_unread"], 200,
-        "the lab's server never reads"
-    );
+    let Evidence::CloseWaitLeak(e) = &leak.evidence else {
+        panic!("{leak:?}")
+    };
+    assert_eq!(e.close_wait, 200);
+    assert_eq!(e.close_wait_unread, 200, "the lab's server never reads");
     assert!(
         leak.remedy.contains("never even reads to EOF"),
         "{}",
@@ -152,13 +152,10 @@ fn evidence_and_remedies_are_specific() {
         .iter()
         .find(|f| f.id == "accept-queue-full" && f.subject.starts_with("tcp"))
         .expect("a full listener");
-    assert_eq!(
-        (
-            full.evidence["accept_queue"].clone(),
-            full.evidence["backlog"].clone()
-        ),
-        (9.into(), 8.into())
-    );
+    let Evidence::AcceptQueueFull(e) = &full.evidence else {
+        panic!("{full:?}")
+    };
+    assert_eq!((e.accept_queue, e.backlog), (9, 8));
     assert!(
         full.remedy.contains("tcp_abort_on_overflow is 0"),
         "{}",
@@ -174,8 +171,11 @@ fn evidence_and_remedies_are_specific() {
         .iter()
         .find(|f| f.id == "ephemeral-port-collision")
         .expect("mined");
-    assert_eq!(mined.evidence["mined_ports"], 200);
-    assert_eq!(mined.evidence["server"], "127.0.0.1:5001");
+    let Evidence::EphemeralPortCollision(e) = &mined.evidence else {
+        panic!("{mined:?}")
+    };
+    assert_eq!(e.mined_ports, 200);
+    assert_eq!(e.server.to_string(), "127.0.0.1:5001");
     let ns = &a.netns[0];
     let listener = ns
         .listeners
@@ -306,9 +306,10 @@ fn a_growing_leak_is_critical() {
         .find(|f| f.id == "close-wait-leak")
         .expect("a leak");
     assert_eq!(leak.severity, Severity::Critical);
-    let growth = leak.evidence["close_wait_growth_per_min"]
-        .as_f64()
-        .expect("a growth rate");
+    let Evidence::CloseWaitLeak(e) = &leak.evidence else {
+        panic!("{leak:?}")
+    };
+    let growth = e.close_wait_growth_per_min.expect("a growth rate");
     assert!(
         (2900.0..3100.0).contains(&growth),
         "50 sockets in about 1 s: {growth}"
@@ -450,8 +451,11 @@ fn peers_gone_in_every_sample_are_named_by_process() {
     assert_eq!(f.severity, Severity::Warning);
     assert!(f.is_about_process(&window[1].netns[0].id, pid), "{f:#?}");
     // 40004 was not gone at the window's start: not counted.
-    assert_eq!(f.evidence["sockets"], 3, "{f:#?}");
-    assert_eq!(f.evidence["idle_ms"], 12_000, "{f:#?}");
+    let Evidence::PeerGone(e) = &f.evidence else {
+        panic!("{f:#?}")
+    };
+    assert_eq!(e.sockets, 3, "{f:#?}");
+    assert_eq!(e.idle_ms, Some(12_000), "{f:#?}");
     assert!(
         f.remedy.contains(&format!(
             "sockscope kill --pid {pid} --state established --peer 127.0.0.1:4000"
@@ -484,11 +488,10 @@ fn peers_gone_in_another_namespace_name_it() {
     let found = peer_gone(&window);
     assert_eq!(found.len(), 1, "{found:#?}");
     let f = &found[0];
-    assert_eq!(
-        f.evidence["peer_netns"],
-        serde_json::json!(["blue"]),
-        "{f:#?}"
-    );
+    let Evidence::PeerGone(e) = &f.evidence else {
+        panic!("{f:#?}")
+    };
+    assert_eq!(e.peer_netns, ["blue"], "{f:#?}");
     assert!(
         f.summary
             .contains("whose peers in network namespace 'blue' no longer exist"),
@@ -581,7 +584,10 @@ fn udp_drops_that_rose_are_a_finding_whose_remedy_follows_the_buffer() {
     assert!(
         matches!(&f.target.kind, TargetKind::Socket { proto: Proto::Udp, local } if local == "127.0.0.1:7003")
     );
-    assert_eq!(f.evidence["drops_in_window"], 4990);
+    let Evidence::UdpReceiveDrops(evidence::UdpReceiveDrops::Socket(e)) = &f.evidence else {
+        panic!("{f:?}")
+    };
+    assert_eq!(e.drops_in_window, Some(4990));
     assert!(
         f.remedy.contains("reads more slowly than datagrams arrive"),
         "{}",
@@ -681,5 +687,8 @@ fn ports_in_use_are_judged_against_the_usable_range_at_their_edges() {
     );
     // Ten reserved ports leave 90 usable: 45 is half of them.
     let f = judge_use(45, vec![(40_090, 40_099)]).expect("45 of 90");
-    assert_eq!(f.evidence["range_size"], 90);
+    let Evidence::EphemeralPortExhaustion(e) = &f.evidence else {
+        panic!("{f:?}")
+    };
+    assert_eq!(e.range_size, 90);
 }

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use super::listeners::Owner;
-use super::{CounterView, Severity, Thresholds, level, pct, rate};
+use super::listeners::{ListenerView, Owner, Proto};
+use super::{CounterView, pct, rate};
 use crate::model::{NetnsSnapshot, Snapshot, StateCounts, UdpSocket};
 
 /// The `Udp:` / `Udp6` counters reported with a total and a rate (both families summed).
@@ -21,7 +21,7 @@ pub const UDP_COUNTERS: [&str; 5] = [
     "InCsumErrors",
 ];
 
-/// One UDP socket kept in full, judged over the window.
+/// One UDP socket kept in full, measured over the window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UdpSocketView {
     /// `127.0.0.1:7003`, `[::]:53`.
@@ -39,11 +39,36 @@ pub struct UdpSocketView {
     pub drops_in_window: Option<u64>,
     pub drops_per_s: Option<f64>,
     pub owners: Vec<Owner>,
-    /// The severity of its `udp-receive-drops`, if any.
-    pub level: Option<Severity>,
 }
 
 impl UdpSocketView {
+    /// Whether its drop counter rose in the window.
+    pub fn dropped_in_window(&self) -> bool {
+        self.drops_in_window.is_some_and(|n| n > 0)
+    }
+
+    /// This socket as a row of a listener table, where the dashboard shows it: Recv-Q
+    /// against the receive buffer as a queue against its backlog, the buffer's fill as the
+    /// queue's, its drops as a listener's; full when it dropped in the window.
+    pub fn as_queue(&self) -> ListenerView {
+        ListenerView {
+            proto: Proto::Udp,
+            local: self.local.clone(),
+            port: Some(self.port),
+            inode: self.inode,
+            accept_queue: self.recv_q,
+            backlog: self.rcvbuf.unwrap_or(0),
+            full: self.dropped_in_window(),
+            fill_pct: self.buffer_fill_pct().unwrap_or(0.0),
+            syn_recv: 0,
+            unaccepted_established: 0,
+            unaccepted_close_wait: 0,
+            drops_total: self.drops_total,
+            drops_per_s: self.drops_per_s,
+            owners: self.owners.clone(),
+        }
+    }
+
     /// `udp 127.0.0.1:7003 (udpsink pid 812)`: how a person names this socket.
     pub fn subject(&self) -> String {
         let owners = match self.owners.as_slice() {
@@ -85,7 +110,6 @@ pub(super) fn udp_view(
     before: Option<&NetnsSnapshot>,
     snapshot: &Snapshot,
     window_s: Option<f64>,
-    t: &Thresholds,
 ) -> UdpView {
     let drops_before: HashMap<u64, u32> = before
         .filter(|_| window_s.is_some())
@@ -100,19 +124,11 @@ pub(super) fn udp_view(
     let mut sockets: Vec<UdpSocketView> = ns
         .udp_sockets
         .iter()
-        .map(|s| {
-            socket_view(
-                s,
-                drops_before.get(&s.inode).copied(),
-                snapshot,
-                window_s,
-                t,
-            )
-        })
+        .map(|s| socket_view(s, drops_before.get(&s.inode).copied(), snapshot, window_s))
         .collect();
     sockets.sort_by(|a, b| {
-        b.level
-            .cmp(&a.level)
+        b.dropped_in_window()
+            .cmp(&a.dropped_in_window())
             .then_with(|| b.drops_in_window.cmp(&a.drops_in_window))
             .then_with(|| b.drops_total.cmp(&a.drops_total))
             .then_with(|| a.local.cmp(&b.local))
@@ -142,17 +158,11 @@ fn socket_view(
     drops_before: Option<u32>,
     snapshot: &Snapshot,
     window_s: Option<f64>,
-    t: &Thresholds,
 ) -> UdpSocketView {
     let drops_total = s.drops.map(u64::from);
     let earlier = drops_before.map(u64::from);
     let drops_in_window = earlier.zip(drops_total).and_then(|(a, b)| b.checked_sub(a));
     let drops_per_s = rate(earlier, drops_total, window_s);
-    let level = match (drops_in_window, drops_per_s) {
-        (Some(n), Some(r)) if n > 0 && r >= t.udp_drops_crit => Some(Severity::Critical),
-        (Some(n), _) if n > 0 => Some(Severity::Warning),
-        _ => None,
-    };
     UdpSocketView {
         local: s.local.to_string(),
         port: s.local.port(),
@@ -165,7 +175,6 @@ fn socket_view(
         drops_in_window,
         drops_per_s,
         owners: owners(&s.owners, snapshot),
-        level,
     }
 }
 
@@ -191,16 +200,10 @@ pub struct PortUseView {
     pub range_size: u64,
     pub pct_of_range: f64,
     pub owners: Vec<Owner>,
-    /// The severity of its `ephemeral-port-exhaustion`, if any.
-    pub level: Option<Severity>,
 }
 
 /// The busiest destinations of `ns`, most ports first.
-pub(super) fn port_use_views(
-    ns: &NetnsSnapshot,
-    snapshot: &Snapshot,
-    t: &Thresholds,
-) -> Vec<PortUseView> {
+pub(super) fn port_use_views(ns: &NetnsSnapshot, snapshot: &Snapshot) -> Vec<PortUseView> {
     if ns.port_use.is_empty() {
         return Vec::new();
     }
@@ -223,9 +226,6 @@ pub(super) fn port_use_views(
                 range_size,
                 pct_of_range,
                 owners: owners(&u.owners, snapshot),
-                level: (range_size > 0)
-                    .then(|| level(pct_of_range, t.port_use_warn, t.port_use_crit))
-                    .flatten(),
             }
         })
         .collect();

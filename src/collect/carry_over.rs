@@ -1,30 +1,25 @@
 //! What an incremental refresh keeps from the passes before it, and how it puts it back.
 //!
-//! A [`Collector`](super::Collector) keeps a [`Cache`]: the last process scan and the join
-//! with it, every socket inode of the last full dumps, what only a full dump reads of each
-//! namespace ([`FullDumpOnly`]), and each namespace's SYN_RECV and CLOSE_WAIT sockets as
-//! last read ([`Tracked`]). A pass borrows it as a [`Prior`]; the reads of a pass that are
-//! worth keeping come back as [`KeptReads`], and a cheap read is completed with what was
-//! kept ([`carry_over`], [`FullDumpOnly::complete`]).
+//! A [`Collector`](super::Collector) keeps the last process scan and the join with it, every
+//! socket inode of the last full dumps, what only a full dump reads of each namespace
+//! ([`FullDumpOnly`]), and each namespace's SYN_RECV and CLOSE_WAIT sockets as last read
+//! ([`Tracked`]). A pass borrows that as a [`Prior`]; the reads of a pass that are worth
+//! keeping come back as [`KeptReads`], and a cheap read is completed with what was kept
+//! ([`carry_over`], [`FullDumpOnly::complete`]).
 //!
 //! It decides neither what a pass reads (the [`ReadPlan`](super::read_plan::ReadPlan)'s
 //! job) nor when (the collector's schedule).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::join::Joined;
-use super::netns::NsId;
-use super::owners::Lookout;
-use super::pass::{Dumped, NsDump, Pass};
-use super::procnet::NetTables;
+use super::notes;
+use super::procnet::{NetTables, TableProblem};
 use super::procs::ProcessScan;
-use super::read_plan::NsRead;
-use super::sockets::{FRESH_STATES, InodeMap, Slot};
-use crate::model::{
-    NetnsSnapshot, PeerGone, PortUse, Snapshot, StateCounts, Sysctls, TcpSocket, TcpState,
-};
+use super::sockets::{Dumped, NsDump, Slot};
+use super::vocab::{FRESH_STATES, InodeMap, NsId, NsRead};
+use crate::model::{NetnsSnapshot, PeerGone, PortUse, StateCounts, Sysctls, TcpSocket, TcpState};
 
 /// What a pass may reuse of the passes before it: an incremental collector's memory,
 /// borrowed.
@@ -40,111 +35,6 @@ pub(super) struct Prior<'c> {
     pub(super) tracked: &'c HashMap<NsId, Tracked>,
     pub(super) full_dump_ns: u64,
     pub(super) full_walk_ns: u64,
-}
-
-/// What an incremental collector keeps between refreshes.
-pub(super) struct Cache {
-    procs: ProcessScan,
-    base: InodeMap<Slot>,
-    /// The processes joined with `base`, kept up to date with `procs`.
-    joined: Joined,
-    /// Unowned sockets already looked for, and when the last look was.
-    lookout: Lookout,
-    namespaces: HashMap<NsId, FullDumpOnly>,
-    tracked: HashMap<NsId, Tracked>,
-    /// When the last full dump and the last full walk were, and their CPU time: what the
-    /// collector's schedule goes by.
-    pub(super) full_dump_ns: u64,
-    pub(super) full_walk_ns: u64,
-    pub(super) full_dump_cpu: Duration,
-    pub(super) full_walk_cpu: Duration,
-}
-
-impl Cache {
-    /// A cache about to take in its first pass, taken at `at_ns`.
-    pub(super) fn new(at_ns: u64) -> Cache {
-        Cache {
-            procs: ProcessScan::default(),
-            base: InodeMap::default(),
-            joined: Joined::default(),
-            lookout: Lookout::default(),
-            namespaces: HashMap::new(),
-            tracked: HashMap::new(),
-            full_dump_ns: at_ns,
-            full_walk_ns: at_ns,
-            full_dump_cpu: Duration::ZERO,
-            full_walk_cpu: Duration::ZERO,
-        }
-    }
-
-    /// What a refresh reads from, and the join and lookout it brings up to date.
-    pub(super) fn lend(&mut self) -> (Prior<'_>, &mut Joined, &mut Lookout) {
-        let prior = Prior {
-            procs: &self.procs,
-            base: &self.base,
-            namespaces: &self.namespaces,
-            tracked: &self.tracked,
-            full_dump_ns: self.full_dump_ns,
-            full_walk_ns: self.full_walk_ns,
-        };
-        (prior, &mut self.joined, &mut self.lookout)
-    }
-
-    /// CPU time of the last walks of every namespace's SYN_RECV and CLOSE_WAIT sockets by a
-    /// refresh: each goes over the whole host's table, so they add up.
-    pub(super) fn tracked_walks_cpu(&self) -> Duration {
-        self.tracked.values().filter_map(|t| t.cpu).sum()
-    }
-
-    /// Take in what `pass` read, and give back its snapshot.
-    pub(super) fn keep(&mut self, pass: Pass) -> Snapshot {
-        let plan = pass.plan;
-        let at = pass.snapshot.monotonic_ns;
-        let walk_cpu = pass.scan.walk_cpu;
-        let kept = pass.kept;
-        let base_changed = plan.dump_all || !kept.base.is_empty();
-        if plan.dump_all {
-            self.base = kept.base;
-            self.namespaces = kept.namespaces;
-            self.full_dump_ns = at;
-            self.full_dump_cpu = kept.full_dump_cpu;
-        } else {
-            // Namespaces that appeared since the last full dump were dumped in full now.
-            self.base.extend(kept.base);
-            self.namespaces.extend(kept.namespaces);
-        }
-        if plan.walk_all {
-            self.full_walk_ns = at;
-            self.full_walk_cpu = walk_cpu;
-        }
-        for (id, mut tracked) in kept.tracked {
-            // A full dump says nothing of what a walk alone costs: keep the last figure.
-            if tracked.cpu.is_none() {
-                tracked.cpu = self.tracked.get(&id).and_then(|t| t.cpu);
-            }
-            self.tracked.insert(id, tracked);
-        }
-        // The ports in use were counted by the dump, their owners named only after the join.
-        for (id, full) in &mut self.namespaces {
-            let model_id = id.model_id();
-            if let Some(ns) = pass.snapshot.netns.iter().find(|n| n.id == model_id)
-                && full.port_use.is_empty()
-            {
-                full.port_use.clone_from(&ns.port_use);
-            }
-        }
-        // Forget namespaces that are gone.
-        let live: HashSet<&str> = pass.snapshot.netns.iter().map(|n| n.id.as_str()).collect();
-        self.namespaces
-            .retain(|id, _| live.contains(id.model_id().as_str()));
-        self.tracked
-            .retain(|id, _| live.contains(id.model_id().as_str()));
-        self.procs = pass.scan;
-        if base_changed {
-            self.joined = Joined::rebuild(&mut self.procs.processes, &self.base);
-        }
-        pass.snapshot
-    }
 }
 
 /// The parts of a namespace only a full dump reads.
@@ -164,9 +54,9 @@ pub(super) struct FullDumpOnly {
     sysctl: Sysctls,
     local_addrs: Vec<IpAddr>,
     /// The busiest destinations by ports in use, owners named (filled in after the join).
-    port_use: Vec<PortUse>,
-    /// The notes of the full read of its tables.
-    notes: Vec<String>,
+    pub(super) port_use: Vec<PortUse>,
+    /// What the full read of its tables could not read.
+    problems: Vec<TableProblem>,
 }
 
 impl FullDumpOnly {
@@ -200,7 +90,7 @@ impl FullDumpOnly {
             sysctl: dump.tables.sysctl.clone(),
             local_addrs: dump.tables.local_addrs.clone(),
             port_use: Vec::new(),
-            notes: dump.tables.notes.clone(),
+            problems: dump.tables.problems.clone(),
         }
     }
 
@@ -225,9 +115,9 @@ impl FullDumpOnly {
         snapshot.sysctl = self.sysctl.clone();
         snapshot.local_addrs.clone_from(&self.local_addrs);
         snapshot.port_use.clone_from(&self.port_use);
-        for note in &self.notes {
-            if !notes.contains(note) {
-                notes.push(note.clone());
+        for note in notes::tables(&self.problems) {
+            if !notes.contains(&note) {
+                notes.push(note);
             }
         }
     }
@@ -249,7 +139,7 @@ pub(super) struct Tracked {
     tcp_ext: BTreeMap<String, u64>,
     pub(super) at_ns: u64,
     /// CPU time of the refresh that read them, when it was a refresh (not a full dump).
-    cpu: Option<Duration>,
+    pub(super) cpu: Option<Duration>,
 }
 
 impl Tracked {
@@ -294,12 +184,12 @@ impl Tracked {
 /// What an incremental collector keeps of a pass's socket reads.
 pub(super) struct KeptReads {
     /// Socket inodes of the namespaces dumped in full in this pass.
-    base: InodeMap<Slot>,
-    namespaces: HashMap<NsId, FullDumpOnly>,
+    pub(super) base: InodeMap<Slot>,
+    pub(super) namespaces: HashMap<NsId, FullDumpOnly>,
     /// The namespaces whose SYN_RECV and CLOSE_WAIT sockets were read in this pass.
-    tracked: HashMap<NsId, Tracked>,
+    pub(super) tracked: HashMap<NsId, Tracked>,
     /// CPU time of the full socket dumps of this pass, all namespaces together.
-    full_dump_cpu: Duration,
+    pub(super) full_dump_cpu: Duration,
 }
 
 /// Whether a pass keeps the index of its full dumps for the refreshes after it.

@@ -21,13 +21,24 @@
 //!
 //! Stretching keeps each full part at about 1 % of one core whatever the host's size; the
 //! snapshot's [`Freshness`](crate::model::Freshness) says how old each carried-over part is.
+//!
+//! Between refreshes the collector keeps a [`Cache`]: the last process scan and the join with
+//! it, the unowned sockets already looked for, and what [`carry_over`](super::carry_over)
+//! took of the passes before.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use super::carry_over::{Cache, Keep};
+use super::carry_over::{FullDumpOnly, Keep, Prior, Tracked};
 use super::clock::monotonic_ns;
+use super::join::Joined;
 use super::owner_source::OwnerSource;
+use super::owners::Lookout;
+use super::pass::Pass;
+use super::procs::ProcessScan;
 use super::read_plan::ReadPlan;
+use super::sockets::Slot;
+use super::vocab::{InodeMap, NsId};
 use super::{CollectError, CollectOptions, pass};
 use crate::model::Snapshot;
 
@@ -162,6 +173,111 @@ impl Collector {
         let at = pass.snapshot.monotonic_ns;
         let cache = self.cache.get_or_insert_with(|| Cache::new(at));
         Ok(cache.keep(pass))
+    }
+}
+
+/// What an incremental collector keeps between refreshes.
+struct Cache {
+    procs: ProcessScan,
+    base: InodeMap<Slot>,
+    /// The processes joined with `base`, kept up to date with `procs`.
+    joined: Joined,
+    /// Unowned sockets already looked for, and when the last look was.
+    lookout: Lookout,
+    namespaces: HashMap<NsId, FullDumpOnly>,
+    tracked: HashMap<NsId, Tracked>,
+    /// When the last full dump and the last full walk were, and their CPU time: what the
+    /// collector's schedule goes by.
+    full_dump_ns: u64,
+    full_walk_ns: u64,
+    full_dump_cpu: Duration,
+    full_walk_cpu: Duration,
+}
+
+impl Cache {
+    /// A cache about to take in its first pass, taken at `at_ns`.
+    fn new(at_ns: u64) -> Cache {
+        Cache {
+            procs: ProcessScan::default(),
+            base: InodeMap::default(),
+            joined: Joined::default(),
+            lookout: Lookout::default(),
+            namespaces: HashMap::new(),
+            tracked: HashMap::new(),
+            full_dump_ns: at_ns,
+            full_walk_ns: at_ns,
+            full_dump_cpu: Duration::ZERO,
+            full_walk_cpu: Duration::ZERO,
+        }
+    }
+
+    /// What a refresh reads from, and the join and lookout it brings up to date.
+    fn lend(&mut self) -> (Prior<'_>, &mut Joined, &mut Lookout) {
+        let prior = Prior {
+            procs: &self.procs,
+            base: &self.base,
+            namespaces: &self.namespaces,
+            tracked: &self.tracked,
+            full_dump_ns: self.full_dump_ns,
+            full_walk_ns: self.full_walk_ns,
+        };
+        (prior, &mut self.joined, &mut self.lookout)
+    }
+
+    /// CPU time of the last walks of every namespace's SYN_RECV and CLOSE_WAIT sockets by a
+    /// refresh: each goes over the whole host's table, so they add up.
+    fn tracked_walks_cpu(&self) -> Duration {
+        self.tracked.values().filter_map(|t| t.cpu).sum()
+    }
+
+    /// Take in what `pass` read, and give back its snapshot.
+    fn keep(&mut self, pass: Pass) -> Snapshot {
+        let plan = pass.plan;
+        let at = pass.snapshot.monotonic_ns;
+        let walk_cpu = pass.scan.walk_cpu;
+        let kept = pass.kept;
+        let base_changed = plan.dump_all || !kept.base.is_empty();
+        if plan.dump_all {
+            self.base = kept.base;
+            self.namespaces = kept.namespaces;
+            self.full_dump_ns = at;
+            self.full_dump_cpu = kept.full_dump_cpu;
+        } else {
+            // Namespaces that appeared since the last full dump were dumped in full now.
+            self.base.extend(kept.base);
+            self.namespaces.extend(kept.namespaces);
+        }
+        if plan.walk_all {
+            self.full_walk_ns = at;
+            self.full_walk_cpu = walk_cpu;
+        }
+        for (id, mut tracked) in kept.tracked {
+            // A full dump says nothing of what a walk alone costs: keep the last figure.
+            if tracked.cpu.is_none() {
+                tracked.cpu = self.tracked.get(&id).and_then(|t| t.cpu);
+            }
+            self.tracked.insert(id, tracked);
+        }
+        // The ports in use were counted by the dump, their owners named only after the join.
+        for (id, full) in &mut self.namespaces {
+            let model_id = id.model_id();
+            if let Some(ns) = pass.snapshot.netns.iter().find(|n| n.id == model_id)
+                && full.port_use.is_empty()
+            {
+                full.port_use.clone_from(&ns.port_use);
+            }
+        }
+        // Forget namespaces that are gone.
+        let live: HashSet<&str> = pass.snapshot.netns.iter().map(|n| n.id.as_str()).collect();
+        self.namespaces
+            .retain(|id, _| live.contains(id.model_id().as_str()));
+        self.tracked
+            .retain(|id, _| live.contains(id.model_id().as_str()));
+        self.procs = pass.scan;
+        if base_changed {
+            self.joined = Joined::rebuild(&mut self.procs.processes, &self.base);
+        }
+        pass.snapshot
     }
 }
 

@@ -25,9 +25,9 @@
 //! - the peer address belongs to two or more scanned namespaces (the same private address
 //!   in two containers): which one the client was in cannot be told;
 //! - some scanned namespace tracks connections (`nf_conntrack_count` above 0, see
-//!   [`procnet::tracks_connections`]): NAT may have rewritten the connection on its way (a
-//!   published container port), and then the client's 4-tuple does not reverse the
-//!   server's. A host where nothing tracks connections rewrites no address with netfilter
+//!   [`procnet::tracks_connections`](super::procnet::tracks_connections)): NAT may have
+//!   rewritten the connection on its way (a published container port), and then the
+//!   client's 4-tuple does not reverse the server's. A host where nothing tracks connections rewrites no address with netfilter
 //!   (eBPF programs that rewrite addresses are not seen);
 //! - the lookup failed, or the candidate was past the bound.
 //!
@@ -40,9 +40,9 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use super::netlink::{DiagSocket, Extensions, LookupOutcome, NetlinkError, StateMask};
-use super::netns::{self, NsId, Target};
-use super::pass::Dumped;
-use super::sockets::{Sockets, plain, plain_ip};
+use super::netns::{self, Target};
+use super::sockets::{Dumped, Sockets};
+use super::vocab::{NsId, plain, plain_ip};
 use crate::model::{PeerGone, TcpState};
 
 /// Who holds an address among the scanned namespaces.

@@ -14,8 +14,9 @@
 use std::collections::HashMap;
 
 use super::procs::{ProcessScan, ScannedProcess};
-use super::slot_index::{Cursor, MergedCursor, MergedIndex, SlotIndex};
-use super::sockets::{FRESH_STATES, InodeMap, Slot, Sockets};
+use super::sockets::slot_index::{Cursor, MergedCursor, MergedIndex, SlotIndex};
+use super::sockets::{Slot, Sockets};
+use super::vocab::{FRESH_STATES, InodeMap};
 use crate::model::{Process, StateCounts, TcpState};
 
 /// Socket inode -> the namespace (position in the dumps) and slot it was found in.

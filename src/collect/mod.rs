@@ -8,23 +8,33 @@
 //! could not be read.
 //!
 //! This module owns the public face ([`collect`], [`CollectOptions`], [`CollectError`]);
-//! the work is done by, from the top:
+//! the work is done in three layers, each importing only the ones below it (no import cycle;
+//! a test in `tests.rs` reads the readers' sources to keep it so). The engine, from the top:
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | `collector` | [`Collector`]: the schedule of full and cheap reads |
+//! | `collector` | [`Collector`]: the schedule of full and cheap reads, and what it keeps between refreshes |
 //! | `pass` | one pass: its steps, in order, and the threads they run on |
 //! | `read_plan` | what a pass reads: all processes or the changed ones, each namespace in full or in its cheap states |
 //! | `carry_over` | what a refresh keeps from the passes before it, and how it puts it back |
 //! | `owner_source` | where a pass reads the owners of sockets: the /proc walk or the BPF iterator (`--owners`) |
 //! | `owners` | the second looks for owners: of listeners and CLOSE_WAIT sockets a refresh left unowned, and of sockets of the scanned namespaces held from other namespaces |
-//! | `notes` | the wording of every note a pass adds |
-//! | [`kill`] | `sockscope kill`: a process's sockets selected by their exact identity, and destroyed |
-//! | `clock` | the wall, monotonic and thread-CPU clocks |
-//! | `sockets`, `join` | one namespace's sockets, and their join with processes by inode |
 //! | `cross_peers` | the other end of a connection from another scanned namespace, looked for there |
+//! | `join` | sockets joined with processes by inode |
+//! | `notes` | the wording of every note, from the typed problems the readers return |
+//! | [`kill`] | `sockscope kill`: a process's sockets selected by their exact identity, and destroyed |
+//!
+//! The readers, which keep no state between refreshes and never import the engine:
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | `sockets` | one namespace's read: its counters, then its sockets (what is kept, the peer check, the port tally, the index by inode) |
 //! | [`netlink`], [`procs`], [`procnet`], [`netns`] | sock_diag, /proc/PID, /proc/net and /proc/sys, network namespaces |
 //! | [`bpf`] | every process's socket descriptors from the kernel in one read (a BPF iterator) |
+//!
+//! Below them all, importing nothing of `collect/`: `vocab` (namespace ids, what pass 1 saw
+//! of a process, inode maps and their hasher, plain addresses, how deep a dump reads) and
+//! `clock` (the wall, monotonic and thread-CPU clocks).
 
 pub mod bpf;
 mod carry_over;
@@ -42,12 +52,12 @@ mod pass;
 pub mod procnet;
 pub mod procs;
 mod read_plan;
-mod slot_index;
 mod sockets;
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests;
+mod vocab;
 
 use std::path::PathBuf;
 
@@ -56,8 +66,9 @@ pub use collector::{Collector, Refresh};
 use netlink::NetlinkError;
 use netns::EnterError;
 pub use netns::runtime::RuntimeRoots;
-pub use netns::{NetnsScope, NsId, ResolveError};
+pub use netns::{NetnsScope, ResolveError};
 use read_plan::ReadPlan;
+pub use vocab::NsId;
 
 /// Where and how to collect.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,18 +1,20 @@
 //! The wording of the notes a snapshot carries: what could not be read, and why, for a
-//! person to act on. Every note of `collect/` is worded here, the /proc and namespace
-//! readers' included; what goes wrong is found where it happens, and handed over as a
-//! value.
+//! person to act on. Every note of `collect/` is worded here. What goes wrong is found where
+//! it happens and handed over as a typed problem ([`ScanProblem`] of the /proc walk,
+//! [`TableProblem`] of /proc/net and /proc/sys, [`CatalogProblem`] of the namespace catalog,
+//! [`Lost`] of a namespace not read): the readers word nothing.
 //!
 //! Notes are for people: nothing may parse them (a finding's identity is typed, never a
 //! note's text).
 
 use std::collections::BTreeMap;
-use std::fmt::Display;
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind};
 
-use super::netns::{EnterError, Target};
-use super::pass::Lost;
-use super::procs::ProcessScan;
+use super::netlink::NetlinkError;
+use super::netns::{CatalogProblem, EnterError, Target};
+use super::procnet::TableProblem;
+use super::procs::{ProcessScan, ScanProblem, Unread};
+use super::sockets::Lost;
 use crate::model::FdScan;
 
 /// Namespaces asked for that the caller may not enter: the snapshot covers its own.
@@ -95,7 +97,7 @@ pub(super) fn grouped(per_ns: Vec<(String, Vec<String>)>) -> Vec<String> {
 /// What the /proc walk could not read, with how to see more.
 pub(super) fn scan(scan: &ProcessScan) -> Vec<String> {
     let stats = &scan.stats;
-    let mut notes = scan.notes.clone();
+    let mut notes = scan_problems(&scan.problems);
     if stats.fds_denied > 0 {
         let denied: Vec<String> = scan
             .processes
@@ -132,57 +134,84 @@ pub(super) fn scan(scan: &ProcessScan) -> Vec<String> {
     notes
 }
 
-/// The proc filesystem's root could not be opened: no process is seen.
-pub(super) fn unopened(root: impl Display, err: impl Display) -> String {
-    format!("could not open {root}: {err}")
-}
-
-/// The proc filesystem's root could not be listed to the end.
-pub(super) fn unlisted_processes(root: impl Display, err: impl Display) -> String {
-    format!("could not list every process in {root}: {err}")
-}
-
-/// Why a file of a process did not parse: the `why` of [`unread_of_processes`].
-pub(super) fn unexpected_format(err: &dyn Display) -> String {
-    format!("unexpected format: {err}")
-}
-
-/// One file (`what`) of `n` processes could not be read, for one reason.
-pub(super) fn unread_of_processes(what: &str, n: u64, why: &str) -> String {
-    let whose = if n == 1 {
-        "1 process".to_owned()
-    } else {
-        format!("{n} processes")
-    };
-    format!("could not read {what} of {whose}: {why}")
-}
-
-/// A /proc/net or /proc/sys file could not be read.
-pub(super) fn unread_file(path: &str, err: &std::io::Error) -> String {
-    if err.kind() == ErrorKind::NotFound && path.ends_with("/tcp_max_orphans") {
-        // A host-wide sysctl: the kernel registers it in the initial namespace only.
-        format!("could not read {path}: it exists only in the host's network namespace")
-    } else {
-        format!("could not read {path}: {err}")
+/// The walk's problems: the proc root's first, then one file of some processes for one
+/// reason, by file and reason.
+fn scan_problems(problems: &[ScanProblem]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut unread = Vec::new();
+    for problem in problems {
+        match problem {
+            ScanProblem::RootUnopened { root, err } => notes.push(format!(
+                "could not open {}: {}",
+                root.display(),
+                io::Error::from(*err)
+            )),
+            ScanProblem::RootUnlisted { root, err } => notes.push(format!(
+                "could not list every process in {}: {}",
+                root.display(),
+                io::Error::from(*err)
+            )),
+            ScanProblem::Unread {
+                file,
+                processes,
+                why,
+            } => {
+                let why = match why {
+                    Unread::Io(err) => io::Error::from(*err).to_string(),
+                    Unread::Limits(err) => format!("unexpected format: {err}"),
+                    Unread::Stat(err) => format!("unexpected format: {err}"),
+                };
+                unread.push((*file, why, *processes));
+            }
+        }
     }
+    unread.sort();
+    notes.extend(unread.into_iter().map(|(file, why, n)| {
+        let whose = if n == 1 {
+            "1 process".to_owned()
+        } else {
+            format!("{n} processes")
+        };
+        format!("could not read {file} of {whose}: {why}")
+    }));
+    notes
 }
 
-/// A /proc/net or /proc/sys file was read but did not parse.
-pub(super) fn unparsed_file(path: &str, err: &dyn Display) -> String {
-    format!("could not parse {path}: {err}")
+/// The /proc/net and /proc/sys files of a namespace that could not be read or parsed.
+pub(super) fn tables(problems: &[TableProblem]) -> Vec<String> {
+    problems
+        .iter()
+        .map(|problem| match problem {
+            TableProblem::Unread { path, err }
+                if err.kind() == ErrorKind::NotFound && path.ends_with("/tcp_max_orphans") =>
+            {
+                // A host-wide sysctl: the kernel registers it in the initial namespace only.
+                format!("could not read {path}: it exists only in the host's network namespace")
+            }
+            TableProblem::Unread { path, err } => format!("could not read {path}: {err}"),
+            TableProblem::Unparsed { path, err } => format!("could not parse {path}: {err}"),
+            TableProblem::MissingSection { path, section } => {
+                format!("{path} has no {section} section")
+            }
+        })
+        .collect()
 }
 
-/// A /proc/net counters file lacks a section (`Tcp`, `TcpExt`).
-pub(super) fn missing_section(path: &str, section: &str) -> String {
-    format!("{path} has no {section} section")
+/// What could not be read while finding the namespaces.
+pub(super) fn catalog(problems: &[CatalogProblem]) -> Vec<String> {
+    problems
+        .iter()
+        .map(|problem| match problem {
+            CatalogProblem::NamesUnlisted { dir, err } => format!(
+                "could not list {}: {err}; namespaces are not named",
+                dir.display()
+            ),
+        })
+        .collect()
 }
 
-/// The directory of `ip netns` names could not be listed.
-pub(super) fn unlisted_names(dir: impl Display, err: &std::io::Error) -> String {
-    format!("could not list {dir}: {err}; namespaces are not named")
-}
-
-pub(super) fn udp_refused(why: &str) -> String {
+/// The kernel refused to dump the UDP sockets.
+pub(super) fn udp_refused(why: &NetlinkError) -> String {
     format!("UDP sockets not read (is the udp_diag module available?): {why}")
 }
 
@@ -235,6 +264,84 @@ pub(super) fn not_looked_elsewhere(unowned: usize, unwalked: usize, looked_for: 
     )
 }
 
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use rustix::io::Errno;
+
+    use super::*;
+    use crate::collect::procnet::parse;
+    use crate::collect::procs::LimitsError;
+
+    #[test]
+    fn the_walks_problems_are_worded_root_first_then_by_file_and_reason() {
+        let root = PathBuf::from("/nonexistent/proc");
+        let limits = Unread::Limits(LimitsError::Missing);
+        let problems = [
+            ScanProblem::Unread {
+                file: "/proc/PID/limits",
+                processes: 1,
+                why: limits,
+            },
+            ScanProblem::Unread {
+                file: "/proc/PID/fd",
+                processes: 3,
+                why: Unread::Io(Errno::IO),
+            },
+            ScanProblem::RootUnlisted {
+                root,
+                err: Errno::IO,
+            },
+        ];
+        let notes = scan_problems(&problems);
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert!(notes[0].starts_with("could not list every process in /nonexistent/proc: "));
+        assert!(
+            notes[1].starts_with("could not read /proc/PID/fd of 3 processes: "),
+            "{notes:?}"
+        );
+        assert!(
+            notes[2].starts_with("could not read /proc/PID/limits of 1 process: unexpected format"),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_or_missing_file_is_worded_with_its_path() {
+        let unparsed = parse::parse_snmp("TcpExt: A B\nTcpExt: 1\n").expect_err("malformed");
+        let problems = [
+            TableProblem::Unparsed {
+                path: "/x/netstat".into(),
+                err: unparsed,
+            },
+            TableProblem::Unread {
+                path: "/x/sockstat".into(),
+                err: Arc::new(std::io::Error::from(ErrorKind::NotFound)),
+            },
+            TableProblem::Unread {
+                path: "/proc/sys/net/ipv4/tcp_max_orphans".into(),
+                err: Arc::new(std::io::Error::from(ErrorKind::NotFound)),
+            },
+            TableProblem::MissingSection {
+                path: "/x/snmp".into(),
+                section: "Tcp",
+            },
+        ];
+        assert_eq!(
+            tables(&problems),
+            [
+                "could not parse /x/netstat: line 2: section TcpExt has 2 names but 1 values",
+                "could not read /x/sockstat: entity not found",
+                "could not read /proc/sys/net/ipv4/tcp_max_orphans: it exists only in the \
+                 host's network namespace",
+                "/x/snmp has no Tcp section",
+            ]
+        );
+    }
+}
+
 /// The owners of sockets were read by the BPF iterator.
 pub(super) fn owners_from_iterator() -> String {
     "socket owners read by the BPF iterator (iter/task_file), in one pass over every \
@@ -255,7 +362,7 @@ pub(super) fn owners_walked_after(why: &str) -> String {
 }
 
 /// The iterator did not load: the /proc walk instead.
-pub(super) fn owners_walked_unloaded(why: &dyn Display) -> String {
+pub(super) fn owners_walked_unloaded(why: &dyn std::fmt::Display) -> String {
     format!("socket owners read by the /proc walk, not the BPF iterator: {why}")
 }
 

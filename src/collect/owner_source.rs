@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::bpf::{LoadError, SocketIterator};
 use super::clock::thread_cpu_of;
 use super::notes;
-use super::procs::SocketsOfEach;
+use super::vocab::SocketsOfEach;
 use super::{CollectError, Owners};
 
 /// What one readlinkat of the /proc walk costs, about (measured on the project's test machine):

@@ -23,10 +23,10 @@ use std::time::Duration;
 use super::carry_over::Prior;
 use super::clock::thread_cpu_of;
 use super::join::Joined;
-use super::netns::NsId;
 use super::notes;
 use super::procs::{self, ProcessScan, ScannedProcess};
-use super::sockets::{InodeSet, Sockets};
+use super::sockets::Sockets;
+use super::vocab::{InodeSet, NsId};
 use crate::model::{FdScan, TcpState};
 
 /// Sockets an incremental refresh found with no owner, each looked for once. Between full

@@ -22,19 +22,19 @@
 //! [`carry_over`](super::carry_over)'s; the notes are worded in [`notes`]. A pass owns the
 //! order of the reads and the threads they run on.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::carry_over::{FullDumpOnly, Keep, KeptReads, Prior, Tracked, carry_over};
 use super::cross_peers;
 use super::join::{self, Joined, SocketIndex};
 use super::netlink::NetlinkError;
-use super::netns::{self, Catalog, EnterError, NetnsScope, NsId, Target};
+use super::netns::{self, Catalog, EnterError, NetnsScope, Target};
 use super::owner_source::OwnerSource;
 use super::owners::{self, Lookout, OwnerSearch};
-use super::procnet::{self, NetTables};
 use super::procs::{self, ProcessScan};
-use super::read_plan::{NsRead, ReadPlan};
-use super::sockets::{self, InodeMap, PortUseSampled, Sockets};
+use super::read_plan::{self, ReadPlan};
+use super::sockets::{self, Dumped, Lost, NsDump, PortUseSampled, Sockets};
+use super::vocab::{InodeMap, NsId, NsRead};
 use super::{CollectError, CollectOptions, clock, notes};
 use crate::model::{Freshness, Host, NetnsSnapshot, PortUse, Process, Snapshot};
 
@@ -46,61 +46,17 @@ pub(super) struct Pass {
     pub(super) kept: KeptReads,
 }
 
-/// One namespace's dump, read from a thread inside it.
-pub(super) struct NsDump {
-    /// What was read, settled.
-    pub(super) read: NsRead,
-    pub(super) sockets: Sockets,
-    pub(super) tables: NetTables,
-    /// CPU time the dump took on its thread.
-    pub(super) cpu: Duration,
-    /// Whether the namespace tracks connections (may NAT them), read by a full dump when
-    /// other namespaces are scanned too ([`cross_peers`]).
-    pub(super) tracks_connections: bool,
-}
-
-/// The counters are read just before the sockets, and `sockets::dump` dumps the listeners
-/// first: a listener's drop counter and ListenDrops are then read within moments.
-/// `last` is the namespace's last read of its SYN_RECV and CLOSE_WAIT sockets;
-/// `others_scanned`, whether other namespaces are dumped in this pass too.
+/// Read the namespace the calling thread is in ([`sockets::read_namespace`]). `last` is the
+/// namespace's last read of its SYN_RECV and CLOSE_WAIT sockets, by which a read that is
+/// not full is settled; `others_scanned`, whether other namespaces are dumped in this pass
+/// too.
 fn dump_here(
     read: NsRead,
     last: Option<&Tracked>,
     others_scanned: bool,
 ) -> Result<NsDump, NetlinkError> {
-    let (dumped, cpu) = clock::thread_cpu_of(|| {
-        let (tables, read) = if read.is_full() {
-            (procnet::read_net_tables(), read)
-        } else {
-            let tables = procnet::read_counters();
-            let read = read.settle(last, &tables);
-            (tables, read)
-        };
-        // `sockstat`'s `inuse` counts IPv4 sockets only; `CurrEstab` adds the connected ones
-        // of both families. A rough upper bound is all the hint needs to be.
-        let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
-        let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
-        let usable = tables.sysctl.usable_ports();
-        let bound_inactive = tables.bound_inactive_possible();
-        sockets::dump(
-            read,
-            hint,
-            bound_inactive,
-            &tables.local_addrs,
-            usable,
-            others_scanned,
-        )
-        .map(|sockets| (read, sockets, tables))
-    });
-    let (read, sockets, tables) = dumped?;
-    let cross = others_scanned && read.is_full();
-    Ok(NsDump {
-        read,
-        sockets,
-        tables,
-        cpu,
-        tracks_connections: cross && procnet::tracks_connections(),
-    })
+    let settle = |read, tables: &_| read_plan::settle(read, last, tables);
+    sockets::read_namespace(read, settle, others_scanned)
 }
 
 /// One pass. With `prior` (and the join kept with it), an incremental one: `plan` says
@@ -126,7 +82,7 @@ pub(super) fn run(
         &opts.runtimes,
         inspected.seen(),
     );
-    let mut notes = catalog.notes.clone();
+    let mut notes = notes::catalog(&catalog.problems);
     let (own, foreign) =
         targets(opts, &catalog, &mut notes).inspect_err(|_| finish_early(early.take()))?;
     let others_scanned = usize::from(own.is_some()) + foreign.len() > 1;
@@ -395,9 +351,6 @@ impl Elsewhere<'_> {
     }
 }
 
-/// A namespace, and its dump.
-pub(super) type Dumped = (Target, NsDump);
-
 /// The process scan, and every namespace's dump or why it is missing: what walking the
 /// descriptors and dumping the namespaces at once brings back.
 struct ScanAndDumps {
@@ -540,12 +493,6 @@ fn targets(
     Ok((own, targets))
 }
 
-/// Why a namespace is missing from a snapshot.
-pub(super) enum Lost {
-    Enter(EnterError),
-    Netlink(NetlinkError),
-}
-
 /// A namespace's part of the snapshot, and its notes. A fresh dump is completed with what
 /// the last full one read (`prior`).
 ///
@@ -562,7 +509,7 @@ fn netns_snapshot(
         tables,
         ..
     } = dump;
-    let mut notes = tables.notes;
+    let mut notes = notes::tables(&tables.problems);
     if let Some(why) = &sockets.udp_refused {
         notes.push(notes::udp_refused(why));
     }

@@ -1,17 +1,17 @@
 //! What a pass reads: every process's descriptors or only those that changed, and of each
 //! network namespace every socket or only the cheap states. [`ReadPlan`] is decided once
 //! per pass (by [`collect`](super::collect), or by a [`Collector`](super::Collector)'s
-//! schedule); [`NsRead`] is what it says of one namespace, which the dump of that
-//! namespace settles and records.
+//! schedule); [`NsRead`] is what it says of one namespace, which [`settle`] settles once
+//! that namespace's counters are read.
 //!
 //! It decides from what earlier passes read, and how long ago; it reads nothing itself.
 
 use std::time::Duration;
 
 use super::carry_over::{Prior, Tracked};
-use super::netns::NsId;
 use super::procnet::NetTables;
 use super::procs::ProcessScan;
+use super::vocab::{NsId, NsRead};
 
 /// What one pass reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,36 +69,12 @@ impl ReadPlan {
     }
 }
 
-/// What a pass reads of one namespace's sockets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum NsRead {
-    /// Every TCP socket and every unix socket, with sysctls and local addresses: what a
-    /// report needs to agree with `ss` on every count.
-    Full,
-    /// The cheap states: TCP and unix listeners and the counters, with the SYN_RECV and
-    /// CLOSE_WAIT sockets.
-    Fresh,
-    /// As [`NsRead::Fresh`], unless no TCP counter of the namespace moved since its
-    /// SYN_RECV and CLOSE_WAIT sockets were last read: then as [`NsRead::Listeners`].
-    /// Settled once the counters are read ([`NsRead::settle`]); unsettled, it reads them.
-    FreshIfMoved,
-    /// TCP and unix listeners and the counters; the SYN_RECV and CLOSE_WAIT sockets of the
-    /// last read carried over.
-    Listeners,
-}
-
-impl NsRead {
-    pub(super) fn is_full(self) -> bool {
-        self == NsRead::Full
-    }
-
-    /// What is read, once the namespace's counters (`tables`) are in, given the last read
-    /// of its SYN_RECV and CLOSE_WAIT sockets: with none to carry over, they are read.
-    pub(super) fn settle(self, last: Option<&Tracked>, tables: &NetTables) -> NsRead {
-        match (self, last) {
-            (NsRead::FreshIfMoved, Some(last)) if last.still_holds(tables) => NsRead::Listeners,
-            (NsRead::FreshIfMoved, _) | (NsRead::Listeners, None) => NsRead::Fresh,
-            (read, _) => read,
-        }
+/// What is read of a namespace (`read`), once its counters (`tables`) are in, given the last
+/// read of its SYN_RECV and CLOSE_WAIT sockets: with none to carry over, they are read.
+pub(super) fn settle(read: NsRead, last: Option<&Tracked>, tables: &NetTables) -> NsRead {
+    match (read, last) {
+        (NsRead::FreshIfMoved, Some(last)) if last.still_holds(tables) => NsRead::Listeners,
+        (NsRead::FreshIfMoved, _) | (NsRead::Listeners, None) => NsRead::Fresh,
+        (read, _) => read,
     }
 }

@@ -5,7 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use super::netns::{NsId, may_enter_others};
+use super::netns::may_enter_others;
+use super::vocab::NsId;
 use crate::testing::skip_or_fail;
 
 /// Whether this process may enter other namespaces (CAP_SYS_ADMIN); where it may not, the test

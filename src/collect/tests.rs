@@ -467,8 +467,10 @@ fn a_connection_whose_peer_is_gone_is_confirmed_by_a_second_full_dump_only() {
             .expect("a window")
             .findings
             .iter()
-            .filter(|f| f.id == crate::analyze::FindingId::PeerGone)
-            .filter_map(|f| f.evidence["sockets"].as_u64())
+            .filter_map(|f| match &f.evidence {
+                crate::analyze::Evidence::PeerGone(e) => Some(e.sockets),
+                _ => None,
+            })
             .collect()
     };
     let pid = helper.pid();
@@ -650,4 +652,259 @@ fn a_bound_inactive_socket_is_counted_and_without_one_the_pass_may_leave_the_bin
     }
     let snapshot = collect(&in_holder(&holder)).expect("a pass");
     assert_eq!(snapshot.netns[0].tcp_states.get(TcpState::BoundInactive), 0);
+}
+
+/// Readers below the engine (STYLE.md, habit 19): the code that reads the kernel imports the
+/// vocabulary, the model and the readers below it, never the engine that runs it (a pass,
+/// its plan, the carry-over, the owner search, the peers across namespaces, the join, the
+/// notes, the public face in `mod.rs`). Read from the sources, as `use` lines and paths.
+mod layers {
+    use std::path::{Path, PathBuf};
+
+    /// Each reader, and what of `collect/` it may import besides its own submodules.
+    const READERS: &[(&str, &[&str])] = &[
+        ("netlink", &[]),
+        ("procnet", &[]),
+        ("netns", &["vocab"]),
+        ("procs", &["vocab", "clock"]),
+        ("bpf", &["vocab"]),
+        (
+            "sockets",
+            &["vocab", "clock", "netlink", "procnet", "netns"],
+        ),
+    ];
+
+    /// Modules every part of `collect/` may build on: they import nothing of it.
+    const LEAVES: &[&str] = &["vocab", "clock"];
+
+    fn collect_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/collect")
+    }
+
+    /// The source files of module `name` of `collect/` (a file, or a directory of them),
+    /// tests left out, each with its module path inside `collect/`.
+    fn files_of(name: &str) -> Vec<(Vec<String>, String)> {
+        let file = collect_dir().join(format!("{name}.rs"));
+        if file.is_file() {
+            let src = std::fs::read_to_string(&file).expect("read source");
+            return vec![(vec![name.to_owned()], src)];
+        }
+        let mut out = Vec::new();
+        let mut dirs = vec![(collect_dir().join(name), vec![name.to_owned()])];
+        while let Some((dir, module)) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("list sources") {
+                let path = entry.expect("entry").path();
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .expect("utf-8 name")
+                    .to_owned();
+                let mut here = module.clone();
+                if path.is_dir() {
+                    here.push(stem);
+                    dirs.push((path, here));
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs")
+                    || ["tests", "test_support"].contains(&stem.as_str())
+                {
+                    continue;
+                }
+                if stem != "mod" {
+                    here.push(stem);
+                }
+                let src = std::fs::read_to_string(&path).expect("read source");
+                out.push((here, src));
+            }
+        }
+        assert!(!out.is_empty(), "no sources for {name}");
+        out
+    }
+
+    /// Where `src`, the source of module `module` of `collect/`, reaches into the crate: each
+    /// path resolved from the crate's root (`collect::vocab::NsId`, `model::TcpState`).
+    /// Comments and the unit tests at the end are left out.
+    fn imports(module: &[String], src: &str) -> Vec<Vec<String>> {
+        let src = match src.find("#[cfg(test)]\nmod tests") {
+            Some(at) => &src[..at],
+            None => src,
+        };
+        let code: String = src
+            .lines()
+            .map(|l| l.find("//").map_or(l, |at| &l[..at]))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut paths = Vec::new();
+        // `use` trees, braces expanded.
+        let mut rest = code.as_str();
+        while let Some(at) = find_word(rest, "use ") {
+            let tree = &rest[at + 4..];
+            let end = tree.find(';').expect("a use ends with ;");
+            let tree: String = tree[..end].chars().filter(|c| !c.is_whitespace()).collect();
+            paths.extend(expand(&tree));
+            rest = &rest[at + 4 + end..];
+        }
+        // Paths written out in the code.
+        for head in ["super::", "self::", "crate::"] {
+            let mut rest = code.as_str();
+            while let Some(at) = find_word(rest, head) {
+                let path: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                if !path.ends_with("::") {
+                    paths.push(path.clone());
+                }
+                rest = &rest[at + path.len().max(1)..];
+            }
+        }
+        let mut resolved: Vec<Vec<String>> = paths
+            .into_iter()
+            .filter_map(|p| resolve(module, &p))
+            .collect();
+        resolved.sort();
+        resolved.dedup();
+        resolved
+    }
+
+    /// `word` in `s` where no identifier character comes right before it.
+    fn find_word(s: &str, word: &str) -> Option<usize> {
+        let mut from = 0;
+        while let Some(at) = s[from..].find(word) {
+            let at = from + at;
+            let before = s[..at].chars().next_back();
+            if before.is_none_or(|c| !(c.is_alphanumeric() || c == '_')) {
+                return Some(at);
+            }
+            from = at + word.len();
+        }
+        None
+    }
+
+    /// `a::{b::c, d}` -> `a::b::c`, `a::d`.
+    fn expand(tree: &str) -> Vec<String> {
+        let Some(open) = tree.find('{') else {
+            return vec![tree.to_owned()];
+        };
+        let head = &tree[..open];
+        let body = &tree[open + 1..tree.rfind('}').expect("closing brace")];
+        let mut parts = Vec::new();
+        let (mut depth, mut current) = (0, String::new());
+        for c in body.chars() {
+            match c {
+                ',' if depth == 0 => parts.push(std::mem::take(&mut current)),
+                '{' => {
+                    depth += 1;
+                    current.push(c);
+                }
+                '}' => {
+                    depth -= 1;
+                    current.push(c);
+                }
+                _ => current.push(c),
+            }
+        }
+        parts.push(current);
+        parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .flat_map(|p| expand(&format!("{head}{p}")))
+            .collect()
+    }
+
+    /// `path`, written in module `module` of `collect/`, from the crate's root; `None` for a
+    /// path outside the crate (`std::`, a dependency).
+    fn resolve(module: &[String], path: &str) -> Option<Vec<String>> {
+        let mut segments = path.split("::").filter(|s| !s.is_empty()).peekable();
+        let mut at: Vec<String> = match segments.peek() {
+            Some(&"crate") => {
+                segments.next();
+                Vec::new()
+            }
+            Some(&("super" | "self")) => {
+                let mut at = vec!["collect".to_owned()];
+                at.extend(module.iter().cloned());
+                at
+            }
+            _ => return None,
+        };
+        while let Some(&s) = segments.peek() {
+            match s {
+                "super" => at.pop(),
+                "self" => None,
+                _ => break,
+            };
+            segments.next();
+        }
+        at.extend(segments.map(str::to_owned));
+        Some(at)
+    }
+
+    /// What module `module` of `collect/` imports that it may not: anything of the crate
+    /// but the model, `collect/`'s root, and any module of `collect/` but its own and
+    /// `allowed`.
+    fn forbidden(module: &[String], src: &str, allowed: &[&str]) -> Vec<String> {
+        imports(module, src)
+            .into_iter()
+            .filter(|path| match path.first().map(String::as_str) {
+                Some("model") => false,
+                Some("collect") => path
+                    .get(1)
+                    .is_none_or(|m| *m != module[0] && !allowed.contains(&m.as_str())),
+                _ => true,
+            })
+            .map(|path| path.join("::"))
+            .collect()
+    }
+
+    #[test]
+    fn readers_import_only_the_vocabulary_the_model_and_the_readers_below_them() {
+        for &(reader, allowed) in READERS {
+            let mut seen = Vec::new();
+            for (module, src) in files_of(reader) {
+                let wrong = forbidden(&module, &src, allowed);
+                assert!(
+                    wrong.is_empty(),
+                    "{} imports {wrong:?}: a reader builds on {allowed:?} and the model only",
+                    module.join("/")
+                );
+                seen.extend(imports(&module, &src));
+            }
+            // The check sees what it checks: every reader names the model, or (the BPF
+            // iterator's, which reads nothing the model holds) the vocabulary.
+            let names = |p: &Vec<String>| {
+                p[0] == "model" || (p[0] == "collect" && p.get(1).is_some_and(|m| m == "vocab"))
+            };
+            assert!(
+                seen.iter().any(names),
+                "{reader}: no import of the model found, is the source read at all?"
+            );
+        }
+        for leaf in LEAVES {
+            for (module, src) in files_of(leaf) {
+                let wrong = forbidden(&module, &src, &[]);
+                assert!(wrong.is_empty(), "{leaf} imports {wrong:?}: it is a leaf");
+            }
+        }
+    }
+
+    #[test]
+    fn an_import_of_the_engine_is_caught_however_it_is_written() {
+        let module = ["sockets".to_owned(), "keep".to_owned()];
+        let src = "use super::super::pass::Lost;\n\
+                   use crate::collect::{owners, vocab::NsId};\n\
+                   use crate::model::TcpState;\n\
+                   // use super::super::notes;\n\
+                   fn f() { super::super::carry_over::Keep::Nothing; }\n\
+                   use super::slot_index::Slot;\n";
+        let wrong = forbidden(&module, src, &["vocab"]);
+        assert_eq!(
+            wrong,
+            [
+                "collect::carry_over::Keep::Nothing",
+                "collect::owners",
+                "collect::pass::Lost",
+            ]
+        );
+    }
 }

@@ -97,11 +97,14 @@ pub fn escape_analysis(a: &mut Analysis) {
         fix(&mut f.remedy);
         f.mentions.paths.iter_mut().for_each(fix);
         f.mentions.comms.iter_mut().for_each(fix);
-        f.evidence.values_mut().for_each(escape_json);
+        // The evidence is typed and stays exact: a face that writes it as text escapes each
+        // of its strings with [`escape_json`].
     }
 }
 
-fn escape_json(v: &mut serde_json::Value) {
+/// Escape, in place, every string of a JSON value: for a face that writes a finding's
+/// evidence, serialised, as text.
+pub fn escape_json(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::String(s) => {
             if let Cow::Owned(e) = escape(s) {

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::analyze::units::round1;
 use crate::analyze::{
-    Analysis, CounterView, Finding, FindingId, ListenerView, NetnsView, Owner, ProcessView, Target,
-    TargetKind,
+    Analysis, CounterView, Evidence, Finding, FindingId, ListenerView, NetnsView, Owner,
+    ProcessView, Target, TargetKind,
 };
 use crate::model::{ContainerInfo, Sysctls};
 
@@ -182,7 +182,7 @@ pub struct FindingDto {
     pub target: TargetDto,
     pub subject: String,
     pub summary: String,
-    pub evidence: BTreeMap<String, serde_json::Value>,
+    pub evidence: Evidence,
     pub remedy: String,
 }
 

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::analyze::units::format_age;
-use crate::model::kill::{Holder, Outcome, Selected, Selection};
+use crate::model::kill::{Holder, KillFilter, Outcome, Selected, Selection};
 use crate::present::escape::escape;
 
 pub const SCHEMA: &str = "sockscope.kill.v1";
@@ -49,6 +49,49 @@ pub fn who(selection: &Selection) -> String {
 
 fn sockets_word(n: usize) -> &'static str {
     if n == 1 { "socket" } else { "sockets" }
+}
+
+/// `leaky (pid 812) holds no CLOSE_WAIT TCP socket on port 80 in network namespace host;
+/// nothing to destroy`: why `kill` selected nothing, in the filter's own words.
+pub fn nothing_selected(filter: &KillFilter, selection: &Selection) -> String {
+    let states: Vec<&str> = filter.states.iter().map(|s| s.name()).collect();
+    let mut what = format!("{} TCP socket", states.join(" or "));
+    if let Some(port) = filter.port {
+        let _ = write!(what, " on port {port}");
+    }
+    if let Some(peer) = filter.peer {
+        let _ = match peer.port {
+            Some(port) => write!(
+                what,
+                " with peer {}",
+                std::net::SocketAddr::new(peer.ip, port)
+            ),
+            None => write!(what, " with peer {}", peer.ip),
+        };
+    }
+    let labels: Vec<String> = selection
+        .namespaces
+        .iter()
+        .map(|ns| escape(&ns.label).into_owned())
+        .collect();
+    let place = if labels.is_empty() {
+        "in any network namespace".to_owned()
+    } else {
+        format!("in network namespace {}", labels.join(", "))
+    };
+    format!(
+        "{} holds no {what} {place}; nothing to destroy",
+        who(selection)
+    )
+}
+
+/// The dashboard's answer when the process it was asked about holds no CLOSE_WAIT socket
+/// any more.
+pub fn nothing_left_line(selection: &Selection) -> String {
+    format!(
+        "{} holds no CLOSE_WAIT socket now: nothing destroyed",
+        who(selection)
+    )
 }
 
 /// The last line of a dry run: `would destroy N sockets held by COMM (pid PID)`.

@@ -1,13 +1,18 @@
-//! Faces: each renders an [`crate::analyze::Analysis`] and derives nothing new.
+//! Faces: each renders an [`crate::analyze::Analysis`] and derives nothing new — the text
+//! and JSON report, `check`, the Prometheus exposition (which `serve` answers scrapes with),
+//! the dashboard — or writes what the binary hands it: the snapshots of `record`, the
+//! selection of `kill`.
 //!
 //! Report renderers take `&mut impl Write` so tests capture their output; the dashboard
 //! ([`tui`]) draws frames that tests capture with ratatui's `TestBackend`. None reads the
-//! kernel.
+//! kernel: the live sources they are handed do.
 
 pub mod check;
 pub mod escape;
 pub mod json;
 pub mod kill;
+pub mod prometheus;
+pub mod record;
 pub mod serve;
 pub mod text;
 pub mod tui;

@@ -156,20 +156,7 @@ fn fcgiwrap_behind_nginx_fills_and_is_abandoned() {
         "",
     );
     let url = format!("http://{web_local}/slow.cgi");
-    let mut args = vec![
-        "-s",
-        "-o",
-        "/dev/null",
-        "--max-time",
-        "6",
-        "--parallel",
-        "--parallel-immediate",
-        "--parallel-max",
-        "30",
-    ];
-    let urls = vec![url.as_str(); 30];
-    args.extend(urls);
-    let _curl = servers::client(&ns, test, "curl", "curl", &args);
+    let _curl = servers::curl_parallel(&ns, test, &url, 30, 6);
 
     let report = report_until(
         &ns,
@@ -224,19 +211,7 @@ fn nginx_with_both_workers_stopped_is_named() {
         stop(worker);
     }
     let url = format!("http://{local}/");
-    let mut args = vec![
-        "-s",
-        "-o",
-        "/dev/null",
-        "--max-time",
-        "40",
-        "--parallel",
-        "--parallel-immediate",
-        "--parallel-max",
-        "60",
-    ];
-    args.extend(vec![url.as_str(); 60]);
-    let _curl = servers::client(&ns, test, "curl", "curl", &args);
+    let _curl = servers::curl_parallel(&ns, test, &url, 60, 40);
 
     let report = report_until(&ns, "accept-queue-full on nginx's listener", |r| {
         names_listener(r, "accept-queue-full", local)
@@ -287,20 +262,8 @@ fn haproxy_names_the_stopped_backend_not_itself() {
     for &worker in &stopped.workers {
         stop(worker);
     }
-    let url = "http://127.0.0.1:8000/";
-    let mut args = vec![
-        "-s",
-        "-o",
-        "/dev/null",
-        "--max-time",
-        "40",
-        "--parallel",
-        "--parallel-immediate",
-        "--parallel-max",
-        "80",
-    ];
-    args.extend(vec![url; 80]);
-    let _curl = servers::client(&ns, test, "curl", "curl", &args);
+    let url = "http://127.0.0.1:8000/".to_owned();
+    let _curl = servers::curl_parallel(&ns, test, &url, 80, 40);
 
     let report = report_until(&ns, "accept-queue-full on the stopped backend", |r| {
         names_listener(r, "accept-queue-full", bad)

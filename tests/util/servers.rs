@@ -391,3 +391,21 @@ pub fn client(ns: &Netns, test: &str, what: &str, program: &str, args: &[&str]) 
     let args: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
     Tree::start(ns, test, what, program, move |_| args)
 }
+
+/// One curl inside `ns` fetching `url` `count` times at once (`--parallel-immediate`: every
+/// connection opened at the start), each giving up after `max_time_s`; stopped on drop.
+pub fn curl_parallel(ns: &Netns, test: &str, url: &str, count: usize, max_time_s: u32) -> Tree {
+    let mut args = vec![
+        "-s".to_owned(),
+        "-o".to_owned(),
+        "/dev/null".to_owned(),
+        "--max-time".to_owned(),
+        max_time_s.to_string(),
+        "--parallel".to_owned(),
+        "--parallel-immediate".to_owned(),
+        "--parallel-max".to_owned(),
+        count.to_string(),
+    ];
+    args.extend(std::iter::repeat_n(url.to_owned(), count));
+    Tree::start(ns, test, "curl", "curl", move |_| args)
+}

@@ -1,6 +1,8 @@
 //! The records `bpf/task_sockets.bpf.c` writes, parsed: a pure function over the bytes read
 //! from the iterator, so that the format has fixture tests without a kernel.
 
+use super::super::vocab::SocketsOfEach;
+
 /// One record: `u32 pid, u32 fd, u64 inode`, in host byte order.
 pub const RECORD_LEN: usize = 16;
 
@@ -8,7 +10,7 @@ pub const RECORD_LEN: usize = 16;
 /// in descriptor order (as `/proc/PID/fd` lists them), duplicates kept.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SocketsByPid {
-    pub processes: Vec<(u32, Vec<u64>)>,
+    pub processes: SocketsOfEach,
     /// Socket descriptors in all.
     pub records: u64,
 }

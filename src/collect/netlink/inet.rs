@@ -13,7 +13,7 @@ use netlink_packet_sock_diag::{
     inet::{ExtensionFlags, InetRequest, SocketId, StateFlags},
 };
 
-use super::wire::{ReplyError, attributes, bytes_at, read_u32};
+use super::wire::{ReplyError, TCPDIAG_GETSOCK, attributes, bytes_at, read_u32};
 use super::{Extensions, InetSock, RecvMem, StateMask, parse_tcp_info};
 use crate::model::{Family, TcpState, TcpTimer, TimerKind};
 
@@ -96,9 +96,6 @@ fn request(seq: u32, protocol: u8, family: Family, states: StateMask, ext: Exten
     buf
 }
 
-/// `TCPDIAG_GETSOCK`: the message type of the original, pre-`sock_diag` TCP dump request
-/// (`include/uapi/linux/inet_diag.h`), which Linux still serves for compatibility.
-pub const TCPDIAG_GETSOCK: u16 = 18;
 /// `sizeof(struct inet_diag_req)`, the request of that message type.
 const COMPAT_REQ_LEN: usize = 60;
 

@@ -39,14 +39,12 @@ use std::net::SocketAddr;
 use crate::model::{Family, TcpState, TcpTimer, UnixKind, UnixState};
 
 pub use destroy::{DestroyOutcome, destroy_outcome, destroy_request};
-pub use inet::{
-    TCPDIAG_GETSOCK, UDP_STATES, inet_compat_request, inet_request, parse_inet_msg, udp_request,
-};
+pub use inet::{UDP_STATES, inet_compat_request, inet_request, parse_inet_msg, udp_request};
 pub use lookup::{LookupOutcome, lookup_outcome, lookup_request};
 pub use socket::DiagSocket;
 pub use tcp_info::parse_tcp_info;
 pub use unix::{UnixStates, parse_unix_msg, unix_request};
-pub use wire::{Errno, Progress, ReplyError, parse_datagram};
+pub use wire::{Errno, Progress, ReplyError, TCPDIAG_GETSOCK, parse_datagram};
 
 /// Which TCP states a dump asks for: bit `n` asks for kernel state `n`.
 ///

@@ -10,6 +10,10 @@ use std::fmt;
 use netlink_packet_core::{NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN};
 use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
 
+/// `TCPDIAG_GETSOCK`: the message type of the original, pre-`sock_diag` TCP dump request
+/// (`include/uapi/linux/inet_diag.h`), which Linux still serves for compatibility; its
+/// replies carry the same type.
+pub const TCPDIAG_GETSOCK: u16 = 18;
 /// `sizeof(struct nlmsghdr)`.
 pub(super) const HEADER_LEN: usize = 16;
 /// `sizeof(struct nlattr)`.
@@ -148,7 +152,7 @@ where
         }
         progress.interrupted |= header.flags & NLM_F_DUMP_INTR != 0;
         match header.kind {
-            SOCK_DIAG_BY_FAMILY | super::inet::TCPDIAG_GETSOCK => {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 on_message(payload)?;
                 progress.messages += 1;
             }
@@ -323,7 +327,7 @@ mod tests {
 
     #[test]
     fn replies_to_the_compat_request_are_socket_messages_too() {
-        let mut buf = message(super::super::inet::TCPDIAG_GETSOCK, 2, 7, 99, b"abc");
+        let mut buf = message(TCPDIAG_GETSOCK, 2, 7, 99, b"abc");
         buf.extend(message(NLMSG_DONE, 2, 7, 99, &0i32.to_ne_bytes()));
         let (progress, seen) = collect(&buf).expect("well-formed datagram");
         assert_eq!(seen, vec![b"abc".to_vec()]);

@@ -46,36 +46,9 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::thread::LinkNameSpaceType;
 
-use super::notes;
-use super::procs::SeenProcess;
+pub use super::vocab::{NsId, SeenProcess};
 use crate::model::ContainerInfo;
 use runtime::{RuntimeRoots, Runtimes};
-
-/// A network namespace, as the kernel names it: the device and inode of its nsfs file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NsId {
-    pub dev: u64,
-    pub ino: u64,
-}
-
-impl NsId {
-    pub fn of(st: &rustix::fs::Stat) -> NsId {
-        NsId {
-            dev: st.st_dev,
-            ino: st.st_ino,
-        }
-    }
-
-    /// The namespace a path names, following symlinks.
-    pub fn of_path(path: &Path) -> Result<NsId, Errno> {
-        rustix::fs::stat(path).map(|st| NsId::of(&st))
-    }
-
-    /// The id the model and the report use: the inode, as text.
-    pub fn model_id(self) -> String {
-        self.ino.to_string()
-    }
-}
 
 /// Which network namespaces to collect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,7 +78,17 @@ pub struct Catalog {
     proc_root: PathBuf,
     runtimes: Runtimes,
     /// What could not be read while finding namespaces.
-    pub notes: Vec<String>,
+    pub problems: Vec<CatalogProblem>,
+}
+
+/// What could not be read while finding namespaces.
+#[derive(Debug, Clone)]
+pub enum CatalogProblem {
+    /// The directory of `ip netns` names could not be listed: namespaces go unnamed.
+    NamesUnlisted {
+        dir: PathBuf,
+        err: std::sync::Arc<std::io::Error>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,8 +179,10 @@ impl Catalog {
             // No `ip netns add` since boot: no names, nothing wrong.
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
             Err(err) => {
-                let dir = self.netns_dir.display();
-                self.notes.push(notes::unlisted_names(dir, &err));
+                self.problems.push(CatalogProblem::NamesUnlisted {
+                    dir: self.netns_dir.clone(),
+                    err: std::sync::Arc::new(err),
+                });
                 return;
             }
         };

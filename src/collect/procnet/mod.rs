@@ -15,19 +15,20 @@
 //! each file in turn: with 1,000 namespaces, reading the sysctls by full path took 2 s of
 //! kernel time, relative to the two directories 0.6 s.
 //!
-//! What cannot be read or parsed becomes a note, never a panic and never silence.
+//! What cannot be read or parsed becomes a [`TableProblem`] (which the notes word), never a
+//! panic and never silence.
 
 pub mod conntrack;
 pub mod parse;
 
 use std::collections::BTreeMap;
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind};
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
 
 use rustix::fs::{Mode, OFlags};
 
-use super::notes;
 use crate::model::{SockStat, Sysctls, UdpCounters};
 
 pub use parse::{ParseError, Section};
@@ -49,8 +50,8 @@ pub struct NetTables {
     /// configured on `lo`) is listed: a reader asking "is this peer local" should also
     /// take every `IpAddr::is_loopback` address as local.
     pub local_addrs: Vec<IpAddr>,
-    /// Files that could not be read or parsed, as operator-facing notes.
-    pub notes: Vec<String>,
+    /// Files that could not be read or parsed.
+    pub problems: Vec<TableProblem>,
     /// `sockets: used` of `sockstat`: the namespace's sockets, of every kind.
     pub sockets_used: Option<u64>,
     /// The sum of `protocols`' `sockets` column, read just before `sockstat` (by
@@ -74,6 +75,28 @@ impl NetTables {
     }
 }
 
+/// A file of the tables that could not be read or parsed.
+#[derive(Debug, Clone)]
+pub enum TableProblem {
+    /// The file could not be read (or was not text).
+    Unread { path: String, err: Arc<io::Error> },
+    /// The file was read but did not parse.
+    Unparsed { path: String, err: ParseError },
+    /// A counters file (`snmp`, `netstat`) lacks a section (`Tcp`, `TcpExt`).
+    MissingSection { path: String, section: &'static str },
+}
+
+impl TableProblem {
+    /// The file the problem is with.
+    pub fn path(&self) -> &str {
+        match self {
+            TableProblem::Unread { path, .. }
+            | TableProblem::Unparsed { path, .. }
+            | TableProblem::MissingSection { path, .. } => path,
+        }
+    }
+}
+
 const NET: &str = "/proc/thread-self/net";
 const SYS_IPV4: &str = "/proc/sys/net/ipv4";
 const SYS_CORE: &str = "/proc/sys/net/core";
@@ -90,7 +113,7 @@ pub fn read_net_tables() -> NetTables {
     // Counters last: the caller dumps the listeners right after, and `listen-drops` compares
     // a listener's own drop counter with ListenDrops, so the two must be read together.
     read_counters_into(&mut tables, &mut reader, &net, true);
-    tables.notes = reader.notes;
+    tables.problems = reader.problems;
     tables
 }
 
@@ -101,7 +124,7 @@ pub fn read_counters() -> NetTables {
     let mut reader = Reader::default();
     let mut tables = NetTables::default();
     read_counters_into(&mut tables, &mut reader, &Dir::open(NET), false);
-    tables.notes = reader.notes;
+    tables.problems = reader.problems;
     tables
 }
 
@@ -239,15 +262,16 @@ impl Dir {
     }
 }
 
-/// The reads of one namespace: one buffer for every file, and a note per file that failed.
+/// The reads of one namespace: one buffer for every file, and a problem per file that
+/// failed.
 #[derive(Default)]
 struct Reader {
     buf: Vec<u8>,
-    notes: Vec<String>,
+    problems: Vec<TableProblem>,
 }
 
 impl Reader {
-    /// Reads `name` in `dir` and parses it; on failure, `None` and a note naming the file.
+    /// Reads `name` in `dir` and parses it; on failure, `None` and a problem naming the file.
     fn load<T>(
         &mut self,
         dir: &Dir,
@@ -258,7 +282,7 @@ impl Reader {
         self.parsed_read(dir, name, read, parse)
     }
 
-    /// As [`Reader::load`], but a file that does not exist is no note.
+    /// As [`Reader::load`], but a file that does not exist is no problem.
     fn optional<T>(
         &mut self,
         dir: &Dir,
@@ -282,29 +306,31 @@ impl Reader {
             std::str::from_utf8(&self.buf)
                 .map_err(|err| std::io::Error::new(ErrorKind::InvalidData, err))
         });
-        parsed(&mut self.notes, (dir.path, name), text, parse)
+        parsed(&mut self.problems, (dir.path, name), text, parse)
     }
 
-    /// The non-negative fields of `name`, or a note when the file has no such section.
+    /// The non-negative fields of `name`, or a problem when the file has no such section.
     fn section(
         &mut self,
         sections: &mut BTreeMap<String, Section>,
-        name: &str,
+        name: &'static str,
         file: &str,
     ) -> BTreeMap<String, u64> {
         if let Some(section) = sections.remove(name) {
             section.values
         } else {
-            self.notes
-                .push(notes::missing_section(&format!("{NET}/{file}"), name));
+            self.problems.push(TableProblem::MissingSection {
+                path: format!("{NET}/{file}"),
+                section: name,
+            });
             BTreeMap::new()
         }
     }
 }
 
-/// The parsed text of file `name` in `dir`, or `None` and a note naming the file.
+/// The parsed text of file `name` in `dir`, or `None` and a problem naming the file.
 fn parsed<T>(
-    notes: &mut Vec<String>,
+    problems: &mut Vec<TableProblem>,
     (dir, name): (&str, &str),
     text: std::io::Result<&str>,
     parse: impl FnOnce(&str) -> Result<T, ParseError>,
@@ -313,14 +339,15 @@ fn parsed<T>(
     let text = match text {
         Ok(text) => text,
         Err(err) => {
-            notes.push(notes::unread_file(&path(), &err));
+            let err = Arc::new(err);
+            problems.push(TableProblem::Unread { path: path(), err });
             return None;
         }
     };
     match parse(text) {
         Ok(value) => Some(value),
         Err(err) => {
-            notes.push(notes::unparsed_file(&path(), &err));
+            problems.push(TableProblem::Unparsed { path: path(), err });
             None
         }
     }

@@ -31,9 +31,9 @@ fn reads_this_hosts_tables() {
     assert!(tables.local_addrs.is_sorted());
     for file in ["netstat", "snmp", "sockstat", "fib_trie", "if_inet6"] {
         assert!(
-            !tables.notes.iter().any(|n| n.contains(file)),
+            !tables.problems.iter().any(|p| p.path().contains(file)),
             "{:?}",
-            tables.notes
+            tables.problems
         );
     }
 }
@@ -87,37 +87,51 @@ fn reads_the_namespace_of_the_calling_thread() {
     if host.sysctl.tcp_max_orphans.is_some() {
         assert_eq!(inside.sysctl.tcp_max_orphans, None);
         assert!(
-            inside.notes.iter().any(|n| n.contains("tcp_max_orphans")),
+            inside
+                .problems
+                .iter()
+                .any(|p| p.path().ends_with("/tcp_max_orphans")),
             "{:?}",
-            inside.notes
+            inside.problems
         );
     }
-    assert_eq!(inside.notes.len(), 1, "{:?}", inside.notes);
+    assert_eq!(inside.problems.len(), 1, "{:?}", inside.problems);
 }
 
 #[test]
-fn a_malformed_or_missing_file_becomes_a_note() {
-    let mut notes = Vec::new();
+fn a_malformed_or_missing_file_becomes_a_problem() {
+    let mut problems = Vec::new();
     let text = "TcpExt: A B\nTcpExt: 1\n";
     assert_eq!(
-        parsed(&mut notes, ("/x", "netstat"), Ok(text), parse::parse_snmp),
+        parsed(
+            &mut problems,
+            ("/x", "netstat"),
+            Ok(text),
+            parse::parse_snmp
+        ),
         None
     );
     let missing = std::io::Error::from(ErrorKind::NotFound);
     assert_eq!(
         parsed(
-            &mut notes,
+            &mut problems,
             ("/x", "sockstat"),
             Err(missing),
             parse::parse_sockstat
         ),
         None
     );
-    assert_eq!(
-        notes,
+    match &problems[..] {
         [
-            "could not parse /x/netstat: line 2: section TcpExt has 2 names but 1 values",
-            "could not read /x/sockstat: entity not found",
-        ]
-    );
+            TableProblem::Unparsed { path: unparsed, .. },
+            TableProblem::Unread { path: unread, err },
+        ] => {
+            assert_eq!(
+                (unparsed.as_str(), unread.as_str()),
+                ("/x/netstat", "/x/sockstat")
+            );
+            assert_eq!(err.kind(), ErrorKind::NotFound);
+        }
+        other => panic!("{other:?}"),
+    }
 }

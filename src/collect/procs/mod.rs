@@ -35,13 +35,12 @@
 mod parse;
 
 use std::cmp::Reverse;
-use std::collections::BTreeMap;
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::Read;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{AtFlags, CWD, Mode, OFlags, RawDir};
@@ -49,8 +48,7 @@ use rustix::io::Errno;
 use rustix::path::DecInt;
 
 use super::clock::thread_cpu_of;
-use super::netns::NsId;
-use super::notes;
+pub use super::vocab::{NsId, SeenProcess, SocketsOfEach};
 use crate::model::{FdLimit, FdScan, ProcessScanStats};
 
 pub use parse::{
@@ -98,8 +96,35 @@ pub struct ProcessScan {
     /// [`ProcessScan::unwalked`] included (which then hold their socket inodes).
     pub read_at_once: bool,
     /// Failures the counts in `stats` do not explain (the proc root not opening, an
-    /// unexpected error on some file), grouped, in words an operator can act on.
-    pub notes: Vec<String>,
+    /// unexpected error on some file), grouped: the notes word them.
+    pub problems: Vec<ScanProblem>,
+}
+
+/// What the walk could not read that the counts of [`ProcessScanStats`] do not explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanProblem {
+    /// The proc root did not open: no process is seen.
+    RootUnopened { root: PathBuf, err: Errno },
+    /// The proc root could not be listed to the end.
+    RootUnlisted { root: PathBuf, err: Errno },
+    /// One file of `processes` processes (`file`, as `/proc/PID/limits`) could not be read,
+    /// for one reason.
+    Unread {
+        file: &'static str,
+        processes: u64,
+        why: Unread,
+    },
+}
+
+/// Why one file of a process could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unread {
+    /// The system refused, unexpectedly (a process gone, or another user's, is no problem).
+    Io(Errno),
+    /// `/proc/PID/limits` did not parse.
+    Limits(LimitsError),
+    /// `/proc/PID/stat` did not parse.
+    Stat(StatError),
 }
 
 impl ProcessScan {
@@ -136,17 +161,7 @@ pub struct Inspected<'p> {
     inspected: Vec<Inspection>,
     threads: usize,
     previous: Option<&'p ProcessScan>,
-    notes: Vec<String>,
-}
-
-/// What pass 1 learnt of one live process.
-#[derive(Debug, Clone, Copy)]
-pub struct SeenProcess<'a> {
-    pub pid: u32,
-    pub comm: &'a str,
-    pub start_time: Option<u64>,
-    pub kernel_thread: bool,
-    pub netns: Option<NsId>,
+    problems: Vec<ScanProblem>,
 }
 
 /// Pass 1 over every process under `proc_root` (normally `/proc`) with `threads` threads.
@@ -162,23 +177,25 @@ pub fn inspect<'p>(
     let root = match Root::open(proc_root) {
         Ok(root) => root,
         Err(err) => {
-            let (root, err) = (proc_root.display(), io(err));
             return Inspected {
                 root: None,
                 pids: Vec::new(),
                 inspected: Vec::new(),
                 threads: 1,
                 previous,
-                notes: vec![notes::unopened(root, err)],
+                problems: vec![ScanProblem::RootUnopened {
+                    root: proc_root.to_owned(),
+                    err,
+                }],
             };
         }
     };
-    let mut notes = Vec::new();
+    let mut problems = Vec::new();
     let pids = match list_pids(&root.fd) {
         Ok(pids) => pids,
         Err((pids, err)) => {
-            let (root, err) = (proc_root.display(), io(err));
-            notes.push(notes::unlisted_processes(root, err));
+            let root = proc_root.to_owned();
+            problems.push(ScanProblem::RootUnlisted { root, err });
             pids
         }
     };
@@ -193,7 +210,7 @@ pub fn inspect<'p>(
         inspected,
         threads,
         previous,
-        notes,
+        problems,
     }
 }
 
@@ -260,11 +277,11 @@ impl Inspected<'_> {
             inspected,
             threads,
             previous,
-            mut notes,
+            mut problems,
         } = self;
         let Some(root) = root else {
             return ProcessScan {
-                notes,
+                problems,
                 ..ProcessScan::default()
             };
         };
@@ -320,15 +337,11 @@ impl Inspected<'_> {
             scan.read_at_once = true;
         }
         scan.walk_cpu = walk_cpu;
-        notes.append(&mut scan.notes);
-        scan.notes = notes;
+        problems.append(&mut scan.problems);
+        scan.problems = problems;
         scan
     }
 }
-
-/// Every process's socket descriptors, read at once from the kernel: (pid, the inodes of its
-/// socket descriptors in descriptor order), sorted by pid.
-pub type SocketsOfEach = Vec<(u32, Vec<u64>)>;
 
 /// The sockets of `pid` in `table`, taken out of it; none when it holds none.
 fn take_sockets(table: &mut SocketsOfEach, pid: u32) -> Vec<u64> {
@@ -536,7 +549,7 @@ fn assemble(
         scan.processes.push(process);
     }
     scan.stats.not_walked = scan.unwalked.len() as u64;
-    scan.notes = problems.into_notes();
+    scan.problems = problems.into_problems();
     scan
 }
 
@@ -594,7 +607,7 @@ struct Seen {
     fd_limit: Option<FdLimit>,
     /// The process exited during pass 1: its descriptors are not walked.
     vanished: bool,
-    /// Unexpected failures, reported as notes.
+    /// Unexpected failures, for the scan's problems.
     failures: Vec<(&'static str, Errno)>,
     limits_error: Option<LimitsError>,
     stat_error: Option<StatError>,
@@ -870,13 +883,13 @@ impl Seen {
 
     fn finish(self, walk: Option<FdWalk>, problems: &mut Problems) -> ScannedProcess {
         for (what, err) in self.failures {
-            problems.add(what, err);
+            problems.add(what, Unread::Io(err));
         }
         if let Some(err) = self.limits_error {
-            problems.add_parse("/proc/PID/limits", &err);
+            problems.add("/proc/PID/limits", Unread::Limits(err));
         }
         if let Some(err) = self.stat_error {
-            problems.add_parse("/proc/PID/stat", &err);
+            problems.add("/proc/PID/stat", Unread::Stat(err));
         }
         let mut process = ScannedProcess {
             pid: self.pid,
@@ -894,7 +907,7 @@ impl Seen {
             return process;
         };
         if let Some(err) = walk.failure {
-            problems.add("/proc/PID/fd", err);
+            problems.add("/proc/PID/fd", Unread::Io(err));
         }
         process.fd_scan = walk.scan;
         if walk.scan == FdScan::Complete && process.fds.is_none() {
@@ -920,29 +933,32 @@ impl FdWalk {
     }
 }
 
-/// Unexpected failures, counted by file and error, for the notes.
+/// Unexpected failures, counted by file and error, in the order first met.
 #[derive(Default)]
 struct Problems {
-    counts: BTreeMap<(String, String), u64>,
+    counts: Vec<(&'static str, Unread, u64)>,
 }
 
 impl Problems {
-    fn add(&mut self, what: &str, err: Errno) {
-        let key = (what.to_owned(), io(err).to_string());
-        *self.counts.entry(key).or_default() += 1;
-    }
-
-    fn add_parse(&mut self, what: &str, err: &dyn std::fmt::Display) {
-        *self
+    fn add(&mut self, file: &'static str, why: Unread) {
+        match self
             .counts
-            .entry((what.to_owned(), notes::unexpected_format(err)))
-            .or_default() += 1;
+            .iter_mut()
+            .find(|(f, w, _)| *f == file && *w == why)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => self.counts.push((file, why, 1)),
+        }
     }
 
-    fn into_notes(self) -> Vec<String> {
+    fn into_problems(self) -> Vec<ScanProblem> {
         self.counts
             .into_iter()
-            .map(|((what, why), n)| notes::unread_of_processes(&what, n, &why))
+            .map(|(file, why, processes)| ScanProblem::Unread {
+                file,
+                processes,
+                why,
+            })
             .collect()
     }
 }
@@ -1066,10 +1082,6 @@ fn is_gone(err: Errno) -> bool {
 /// This user may not look (another user's process, without `CAP_SYS_PTRACE`).
 fn is_denied(err: Errno) -> bool {
     err == Errno::ACCESS || err == Errno::PERM
-}
-
-fn io(err: Errno) -> std::io::Error {
-    std::io::Error::from(err)
 }
 
 #[cfg(test)]

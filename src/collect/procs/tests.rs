@@ -236,7 +236,7 @@ fn exited_children_do_not_break_the_scan() {
                 scan.stats.processes,
                 scan.processes.len() as u64 + dropped(&scan)
             );
-            assert!(scan.notes.is_empty(), "{:?}", scan.notes);
+            assert!(scan.problems.is_empty(), "{:?}", scan.problems);
         }
         stop.store(true, Ordering::Relaxed);
     });
@@ -297,9 +297,9 @@ fn other_users_processes_are_denied_not_dropped() {
     // A process may always read its own descriptors.
     assert_eq!(own(&scan).fd_scan, FdScan::Complete);
     assert!(
-        scan.notes.is_empty(),
+        scan.problems.is_empty(),
         "denials are counted, not noted: {:?}",
-        scan.notes
+        scan.problems
     );
 }
 
@@ -387,11 +387,17 @@ fn a_fake_proc_root_is_read_as_far_as_it_goes() {
         (odd.fd_scan, odd.fds, odd.fd_limit),
         (FdScan::Complete, Some(0), None)
     );
-    assert_eq!(scan.notes.len(), 1, "{:?}", scan.notes);
     assert!(
-        scan.notes[0].contains("/proc/PID/limits of 1 process"),
+        matches!(
+            scan.problems[..],
+            [ScanProblem::Unread {
+                file: "/proc/PID/limits",
+                processes: 1,
+                why: Unread::Limits(_),
+            }]
+        ),
         "{:?}",
-        scan.notes
+        scan.problems
     );
 }
 
@@ -400,11 +406,12 @@ fn a_missing_proc_root_is_a_note() {
     let scan = scan_processes(Path::new("/nonexistent/proc"), 2);
     assert!(scan.processes.is_empty());
     assert_eq!(scan.stats, ProcessScanStats::default());
-    assert_eq!(scan.notes.len(), 1);
-    assert!(
-        scan.notes[0].contains("/nonexistent/proc"),
-        "{:?}",
-        scan.notes
+    assert_eq!(
+        scan.problems,
+        [ScanProblem::RootUnopened {
+            root: PathBuf::from("/nonexistent/proc"),
+            err: Errno::NOENT,
+        }]
     );
 }
 

@@ -13,20 +13,20 @@
 //! (drops per second, a growing CLOSE_WAIT leak) cover the time between two collections.
 //! The exposition is rendered once per collection and shared (`Arc<str>`) by every scrape
 //! that reads it. This module never reads the kernel: it is handed a source of snapshots
-//! ([`OnDemand`]), and the window a rate spans is [`Span::PREVIOUS`].
+//! ([`OnDemand`]), and the window a rate spans is [`Span::PREVIOUS`]. The exposition itself
+//! is a face of its own ([`crate::present::prometheus`]), which `report` writes too.
 
 mod http;
-pub mod metrics;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 pub use http::{BindError, Body, Limits, Request, Response, bind};
-pub use metrics::{FAMILIES, MetricsOptions, render_metrics};
 
 use crate::analyze::Settings;
 use crate::analyze::window::{Span, Window};
+use crate::present::prometheus::{MetricsOptions, render_metrics};
 use crate::source::OnDemand;
 
 /// `Content-Type` of the exposition: the Prometheus text format, version 0.0.4.

@@ -238,8 +238,8 @@ fn several_namespaces_get_a_netns_column_and_a_filter_by_namespace() {
     insta::assert_snapshot!("two_namespaces_160x45", wide);
 
     let web_rows = |view: &View| {
-        let l = &view.rows.listeners;
-        let p = &view.rows.processes;
+        let l = &view.listeners.rows;
+        let p = &view.processes.rows;
         (
             l.len(),
             l.iter().all(|&(n, _)| n == 1),
@@ -250,15 +250,15 @@ fn several_namespaces_get_a_netns_column_and_a_filter_by_namespace() {
     press(&mut view, &[KeyCode::Char('/')]);
     typed(&mut view, "web");
     let (listeners, only_web_l, processes, only_web_p) = web_rows(&view);
-    assert!(listeners > 0 && only_web_l, "{:?}", view.rows.listeners);
-    assert!(processes > 0 && only_web_p, "{:?}", view.rows.processes);
-    assert!(view.rows.findings.is_empty(), "namespace web is healthy");
+    assert!(listeners > 0 && only_web_l, "{:?}", view.listeners.rows);
+    assert!(processes > 0 && only_web_p, "{:?}", view.processes.rows);
+    assert!(view.findings.rows.is_empty(), "namespace web is healthy");
 
     press(&mut view, &[KeyCode::Esc, KeyCode::Char('/')]);
     typed(&mut view, "current");
     let all = view.data.as_ref().expect("data").analysis.findings.len();
-    assert_eq!(view.rows.findings.len(), all);
-    assert!(view.rows.listeners.iter().all(|&(n, _)| n == 0));
+    assert_eq!(view.findings.rows.len(), all);
+    assert!(view.listeners.rows.iter().all(|&(n, _)| n == 0));
 }
 
 #[test]
@@ -271,7 +271,7 @@ fn one_namespace_has_no_netns_column_and_its_label_filters_nothing() {
         .clone();
     press(&mut view, &[KeyCode::Char('/')]);
     typed(&mut view, &label);
-    assert!(view.rows.listeners.is_empty(), "{:?}", view.rows.listeners);
+    assert!(view.listeners.rows.is_empty(), "{:?}", view.listeners.rows);
 }
 
 #[test]
@@ -346,8 +346,8 @@ fn tab_cycles_panes_both_ways() {
 }
 
 fn listener_locals(view: &View) -> Vec<String> {
-    view.rows
-        .listeners
+    view.listeners
+        .rows
         .iter()
         .filter_map(|&r| view.listener(r))
         .map(|l| l.local.clone())
@@ -355,8 +355,8 @@ fn listener_locals(view: &View) -> Vec<String> {
 }
 
 fn comms(view: &View) -> Vec<String> {
-    view.rows
-        .processes
+    view.processes
+        .rows
         .iter()
         .filter_map(|&r| view.process(r))
         .map(|p| p.comm.clone())
@@ -367,41 +367,41 @@ fn comms(view: &View) -> Vec<String> {
 fn moving_stops_at_the_ends() {
     let mut view = live(recording("incidents"));
     press(&mut view, &[KeyCode::Up]);
-    assert_eq!(view.findings.index, 0);
+    assert_eq!(view.findings.selected.index, 0);
     press(&mut view, &[KeyCode::Char('j'), KeyCode::Down]);
-    assert_eq!(view.findings.index, 2);
+    assert_eq!(view.findings.selected.index, 2);
     press(&mut view, &[KeyCode::Char('k')]);
-    assert_eq!(view.findings.index, 1);
+    assert_eq!(view.findings.selected.index, 1);
     press(&mut view, &[KeyCode::End]);
-    assert_eq!(view.findings.index, view.rows.findings.len() - 1);
+    assert_eq!(view.findings.selected.index, view.findings.rows.len() - 1);
     press(&mut view, &[KeyCode::PageDown]);
-    assert_eq!(view.findings.index, view.rows.findings.len() - 1);
+    assert_eq!(view.findings.selected.index, view.findings.rows.len() - 1);
     press(&mut view, &[KeyCode::Char('g')]);
-    assert_eq!(view.findings.index, 0);
+    assert_eq!(view.findings.selected.index, 0);
     press(&mut view, &[KeyCode::Char('G'), KeyCode::PageUp]);
-    assert_eq!(view.findings.index, 0);
+    assert_eq!(view.findings.selected.index, 0);
 }
 
 #[test]
 fn sorting_cycles_columns_and_reverses() {
     let mut view = live(recording("incidents"));
     press(&mut view, &[KeyCode::Tab]);
-    assert_eq!(view.listener_sort.column, ListenerSort::Fill);
+    assert_eq!(view.listeners.sort.column, ListenerSort::Fill);
     assert_eq!(
         listener_locals(&view)[1..],
         ["127.0.0.1:5000", "127.0.0.1:5001"]
     );
     press(&mut view, &[KeyCode::Char('s')]);
-    assert_eq!(view.listener_sort.column, ListenerSort::Queue);
+    assert_eq!(view.listeners.sort.column, ListenerSort::Queue);
     assert_eq!(listener_locals(&view)[0], "127.0.0.1:5000");
     press(&mut view, &[KeyCode::Char('S')]);
-    assert!(view.listener_sort.reversed);
+    assert!(view.listeners.sort.reversed);
     assert_eq!(listener_locals(&view)[0], "127.0.0.1:5001");
     for _ in 0..6 {
         press(&mut view, &[KeyCode::Char('s')]);
     }
-    assert_eq!(view.listener_sort.column, ListenerSort::Queue);
-    assert!(!view.listener_sort.reversed);
+    assert_eq!(view.listeners.sort.column, ListenerSort::Queue);
+    assert!(!view.listeners.sort.reversed);
 
     press(&mut view, &[KeyCode::Tab]);
     assert_eq!(comms(&view)[..2], ["leaky", "fdhog"]);
@@ -409,10 +409,10 @@ fn sorting_cycles_columns_and_reverses() {
         &mut view,
         &[KeyCode::Char('s'), KeyCode::Char('s'), KeyCode::Char('s')],
     );
-    assert_eq!(view.process_sort.column, ProcessSort::Fds);
+    assert_eq!(view.processes.sort.column, ProcessSort::Fds);
     assert_eq!(comms(&view)[0], "fdhog");
     press(&mut view, &[KeyCode::Char('s'), KeyCode::Char('s')]);
-    assert_eq!(view.process_sort.column, ProcessSort::Comm);
+    assert_eq!(view.processes.sort.column, ProcessSort::Comm);
     let sorted = comms(&view);
     assert!(sorted.is_sorted(), "{sorted:?}");
     // Sorting the findings pane is a no-op: findings stay most severe first.
@@ -424,15 +424,15 @@ fn sorting_cycles_columns_and_reverses() {
 fn the_selection_follows_its_row_through_a_resort() {
     let mut view = live(recording("incidents"));
     press(&mut view, &[KeyCode::BackTab, KeyCode::Down]);
-    let pid = view.processes.key.expect("selected");
+    let pid = view.processes.selected.key.expect("selected");
     press(
         &mut view,
         &[KeyCode::Char('s'), KeyCode::Char('s'), KeyCode::Char('s')],
     );
-    assert_eq!(view.processes.key, Some(pid));
-    let at = view.processes.index;
+    assert_eq!(view.processes.selected.key, Some(pid));
+    let at = view.processes.selected.index;
     assert_eq!(
-        view.process(view.rows.processes[at]).map(|p| p.pid),
+        view.process(view.processes.rows[at]).map(|p| p.pid),
         Some(pid)
     );
 }
@@ -454,7 +454,7 @@ fn the_filter_matches_address_port_path_comm_and_pid() {
     press(&mut view, &[KeyCode::Char('/')]);
     typed(&mut view, "5000");
     assert_eq!(listener_locals(&view), ["127.0.0.1:5000"]);
-    assert!(view.rows.findings.len() >= 3);
+    assert!(view.findings.rows.len() >= 3);
     press(&mut view, &[KeyCode::Enter]);
     assert!(!view.editing_filter);
     assert_eq!(view.filter, "5000");
@@ -471,7 +471,7 @@ fn the_filter_matches_address_port_path_comm_and_pid() {
     assert_eq!(comms(&view), ["leaky"]);
     // The listener leaky owns, and the findings about leaky.
     assert_eq!(listener_locals(&view), ["127.0.0.1:5001"]);
-    assert_eq!(view.rows.findings.len(), 2);
+    assert_eq!(view.findings.rows.len(), 2);
 
     for _ in 0.."LEAKY".len() {
         press(&mut view, &[KeyCode::Backspace]);
@@ -503,8 +503,8 @@ fn enter_opens_details_and_follows_a_finding_to_its_subject() {
 
     // close-wait-leak is about a process.
     let at = view
-        .rows
         .findings
+        .rows
         .iter()
         .position(|&i| view.finding(i).is_some_and(|f| f.id == "close-wait-leak"))
         .expect("close-wait-leak");
@@ -603,7 +603,7 @@ fn every_key_in_the_help_does_something() {
                 (
                     &view.pane,
                     &view.listeners,
-                    &view.listener_sort,
+                    &view.listeners.sort,
                     &view.detail,
                     view.help,
                     view.editing_filter,
@@ -695,8 +695,8 @@ fn two_full_listeners_on_one_address() -> Vec<Snapshot> {
 fn findings_lead_to_their_own_namespace_s_listener() {
     let mut view = live(two_full_listeners_on_one_address());
     let full: Vec<(usize, String)> = view
-        .rows
         .findings
+        .rows
         .iter()
         .enumerate()
         .filter_map(|(row, &i)| {
@@ -710,10 +710,10 @@ fn findings_lead_to_their_own_namespace_s_listener() {
     assert_ne!(netns[0], netns[1]);
     for (row, ns) in &full {
         press(&mut view, &[KeyCode::Esc, KeyCode::Esc]);
-        while view.findings.index > *row {
+        while view.findings.selected.index > *row {
             press(&mut view, &[KeyCode::Up]);
         }
-        while view.findings.index < *row {
+        while view.findings.selected.index < *row {
             press(&mut view, &[KeyCode::Down]);
         }
         press(&mut view, &[KeyCode::Enter]);
@@ -790,8 +790,8 @@ fn k_asks_before_destroying_and_enter_confirms() {
 fn k_on_a_collision_finding_names_its_peer_and_elsewhere_says_why_not() {
     let mut view = live(recording("incidents"));
     let at = view
-        .rows
         .findings
+        .rows
         .iter()
         .position(|&i| {
             view.finding(i)

@@ -4,7 +4,9 @@
 //! The event loop owns the only [`View`]; rendering reads it and never changes it. Nothing here
 //! does I/O or reads a clock: time arrives with [`View::tick`], data with [`View::apply`].
 //! Selections follow the row they point at (a listener's inode, a pid, a finding's id and
-//! subject) across refreshes, re-sorts and filters, not its position.
+//! subject) across refreshes, re-sorts and filters, not its position. Each table pane keeps
+//! its own rows, sort and selection together ([`FindingsPane`], [`ListenersPane`],
+//! [`ProcessesPane`]).
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -16,8 +18,8 @@ use super::bindings::{self, Command};
 use super::feed::Update;
 use super::history::{HISTORY, History, Point};
 use crate::analyze::{
-    self, Analysis, Finding, FindingId, ListenerDetail, ListenerView, NetnsView, ProcessDetail,
-    ProcessView, Proto, Target, TargetKind,
+    self, Analysis, Evidence, Finding, FindingId, ListenerDetail, ListenerView, NetnsView,
+    ProcessDetail, ProcessView, Target, TargetKind,
 };
 use crate::model::Snapshot;
 use crate::present::escape::{escape, escape_analysis};
@@ -276,14 +278,127 @@ pub enum Detail {
     },
 }
 
-/// The rows each pane shows, filtered and sorted: positions in the analysis.
+/// The findings pane: the findings it shows, filtered (positions in the analysis, most
+/// severe first as the analysis orders them), and the selected one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rows {
-    pub findings: Vec<usize>,
-    /// (namespace, listener) positions.
-    pub listeners: Vec<(usize, usize)>,
-    /// (namespace, process) positions.
-    pub processes: Vec<(usize, usize)>,
+pub struct FindingsPane {
+    pub rows: Vec<usize>,
+    pub selected: Selection<FindingKey>,
+}
+
+impl FindingsPane {
+    fn refresh(&mut self, a: &Analysis, needle: &str) {
+        let several = a.netns.len() > 1;
+        self.rows = (0..a.findings.len())
+            .filter(|&i| {
+                let f = &a.findings[i];
+                finding_matches(f, needle)
+                    || (several
+                        && a.netns
+                            .iter()
+                            .any(|ns| ns.id == f.netns() && netns_matches(ns, needle)))
+            })
+            .collect();
+        self.selected.resync(&self.keys(a));
+    }
+
+    fn keys(&self, a: &Analysis) -> Vec<FindingKey> {
+        self.rows
+            .iter()
+            .map(|&i| (a.findings[i].id, a.findings[i].target.clone()))
+            .collect()
+    }
+}
+
+/// The listeners pane: the listeners it shows, filtered and sorted ((namespace, listener)
+/// positions in the analysis), the sort, and the selected one (by inode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenersPane {
+    pub rows: Vec<(usize, usize)>,
+    pub sort: Sort<ListenerSort>,
+    pub selected: Selection<u64>,
+}
+
+impl ListenersPane {
+    fn refresh(&mut self, a: &Analysis, needle: &str) {
+        let sort = self.sort;
+        self.rows = pane_rows(
+            a,
+            needle,
+            |ns| &ns.listeners,
+            listener_matches,
+            |x, y| {
+                let o = sort.column.cmp(x, y);
+                if sort.reversed { o.reverse() } else { o }
+            },
+        );
+        self.selected.resync(&self.keys(a));
+    }
+
+    fn keys(&self, a: &Analysis) -> Vec<u64> {
+        self.rows
+            .iter()
+            .map(|&(n, i)| a.netns[n].listeners[i].inode)
+            .collect()
+    }
+}
+
+/// The (namespace, position) of every item of every namespace that matches `needle` (or
+/// whose namespace does, when there are several), ordered by `cmp` (stable: equal items keep
+/// the analysis's order).
+fn pane_rows<T>(
+    a: &Analysis,
+    needle: &str,
+    items: impl Fn(&NetnsView) -> &Vec<T>,
+    matches: impl Fn(&T, &str) -> bool,
+    cmp: impl Fn(&T, &T) -> Ordering,
+) -> Vec<(usize, usize)> {
+    let several = a.netns.len() > 1;
+    let mut rows: Vec<(usize, usize)> = a
+        .netns
+        .iter()
+        .enumerate()
+        .flat_map(|(n, ns)| (0..items(ns).len()).map(move |i| (n, i)))
+        .filter(|&(n, i)| {
+            matches(&items(&a.netns[n])[i], needle)
+                || (several && netns_matches(&a.netns[n], needle))
+        })
+        .collect();
+    rows.sort_by(|&(n1, i1), &(n2, i2)| cmp(&items(&a.netns[n1])[i1], &items(&a.netns[n2])[i2]));
+    rows
+}
+
+/// The processes pane: the processes it shows, filtered and sorted ((namespace, process)
+/// positions in the analysis), the sort, and the selected one (by pid).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessesPane {
+    pub rows: Vec<(usize, usize)>,
+    pub sort: Sort<ProcessSort>,
+    pub selected: Selection<u32>,
+}
+
+impl ProcessesPane {
+    fn refresh(&mut self, a: &Analysis, needle: &str) {
+        let sort = self.sort;
+        self.rows = pane_rows(
+            a,
+            needle,
+            |ns| &ns.processes,
+            process_matches,
+            |x, y| {
+                let o = sort.column.cmp(x, y);
+                if sort.reversed { o.reverse() } else { o }
+            },
+        );
+        self.selected.resync(&self.keys(a));
+    }
+
+    fn keys(&self, a: &Analysis) -> Vec<u32> {
+        self.rows
+            .iter()
+            .map(|&(n, i)| a.netns[n].processes[i].pid)
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -299,11 +414,9 @@ pub struct View {
     /// The last collection failure, until a collection succeeds.
     pub error: Option<String>,
     pub pane: Pane,
-    pub findings: Selection<FindingKey>,
-    pub listeners: Selection<u64>,
-    pub processes: Selection<u32>,
-    pub listener_sort: Sort<ListenerSort>,
-    pub process_sort: Sort<ProcessSort>,
+    pub findings: FindingsPane,
+    pub listeners: ListenersPane,
+    pub processes: ProcessesPane,
     pub filter: String,
     pub editing_filter: bool,
     /// Live: the screen is frozen; refreshes are held until it resumes.
@@ -312,7 +425,6 @@ pub struct View {
     held_points: Vec<Point>,
     pub detail: Option<Detail>,
     pub help: bool,
-    pub rows: Rows,
     /// Whether `K` may destroy sockets here, or why not.
     pub kill_offer: Result<(), String>,
     /// `K` pressed: the confirmation on screen.
@@ -334,16 +446,22 @@ impl View {
             history: History::default(),
             error: None,
             pane: Pane::Findings,
-            findings: Selection::default(),
-            listeners: Selection::default(),
-            processes: Selection::default(),
-            listener_sort: Sort {
-                column: ListenerSort::Fill,
-                reversed: false,
+            findings: FindingsPane::default(),
+            listeners: ListenersPane {
+                rows: Vec::new(),
+                sort: Sort {
+                    column: ListenerSort::Fill,
+                    reversed: false,
+                },
+                selected: Selection::default(),
             },
-            process_sort: Sort {
-                column: ProcessSort::CloseWait,
-                reversed: false,
+            processes: ProcessesPane {
+                rows: Vec::new(),
+                sort: Sort {
+                    column: ProcessSort::CloseWait,
+                    reversed: false,
+                },
+                selected: Selection::default(),
             },
             filter: String::new(),
             editing_filter: false,
@@ -352,7 +470,6 @@ impl View {
             held_points: Vec::new(),
             detail: None,
             help: false,
-            rows: Rows::default(),
             kill_offer: match mode {
                 Mode::Live { .. } => Ok(()),
                 Mode::Replay { .. } => Err("K destroys live sockets; it is not offered with \
@@ -460,92 +577,32 @@ impl View {
         self.data.as_ref()?.analysis.netns.get(ns)?.processes.get(i)
     }
 
-    /// The selected finding, listener or process row's position in [`Rows`].
+    /// The selected finding, listener or process row's position in its pane's rows.
     pub fn selected_row(&self, pane: Pane) -> usize {
         match pane {
-            Pane::Findings => self.findings.index,
-            Pane::Listeners => self.listeners.index,
-            Pane::Processes => self.processes.index,
+            Pane::Findings => self.findings.selected.index,
+            Pane::Listeners => self.listeners.selected.index,
+            Pane::Processes => self.processes.selected.index,
         }
     }
 
     pub fn selected_finding(&self) -> Option<&Finding> {
-        self.finding(*self.rows.findings.get(self.findings.index)?)
+        self.finding(*self.findings.rows.get(self.findings.selected.index)?)
     }
 
     /// Recompute what each pane shows after new data, a new sort or a new filter.
     pub fn refresh_rows(&mut self) {
         let Some(data) = &self.data else {
-            self.rows = Rows::default();
+            self.findings.rows.clear();
+            self.listeners.rows.clear();
+            self.processes.rows.clear();
             return;
         };
         let a = &data.analysis;
         let needle = self.filter.to_lowercase();
-        let several = a.netns.len() > 1;
-        let findings: Vec<usize> = (0..a.findings.len())
-            .filter(|&i| {
-                let f = &a.findings[i];
-                finding_matches(f, &needle)
-                    || (several
-                        && a.netns
-                            .iter()
-                            .any(|ns| ns.id == f.netns() && netns_matches(ns, &needle)))
-            })
-            .collect();
-        let mut listeners: Vec<(usize, usize)> = a
-            .netns
-            .iter()
-            .enumerate()
-            .flat_map(|(n, ns)| (0..ns.listeners.len()).map(move |i| (n, i)))
-            .filter(|&(n, i)| {
-                listener_matches(&a.netns[n].listeners[i], &needle)
-                    || (several && netns_matches(&a.netns[n], &needle))
-            })
-            .collect();
-        let sort = self.listener_sort;
-        listeners.sort_by(|&(n1, i1), &(n2, i2)| {
-            let o = sort
-                .column
-                .cmp(&a.netns[n1].listeners[i1], &a.netns[n2].listeners[i2]);
-            if sort.reversed { o.reverse() } else { o }
-        });
-        let mut processes: Vec<(usize, usize)> = a
-            .netns
-            .iter()
-            .enumerate()
-            .flat_map(|(n, ns)| (0..ns.processes.len()).map(move |i| (n, i)))
-            .filter(|&(n, i)| {
-                process_matches(&a.netns[n].processes[i], &needle)
-                    || (several && netns_matches(&a.netns[n], &needle))
-            })
-            .collect();
-        let sort = self.process_sort;
-        processes.sort_by(|&(n1, i1), &(n2, i2)| {
-            let o = sort
-                .column
-                .cmp(&a.netns[n1].processes[i1], &a.netns[n2].processes[i2]);
-            if sort.reversed { o.reverse() } else { o }
-        });
-        let finding_keys: Vec<FindingKey> = findings
-            .iter()
-            .map(|&i| (a.findings[i].id, a.findings[i].target.clone()))
-            .collect();
-        let listener_keys: Vec<u64> = listeners
-            .iter()
-            .map(|&(n, i)| a.netns[n].listeners[i].inode)
-            .collect();
-        let process_keys: Vec<u32> = processes
-            .iter()
-            .map(|&(n, i)| a.netns[n].processes[i].pid)
-            .collect();
-        self.findings.resync(&finding_keys);
-        self.listeners.resync(&listener_keys);
-        self.processes.resync(&process_keys);
-        self.rows = Rows {
-            findings,
-            listeners,
-            processes,
-        };
+        self.findings.refresh(a, &needle);
+        self.listeners.refresh(a, &needle);
+        self.processes.refresh(a, &needle);
     }
 
     /// Move the selection of the focused pane.
@@ -553,41 +610,17 @@ impl View {
         let Some(data) = &self.data else { return };
         let a = &data.analysis;
         match self.pane {
-            Pane::Findings => {
-                let keys: Vec<FindingKey> = self
-                    .rows
-                    .findings
-                    .iter()
-                    .map(|&i| (a.findings[i].id, a.findings[i].target.clone()))
-                    .collect();
-                self.findings.step(&keys, by);
-            }
-            Pane::Listeners => {
-                let keys: Vec<u64> = self
-                    .rows
-                    .listeners
-                    .iter()
-                    .map(|&(n, i)| a.netns[n].listeners[i].inode)
-                    .collect();
-                self.listeners.step(&keys, by);
-            }
-            Pane::Processes => {
-                let keys: Vec<u32> = self
-                    .rows
-                    .processes
-                    .iter()
-                    .map(|&(n, i)| a.netns[n].processes[i].pid)
-                    .collect();
-                self.processes.step(&keys, by);
-            }
+            Pane::Findings => self.findings.selected.step(&self.findings.keys(a), by),
+            Pane::Listeners => self.listeners.selected.step(&self.listeners.keys(a), by),
+            Pane::Processes => self.processes.selected.step(&self.processes.keys(a), by),
         }
     }
 
     fn rows_in(&self, pane: Pane) -> usize {
         match pane {
-            Pane::Findings => self.rows.findings.len(),
-            Pane::Listeners => self.rows.listeners.len(),
-            Pane::Processes => self.rows.processes.len(),
+            Pane::Findings => self.findings.rows.len(),
+            Pane::Listeners => self.listeners.rows.len(),
+            Pane::Processes => self.processes.rows.len(),
         }
     }
 
@@ -666,38 +699,29 @@ impl View {
                 .find_map(|ns| ns.processes.iter().find(|p| p.pid == pid).map(|p| (ns, p)))
         };
         let ask = match self.pane {
-            Pane::Processes => self
-                .rows
-                .processes
-                .get(self.processes.index)
-                .map(|&(n, i)| {
-                    let (ns, p) = (&a.netns[n], &a.netns[n].processes[i]);
-                    (ns, p, None, p.close_wait)
-                }),
-            Pane::Findings => self
-                .selected_finding()
-                .and_then(|f| match (&f.id, &f.target.kind) {
-                    (FindingId::CloseWaitLeak, TargetKind::Process { pid, .. }) => {
-                        find(&f.target.netns, *pid).map(|(ns, p)| (ns, p, None, p.close_wait))
-                    }
-                    (
-                        FindingId::EphemeralPortCollision,
-                        TargetKind::Destination {
-                            local: Some(client),
-                            pid: Some(pid),
-                            ..
-                        },
-                    ) => {
-                        let mined = f
-                            .evidence
-                            .get("mined_ports")
-                            .and_then(serde_json::Value::as_u64);
-                        find(&f.target.netns, *pid).map(|(ns, p)| {
-                            (ns, p, client.parse().ok(), mined.unwrap_or(p.close_wait))
-                        })
-                    }
-                    _ => None,
-                }),
+            Pane::Processes => {
+                self.processes
+                    .rows
+                    .get(self.processes.selected.index)
+                    .map(|&(n, i)| {
+                        let (ns, p) = (&a.netns[n], &a.netns[n].processes[i]);
+                        (ns, p, None, p.close_wait)
+                    })
+            }
+            Pane::Findings => {
+                self.selected_finding()
+                    .and_then(|f| match (&f.evidence, &f.target.kind) {
+                        (Evidence::CloseWaitLeak(_), TargetKind::Process { pid, .. }) => {
+                            find(&f.target.netns, *pid).map(|(ns, p)| (ns, p, None, p.close_wait))
+                        }
+                        (
+                            Evidence::EphemeralPortCollision(c),
+                            TargetKind::Destination { pid: Some(pid), .. },
+                        ) => find(&f.target.netns, *pid)
+                            .map(|(ns, p)| (ns, p, Some(c.client), c.mined_ports)),
+                        _ => None,
+                    })
+            }
             Pane::Listeners => None,
         };
         let Some((ns, p, peer, sockets)) = ask else {
@@ -775,9 +799,9 @@ impl View {
                 let all = ListenerSort::ALL;
                 let at = all
                     .iter()
-                    .position(|&c| c == self.listener_sort.column)
+                    .position(|&c| c == self.listeners.sort.column)
                     .unwrap_or(0);
-                self.listener_sort = Sort {
+                self.listeners.sort = Sort {
                     column: all[(at + 1) % all.len()],
                     reversed: false,
                 };
@@ -786,9 +810,9 @@ impl View {
                 let all = ProcessSort::ALL;
                 let at = all
                     .iter()
-                    .position(|&c| c == self.process_sort.column)
+                    .position(|&c| c == self.processes.sort.column)
                     .unwrap_or(0);
-                self.process_sort = Sort {
+                self.processes.sort = Sort {
                     column: all[(at + 1) % all.len()],
                     reversed: false,
                 };
@@ -800,8 +824,8 @@ impl View {
     fn reverse_sort(&mut self) {
         match self.pane {
             Pane::Findings => return,
-            Pane::Listeners => self.listener_sort.reversed = !self.listener_sort.reversed,
-            Pane::Processes => self.process_sort.reversed = !self.process_sort.reversed,
+            Pane::Listeners => self.listeners.sort.reversed = !self.listeners.sort.reversed,
+            Pane::Processes => self.processes.sort.reversed = !self.processes.sort.reversed,
         }
         self.refresh_rows();
     }
@@ -829,26 +853,33 @@ impl View {
         }
         let a = &data.analysis;
         self.detail = match self.pane {
-            Pane::Findings => self.findings.key.clone().map(|key| Detail::Finding { key }),
-            Pane::Listeners => self
-                .rows
-                .listeners
-                .get(self.listeners.index)
-                .map(|&(n, i)| Detail::Listener {
-                    netns: a.netns[n].id.clone(),
-                    inode: a.netns[n].listeners[i].inode,
-                    sockets: None,
-                    scroll: 0,
-                }),
-            Pane::Processes => self
-                .rows
-                .processes
-                .get(self.processes.index)
-                .map(|&(n, i)| Detail::Process {
-                    pid: a.netns[n].processes[i].pid,
-                    sockets: ProcessDetail::default(),
-                    scroll: 0,
-                }),
+            Pane::Findings => self
+                .findings
+                .selected
+                .key
+                .clone()
+                .map(|key| Detail::Finding { key }),
+            Pane::Listeners => {
+                self.listeners
+                    .rows
+                    .get(self.listeners.selected.index)
+                    .map(|&(n, i)| Detail::Listener {
+                        netns: a.netns[n].id.clone(),
+                        inode: a.netns[n].listeners[i].inode,
+                        sockets: None,
+                        scroll: 0,
+                    })
+            }
+            Pane::Processes => {
+                self.processes
+                    .rows
+                    .get(self.processes.selected.index)
+                    .map(|&(n, i)| Detail::Process {
+                        pid: a.netns[n].processes[i].pid,
+                        sockets: ProcessDetail::default(),
+                        scroll: 0,
+                    })
+            }
         };
         self.refresh_detail();
     }
@@ -974,32 +1005,15 @@ fn listener_matches(l: &ListenerView, needle: &str) -> bool {
 }
 
 /// The dashboard shows each namespace's receiving UDP sockets (and connected ones that
-/// dropped) beside its listeners, as rows of the same table: Recv-Q against the receive
-/// buffer as a queue against its backlog, the buffer's fill, the socket's drops; a socket
-/// that dropped in the window is marked full.
+/// dropped) beside its listeners, as rows of the same table, as the analysis words them
+/// ([`analyze::udp::UdpSocketView::as_queue`]).
 fn udp_beside_listeners(a: &mut Analysis) {
     for ns in &mut a.netns {
         let rows: Vec<ListenerView> = ns
             .udp
             .sockets
             .iter()
-            .map(|u| ListenerView {
-                proto: Proto::Udp,
-                local: u.local.clone(),
-                port: Some(u.port),
-                inode: u.inode,
-                accept_queue: u.recv_q,
-                backlog: u.rcvbuf.unwrap_or(0),
-                full: u.level.is_some(),
-                fill_pct: u.buffer_fill_pct().unwrap_or(0.0),
-                syn_recv: 0,
-                unaccepted_established: 0,
-                unaccepted_close_wait: 0,
-                drops_total: u.drops_total,
-                drops_per_s: u.drops_per_s,
-                owners: u.owners.clone(),
-                fill_level: u.level,
-            })
+            .map(analyze::udp::UdpSocketView::as_queue)
             .collect();
         ns.listeners.extend(rows);
     }

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use clap::Parser as _;
 use sockscope::cli::Cli;
-use sockscope::present::serve::FAMILIES;
+use sockscope::present::prometheus::FAMILIES;
 
 use super::client::tool_or_skip;
 use crate::util::scratch::{Scratch, as_str};

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sockscope::present::serve::FAMILIES;
+use sockscope::present::prometheus::FAMILIES;
 
 use crate::util::netns::netns_or_skip;
 use crate::util::oracle::parse_listener_drops;

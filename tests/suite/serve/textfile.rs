@@ -7,7 +7,7 @@ use std::process::Command;
 
 use clap::Parser as _;
 use sockscope::cli::Cli;
-use sockscope::present::serve::FAMILIES;
+use sockscope::present::prometheus::FAMILIES;
 
 use super::WithStdin as _;
 use super::client::{Serve, parse_exposition, tool_or_skip};

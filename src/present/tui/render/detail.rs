@@ -9,14 +9,17 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+use serde::Deserialize as _;
 
 use super::cells::{Column, bar, cut, header, rate, row, spark, spark_level, wrap, wrap_lines};
 use super::theme::Theme;
 use crate::analyze::units::format_age;
 use crate::analyze::{
-    Finding, ListenerDetail, ListenerView, ProcessDetail, ProcessView, Proto, Severity, SocketRow,
+    Finding, FindingId, ListenerDetail, ListenerView, Owner, ProcessDetail, ProcessView, Proto,
+    Severity, SocketRow,
 };
 use crate::model::{TcpState, TimerKind};
+use crate::present::escape::escape_json;
 use crate::present::tui::view::{Carried, Detail, FindingKey, Mode, View};
 
 pub fn render(frame: &mut Frame, area: Rect, view: &View) {
@@ -144,9 +147,15 @@ fn follows(view: &View, f: &Finding) -> bool {
     })
 }
 
-/// `accept_queue 9 · backlog 8 · …`: the evidence as one paragraph.
+/// `accept_queue 9 · backlog 8 · …`: the evidence as one paragraph, every field in the order
+/// of its name, strings escaped.
 fn evidence_text(f: &Finding) -> String {
-    f.evidence
+    let mut fields = serde_json::to_value(&f.evidence).unwrap_or_default();
+    escape_json(&mut fields);
+    let serde_json::Value::Object(fields) = fields else {
+        return String::new();
+    };
+    fields
         .iter()
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| format!("{k} {}", value_text(v)))
@@ -154,7 +163,7 @@ fn evidence_text(f: &Finding) -> String {
         .join(" · ")
 }
 
-/// A JSON value as a person reads it: rates to one decimal, owners as `comm(pid)`.
+/// A JSON value as a person reads it: rates to one decimal, processes as `comm(pid)`.
 fn value_text(v: &serde_json::Value) -> String {
     use serde_json::Value;
     match v {
@@ -166,9 +175,9 @@ fn value_text(v: &serde_json::Value) -> String {
             _ => n.to_string(),
         },
         Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join(", "),
-        Value::Object(map) => match (map.get("comm"), map.get("pid")) {
-            (Some(comm), Some(pid)) => format!("{}({})", value_text(comm), value_text(pid)),
-            _ => map
+        Value::Object(map) => match Owner::deserialize(v) {
+            Ok(o) => format!("{}({})", o.comm, o.pid),
+            Err(_) => map
                 .iter()
                 .map(|(k, v)| format!("{k} {}", value_text(v)))
                 .collect::<Vec<_>>()
@@ -234,7 +243,11 @@ fn listener(
         area.width,
         theme,
     )];
-    lines.extend(listener_summary(view, l, w, theme));
+    let level = view
+        .data
+        .as_ref()
+        .and_then(|d| d.analysis.queue_level(netns, l));
+    lines.extend(listener_summary(view, l, level, w, theme));
     lines.extend(findings_about(
         view,
         |f| match l.proto {
@@ -302,14 +315,20 @@ fn listener(
 }
 
 /// A listener's queue, owner, waiting children and drops, above its findings.
-fn listener_summary(view: &View, l: &ListenerView, w: usize, theme: Theme) -> Vec<Line<'static>> {
+fn listener_summary(
+    view: &View,
+    l: &ListenerView,
+    level: Option<Severity>,
+    w: usize,
+    theme: Theme,
+) -> Vec<Line<'static>> {
     let inode = l.inode;
     let mut lines = Vec::new();
-    // A full queue is a fact of the kernel's; below it, the analysis says how far is too far.
+    // A full queue is a fact of the kernel's; below it, the findings say how far is too far.
     let fill_style = if l.full {
         theme.critical()
     } else {
-        theme.level(l.fill_level.map(|_| Severity::Warning))
+        theme.level(level.map(|_| Severity::Warning))
     };
     let owner = match l.owners.as_slice() {
         [] => "not visible (run as root to see it)".to_owned(),
@@ -488,7 +507,12 @@ fn process_summary(view: &View, p: &ProcessView, w: usize, theme: Theme) -> Vec<
     let pid = p.pid;
     let mut lines = Vec::new();
     let read_eof = p.close_wait.saturating_sub(p.close_wait_unread);
-    let cw_style = theme.level(p.close_wait_level);
+    let level = |id| {
+        view.data
+            .as_ref()
+            .and_then(|d| d.analysis.process_level(p.pid, id))
+    };
+    let cw_style = theme.level(level(FindingId::CloseWaitLeak));
     let series = view.history.close_wait(pid);
     let cells = series.len().clamp(8, w.saturating_sub(60).max(8));
     lines.push(Line::from(vec![
@@ -513,7 +537,7 @@ fn process_summary(view: &View, p: &ProcessView, w: usize, theme: Theme) -> Vec<
         )));
     }
     let fd_pct = p.fd_use_pct();
-    let fd_style = theme.level(p.fd_level);
+    let fd_style = theme.level(level(FindingId::FdExhaustion));
     let limit = p.fd_limit.map_or_else(
         || "?".to_owned(),
         |l| {

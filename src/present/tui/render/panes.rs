@@ -18,7 +18,7 @@ use super::cells::{
 };
 use super::theme::Theme;
 use crate::analyze::units::format_age;
-use crate::analyze::{Analysis, Finding, ListenerView, ProcessView, Proto, Severity};
+use crate::analyze::{Analysis, Finding, FindingId, ListenerView, ProcessView, Proto, Severity};
 use crate::present::tui::view::{Carried, Pane as ViewPane, View};
 
 /// A terminal at least this wide shows the two tables side by side.
@@ -31,16 +31,16 @@ pub fn render(frame: &mut Frame, area: Rect, view: &View) {
     let a = &data.analysis;
     let side = area.width >= SIDE_BY_SIDE;
     let h = area.height;
-    let shown_findings = u16::try_from(view.rows.findings.len().max(1)).unwrap_or(u16::MAX);
-    let remedy = if view.rows.findings.is_empty() {
+    let shown_findings = u16::try_from(view.findings.rows.len().max(1)).unwrap_or(u16::MAX);
+    let remedy = if view.findings.rows.is_empty() {
         0
     } else if h >= 40 {
         4
     } else {
         2
     };
-    let l_rows = u16::try_from(view.rows.listeners.len().max(1)).unwrap_or(u16::MAX);
-    let p_rows = u16::try_from(view.rows.processes.len().max(1)).unwrap_or(u16::MAX);
+    let l_rows = u16::try_from(view.listeners.rows.len().max(1)).unwrap_or(u16::MAX);
+    let p_rows = u16::try_from(view.processes.rows.len().max(1)).unwrap_or(u16::MAX);
     // A table: its title, its header, then rows.
     let l_want = 2 + l_rows;
     let p_want = 2 + p_rows;
@@ -159,13 +159,13 @@ fn findings(frame: &mut Frame, area: Rect, view: &View, remedy: u16, a: &Analysi
         let _ = write!(title, " ({} ignored)", a.ignored);
     }
     title.push_str(&filter_note(
-        view.rows.findings.len(),
+        view.findings.rows.len(),
         a.findings.len(),
         view,
     ));
     let mut lines = vec![rule(vec![Span::raw(title)], area.width, focused, theme)];
     let list_rows = usize::from(area.height.saturating_sub(1 + remedy));
-    if view.rows.findings.is_empty() {
+    if view.findings.rows.is_empty() {
         let text = if a.findings.is_empty() {
             "✓ no findings: no listener is full or dropping, no process leaks CLOSE_WAIT \
              sockets or nears its descriptor limit"
@@ -175,17 +175,17 @@ fn findings(frame: &mut Frame, area: Rect, view: &View, remedy: u16, a: &Analysi
         lines.push(Line::styled(format!(" {}", cut(text, w - 1)), theme.good()));
     } else {
         let id_width = view
-            .rows
             .findings
+            .rows
             .iter()
             .filter_map(|&i| view.finding(i))
             .map(|f| f.id.name().len())
             .max()
             .unwrap_or(0);
-        let first = offset(view.findings.index, list_rows);
+        let first = offset(view.findings.selected.index, list_rows);
         for (at, &i) in view
-            .rows
             .findings
+            .rows
             .iter()
             .enumerate()
             .skip(first)
@@ -206,7 +206,12 @@ fn findings(frame: &mut Frame, area: Rect, view: &View, remedy: u16, a: &Analysi
                 Span::raw(head_cut),
                 Span::styled(summary, theme.dim()),
             ]);
-            lines.push(mark(line, at == view.findings.index, focused, theme));
+            lines.push(mark(
+                line,
+                at == view.findings.selected.index,
+                focused,
+                theme,
+            ));
         }
         if let Some(f) = view.selected_finding() {
             lines.truncate(1 + list_rows);
@@ -378,9 +383,9 @@ fn listener_columns(extra: bool, netns: Option<usize>) -> Vec<Column> {
 fn listeners(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
     let theme = Theme::new(view.color);
     let extra = area.width >= EXTRA_COLUMNS;
-    let sort = view.listener_sort;
+    let sort = view.listeners.sort;
     let total: usize = a.netns.iter().map(|ns| ns.listeners.len()).sum();
-    let shown = view.rows.listeners.len();
+    let shown = view.listeners.rows.len();
     let ns_width = netns_width(a);
     let pane = Pane {
         title: vec![Span::raw(format!(
@@ -396,13 +401,14 @@ fn listeners(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
             "no listener matches the filter"
         },
         len: shown,
-        selected: view.listeners.index,
+        selected: view.listeners.selected.index,
     };
     let local_at = usize::from(ns_width.is_some()) + usize::from(extra);
     pane.render(frame, area, theme, |at, w| {
-        let row = *view.rows.listeners.get(at)?;
+        let row = *view.listeners.rows.get(at)?;
         let l = view.listener(row)?;
-        let cells = listener_cells(view, l, extra, w[local_at], theme);
+        let level = a.queue_level(&a.netns[row.0].id, l);
+        let cells = listener_cells(view, l, level, extra, w[local_at], theme);
         Some(with_netns(a, row.0, ns_width, cells))
     });
 }
@@ -410,17 +416,18 @@ fn listeners(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
 fn listener_cells(
     view: &View,
     l: &ListenerView,
+    level: Option<Severity>,
     extra: bool,
     local_width: usize,
     theme: Theme,
 ) -> Vec<Span<'static>> {
     let tcp = l.proto == Proto::Tcp;
     let tcp_only = |text: String| if tcp { text } else { "-".to_owned() };
-    // A full queue is a fact of the kernel's; below it, the analysis says how far is too far.
+    // A full queue is a fact of the kernel's; below it, the findings say how far is too far.
     let fill_style = if l.full {
         theme.critical()
     } else {
-        theme.level(l.fill_level.map(|_| Severity::Warning))
+        theme.level(level.map(|_| Severity::Warning))
     };
     let drops_style = if l.drops_per_s.is_some_and(|d| d > 0.0) {
         theme.critical()
@@ -521,9 +528,9 @@ fn trend_cells(extra: bool) -> usize {
 fn processes(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
     let theme = Theme::new(view.color);
     let extra = area.width >= EXTRA_COLUMNS;
-    let sort = view.process_sort;
+    let sort = view.processes.sort;
     let total: usize = a.netns.iter().map(|ns| ns.processes.len()).sum();
-    let shown = view.rows.processes.len();
+    let shown = view.processes.rows.len();
     let ns_width = netns_width(a);
     let sockets: u64 = a
         .netns
@@ -546,20 +553,26 @@ fn processes(frame: &mut Frame, area: Rect, view: &View, a: &Analysis) {
             "no process matches the filter"
         },
         len: shown,
-        selected: view.processes.index,
+        selected: view.processes.selected.index,
     };
     pane.render(frame, area, theme, |at, _| {
-        let row = *view.rows.processes.get(at)?;
+        let row = *view.processes.rows.get(at)?;
         let p = view.process(row)?;
-        let cells = process_cells(view, p, extra, theme);
+        let cells = process_cells(view, a, p, extra, theme);
         Some(with_netns(a, row.0, ns_width, cells))
     });
 }
 
-fn process_cells(view: &View, p: &ProcessView, extra: bool, theme: Theme) -> Vec<Span<'static>> {
-    let cw_style = theme.level(p.close_wait_level);
+fn process_cells(
+    view: &View,
+    a: &Analysis,
+    p: &ProcessView,
+    extra: bool,
+    theme: Theme,
+) -> Vec<Span<'static>> {
+    let cw_style = theme.level(a.process_level(p.pid, FindingId::CloseWaitLeak));
     let fd_pct = p.fd_use_pct();
-    let fd_style = theme.level(p.fd_level);
+    let fd_style = theme.level(a.process_level(p.pid, FindingId::FdExhaustion));
     let mut cells = vec![Span::raw(p.pid.to_string()), Span::raw(p.comm.clone())];
     if extra {
         cells.extend([

@@ -1,4 +1,6 @@
 //! The Prometheus exposition of an analysis: text format 0.0.4, written by a pure function.
+//! A face beside the JSON and the text report: `serve` answers each scrape with it, and
+//! `report --format prometheus` writes it for node_exporter's textfile collector.
 //!
 //! [`FAMILIES`] is the contract: every metric name, type, help text and label set the
 //! exporter can write, in the order it writes them. Every family gets its `# HELP` and
@@ -12,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::{Display, Write as _};
+use std::io::{self, Write};
 
 use crate::analyze::{Analysis, ListenerView, NetnsView, ProcessView, Proto};
 use crate::present::escape::escape;
@@ -196,6 +199,11 @@ pub struct MetricsOptions {
     /// Per-process series for at most this many processes by socket count (TCP + unix),
     /// besides every process a finding names.
     pub top_processes: usize,
+}
+
+/// Write the exposition of `analysis` to `w`.
+pub fn write(w: &mut impl Write, analysis: &Analysis, opts: &MetricsOptions) -> io::Result<()> {
+    w.write_all(render_metrics(analysis, opts).as_bytes())
 }
 
 /// The exposition of `analysis`.
@@ -908,7 +916,6 @@ mod tests {
                 pid: 1,
                 comm: comm.to_owned(),
             }],
-            fill_level: None,
         }
     }
 

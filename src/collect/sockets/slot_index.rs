@@ -14,7 +14,7 @@
 //! Lookups come in sorted runs (a process's descriptors, sorted by inode), so a [`Cursor`]
 //! gallops forward from where the last one ended instead of searching the whole vector.
 
-use super::sockets::InodeMap;
+use crate::collect::vocab::InodeMap;
 use crate::model::TcpState;
 
 /// What a socket inode names, and where its record lives when it is kept in full.
