@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use sockscope::analyze::{self, Settings};
+use sockscope::collect::acceptors::parse as tasks;
 use sockscope::collect::netlink::{
     InetSock, ReplyError, StateMask, parse_datagram, parse_inet_msg, parse_tcp_info, parse_unix_msg,
 };
@@ -36,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("proc_netstat", proc_netstat),
     ("proc_limits", proc_limits),
     ("proc_stat", proc_stat),
+    ("proc_task", proc_task),
     ("proc_net", proc_net),
     ("recording", recording),
     ("recording_values", recording_values),
@@ -143,15 +145,21 @@ fn text_of(data: &[u8]) -> std::borrow::Cow<'_, str> {
 pub fn escape(data: &[u8]) {
     let shown = escaper::escape_bytes(data);
     let bidi = |c: char| {
-        matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}')
-            || ('\u{202a}'..='\u{202e}').contains(&c)
+        matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}'
+        ) || ('\u{202a}'..='\u{202e}').contains(&c)
             || ('\u{2066}'..='\u{2069}').contains(&c)
     };
     assert!(
         !shown.chars().any(|c| c.is_control() || bidi(c)),
         "{shown:?} holds a control character"
     );
-    assert_eq!(escaper::unescape(&shown).as_deref(), Some(data), "{shown:?}");
+    assert_eq!(
+        escaper::unescape(&shown).as_deref(),
+        Some(data),
+        "{shown:?}"
+    );
     if let Ok(text) = std::str::from_utf8(data) {
         assert_eq!(escaper::escape(text), shown);
     }
@@ -187,6 +195,36 @@ pub fn proc_limits(data: &[u8]) {
             inode.to_string().trim_start_matches('0'),
             String::from_utf8_lossy(digits).trim_start_matches('0')
         );
+    }
+}
+
+/// A thread's `/proc/PID/task/TID/{stat,syscall,wchan}` and an epoll descriptor's `fdinfo`:
+/// every parser of the acceptors' reader, on the same bytes.
+pub fn proc_task(data: &[u8]) {
+    if let Ok(stat) = tasks::parse_task_stat(data) {
+        // The name is what lies between the outer parentheses, whatever it holds.
+        let open = data
+            .iter()
+            .position(|&b| b == b'(')
+            .expect("an opening parenthesis");
+        let close = data
+            .iter()
+            .rposition(|&b| b == b')')
+            .expect("a closing parenthesis");
+        assert_eq!(stat.comm, String::from_utf8_lossy(&data[open + 1..close]));
+    }
+    if let Ok(call) = tasks::parse_syscall(data, &tasks::native()) {
+        // Only these decode from text that is not a number line.
+        let text = String::from_utf8_lossy(data);
+        let first = text.split(' ').next().unwrap_or("").trim_end();
+        assert!(
+            first == "running" || first.parse::<i64>().is_ok(),
+            "{call:?} from {first:?}"
+        );
+    }
+    let _ = tasks::parse_epoll_targets(&String::from_utf8_lossy(data));
+    if let Some(name) = tasks::parse_wchan(data) {
+        assert!(!name.is_empty() && name != "0");
     }
 }
 
@@ -401,6 +439,21 @@ pub fn seeds(target: &str, fixtures: &Path, assets: &Path) -> Vec<(String, Vec<u
             }
         }
         "netlink_unix" => datagram_seeds(&["unix_all", "done_empty"], &mut out),
+        "proc_task" => {
+            for file in [
+                "task.stat-thread",
+                "task.syscall-epoll",
+                "task.syscall-accept",
+                "task.syscall-stopped",
+                "task.fdinfo-epoll",
+                "task.wchan-epoll",
+                "stat.odd-comm",
+            ] {
+                out.push((file.to_owned(), read(&format!("proc/{file}"))));
+            }
+            out.push(("syscall-running".to_owned(), b"running\n".to_vec()));
+            out.push(("syscall-none".to_owned(), b"-1 0x7ffd 0x55d0\n".to_vec()));
+        }
         "proc_stat" => {
             for file in ["stat", "stat.kthreadd", "stat.odd-comm"] {
                 out.push((file.to_owned(), read(&format!("proc/{file}"))));

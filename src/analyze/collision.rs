@@ -143,6 +143,7 @@ mod tests {
             udp_sockets: Vec::new(),
             udp_socket_count: 0,
             udp_left_out: 0,
+            holders: Vec::new(),
             port_use: Vec::new(),
         }
     }

@@ -15,6 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
+use super::acceptors::Acceptor;
 use super::connections::Holder;
 use super::listeners::{Owner, Proto};
 
@@ -34,6 +35,8 @@ pub struct AcceptQueue {
     pub somaxconn: Option<u64>,
     pub tcp_abort_on_overflow: Option<u64>,
     pub tcp_syncookies: Option<u64>,
+    /// Who drains the listener and what each is doing (empty when not read).
+    pub acceptors: Vec<Acceptor>,
 }
 
 /// `listen-drops`: the namespace's counters and the listeners whose own drops rose.
@@ -77,6 +80,7 @@ pub struct SynQueueListener {
     pub fill_pct: f64,
     pub tcp_syncookies: Option<u64>,
     pub tcp_max_syn_backlog: Option<u64>,
+    pub acceptors: Vec<Acceptor>,
 }
 
 /// The namespace's SYN-queue overflow counters, per second.
@@ -98,6 +102,7 @@ pub struct Abandoned {
     pub unaccepted_established: u64,
     pub accept_queue: u64,
     pub backlog: u64,
+    pub acceptors: Vec<Acceptor>,
 }
 
 /// `close-wait-leak`: one process's CLOSE_WAIT sockets.
@@ -293,10 +298,42 @@ pub struct PortExhaustion {
     pub owners: Vec<Owner>,
 }
 
+/// `reuseport-imbalance`: one member of an `SO_REUSEPORT` group full or dropping while
+/// another has room.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReuseportImbalance {
+    pub local: String,
+    /// The starved member's number, 1 to `members_total`.
+    pub member: usize,
+    pub members_total: usize,
+    /// The share of new connections the kernel sends it, %, one decimal.
+    pub share_pct: f64,
+    pub accept_queue: u64,
+    pub backlog: u64,
+    pub drops_per_s: Option<f64>,
+    pub members: Vec<ReuseportMember>,
+    /// Who drains the starved member and what each is doing.
+    pub acceptors: Vec<Acceptor>,
+}
+
+/// One member of an `SO_REUSEPORT` group, as `reuseport-imbalance` lists them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReuseportMember {
+    pub member: usize,
+    pub inode: u64,
+    pub accept_queue: u64,
+    pub backlog: u64,
+    /// One decimal.
+    pub fill_pct: f64,
+    pub full: bool,
+    pub drops_per_s: Option<f64>,
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
 
+    use super::super::acceptors::{How, State};
     use super::super::{Evidence, FindingId};
     use super::*;
 
@@ -310,6 +347,22 @@ mod tests {
         Owner {
             pid: 812,
             comm: "nginx".to_owned(),
+        }
+    }
+
+    fn acceptor() -> Acceptor {
+        Acceptor {
+            pid: 813,
+            comm: "nginx".to_owned(),
+            tid: Some(813),
+            thread: Some("nginx".to_owned()),
+            how: How::Epoll,
+            state: Some(State::Stopped),
+            cpu_pct: None,
+            waiting_in: Some("do_signal_stop".to_owned()),
+            waiting_for_it: true,
+            threads: 1,
+            unknown: false,
         }
     }
 
@@ -341,6 +394,7 @@ mod tests {
             somaxconn: Some(4096),
             tcp_abort_on_overflow: Some(0),
             tcp_syncookies: None,
+            acceptors: vec![acceptor()],
         };
         match id {
             FindingId::AcceptQueueFull => vec![Evidence::AcceptQueueFull(accept_queue())],
@@ -365,6 +419,7 @@ mod tests {
                     fill_pct: 88.9,
                     tcp_syncookies: Some(1),
                     tcp_max_syn_backlog: None,
+                    acceptors: Vec::new(),
                 })),
                 Evidence::SynQueuePressure(SynQueuePressure::Counters(SynQueueCounters {
                     req_q_full_drop_per_s: Some(2.0),
@@ -380,6 +435,7 @@ mod tests {
                     unaccepted_established: 7,
                     accept_queue: 9,
                     backlog: 8,
+                    acceptors: vec![acceptor()],
                 })]
             }
             FindingId::CloseWaitLeak => vec![Evidence::CloseWaitLeak(CloseWaitLeak {
@@ -520,6 +576,28 @@ mod tests {
                     ip_local_reserved_ports: vec![(40_090, 40_099)],
                     tcp_tw_reuse: Some(2),
                     owners: vec![owner()],
+                })]
+            }
+            FindingId::ReuseportImbalance => {
+                let member = |member: u8, accept_queue: u8| ReuseportMember {
+                    member: usize::from(member),
+                    inode: 100 + u64::from(member),
+                    accept_queue: u64::from(accept_queue),
+                    backlog: 16,
+                    fill_pct: 6.25 * f64::from(accept_queue),
+                    full: accept_queue > 16,
+                    drops_per_s: None,
+                };
+                vec![Evidence::ReuseportImbalance(ReuseportImbalance {
+                    local: "127.0.0.1:8081".to_owned(),
+                    member: 1,
+                    members_total: 2,
+                    share_pct: 50.0,
+                    accept_queue: 17,
+                    backlog: 16,
+                    drops_per_s: Some(1.5),
+                    members: vec![member(1, 17), member(2, 0)],
+                    acceptors: vec![acceptor()],
                 })]
             }
         }

@@ -78,6 +78,7 @@ finding_table! {
     PeerGone = "peer-gone" => ev::PeerGone,
     UdpReceiveDrops = "udp-receive-drops" => ev::UdpReceiveDrops,
     EphemeralPortExhaustion = "ephemeral-port-exhaustion" => ev::PortExhaustion,
+    ReuseportImbalance = "reuseport-imbalance" => ev::ReuseportImbalance,
 }
 
 impl FindingId {

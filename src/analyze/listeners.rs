@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use super::acceptors::{self, Acceptor};
 use super::{pct, rate};
 use crate::model::{Family, NetnsSnapshot, Snapshot, TcpSocket, TcpState, UnixSocket};
 
@@ -52,6 +53,21 @@ pub struct ListenerView {
     pub drops_total: Option<u64>,
     pub drops_per_s: Option<f64>,
     pub owners: Vec<Owner>,
+    /// Who drains it and what each is doing: read only while something waits on it (see
+    /// [`acceptors`](super::acceptors)); empty otherwise.
+    pub acceptors: Vec<Acceptor>,
+    /// Its place in its `SO_REUSEPORT` group, when other listeners share its address.
+    pub member: Option<Member>,
+}
+
+/// A listener's place in an `SO_REUSEPORT` group: the TCP listeners of one namespace on the
+/// same address and port, over which the kernel spreads new connections by hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    /// 1 to `of`, in the order of the members' inodes (the order they were created in, as
+    /// long as the group lives).
+    pub index: usize,
+    pub of: usize,
 }
 
 /// A process, as evidence names it: `{pid, comm}`. Read back by a face that lists evidence
@@ -103,6 +119,22 @@ pub(super) fn views(
             })
             .collect()
     };
+    let cpu_before = acceptors::cpu_before(before);
+    let acceptors_of = |inode: u64| -> Vec<Acceptor> {
+        ns.holders
+            .iter()
+            .find(|h| h.inode == inode)
+            .map(|h| acceptors::acceptors(h, &cpu_before, window_s, snapshot))
+            .unwrap_or_default()
+    };
+    // The owners that drain the listener first: a subject names the process that should
+    // accept (nginx's worker), not the first to hold it (its master).
+    let serving_first = |view: &mut ListenerView| {
+        let serves = |pid: u32| view.acceptors.iter().any(|a| a.pid == pid && a.serves());
+        let mut owners = std::mem::take(&mut view.owners);
+        owners.sort_by_key(|o| !serves(o.pid));
+        view.owners = owners;
+    };
     let tcp = ns.tcp_listeners.iter().zip(children).map(|(l, c)| {
         let drops_total = l.drops.map(u64::from);
         let earlier = drops_before.get(&l.inode).map(|&d| u64::from(d));
@@ -115,6 +147,8 @@ pub(super) fn views(
         view.drops_total = drops_total;
         view.drops_per_s = rate(earlier, drops_total, window_s);
         view.owners = owners(&l.owners);
+        view.acceptors = acceptors_of(l.inode);
+        serving_first(&mut view);
         view
     });
     let unix = ns.unix_listeners.iter().map(|l: &UnixSocket| {
@@ -125,6 +159,8 @@ pub(super) fn views(
         let mut view = queue_view(Proto::Unix, name, l.recv_q, l.send_q);
         view.inode = l.inode;
         view.owners = owners(&l.owners);
+        view.acceptors = acceptors_of(l.inode);
+        serving_first(&mut view);
         view
     });
     let mut all: Vec<ListenerView> = tcp.chain(unix).collect();
@@ -133,7 +169,46 @@ pub(super) fn views(
             .total_cmp(&a.fill_pct)
             .then_with(|| a.local.cmp(&b.local))
     });
+    group_reuseport(&mut all);
     all
+}
+
+/// Number the members of each `SO_REUSEPORT` group (TCP listeners on one address and port)
+/// and move them together, where the fullest of them stands.
+fn group_reuseport(all: &mut [ListenerView]) {
+    let mut groups: HashMap<String, Vec<u64>> = HashMap::new();
+    for l in all.iter().filter(|l| l.proto == Proto::Tcp) {
+        groups.entry(l.local.clone()).or_default().push(l.inode);
+    }
+    groups.retain(|_, inodes| inodes.len() > 1);
+    if groups.is_empty() {
+        return;
+    }
+    for inodes in groups.values_mut() {
+        inodes.sort_unstable();
+    }
+    for l in all.iter_mut().filter(|l| l.proto == Proto::Tcp) {
+        if let Some(inodes) = groups.get(&l.local) {
+            l.member = inodes.iter().position(|&i| i == l.inode).map(|at| Member {
+                index: at + 1,
+                of: inodes.len(),
+            });
+        }
+    }
+    // Stable: each group at its fullest member's place, its members fullest first.
+    let mut order: HashMap<String, usize> = HashMap::new();
+    for (at, l) in all.iter().enumerate() {
+        order.entry(group_key(l)).or_insert(at);
+    }
+    all.sort_by_key(|l| order[&group_key(l)]);
+}
+
+/// What a listener groups under: its address for a member, itself for any other.
+fn group_key(l: &ListenerView) -> String {
+    match l.member {
+        Some(_) => format!("tcp {}", l.local),
+        None => format!("{} {} {}", l.proto.name(), l.local, l.inode),
+    }
 }
 
 fn queue_view(proto: Proto, local: String, queue: u32, backlog: u32) -> ListenerView {
@@ -154,6 +229,8 @@ fn queue_view(proto: Proto, local: String, queue: u32, backlog: u32) -> Listener
         drops_total: None,
         drops_per_s: None,
         owners: Vec::new(),
+        acceptors: Vec::new(),
+        member: None,
     }
 }
 

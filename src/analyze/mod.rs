@@ -5,6 +5,7 @@
 //! with a single snapshot every rate is `None`. The faces render an [`Analysis`] and never
 //! re-derive anything from the raw snapshot.
 
+pub mod acceptors;
 mod collision;
 pub mod connections;
 mod detail;
@@ -30,7 +31,7 @@ pub use detail::{ListenerDetail, ProcessDetail, SocketRow, listener_detail, proc
 pub use finding::{
     Evidence, Finding, FindingId, Ignore, Mentions, Severity, Target, TargetKind, UnknownFindingId,
 };
-pub use listeners::{ListenerView, Owner, Proto};
+pub use listeners::{ListenerView, Member, Owner, Proto};
 pub use thresholds::Thresholds;
 
 /// The TcpExt counters reported with a total and a rate, in the order an operator reads them.

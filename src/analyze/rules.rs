@@ -13,6 +13,7 @@
 
 use std::fmt::Write as _;
 
+use super::acceptors;
 use super::collision::{MinedPorts, mined_ports};
 use super::connections::{Connecting, HalfOpen, Holder, PeersGone, ReceiveStall, SendStall};
 use super::evidence as ev;
@@ -41,6 +42,7 @@ pub(super) fn findings(scope: &Scope<'_>) -> Vec<Finding> {
         out.extend(accept_queue(scope, l));
         out.extend(syn_queue_listener(scope, l));
         out.extend(abandoned(scope, l));
+        out.extend(reuseport_imbalance(scope, l));
     }
     out.extend(listen_drops(scope));
     out.extend(syn_queue_counters(scope));
@@ -147,16 +149,29 @@ fn sysctl_text(v: Option<u64>) -> String {
 
 /// "noaccept (pid 812)", or what to do when the owner is not visible.
 fn owner_text(l: &ListenerView) -> String {
-    match l.owners.as_slice() {
-        [] => "the owning process (not visible: run as root to see it)".to_owned(),
-        [o] => format!("{} (pid {})", o.comm, o.pid),
-        [o, rest @ ..] => format!(
-            "{} (pid {}) and {} other processes",
-            o.comm,
-            o.pid,
-            rest.len()
-        ),
-    }
+    owners_text(&l.owners)
+}
+
+/// [`owner_text`] and its verb: "noaccept (pid 812) is", "nginx (pid 1) and 2 other
+/// processes are".
+fn owner_is(l: &ListenerView) -> String {
+    let verb = if l.owners.len() > 1 { "are" } else { "is" };
+    format!("{} {verb}", owner_text(l))
+}
+
+/// The first sentence of a remedy for a listener that is not drained: what its acceptors
+/// are doing when they were read, else the owner's accept loop in general.
+fn drain_remedy(l: &ListenerView) -> String {
+    acceptors::verdict(&l.acceptors).map_or_else(
+        || {
+            format!(
+                "{} not calling accept() fast enough: find what stalls its accept loop (a \
+                 saturated worker pool, slow work on the accepting thread).",
+                owner_is(l)
+            )
+        },
+        |v| v.remedy,
+    )
 }
 
 fn drops_rose(l: &ListenerView) -> bool {
@@ -203,11 +218,10 @@ fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
             total
         );
     }
-    let mut remedy = format!(
-        "{} is not calling accept() fast enough: find what stalls its accept loop (a saturated \
-         worker pool, slow work on the accepting thread).",
-        owner_text(l)
-    );
+    if let Some(v) = acceptors::verdict(&l.acceptors) {
+        let _ = write!(summary, "; {}", v.clause);
+    }
+    let mut remedy = drain_remedy(l);
     let somaxconn = sys.somaxconn;
     let _ = match somaxconn {
         Some(max) if l.backlog >= max => write!(
@@ -257,6 +271,7 @@ fn accept_queue(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         somaxconn,
         tcp_abort_on_overflow: sys.tcp_abort_on_overflow,
         tcp_syncookies: sys.tcp_syncookies,
+        acceptors: l.acceptors.clone(),
     };
     let evidence = match severity {
         Severity::Critical => Evidence::AcceptQueueFull(evidence),
@@ -296,6 +311,7 @@ fn syn_queue_listener(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
             fill_pct: round1(fill),
             tcp_syncookies: sys.tcp_syncookies,
             tcp_max_syn_backlog: sys.tcp_max_syn_backlog,
+            acceptors: l.acceptors.clone(),
         }));
     Some(finding(
         scope,
@@ -335,23 +351,141 @@ fn abandoned(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
         "{} queued connections were closed by their clients before accept() ({} still waiting)",
         l.unaccepted_close_wait, l.unaccepted_established
     );
-    let remedy = format!(
+    let mut remedy = format!(
         "Clients give up waiting for {} to accept(): their timeout is shorter than the queue \
-         wait. When accepted, these connections read EOF at once — wasted work. Speed up the \
-         accept loop; see the accept-queue findings for this listener.",
+         wait. When accepted, these connections read EOF at once — wasted work.",
         owner_text(l)
     );
+    match acceptors::verdict(&l.acceptors) {
+        Some(v) => {
+            let _ = write!(remedy, " {}", v.remedy);
+        }
+        None => remedy.push_str(
+            " Speed up the accept loop; see the accept-queue findings for this listener.",
+        ),
+    }
     let evidence = Evidence::AbandonedInAcceptQueue(ev::Abandoned {
         local: l.local.clone(),
         unaccepted_close_wait: l.unaccepted_close_wait,
         unaccepted_established: l.unaccepted_established,
         accept_queue: l.accept_queue,
         backlog: l.backlog,
+        acceptors: l.acceptors.clone(),
     });
     Some(finding(
         scope,
         Severity::Warning,
         About::Listener(l),
+        l.subject(),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+/// `reuseport-imbalance`: a member of an `SO_REUSEPORT` group full or dropping while another
+/// member has room (warning; critical while it drops). The kernel picks a member by a hash of
+/// the client's address and port, not by which has room: the stuck member's share of new
+/// connections waits or times out while the others idle.
+#[allow(clippy::too_many_lines)] // the summary, the remedy and the evidence of one finding
+fn reuseport_imbalance(scope: &Scope<'_>, l: &ListenerView) -> Option<Finding> {
+    let member = l.member?;
+    if !(l.full || drops_rose(l)) {
+        return None;
+    }
+    let members: Vec<&ListenerView> = scope
+        .view
+        .listeners
+        .iter()
+        .filter(|o| o.proto == Proto::Tcp && o.local == l.local && o.member.is_some())
+        .collect();
+    let roomy: Vec<&&ListenerView> = members
+        .iter()
+        .filter(|o| o.inode != l.inode && o.accept_queue < o.backlog && !drops_rose(o))
+        .collect();
+    let roomiest = roomy
+        .iter()
+        .min_by(|a, b| a.fill_pct.total_cmp(&b.fill_pct))?;
+    let severity = if drops_rose(l) {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
+    let share_pct = 100.0 / f64::from(u32::try_from(member.of).unwrap_or(u32::MAX));
+    let mut summary = format!(
+        "member {} of {} of the SO_REUSEPORT group on {} is {} ({}/{}) while another has \
+         room ({}/{}): the kernel still sends it 1/{} of new connections ({share_pct:.0} %)",
+        member.index,
+        member.of,
+        l.local,
+        if l.full { "full" } else { "dropping" },
+        l.accept_queue,
+        l.backlog,
+        roomiest.accept_queue,
+        roomiest.backlog,
+        member.of,
+    );
+    if let Some(rate) = l.drops_per_s.filter(|r| *r > 0.0) {
+        let _ = write!(summary, ", dropping {rate:.1}/s");
+    }
+    let verdict = acceptors::verdict(&l.acceptors);
+    if let Some(v) = &verdict {
+        let _ = write!(summary, "; {}", v.clause);
+    }
+    let others = match roomy.len() {
+        1 => "another member has".to_owned(),
+        n => format!("{n} other members have"),
+    };
+    let mut remedy = format!(
+        "About 1 in {} new connections to {} lands on this member and waits or times out, \
+         while {others} room: the kernel picks a member by a hash of the client's address and \
+         port, not by which has room. ",
+        member.of, l.local,
+    );
+    match verdict {
+        Some(v) => remedy.push_str(&v.remedy),
+        None => {
+            let _ = write!(
+                remedy,
+                "Find why {} does not drain this member.",
+                owner_text(l)
+            );
+        }
+    }
+    remedy.push_str(
+        " Until it is fixed, restarting the stuck process (or closing its listener) takes the \
+         member out of the group, and the kernel spreads its share over the others.",
+    );
+    let evidence = Evidence::ReuseportImbalance(ev::ReuseportImbalance {
+        local: l.local.clone(),
+        member: member.index,
+        members_total: member.of,
+        share_pct: round1(share_pct),
+        accept_queue: l.accept_queue,
+        backlog: l.backlog,
+        drops_per_s: l.drops_per_s,
+        members: members
+            .iter()
+            .map(|m| ev::ReuseportMember {
+                member: m.member.map_or(0, |x| x.index),
+                inode: m.inode,
+                accept_queue: m.accept_queue,
+                backlog: m.backlog,
+                fill_pct: round1(m.fill_pct),
+                full: m.full,
+                drops_per_s: m.drops_per_s,
+            })
+            .collect(),
+        acceptors: l.acceptors.clone(),
+    });
+    let mut mentions = Mentions::listener(l);
+    mentions.pids.extend(l.acceptors.iter().map(|a| a.pid));
+    mentions.pids.sort_unstable();
+    mentions.pids.dedup();
+    Some(finding(
+        scope,
+        severity,
+        About::ListenerAnd(l, mentions),
         l.subject(),
         summary,
         evidence,
@@ -1220,10 +1354,13 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     )
 }
 
+/// "noaccept (pid 812)", "nginx (pid 1) and 2 other processes", or what to do when the
+/// owner is not visible.
 fn owners_text(owners: &[Owner]) -> String {
     match owners {
         [] => "the owning process (not visible: run as root to see it)".to_owned(),
         [o] => format!("{} (pid {})", o.comm, o.pid),
+        [o, _] => format!("{} (pid {}) and 1 other process", o.comm, o.pid),
         [o, rest @ ..] => format!(
             "{} (pid {}) and {} other processes",
             o.comm,
@@ -1266,6 +1403,11 @@ fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
         if buffer_full { " (full)" } else { "" }
     );
     let owner = owners_text(&u.owners);
+    let (reads, keeps) = if u.owners.len() > 1 {
+        ("read", "keep")
+    } else {
+        ("reads", "keeps")
+    };
     let buffer = format!(
         "SO_RCVBUF now {rcvbuf_text} as the kernel counts it (twice what was asked), \
          net.core.rmem_max = {}",
@@ -1273,14 +1415,14 @@ fn udp_drops(scope: &Scope<'_>, u: &UdpSocketView) -> Option<Finding> {
     );
     let remedy = if buffer_full {
         format!(
-            "The buffer is full: {owner} reads more slowly than datagrams arrive, and every \
+            "The buffer is full: {owner} {reads} more slowly than datagrams arrive, and every \
              datagram that finds it full is lost. Make the reader faster or add readers (more \
              threads or processes on the same port with SO_REUSEPORT); a larger buffer \
              ({buffer}) only absorbs bursts."
         )
     } else {
         format!(
-            "The buffer has room now, so {owner} keeps up on average but bursts overflow it \
+            "The buffer has room now, so {owner} {keeps} up on average but bursts overflow it \
              ({buffer}): raise SO_RCVBUF in the application (past net.core.rmem_max only \
              with SO_RCVBUFFORCE, or raise net.core.rmem_max first), or spread the load over \
              more readers with SO_REUSEPORT."

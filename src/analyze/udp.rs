@@ -66,6 +66,8 @@ impl UdpSocketView {
             drops_total: self.drops_total,
             drops_per_s: self.drops_per_s,
             owners: self.owners.clone(),
+            acceptors: Vec::new(),
+            member: None,
         }
     }
 

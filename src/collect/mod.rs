@@ -29,6 +29,7 @@
 //! | module | owns |
 //! | --- | --- |
 //! | `sockets` | one namespace's read: its counters, then its sockets (what is kept, the peer check, the port tally, the index by inode) |
+//! | [`acceptors`] | who holds a listener with something waiting, and what its threads are doing |
 //! | [`netlink`], [`procs`], [`procnet`], [`netns`] | sock_diag, /proc/PID, /proc/net and /proc/sys, network namespaces |
 //! | [`bpf`] | every process's socket descriptors from the kernel in one read (a BPF iterator) |
 //!
@@ -36,6 +37,7 @@
 //! of a process, inode maps and their hasher, plain addresses, how deep a dump reads) and
 //! `clock` (the wall, monotonic and thread-CPU clocks).
 
+pub mod acceptors;
 pub mod bpf;
 mod carry_over;
 mod clock;

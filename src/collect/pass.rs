@@ -24,6 +24,7 @@
 
 use std::time::Instant;
 
+use super::acceptors;
 use super::carry_over::{FullDumpOnly, Keep, KeptReads, Prior, Tracked, carry_over};
 use super::cross_peers;
 use super::join::{self, Joined, SocketIndex};
@@ -146,6 +147,9 @@ pub(super) fn run(
         }
         per_ns_notes.push((target.label, ns_notes));
         netns.push(snapshot);
+    }
+    for ns in &mut netns {
+        ns.holders = acceptors::read(&opts.proc_root, &acceptors::candidates(ns));
     }
     notes.extend(notes::grouped(per_ns_notes));
     notes.extend(notes::scan(&scan));
@@ -539,6 +543,7 @@ fn netns_snapshot(
         udp_socket_count: sockets.udp_count,
         udp_left_out: sockets.udp_left_out,
         port_use: port_use.unwrap_or_default(),
+        holders: Vec::new(),
     };
     if let (false, Some(prior)) = (read.is_full(), prior) {
         prior.complete(&mut snapshot, &mut notes);

@@ -672,6 +672,7 @@ mod layers {
             "sockets",
             &["vocab", "clock", "netlink", "procnet", "netns"],
         ),
+        ("acceptors", &["procs"]),
     ];
 
     /// Modules every part of `collect/` may build on: they import nothing of it.

@@ -10,6 +10,7 @@
 //! receiving UDP sockets (bounded), and the ports in use towards the busiest destinations,
 //! counted as the full dump goes by.
 
+mod acceptors;
 pub mod kill;
 mod state;
 
@@ -18,6 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+pub use acceptors::{Holder, ListenerHolders, Syscall, THREAD_LIMIT, Task, TaskState, Unreadable};
 pub use state::{Family, StateCounts, TcpState, TcpTimer, TimerKind, UnixKind, UnixState};
 
 /// One collection pass over the host.
@@ -164,6 +166,11 @@ pub struct NetnsSnapshot {
     /// [`PORT_USE_LIMIT`] destinations, from the last full TCP dump.
     #[serde(default)]
     pub port_use: Vec<PortUse>,
+    /// Who holds the listeners that have something to explain (a connection in the accept
+    /// queue, a request socket), and what their threads were doing; by listener inode.
+    /// Not read for the others. Absent from recordings made before sockscope read them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub holders: Vec<ListenerHolders>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference

@@ -72,6 +72,11 @@ pub fn escape_analysis(a: &mut Analysis) {
         for l in &mut ns.listeners {
             fix(&mut l.local);
             l.owners.iter_mut().for_each(|o| fix(&mut o.comm));
+            for a in &mut l.acceptors {
+                fix(&mut a.comm);
+                a.thread.iter_mut().for_each(fix);
+                a.waiting_in.iter_mut().for_each(fix);
+            }
         }
         ns.processes.iter_mut().for_each(|p| fix(&mut p.comm));
         for u in &mut ns.udp.sockets {

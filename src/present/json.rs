@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::analyze::acceptors::Acceptor;
 use crate::analyze::units::round1;
 use crate::analyze::{
     Analysis, CounterView, Evidence, Finding, FindingId, ListenerView, NetnsView, Owner,
@@ -147,6 +148,21 @@ pub struct ListenerDto {
     pub unaccepted_close_wait: u64,
     pub drops: CounterDto,
     pub owners: Vec<OwnerDto>,
+    /// The listener's socket inode: tells apart the members of an `SO_REUSEPORT` group.
+    pub inode: u64,
+    /// Its place in its `SO_REUSEPORT` group, when others share its address and port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reuseport: Option<MemberDto>,
+    /// Who drains it and what each is doing, when something waited on it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acceptors: Vec<Acceptor>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberDto {
+    /// 1 to `members`, in the order of the members' inodes.
+    pub member: usize,
+    pub members: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -378,6 +394,12 @@ impl From<&ListenerView> for ListenerDto {
                 rate_per_s: l.drops_per_s.map(round1),
             },
             owners: owners_dto(&l.owners),
+            inode: l.inode,
+            reuseport: l.member.map(|m| MemberDto {
+                member: m.index,
+                members: m.of,
+            }),
+            acceptors: l.acceptors.clone(),
         }
     }
 }

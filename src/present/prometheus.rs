@@ -44,7 +44,7 @@ pub struct Family {
     pub help: &'static str,
 }
 
-const LISTENER_LABELS: &[&str] = &["netns", "proto", "local", "comm"];
+const LISTENER_LABELS: &[&str] = &["netns", "proto", "local", "comm", "member"];
 
 pub const TCP_SOCKETS: Family = Family {
     name: "sockscope_tcp_sockets",
@@ -77,6 +77,14 @@ pub const LISTENER_DROPS: Family = Family {
     kind: Kind::Counter,
     labels: LISTENER_LABELS,
     help: "SYNs and ACKs a TCP listener dropped (SK_MEMINFO_DROPS, the d<N> of ss -tlm).",
+};
+pub const LISTENER_ACCEPTORS: Family = Family {
+    name: "sockscope_listener_acceptors",
+    kind: Kind::Gauge,
+    labels: &["netns", "proto", "local", "member", "how", "state"],
+    help: "Threads and processes that drain a listener with something waiting (how: accept, \
+           epoll, or holds: holding it and doing neither), by scheduler state; absent while \
+           nothing waits on it.",
 };
 pub const PROCESS_CLOSE_WAIT: Family = Family {
     name: "sockscope_process_close_wait",
@@ -172,12 +180,13 @@ pub const SCRAPE_PARTIAL: Family = Family {
 };
 
 /// Every family, in the order of the exposition.
-pub const FAMILIES: [Family; 18] = [
+pub const FAMILIES: [Family; 19] = [
     TCP_SOCKETS,
     LISTENER_ACCEPT_QUEUE,
     LISTENER_BACKLOG,
     LISTENER_SYN_RECV,
     LISTENER_DROPS,
+    LISTENER_ACCEPTORS,
     PROCESS_CLOSE_WAIT,
     PROCESS_FDS,
     PROCESS_FD_LIMIT,
@@ -228,24 +237,7 @@ pub fn render_metrics(analysis: &Analysis, opts: &MetricsOptions) -> String {
                 .map(move |l| (label.as_str(), l))
         })
         .collect();
-    for (family, value) in [
-        (
-            &LISTENER_ACCEPT_QUEUE,
-            (|l: &Listener| Some(l.accept_queue)) as fn(&Listener) -> Option<u64>,
-        ),
-        (&LISTENER_BACKLOG, |l| Some(l.backlog)),
-        (&LISTENER_SYN_RECV, |l| {
-            (l.proto == Proto::Tcp).then_some(l.syn_recv)
-        }),
-        (&LISTENER_DROPS, |l| l.drops),
-    ] {
-        out.family(family);
-        for (ns, l) in &listeners {
-            if let Some(v) = value(l) {
-                out.sample(family, &[ns, l.proto.name(), &l.local, &l.comm], v);
-            }
-        }
-    }
+    listener_series(&mut out, &listeners);
 
     let processes = exported_processes(analysis, &netns, opts.top_processes);
     out.family(&PROCESS_CLOSE_WAIT);
@@ -423,6 +415,42 @@ fn netns_labels(netns: &[NetnsView]) -> Vec<String> {
         .collect()
 }
 
+/// The listener families, one series per listener (per member of a reuseport group).
+fn listener_series(out: &mut Exposition, listeners: &[(&str, Listener)]) {
+    for (family, value) in [
+        (
+            &LISTENER_ACCEPT_QUEUE,
+            (|l: &Listener| Some(l.accept_queue)) as fn(&Listener) -> Option<u64>,
+        ),
+        (&LISTENER_BACKLOG, |l| Some(l.backlog)),
+        (&LISTENER_SYN_RECV, |l| {
+            (l.proto == Proto::Tcp).then_some(l.syn_recv)
+        }),
+        (&LISTENER_DROPS, |l| l.drops),
+    ] {
+        out.family(family);
+        for (ns, l) in listeners {
+            if let Some(v) = value(l) {
+                out.sample(
+                    family,
+                    &[ns, l.proto.name(), &l.local, &l.comm, &l.member],
+                    v,
+                );
+            }
+        }
+    }
+    out.family(&LISTENER_ACCEPTORS);
+    for (ns, l) in listeners {
+        for ((how, state), n) in &l.acceptors {
+            out.sample(
+                &LISTENER_ACCEPTORS,
+                &[ns, l.proto.name(), &l.local, &l.member, how, state],
+                *n,
+            );
+        }
+    }
+}
+
 /// One listener series: a listening socket, or the `SO_REUSEPORT` group (or unix sockets
 /// rebound to one path) that shares its labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -430,35 +458,53 @@ struct Listener {
     proto: Proto,
     local: String,
     comm: String,
+    /// Its number in its `SO_REUSEPORT` group; empty for a listener alone on its address.
+    member: String,
+    /// Acceptors by (how, state).
+    acceptors: BTreeMap<(&'static str, &'static str), u64>,
     accept_queue: u64,
     backlog: u64,
     syn_recv: u64,
     drops: Option<u64>,
 }
 
-/// Listeners keyed by their labels. Sockets that share them (an nginx with `reuseport` has
-/// one per worker) would be duplicate series, which Prometheus rejects, so they become one:
-/// the queue and backlog of the fullest socket (a full one must stay visible as full), and
-/// the group's SYN_RECV and drops summed. The views come fullest first.
+/// Listeners keyed by their labels. The members of an `SO_REUSEPORT` group (an nginx with
+/// `reuseport` has one per worker) are told apart by their `member` label; sockets that
+/// still share every label (unix sockets rebound to one path) would be duplicate series,
+/// which Prometheus rejects, so they become one: the queue and backlog of the fullest socket
+/// (a full one must stay visible as full), and their SYN_RECV, drops and acceptors summed.
+/// The views come fullest first.
 fn merge_listeners(views: &[ListenerView]) -> Vec<Listener> {
     let mut merged: Vec<Listener> = Vec::with_capacity(views.len());
-    let mut index: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    let mut index: HashMap<(&str, &str, &str, Option<usize>), usize> = HashMap::new();
     for v in views {
         let comm = v.owners.first().map_or("", |o| o.comm.as_str());
-        if let Some(&i) = index.get(&(v.proto.name(), v.local.as_str(), comm)) {
+        let member = v.member.map(|m| m.index);
+        let key = (v.proto.name(), v.local.as_str(), comm, member);
+        let mut acceptors = BTreeMap::new();
+        for a in &v.acceptors {
+            let state = a.state.map_or("unknown", |s| s.name());
+            *acceptors.entry((a.how.name(), state)).or_insert(0) += 1;
+        }
+        if let Some(&i) = index.get(&key) {
             let l = &mut merged[i];
             l.syn_recv += v.syn_recv;
             l.drops = match (l.drops, v.drops_total) {
                 (Some(a), Some(b)) => Some(a + b),
                 (a, b) => a.or(b),
             };
+            for (k, n) in acceptors {
+                *l.acceptors.entry(k).or_insert(0) += n;
+            }
             continue;
         }
-        index.insert((v.proto.name(), v.local.as_str(), comm), merged.len());
+        index.insert(key, merged.len());
         merged.push(Listener {
             proto: v.proto,
             local: v.local.clone(),
             comm: comm.to_owned(),
+            member: member.map_or_else(String::new, |m| m.to_string()),
+            acceptors,
             accept_queue: v.accept_queue,
             backlog: v.backlog,
             syn_recv: v.syn_recv,
@@ -548,8 +594,14 @@ impl Exposition {
         self.text.push_str(f.name);
         if !values.is_empty() {
             self.text.push('{');
-            for (i, (name, v)) in f.labels.iter().zip(values).enumerate() {
-                if i > 0 {
+            let mut first = true;
+            for (name, v) in f.labels.iter().zip(values) {
+                // Prometheus reads an empty value as no label: a listener alone on its
+                // address has no `member` written, as before groups had one.
+                if *name == "member" && v.is_empty() {
+                    continue;
+                }
+                if !std::mem::take(&mut first) {
                     self.text.push(',');
                 }
                 // A name from outside is escaped for the terminal that may show it, then for the
@@ -916,6 +968,8 @@ mod tests {
                 pid: 1,
                 comm: comm.to_owned(),
             }],
+            acceptors: Vec::new(),
+            member: None,
         }
     }
 
@@ -937,6 +991,21 @@ mod tests {
             ),
             (129, 128, 2, Some(7))
         );
+    }
+
+    #[test]
+    fn reuseport_members_are_series_of_their_own() {
+        let member = |index, queue| {
+            let mut v = view("0.0.0.0:80", queue, 16, 0, "nginx");
+            v.member = Some(crate::analyze::Member { index, of: 2 });
+            v
+        };
+        let merged = merge_listeners(&[member(1, 17), member(2, 0)]);
+        let brief: Vec<(&str, u64)> = merged
+            .iter()
+            .map(|l| (l.member.as_str(), l.accept_queue))
+            .collect();
+        assert_eq!(brief, [("1", 17), ("2", 0)]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::escape::escape_analysis;
+use crate::analyze::acceptors::Acceptor;
 use crate::analyze::units::{format_age, round1};
 use crate::analyze::{Analysis, ListenerView, NetnsView, Owner, ProcessView, Severity};
 use crate::model::TcpState;
@@ -91,6 +92,20 @@ fn render_findings(out: &mut String, a: &Analysis) {
         let _ = writeln!(out, "\n  {tag} {}  {}{netns}", f.id, f.subject);
         wrap(out, &f.summary, "           ", WRAP);
         wrap(out, &format!("fix: {}", f.remedy), "           ", WRAP);
+        let about = a.netns.iter().find(|n| n.id == f.netns()).and_then(|n| {
+            n.listeners
+                .iter()
+                .find(|l| f.is_about_listener(&n.id, l.inode))
+        });
+        if let Some(l) = about.filter(|l| !l.acceptors.is_empty()) {
+            let list: Vec<String> = l.acceptors.iter().map(Acceptor::brief).collect();
+            wrap(
+                out,
+                &format!("acceptors: {}", list.join("; ")),
+                "           ",
+                WRAP,
+            );
+        }
     }
 }
 
@@ -352,9 +367,13 @@ fn listener_row(l: &ListenerView) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(",")
     };
+    let local = match l.member {
+        Some(m) => format!("{} #{}/{}", l.local, m.index, m.of),
+        None => l.local.clone(),
+    };
     vec![
         l.proto.name().to_owned(),
-        l.local.clone(),
+        local,
         format!("{}/{}", l.accept_queue, l.backlog),
         format!("{:.0}%{mark}", l.fill_pct),
         if l.proto.name() == "tcp" {

@@ -1,6 +1,7 @@
 //! The integration tests, by what they check.
 
 mod accept_queue;
+mod acceptors;
 mod all_netns;
 mod check;
 mod check_rules;

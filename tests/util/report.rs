@@ -89,6 +89,15 @@ pub struct Listener {
     pub unaccepted_close_wait: u64,
     pub drops: Counter,
     pub owners: Vec<Owner>,
+    pub inode: u64,
+    /// Its place in its `SO_REUSEPORT` group, when others share its address.
+    pub reuseport: Option<Member>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Member {
+    pub member: u64,
+    pub members: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,6 +140,8 @@ pub struct Target {
     pub remote: Option<String>,
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    /// A listener's socket inode.
+    pub inode: Option<u64>,
 }
 
 /// A report as `report --json` prints it, in the test's types, after checking it against

@@ -883,3 +883,43 @@ fn a_dropping_udp_socket_sits_beside_the_listeners_and_its_finding_opens_in_full
     let detail = draw(&view, 160, 45);
     assert!(detail.contains("SO_RCVBUF now"), "{detail}");
 }
+
+#[test]
+fn the_members_of_a_reuseport_group_stay_together_whatever_the_sort() {
+    let mut snapshots = recording("incidents");
+    for s in &mut snapshots {
+        let template = s.netns[0].tcp_listeners[0].clone();
+        let listener = |local: &str, recv_q, inode| crate::model::TcpSocket {
+            local: local.parse().expect("addr"),
+            recv_q,
+            send_q: 16,
+            inode,
+            drops: Some(0),
+            ..template.clone()
+        };
+        s.netns[0].tcp_listeners.extend([
+            listener("127.0.0.1:8081", 17, 900_001),
+            listener("127.0.0.1:8081", 0, 900_002),
+            listener("127.0.0.1:8090", 8, 900_003),
+        ]);
+    }
+    let mut view = live(snapshots);
+    press(&mut view, &[KeyCode::Tab]);
+    for _ in 0..ListenerSort::ALL_COUNT * 2 {
+        let locals = listener_locals(&view);
+        let at = locals
+            .iter()
+            .position(|l| l == "127.0.0.1:8081")
+            .expect("a member listed");
+        assert_eq!(
+            locals[at + 1],
+            "127.0.0.1:8081",
+            "{:?}: {locals:?}",
+            view.listeners.sort.column
+        );
+        press(&mut view, &[KeyCode::Char('s')]);
+        if view.listeners.sort.column == ListenerSort::Fill {
+            press(&mut view, &[KeyCode::Char('S')]);
+        }
+    }
+}

@@ -9,6 +9,7 @@
 //! [`ProcessesPane`]).
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,6 +120,8 @@ pub enum ListenerSort {
 }
 
 impl ListenerSort {
+    #[cfg(test)]
+    pub const ALL_COUNT: usize = ListenerSort::ALL.len();
     const ALL: [ListenerSort; 6] = [
         ListenerSort::Fill,
         ListenerSort::Queue,
@@ -320,15 +323,30 @@ pub struct ListenersPane {
 }
 
 impl ListenersPane {
-    fn refresh(&mut self, a: &Analysis, needle: &str) {
+    /// The members of an `SO_REUSEPORT` group stay together, in member order: the group is
+    /// sorted as its fullest member (the first the analysis lists) would be.
+    fn refresh<'a>(&mut self, a: &'a Analysis, needle: &str) {
         let sort = self.sort;
+        let mut group_of: HashMap<u64, &'a ListenerView> = HashMap::new();
+        for ns in &a.netns {
+            let mut first: HashMap<&str, &'a ListenerView> = HashMap::new();
+            for l in ns.listeners.iter().filter(|l| l.member.is_some()) {
+                let head = *first.entry(l.local.as_str()).or_insert(l);
+                group_of.insert(l.inode, head);
+            }
+        }
         self.rows = pane_rows(
             a,
             needle,
             |ns| &ns.listeners,
             listener_matches,
             |x, y| {
-                let o = sort.column.cmp(x, y);
+                let gx = group_of.get(&x.inode).copied().unwrap_or(x);
+                let gy = group_of.get(&y.inode).copied().unwrap_or(y);
+                if gx.inode == gy.inode {
+                    return x.member.map(|m| m.index).cmp(&y.member.map(|m| m.index));
+                }
+                let o = sort.column.cmp(gx, gy);
                 if sort.reversed { o.reverse() } else { o }
             },
         );

@@ -13,6 +13,7 @@ use serde::Deserialize as _;
 
 use super::cells::{Column, bar, cut, header, rate, row, spark, spark_level, wrap, wrap_lines};
 use super::theme::Theme;
+use crate::analyze::acceptors::{Acceptor, State};
 use crate::analyze::units::format_age;
 use crate::analyze::{
     Finding, FindingId, ListenerDetail, ListenerView, Owner, ProcessDetail, ProcessView, Proto,
@@ -155,9 +156,11 @@ fn evidence_text(f: &Finding) -> String {
     let serde_json::Value::Object(fields) = fields else {
         return String::new();
     };
+    // Nothing to say of a key without a value, or of a list that is empty (no acceptors
+    // read: nothing waited when the pass looked).
     fields
         .iter()
-        .filter(|(_, v)| !v.is_null())
+        .filter(|(_, v)| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
         .map(|(k, v)| format!("{k} {}", value_text(v)))
         .collect::<Vec<_>>()
         .join(" · ")
@@ -175,9 +178,11 @@ fn value_text(v: &serde_json::Value) -> String {
             _ => n.to_string(),
         },
         Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join(", "),
-        Value::Object(map) => match Owner::deserialize(v) {
-            Ok(o) => format!("{}({})", o.comm, o.pid),
-            Err(_) => map
+        Value::Object(map) => match (Acceptor::deserialize(v), Owner::deserialize(v)) {
+            // An acceptor: `nginx(4242) epoll stopped, in do_signal_stop`.
+            (Ok(a), _) => a.brief(),
+            (_, Ok(o)) => format!("{}({})", o.comm, o.pid),
+            _ => map
                 .iter()
                 .map(|(k, v)| format!("{k} {}", value_text(v)))
                 .collect::<Vec<_>>()
@@ -377,6 +382,28 @@ fn listener_summary(
             Span::styled(spark(&series, cells), drops_style),
             Span::styled(format!(" drops/s over {}", points(view)), theme.dim()),
         ]));
+    }
+    if let Some(m) = l.member {
+        lines.push(Line::from(format!(
+            "  SO_REUSEPORT member {} of {}: the kernel sends it 1/{} of new connections",
+            m.index, m.of, m.of
+        )));
+    }
+    if !l.acceptors.is_empty() {
+        lines.push(Line::styled("  acceptors", theme.heading()));
+        for a in &l.acceptors {
+            let style = match a.state {
+                Some(State::Stopped | State::Traced | State::Zombie | State::Disk) => {
+                    theme.critical()
+                }
+                _ => Style::new(),
+            };
+            lines.extend(
+                wrap(&a.brief(), w.saturating_sub(4))
+                    .into_iter()
+                    .map(|text| Line::styled(format!("    {text}"), style)),
+            );
+        }
     }
     lines
 }

@@ -434,7 +434,9 @@ fn listener_cells(
     } else {
         Style::new()
     };
-    let local = if tcp {
+    let local = if let Some(m) = l.member.filter(|_| tcp) {
+        format!("{} #{}/{}", l.local, m.index, m.of)
+    } else if tcp {
         l.local.clone()
     } else {
         cut_left(&l.local, local_width)
