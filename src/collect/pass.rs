@@ -62,6 +62,7 @@ fn dump_here(
 
 /// One pass. With `prior` (and the join kept with it), an incremental one: `plan` says
 /// what is nonetheless read in full.
+#[allow(clippy::too_many_lines)] // the steps in order, read top to bottom
 pub(super) fn run(
     opts: &CollectOptions,
     prior: Option<Prior<'_>>,
