@@ -45,6 +45,11 @@ pub struct Cli {
     #[arg(long, value_name = "NAME|PATH|PID", global = true)]
     pub netns: Option<String>,
 
+    /// Name the destination ports that hold most of each namespace's connection tracking
+    /// entries (conntrack-full's evidence): reads /proc/net/nf_conntrack, at most 20,000
+    /// entries per namespace, with each full read.
+    #[arg(long, global = true)]
+    pub conntrack_ports: bool,
     /// Where the owners of sockets are read: `bpf`, a BPF iterator over every process's
     /// descriptors in one pass (root, or CAP_BPF with CAP_PERFMON; a kernel with BTF);
     /// `proc`, one readlink per descriptor under /proc; `auto` (the default), the iterator

@@ -238,6 +238,7 @@ impl Config {
         }
         let collect = CollectOptions {
             netns: netns_scope(cli.all_netns, cli.netns.as_deref(), &face)?,
+            conntrack_ports: cli.conntrack_ports,
             owners: match cli.owners.or(file.owners) {
                 None | Some(crate::cli::OwnersArg::Auto) => Owners::Auto,
                 Some(crate::cli::OwnersArg::Proc) => Owners::Proc,

@@ -329,6 +329,8 @@ fn alerts(t: &Thresholds) -> Vec<Alert> {
         FindingId::ListenDrops,
         FindingId::CloseWaitLeak,
         FindingId::FdExhaustion,
+        FindingId::ConntrackFull,
+        FindingId::OrphanPressure,
     ]
     .map(FindingId::name)
     .join("|");
@@ -433,8 +435,81 @@ fn alerts(t: &Thresholds) -> Vec<Alert> {
         },
         Alert {
             comment: &[
+                "The connection tracking table (its count per namespace, its limit the host's):",
+                "when full, new connections' SYNs are dropped silently and clients time out.",
+            ],
+            name: "SockscopeConntrackFull",
+            expr: vec![
+                "sockscope_kernel_table_entries{table=\"conntrack\"}".to_owned(),
+                format!(
+                    "  / sockscope_kernel_table_limit{{table=\"conntrack\"}} >= {}",
+                    fraction(t.conntrack_warn)
+                ),
+            ],
+            for_: "5m",
+            severity: "warning",
+            summary: "Connection tracking table {{ $value | humanizePercentage }} full (netns {{ $labels.netns }}) on {{ $labels.instance }}",
+            description: "Past net.netfilter.nf_conntrack_max new connections are dropped \
+                          silently. Raise it (and the hash size), shorten the timeouts that \
+                          hold most entries, or exempt traffic with a notrack rule; `sockscope \
+                          report` says which."
+                .to_owned(),
+        },
+        Alert {
+            comment: &[],
+            name: "SockscopeConntrackDropping",
+            expr: vec![
+                "increase(sockscope_conntrack_drops_total{kind=~\"drop|early_drop\"}[5m]) > 0"
+                    .to_owned(),
+            ],
+            for_: "0m",
+            severity: "critical",
+            summary: "Connection tracking table refusing connections (netns {{ $labels.netns }}) on {{ $labels.instance }}",
+            description: "The table was full: {{ $value | printf \"%.0f\" }} connections \
+                          ({{ $labels.kind }}) in the last 5 minutes. Clients time out while \
+                          no listener is full."
+                .to_owned(),
+        },
+        Alert {
+            comment: &[
+                "Past tcp_max_tw_buckets connections close without TIME_WAIT: old duplicate",
+                "segments may corrupt new connections on the same ports.",
+            ],
+            name: "SockscopeTimeWaitOverflow",
+            expr: vec![
+                "increase(sockscope_kernel_tcpext_total{name=\"TCPTimeWaitOverflow\"}[5m]) > 0"
+                    .to_owned(),
+            ],
+            for_: "0m",
+            severity: "warning",
+            summary: "Connections closing without TIME_WAIT (netns {{ $labels.netns }}) on {{ $labels.instance }}",
+            description: "{{ $value | printf \"%.0f\" }} connections skipped TIME_WAIT in \
+                          the last 5 minutes: net.ipv4.tcp_max_tw_buckets is too low for the \
+                          connections closed. Raise it, or reuse connections."
+                .to_owned(),
+        },
+        Alert {
+            comment: &[
+                "The kernel resets connections for memory: \"out of memory -- consider tuning",
+                "tcp_mem\" or \"too many orphaned sockets\".",
+            ],
+            name: "SockscopeTcpAbortOnMemory",
+            expr: vec![
+                "increase(sockscope_kernel_tcpext_total{name=\"TCPAbortOnMemory\"}[5m]) > 0"
+                    .to_owned(),
+            ],
+            for_: "0m",
+            severity: "critical",
+            summary: "The kernel is resetting TCP connections for memory (netns {{ $labels.netns }}) on {{ $labels.instance }}",
+            description: "{{ $value | printf \"%.0f\" }} connections were reset in the last 5 \
+                          minutes because TCP ran out of memory (tcp_mem) or of orphans \
+                          (tcp_max_orphans). `sockscope report` says which."
+                .to_owned(),
+        },
+        Alert {
+            comment: &[
                 "What else sockscope judges critical (SYN queue pressure, ephemeral port collisions,",
-                "orphans); the ids the alerts above cover are left out so one outage pages once.",
+                "TCP memory); the ids the alerts above cover are left out so one outage pages once.",
             ],
             name: "SockscopeCriticalFinding",
             expr: vec![
@@ -662,7 +737,8 @@ mod tests {
             "sockscope_process_close_wait >= 50\n          and delta(",
             "expr: sockscope_process_fds / sockscope_process_fd_limit >= 0.8\n",
             "expr: sockscope_process_fds / sockscope_process_fd_limit >= 0.95\n",
-            "id!~\"accept-queue-full|listen-drops|close-wait-leak|fd-exhaustion\"} > 0",
+            "id!~\"accept-queue-full|listen-drops|close-wait-leak|fd-exhaustion|conntrack-full|orphan-pressure\"} > 0",
+            "sockscope_kernel_table_limit{table=\"conntrack\"} >= 0.9\n",
         ] {
             assert!(defaults.contains(expr), "{expr}:\n{defaults}");
         }
@@ -671,6 +747,7 @@ mod tests {
             fd_warn: 70.0,
             fd_crit: 97.3,
             fill_crit: 120.0,
+            conntrack_warn: 80.0,
             ..Thresholds::DEFAULT
         };
         let configured = prometheus_rules(&t);
@@ -680,6 +757,7 @@ mod tests {
             "sockscope_process_close_wait >= 20\n          and delta(",
             ">= 0.7\n",
             ">= 0.973\n",
+            "sockscope_kernel_table_limit{table=\"conntrack\"} >= 0.8\n",
         ] {
             assert!(configured.contains(expr), "{expr}:\n{configured}");
         }

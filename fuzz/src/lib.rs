@@ -245,8 +245,9 @@ pub fn proc_stat(data: &[u8]) {
     }
 }
 
-/// The other per-namespace files: `/proc/net/sockstat`, `fib_trie`, `if_inet6`, and the
-/// sysctls (one number, the port range, the reserved ports). Every input goes to each.
+/// The other per-namespace files: `/proc/net/sockstat`, `fib_trie`, `if_inet6`,
+/// `stat/nf_conntrack` and `nf_conntrack`, and the sysctls (one number, the port range, the reserved ports).
+/// Every input goes to each.
 pub fn proc_net(data: &[u8]) {
     use procnet::parse::{
         parse_fib_trie_local, parse_if_inet6, parse_port_range, parse_reserved_ports,
@@ -254,6 +255,11 @@ pub fn proc_net(data: &[u8]) {
     };
     let text = text_of(data);
     let _ = parse_sockstat(&text);
+    let _ = procnet::conntrack::parse_conntrack_stat(&text);
+    if let Ok(ports) = procnet::conntrack::tally_conntrack_ports(data, 100) {
+        assert!(ports.entries_read <= 100);
+        assert!(ports.busiest.windows(2).all(|w| w[0].entries >= w[1].entries));
+    }
     if let Ok(addrs) = parse_fib_trie_local(&text) {
         assert!(addrs.windows(2).all(|w| w[0] < w[1]), "sorted, unique");
     }
@@ -497,6 +503,8 @@ pub fn seeds(target: &str, fixtures: &Path, assets: &Path) -> Vec<(String, Vec<u
                 "if_inet6",
                 "if_inet6.netns-lo",
                 "if_inet6.netns-multi",
+                "nf_conntrack.stat-full",
+                "nf_conntrack.entries",
             ] {
                 out.push((file.to_owned(), read(&format!("proc/{file}"))));
             }

@@ -139,12 +139,14 @@ mod tests {
             peer_gone: Vec::new(),
             peer_gone_left_out: 0,
             peer_unchecked: 0,
+            silent_unchecked: 0,
             udp: crate::model::UdpCounters::default(),
             udp_sockets: Vec::new(),
             udp_socket_count: 0,
             udp_left_out: 0,
             holders: Vec::new(),
             port_use: Vec::new(),
+            ..NetnsSnapshot::default()
         }
     }
 

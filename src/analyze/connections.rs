@@ -16,10 +16,14 @@
 //!   read) or retransmitting (the peer or the path does not acknowledge), by process and
 //!   destination.
 //!
-//! - peers that are gone: a process's ESTABLISHED sockets, accepted from a peer of this
-//!   namespace, whose other end the collector did not find (its FIN or RST was lost), with
-//!   nothing in flight — seen so at the window's start and at its end, in two independent
-//!   dumps: a connection being torn down looks the same for a moment.
+//! - peers that are gone: a process's ESTABLISHED sockets — accepted or connected, their
+//!   listener there or not — whose peer is on this host (or in a scanned namespace) and whose
+//!   other end the collector did not find (its FIN or RST was lost), with nothing in flight —
+//!   seen so at the window's start and at its end, in two independent dumps: a connection
+//!   being torn down looks the same for a moment;
+//! - peers that are silent: a process's connections accepted from a peer that is not local,
+//!   which sent nothing since the handshake, keepalive off, for at least
+//!   `silent_peer_after`: wherever the peer is, the connection may be all that is left.
 //!
 //! Both ends of a connection are matched within one namespace here: `127.0.0.1` in two
 //! namespaces is two different hosts. The collector looks for the other end of a connection
@@ -31,7 +35,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::listeners::{ListenerView, assign_children};
 use super::thresholds::Thresholds;
-use crate::model::{NetnsSnapshot, PeerGone, Snapshot, TcpSocket, TcpState, TcpTimer, TimerKind};
+use crate::model::{
+    Ghost, NetnsSnapshot, PeerGone, PeerRole, Snapshot, TcpSocket, TcpState, TcpTimer, TimerKind,
+};
 
 /// Consecutive retransmissions of unacknowledged data from which a writer counts as blocked:
 /// one lost segment is ordinary, a second timeout in a row is not.
@@ -48,18 +54,22 @@ pub struct Connections {
     pub receive_stalls: Vec<ReceiveStall>,
     pub send_stalls: Vec<SendStall>,
     pub peers_gone: Vec<PeersGone>,
+    pub silent_peers: Vec<SilentPeers>,
     /// Connections in trouble the snapshot counted but did not keep (past its limit).
     pub left_out: u64,
     /// Sockets from a peer in another scanned namespace whose other end could not be
     /// looked for without doubt (see [`NetnsSnapshot::peer_unchecked`]).
     pub peer_unchecked: u64,
+    /// Quiet connections accepted from a peer that is not local whose `tcp_info` was not
+    /// read (see [`NetnsSnapshot::silent_unchecked`]).
+    pub silent_unchecked: u64,
 }
 
 impl Connections {
     /// Sockets in each kind of trouble: half-open request sockets, stalled connects,
     /// sockets whose reader stalled, sockets whose writer is blocked, sockets whose peer is
-    /// gone.
-    pub fn counts(&self) -> [(&'static str, u64); 5] {
+    /// gone, sockets whose peer is silent.
+    pub fn counts(&self) -> [(&'static str, u64); 6] {
         [
             ("half_open", self.half_open.iter().map(|h| h.requests).sum()),
             (
@@ -75,6 +85,10 @@ impl Connections {
                 self.send_stalls.iter().map(|s| s.sockets).sum(),
             ),
             ("peer_gone", self.peers_gone.iter().map(|g| g.sockets).sum()),
+            (
+                "silent_peer",
+                self.silent_peers.iter().map(|g| g.sockets).sum(),
+            ),
         ]
     }
 }
@@ -149,6 +163,9 @@ pub struct SendStall {
 pub struct PeersGone {
     pub holder: Holder,
     pub sockets: u64,
+    /// Of those, the ends it accepted and the ends it connected.
+    pub accepted: u64,
+    pub connected: u64,
     /// The first few peers (the vanished clients' addresses).
     pub peers: Vec<SocketAddr>,
     /// The local addresses they were accepted on.
@@ -163,6 +180,19 @@ pub struct PeersGone {
     pub peer_netns: Vec<String>,
     /// How many of the sockets had their peer in this namespace.
     pub same_netns: u64,
+}
+
+/// A process's connections accepted from peers that sent nothing since the handshake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SilentPeers {
+    pub holder: Holder,
+    pub sockets: u64,
+    /// The peer addresses with the most such connections, most first.
+    pub top_peers: Vec<(IpAddr, u64)>,
+    /// The local addresses they were accepted on.
+    pub locals: Vec<SocketAddr>,
+    pub longest_idle_ms: u32,
+    pub shortest_idle_ms: u32,
 }
 
 /// What the other end of a blocked connection is doing.
@@ -258,8 +288,10 @@ pub(super) fn connections(
         receive_stalls: receive_stalls(&ends, before, t),
         send_stalls: send_stalls(&ends),
         peers_gone: peers_gone(&ends, gone_before),
+        silent_peers: silent_peers(&ends, t),
         left_out: ns.troubled_left_out + ns.peer_gone_left_out,
         peer_unchecked: ns.peer_unchecked,
+        silent_unchecked: ns.silent_unchecked,
     }
 }
 
@@ -271,10 +303,11 @@ fn peers_gone(ends: &Ends<'_>, gone_before: Option<&[PeerGone]>) -> Vec<PeersGon
     let before: HashMap<u64, &TcpSocket> = gone_before
         .unwrap_or_default()
         .iter()
+        .filter(|g| g.ghost == Ghost::Gone)
         .map(|g| (g.socket.inode, &g.socket))
         .collect();
     let mut by: BTreeMap<u32, PeersGone> = BTreeMap::new();
-    for g in &ends.ns.peer_gone {
+    for g in ends.ns.peer_gone.iter().filter(|g| g.ghost == Ghost::Gone) {
         let s = &g.socket;
         let seen_before = before
             .get(&s.inode)
@@ -286,6 +319,8 @@ fn peers_gone(ends: &Ends<'_>, gone_before: Option<&[PeerGone]>) -> Vec<PeersGon
             let e = by.entry(pid).or_insert_with(|| PeersGone {
                 holder: ends.holder(pid),
                 sockets: 0,
+                accepted: 0,
+                connected: 0,
                 peers: Vec::new(),
                 locals: Vec::new(),
                 idle_ms: g.idle_ms,
@@ -294,6 +329,10 @@ fn peers_gone(ends: &Ends<'_>, gone_before: Option<&[PeerGone]>) -> Vec<PeersGon
                 same_netns: 0,
             });
             e.sockets += 1;
+            match g.role {
+                PeerRole::Accepted => e.accepted += 1,
+                PeerRole::Connected => e.connected += 1,
+            }
             match &g.peer_netns {
                 Some(id) => {
                     let label = ends
@@ -322,6 +361,53 @@ fn peers_gone(ends: &Ends<'_>, gone_before: Option<&[PeerGone]>) -> Vec<PeersGon
         }
     }
     by.into_values().collect()
+}
+
+/// The connections accepted from a peer that sent nothing since the handshake, keepalive
+/// off, idle at least `silent_peer_after`, by owner. The idle time is itself the window: no
+/// second dump is needed. A socket also found gone (its peer in a scanned namespace) is a
+/// `peer-gone`, kept once by the collector.
+fn silent_peers(ends: &Ends<'_>, t: &Thresholds) -> Vec<SilentPeers> {
+    let after = u32::try_from(t.silent_peer_after.as_millis()).unwrap_or(u32::MAX);
+    let mut by: BTreeMap<u32, (SilentPeers, BTreeMap<IpAddr, u64>)> = BTreeMap::new();
+    for g in &ends.ns.peer_gone {
+        let Some(idle) = g.idle_ms.filter(|&ms| ms >= after) else {
+            continue;
+        };
+        if g.ghost != Ghost::Silent || g.socket.timer.is_some() {
+            continue;
+        }
+        for &pid in &g.socket.owners {
+            let (e, peers) = by.entry(pid).or_insert_with(|| {
+                let e = SilentPeers {
+                    holder: ends.holder(pid),
+                    sockets: 0,
+                    top_peers: Vec::new(),
+                    locals: Vec::new(),
+                    longest_idle_ms: idle,
+                    shortest_idle_ms: idle,
+                };
+                (e, BTreeMap::new())
+            });
+            e.sockets += 1;
+            *peers.entry(plain(g.socket.peer).ip()).or_default() += 1;
+            let local = plain(g.socket.local);
+            if e.locals.len() < PEERS_SHOWN && !e.locals.contains(&local) {
+                e.locals.push(local);
+            }
+            e.longest_idle_ms = e.longest_idle_ms.max(idle);
+            e.shortest_idle_ms = e.shortest_idle_ms.min(idle);
+        }
+    }
+    by.into_values()
+        .map(|(mut e, peers)| {
+            let mut peers: Vec<(IpAddr, u64)> = peers.into_iter().collect();
+            peers.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            peers.truncate(PEERS_SHOWN);
+            e.top_peers = peers;
+            e
+        })
+        .collect()
 }
 
 fn connecting(ends: &Ends<'_>, listeners: &[ListenerView]) -> Vec<Connecting> {

@@ -262,6 +262,8 @@ mod tests {
             idle_ms: None,
             dumps: 1,
             peer_netns: None,
+            role: crate::model::PeerRole::Accepted,
+            ghost: crate::model::Ghost::Gone,
         });
         let d = process_detail(&last, pid, 10);
         assert_eq!(d.troubled_total, 1);

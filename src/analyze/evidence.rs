@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::acceptors::Acceptor;
 use super::connections::Holder;
 use super::listeners::{Owner, Proto};
+use crate::model::{ConntrackPorts, TimeWaitGroup};
 
 /// `accept-queue-full`, `accept-queue-high`: a listener's queue against its backlog.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -158,6 +159,10 @@ pub struct OrphanPressure {
     /// % of tcp_max_orphans, one decimal.
     pub pct: f64,
     pub tcp_fin_timeout: Option<u64>,
+    /// `TCPAbortOnMemory` per second: connections the kernel reset for too many orphans (or
+    /// for TCP memory), one decimal.
+    #[serde(rename = "TCPAbortOnMemory_per_s")]
+    pub abort_on_memory_per_s: Option<f64>,
 }
 
 /// `half-open-handshakes`: a listener's request sockets whose SYN-ACK was retransmitted.
@@ -230,6 +235,10 @@ pub struct PeerGone {
     pub pid: u32,
     pub comm: String,
     pub sockets: u64,
+    /// Of those, the sockets it accepted (its listener there or not) and those it made by
+    /// `connect()`.
+    pub accepted: u64,
+    pub connected: u64,
     pub peers: Vec<SocketAddr>,
     pub locals: Vec<SocketAddr>,
     pub idle_ms: Option<u32>,
@@ -327,6 +336,89 @@ pub struct ReuseportMember {
     pub fill_pct: f64,
     pub full: bool,
     pub drops_per_s: Option<f64>,
+}
+
+/// `conntrack-full`: the connection tracking table against its limit, and its drops.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConntrackFull {
+    /// The namespace's entries (`nf_conntrack_count`).
+    pub count: u64,
+    /// `nf_conntrack_max`: the host's limit, which each namespace's count is held to.
+    pub max: Option<u64>,
+    /// `nf_conntrack_buckets`, the host's.
+    pub buckets: Option<u64>,
+    /// % of `max`, one decimal.
+    pub fill_pct: Option<f64>,
+    pub drop_total: u64,
+    /// One decimal each.
+    pub drop_per_s: Option<f64>,
+    pub early_drop_per_s: Option<f64>,
+    pub insert_failed_per_s: Option<f64>,
+    /// The destination ports holding most entries; `null` unless asked for
+    /// (`--conntrack-ports`).
+    pub busiest_ports: Option<ConntrackPorts>,
+}
+
+/// `time-wait-overflow`: connections closed without TIME_WAIT past `tcp_max_tw_buckets`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimeWaitOverflow {
+    /// `TCPTimeWaitOverflow` per second, one decimal.
+    pub overflow_per_s: f64,
+    pub overflow_total: Option<u64>,
+    /// TIME_WAIT sockets now.
+    pub time_wait: u64,
+    pub tcp_max_tw_buckets: Option<u64>,
+    pub tcp_tw_reuse: Option<u64>,
+    /// The addresses most TIME_WAIT sockets point to (the last full dump's).
+    pub destinations: Vec<TimeWaitGroup>,
+}
+
+/// `tcp-memory-pressure`: TCP's memory against `tcp_mem`, and the kernel's aborts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TcpMemoryPressure {
+    /// sockstat `mem`: pages charged to TCP, the host's.
+    pub mem_pages: Option<u64>,
+    /// `net.ipv4.tcp_mem`: min, pressure, max in pages; readable from the initial namespace
+    /// only.
+    pub tcp_mem: Option<[u64; 3]>,
+    /// `mem_pages` as a % of the pressure threshold, one decimal.
+    pub pressure_pct: Option<f64>,
+    #[serde(rename = "TCPMemoryPressures_per_s")]
+    pub memory_pressures_per_s: Option<f64>,
+    #[serde(rename = "TCPAbortOnMemory_per_s")]
+    pub abort_on_memory_per_s: Option<f64>,
+    /// sockstat `orphan`.
+    pub orphans: Option<u64>,
+    pub tcp_max_orphans: Option<u64>,
+}
+
+/// `silent-peer`: a process's connections accepted from peers that sent nothing since the
+/// handshake, keepalive off.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SilentPeer {
+    pub pid: u32,
+    pub comm: String,
+    pub sockets: u64,
+    /// The peers with the most such connections, most first.
+    pub top_peers: Vec<PeerCount>,
+    /// The local addresses they were accepted on.
+    pub locals: Vec<SocketAddr>,
+    /// The longest and the shortest time since the handshake (nothing received since), ms.
+    pub longest_idle_ms: u32,
+    pub shortest_idle_ms: u32,
+    /// Sockets with `SO_KEEPALIVE` on: none, by what the finding is.
+    pub keepalive: u64,
+    pub silent_peer_after_ms: u64,
+    pub tcp_keepalive_time: Option<u64>,
+    pub tcp_keepalive_intvl: Option<u64>,
+    pub tcp_keepalive_probes: Option<u64>,
+}
+
+/// A peer address and how many connections it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerCount {
+    pub address: IpAddr,
+    pub sockets: u64,
 }
 
 #[cfg(test)]
@@ -476,6 +568,7 @@ mod tests {
                 tcp_max_orphans: 1000,
                 pct: 60.0,
                 tcp_fin_timeout: Some(60),
+                abort_on_memory_per_s: Some(2.0),
             })],
             FindingId::HalfOpenHandshakes => {
                 vec![Evidence::HalfOpenHandshakes(HalfOpenHandshakes {
@@ -531,6 +624,8 @@ mod tests {
                 pid: 812,
                 comm: "ghost".to_owned(),
                 sockets: 3,
+                accepted: 1,
+                connected: 2,
                 peers: vec![addr()],
                 locals: vec![addr()],
                 idle_ms: None,
@@ -564,6 +659,23 @@ mod tests {
                     rmem_max: None,
                 })),
             ],
+            FindingId::SilentPeer => vec![Evidence::SilentPeer(SilentPeer {
+                pid: 812,
+                comm: "fcgiwrap".to_owned(),
+                sockets: 4,
+                top_peers: vec![PeerCount {
+                    address: addr().ip(),
+                    sockets: 4,
+                }],
+                locals: vec![addr()],
+                longest_idle_ms: 600_000,
+                shortest_idle_ms: 61_000,
+                keepalive: 0,
+                silent_peer_after_ms: 60_000,
+                tcp_keepalive_time: Some(7200),
+                tcp_keepalive_intvl: None,
+                tcp_keepalive_probes: Some(9),
+            })],
             FindingId::EphemeralPortExhaustion => {
                 vec![Evidence::EphemeralPortExhaustion(PortExhaustion {
                     local: addr().ip(),
@@ -598,6 +710,48 @@ mod tests {
                     drops_per_s: Some(1.5),
                     members: vec![member(1, 17), member(2, 0)],
                     acceptors: vec![acceptor()],
+                })]
+            }
+            FindingId::ConntrackFull => vec![Evidence::ConntrackFull(ConntrackFull {
+                count: 30,
+                max: Some(30),
+                buckets: Some(262_144),
+                fill_pct: Some(100.0),
+                drop_total: 28,
+                drop_per_s: Some(14.0),
+                early_drop_per_s: Some(0.0),
+                insert_failed_per_s: None,
+                busiest_ports: Some(ConntrackPorts {
+                    entries_read: 30,
+                    complete: true,
+                    busiest: vec![crate::model::ConntrackPort {
+                        proto: "tcp".to_owned(),
+                        port: 7000,
+                        entries: 30,
+                    }],
+                }),
+            })],
+            FindingId::TimeWaitOverflow => vec![Evidence::TimeWaitOverflow(TimeWaitOverflow {
+                overflow_per_s: 27.5,
+                overflow_total: Some(55),
+                time_wait: 5,
+                tcp_max_tw_buckets: Some(5),
+                tcp_tw_reuse: Some(2),
+                destinations: vec![TimeWaitGroup {
+                    address: addr(),
+                    incoming: false,
+                    sockets: 5,
+                }],
+            })],
+            FindingId::TcpMemoryPressure => {
+                vec![Evidence::TcpMemoryPressure(TcpMemoryPressure {
+                    mem_pages: Some(9000),
+                    tcp_mem: Some([4000, 8000, 12_000]),
+                    pressure_pct: Some(112.5),
+                    memory_pressures_per_s: Some(0.5),
+                    abort_on_memory_per_s: None,
+                    orphans: Some(3),
+                    tcp_max_orphans: None,
                 })]
             }
         }

@@ -79,6 +79,10 @@ finding_table! {
     UdpReceiveDrops = "udp-receive-drops" => ev::UdpReceiveDrops,
     EphemeralPortExhaustion = "ephemeral-port-exhaustion" => ev::PortExhaustion,
     ReuseportImbalance = "reuseport-imbalance" => ev::ReuseportImbalance,
+    ConntrackFull = "conntrack-full" => ev::ConntrackFull,
+    TimeWaitOverflow = "time-wait-overflow" => ev::TimeWaitOverflow,
+    TcpMemoryPressure = "tcp-memory-pressure" => ev::TcpMemoryPressure,
+    SilentPeer = "silent-peer" => ev::SilentPeer,
 }
 
 impl FindingId {

@@ -11,6 +11,7 @@ pub mod connections;
 mod detail;
 pub mod evidence;
 mod finding;
+pub mod limits;
 mod listeners;
 mod rules;
 #[cfg(test)]
@@ -24,7 +25,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{
     ContainerInfo, FdLimit, Freshness, Host, NetnsSnapshot, Process, Snapshot, SockStat,
-    StateCounts, Sysctls, TcpState,
+    StateCounts, Sysctls, TcpState, TimeWaitGroup,
 };
 pub use collision::MinedPorts;
 pub use detail::{ListenerDetail, ProcessDetail, SocketRow, listener_detail, process_detail};
@@ -35,7 +36,7 @@ pub use listeners::{ListenerView, Member, Owner, Proto};
 pub use thresholds::Thresholds;
 
 /// The TcpExt counters reported with a total and a rate, in the order an operator reads them.
-pub const KEY_COUNTERS: [&str; 10] = [
+pub const KEY_COUNTERS: [&str; 13] = [
     "ListenOverflows",
     "ListenDrops",
     "TCPReqQFullDrop",
@@ -46,6 +47,9 @@ pub const KEY_COUNTERS: [&str; 10] = [
     "EmbryonicRsts",
     "TCPAbortOnClose",
     "TCPChallengeACK",
+    "TCPTimeWaitOverflow",
+    "TCPAbortOnMemory",
+    "TCPMemoryPressures",
 ];
 
 /// Everything the faces show, derived from one window of snapshots.
@@ -95,6 +99,10 @@ pub struct NetnsView {
     pub udp: udp::UdpView,
     /// Ephemeral ports in use towards the busiest destinations.
     pub port_use: Vec<udp::PortUseView>,
+    /// The connection tracking table, when the namespace has one.
+    pub conntrack: Option<limits::ConntrackView>,
+    /// The addresses most TIME_WAIT sockets point to.
+    pub time_wait_top: Vec<TimeWaitGroup>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -356,6 +364,8 @@ fn netns_view(
         connections,
         udp,
         port_use,
+        conntrack: limits::conntrack_view(ns, before, window_s),
+        time_wait_top: ns.time_wait_top.clone(),
     }
 }
 

@@ -15,7 +15,9 @@ use std::fmt::Write as _;
 
 use super::acceptors;
 use super::collision::{MinedPorts, mined_ports};
-use super::connections::{Connecting, HalfOpen, Holder, PeersGone, ReceiveStall, SendStall};
+use super::connections::{
+    Connecting, HalfOpen, Holder, PeersGone, ReceiveStall, SendStall, SilentPeers,
+};
 use super::evidence as ev;
 use super::listeners::{ListenerView, Owner, Proto};
 use super::thresholds::Thresholds;
@@ -78,6 +80,10 @@ pub(super) fn findings(scope: &Scope<'_>) -> Vec<Finding> {
             .iter()
             .filter_map(|u| exhaustion(scope, u)),
     );
+    out.extend(conntrack_full(scope));
+    out.extend(time_wait_overflow(scope));
+    out.extend(tcp_memory_pressure(scope));
+    out.extend(c.silent_peers.iter().map(|s| silent_peer(scope, s)));
     out
 }
 
@@ -857,19 +863,38 @@ fn fd_exhaustion(scope: &Scope<'_>) -> Vec<Finding> {
         .collect()
 }
 
+/// Orphaned sockets (FIN_WAIT2 where sockstat is unreadable) as a % of `tcp_max_orphans`,
+/// with the count; `None` when the limit is unknown (outside the host's namespace).
+fn orphan_share(v: &NetnsView) -> Option<(u64, u64, f64)> {
+    let max = v.sysctl.tcp_max_orphans?;
+    let count = v
+        .sockstat
+        .map_or_else(|| v.tcp_states.get(TcpState::FinWait2), |s| s.orphan);
+    Some((count, max, pct(count, max.max(1))))
+}
+
+/// `orphan-pressure`: warning from `orphan_warn` % of `tcp_max_orphans`; critical while the
+/// kernel resets connections for it (`TCPAbortOnMemory` rising, "too many orphaned
+/// sockets"), which `tcp-memory-pressure` then leaves to it when TCP's memory is not the
+/// cause.
 fn orphan_pressure(scope: &Scope<'_>) -> Option<Finding> {
     let v = scope.view;
-    let max = v.sysctl.tcp_max_orphans?;
-    let fin_wait2 = v.tcp_states.get(TcpState::FinWait2);
-    let orphans = v.sockstat.map(|s| s.orphan);
-    let count = orphans.unwrap_or(fin_wait2);
-    let share = pct(count, max.max(1));
+    let (count, max, share) = orphan_share(v)?;
     if share < scope.t.orphan_warn {
         return None;
     }
-    let summary = format!(
+    let fin_wait2 = v.tcp_states.get(TcpState::FinWait2);
+    let orphans = v.sockstat.map(|s| s.orphan);
+    let aborting = counter_rate(v, "TCPAbortOnMemory").filter(|&r| r > 0.0);
+    let mut summary = format!(
         "{count} orphaned sockets, {share:.0} % of tcp_max_orphans ({max}); FIN_WAIT2 {fin_wait2}"
     );
+    if let Some(aborts) = aborting {
+        let _ = write!(
+            summary,
+            "; the kernel is resetting connections (TCPAbortOnMemory {aborts:+.1}/s)"
+        );
+    }
     let remedy = format!(
         "Past tcp_max_orphans the kernel resets orphaned connections (\"too many orphaned \
          sockets\"). Lower net.ipv4.tcp_fin_timeout (now {}) so FIN_WAIT2 orphans expire \
@@ -883,10 +908,16 @@ fn orphan_pressure(scope: &Scope<'_>) -> Option<Finding> {
         tcp_max_orphans: max,
         pct: round1(share),
         tcp_fin_timeout: v.sysctl.tcp_fin_timeout,
+        abort_on_memory_per_s: counter_rate(v, "TCPAbortOnMemory").map(round1),
     });
+    let severity = if aborting.is_some() {
+        Severity::Critical
+    } else {
+        Severity::Warning
+    };
     Some(finding(
         scope,
-        Severity::Warning,
+        severity,
         About::Netns,
         format!("netns {}", v.label),
         summary,
@@ -1256,6 +1287,24 @@ fn whose_peers(g: &PeersGone) -> String {
     }
 }
 
+/// Which ends of their connections the sockets of `g` are.
+fn role_text(g: &PeersGone) -> String {
+    match (g.accepted, g.connected) {
+        (_, 0) => "it accepted".to_owned(),
+        (0, _) => "it connected".to_owned(),
+        (a, c) => format!("({a} accepted, {c} connected)"),
+    }
+}
+
+/// What a connected end whose server is gone does to a client's pool.
+fn pool_text(g: &PeersGone) -> &'static str {
+    if g.connected > 0 {
+        ", and a pool that hands one out hangs on its next request"
+    } else {
+        ""
+    }
+}
+
 fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     let sys = &scope.view.sysctl;
     let h = &g.holder;
@@ -1271,9 +1320,10 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
         ""
     };
     let whose = whose_peers(g);
+    let role = role_text(g);
     let mut summary = format!(
-        "{} ESTABLISHED sockets {whose} no longer exist ({peers}{more}): their FIN or RST \
-         was lost, nothing is in flight",
+        "{} ESTABLISHED sockets {role} {whose} no longer exist ({peers}{more}): their FIN or \
+         RST was lost, nothing is in flight",
         g.sockets
     );
     if let Some(ms) = g.idle_ms {
@@ -1298,9 +1348,11 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     );
     let mut remedy = format!(
         "{} (pid {}) waits on connections whose other end is gone: a reader without a \
-         timeout blocks in read() forever. Give its reads a timeout (SO_RCVTIMEO, or its \
+         timeout blocks in read() forever{}. Give its reads a timeout (SO_RCVTIMEO, or its \
          library's read timeout), or set TCP_USER_TIMEOUT; ",
-        h.comm, h.pid
+        h.comm,
+        h.pid,
+        pool_text(g)
     );
     let _ = if g.keepalive == 0 {
         write!(
@@ -1334,6 +1386,8 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
         pid: h.pid,
         comm: h.comm.clone(),
         sockets: g.sockets,
+        accepted: g.accepted,
+        connected: g.connected,
         peers: g.peers.clone(),
         locals: g.locals.clone(),
         idle_ms: g.idle_ms,
@@ -1601,4 +1655,303 @@ fn exhaustion(scope: &Scope<'_>, u: &PortUseView) -> Option<Finding> {
         evidence,
         remedy,
     ))
+}
+
+/// `conntrack-full`: warning from `conntrack_warn` % of `nf_conntrack_max`; critical while
+/// the table refuses new connections (`drop`) or evicts entries for them (`early_drop`), or
+/// fails inserts while that full.
+fn conntrack_full(scope: &Scope<'_>) -> Option<Finding> {
+    let c = scope.view.conntrack.as_ref()?;
+    let full = c.fill_pct.is_some_and(|f| f >= scope.t.conntrack_warn);
+    let failing = c.insert_failed_per_s.is_some_and(|r| r > 0.0);
+    let severity = if c.dropping() || (full && failing) {
+        Severity::Critical
+    } else if full {
+        Severity::Warning
+    } else {
+        return None;
+    };
+    let max = sysctl_text(c.max);
+    let mut summary = format!(
+        "The connection tracking table holds {} entries of nf_conntrack_max {max}",
+        c.count
+    );
+    if let Some(fill) = c.fill_pct {
+        let _ = write!(summary, " ({fill:.1} %)");
+    }
+    if c.dropping() {
+        let _ = write!(
+            summary,
+            "; it is refusing new connections silently: drop {}, early_drop {}, insert_failed \
+             {} (clients see timeouts, no RST)",
+            rate_text(c.drop_per_s),
+            rate_text(c.early_drop_per_s),
+            rate_text(c.insert_failed_per_s)
+        );
+    }
+    if let Some(ports) = &c.busiest_ports {
+        let named = ports
+            .busiest
+            .iter()
+            .map(|p| format!("{} {} port {}", p.entries, p.proto, p.port))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !named.is_empty() {
+            let of = if ports.complete { "" } else { "the first " };
+            let _ = write!(summary, "; of {of}{} entries, {named}", ports.entries_read);
+        }
+    }
+    let remedy = format!(
+        "Raise net.netfilter.nf_conntrack_max (now {max}; the limit is the host's, set from \
+         the initial namespace) and the hash size with it (nf_conntrack_buckets, now {}; \
+         /sys/module/nf_conntrack/parameters/hashsize); shorten the timeouts that hold most \
+         entries (`conntrack -L` shows them: net.netfilter.nf_conntrack_tcp_timeout_time_wait, \
+         _established); or exempt traffic that needs no tracking with a `notrack` rule in the \
+         raw table.",
+        sysctl_text(c.buckets)
+    );
+    let evidence = Evidence::ConntrackFull(ev::ConntrackFull {
+        count: c.count,
+        max: c.max,
+        buckets: c.buckets,
+        fill_pct: c.fill_pct.map(round1),
+        drop_total: c.drop_total,
+        drop_per_s: c.drop_per_s.map(round1),
+        early_drop_per_s: c.early_drop_per_s.map(round1),
+        insert_failed_per_s: c.insert_failed_per_s.map(round1),
+        busiest_ports: c.busiest_ports.clone(),
+    });
+    Some(finding(
+        scope,
+        severity,
+        About::Netns,
+        format!("netns {}", scope.view.label),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+/// `time-wait-overflow` (warning): `TCPTimeWaitOverflow` rose in the window.
+fn time_wait_overflow(scope: &Scope<'_>) -> Option<Finding> {
+    let v = scope.view;
+    let rate = counter_rate(v, "TCPTimeWaitOverflow").filter(|&r| r > 0.0)?;
+    let time_wait = v
+        .sockstat
+        .map_or_else(|| v.tcp_states.get(TcpState::TimeWait), |s| s.tw);
+    let buckets = v.sysctl.tcp_max_tw_buckets;
+    let tw_reuse = v.sysctl.tcp_tw_reuse;
+    let busiest = v
+        .time_wait_top
+        .iter()
+        .map(|g| {
+            if g.incoming {
+                format!("{} accepted by {}", g.sockets, g.address)
+            } else {
+                format!("{} to {}", g.sockets, g.address)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut summary = format!(
+        "Connections are closing without TIME_WAIT ({}): {time_wait} sockets hold it, \
+         net.ipv4.tcp_max_tw_buckets is {}; old duplicate segments may now corrupt new \
+         connections on the same ports",
+        rate_text(Some(rate)),
+        sysctl_text(buckets)
+    );
+    if !busiest.is_empty() {
+        let _ = write!(summary, "; TIME_WAIT by server: {busiest}");
+    }
+    let remedy = format!(
+        "Raise net.ipv4.tcp_max_tw_buckets (now {}; per namespace) to cover the connections \
+         closed in a minute (TIME_WAIT lasts 60 s); reuse connections (keep-alive, a pool) \
+         instead of one per request; for outgoing connections net.ipv4.tcp_tw_reuse = {} ({}) \
+         lets connect() reuse a TIME_WAIT port safely.",
+        sysctl_text(buckets),
+        sysctl_text(tw_reuse),
+        match tw_reuse {
+            Some(1) => "on already",
+            Some(2) => "on for loopback only: 1 covers every destination",
+            Some(0) => "off: set 1",
+            _ => "unknown",
+        }
+    );
+    let evidence = Evidence::TimeWaitOverflow(ev::TimeWaitOverflow {
+        overflow_per_s: round1(rate),
+        overflow_total: counter_total(v, "TCPTimeWaitOverflow"),
+        time_wait,
+        tcp_max_tw_buckets: buckets,
+        tcp_tw_reuse: tw_reuse,
+        destinations: v.time_wait_top.clone(),
+    });
+    Some(finding(
+        scope,
+        Severity::Warning,
+        About::Netns,
+        format!("netns {}", v.label),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+/// `tcp-memory-pressure`: warning while TCP's memory is past `tcp_mem`'s pressure threshold
+/// or `TCPMemoryPressures` rises; critical while the kernel aborts connections for memory
+/// (`TCPAbortOnMemory`) or TCP's memory reaches `tcp_mem`'s maximum. Aborts that orphans
+/// explain are left to `orphan-pressure`.
+fn tcp_memory_pressure(scope: &Scope<'_>) -> Option<Finding> {
+    let v = scope.view;
+    let mem = v.sockstat.map(|s| s.mem);
+    let tcp_mem = v.sysctl.tcp_mem;
+    let pressures = counter_rate(v, "TCPMemoryPressures");
+    let aborts = counter_rate(v, "TCPAbortOnMemory");
+    let rising = |r: Option<f64>| r.is_some_and(|r| r > 0.0);
+    let past = |at: usize| {
+        mem.zip(tcp_mem)
+            .is_some_and(|(m, limits)| limits[at] > 0 && m >= limits[at])
+    };
+    // Aborts with TCP's memory short of pressure and orphans near their limit are the
+    // orphans' ("too many orphaned sockets"): `orphan-pressure` says so, with the rate.
+    let orphans_cause = orphan_share(v).is_some_and(|(_, _, share)| share >= scope.t.orphan_warn)
+        && !rising(pressures)
+        && !past(1);
+    if orphans_cause {
+        return None;
+    }
+    let severity = if rising(aborts) || past(2) {
+        Severity::Critical
+    } else if rising(pressures) || past(1) {
+        Severity::Warning
+    } else {
+        return None;
+    };
+    let pressure_pct = mem
+        .zip(tcp_mem)
+        .filter(|(_, l)| l[1] > 0)
+        .map(|(m, l)| pct(m, l[1]));
+    let orphans = v.sockstat.map(|s| s.orphan);
+    let mut summary = format!(
+        "TCP holds {} pages of memory (tcp_mem {}); TCPMemoryPressures {}, TCPAbortOnMemory {}",
+        sysctl_text(mem),
+        tcp_mem.map_or_else(
+            || "not readable in this namespace".to_owned(),
+            |[lo, pressure, max]| format!("{lo} {pressure} {max}"),
+        ),
+        rate_text(pressures),
+        rate_text(aborts)
+    );
+    if rising(aborts) {
+        summary.push_str(
+            ": the kernel is resetting connections (\"out of memory -- consider tuning \
+             tcp_mem\", or \"too many orphaned sockets\")",
+        );
+    }
+    let remedy = format!(
+        "Under pressure TCP shrinks every socket's buffers; past the maximum it resets \
+         connections. Find the sockets that hold memory (`ss -tm`: large Recv-Q of readers that \
+         stalled, Send-Q to peers that do not read); raise net.ipv4.tcp_mem (the host's: \
+         pages, min pressure max) if the load is real; orphaned sockets ({}, tcp_max_orphans {}) \
+         count too: shorten net.ipv4.tcp_fin_timeout (now {}).",
+        sysctl_text(orphans),
+        sysctl_text(v.sysctl.tcp_max_orphans),
+        sysctl_text(v.sysctl.tcp_fin_timeout)
+    );
+    let evidence = Evidence::TcpMemoryPressure(ev::TcpMemoryPressure {
+        mem_pages: mem,
+        tcp_mem,
+        pressure_pct: pressure_pct.map(round1),
+        memory_pressures_per_s: pressures.map(round1),
+        abort_on_memory_per_s: aborts.map(round1),
+        orphans,
+        tcp_max_orphans: v.sysctl.tcp_max_orphans,
+    });
+    Some(finding(
+        scope,
+        severity,
+        About::Netns,
+        format!("netns {}", v.label),
+        summary,
+        evidence,
+        remedy,
+    ))
+}
+
+/// `silent-peer`: connections a process accepted whose peers sent nothing since the
+/// handshake, keepalive off, for at least `silent_peer_after`.
+fn silent_peer(scope: &Scope<'_>, s: &SilentPeers) -> Finding {
+    let sys = &scope.view.sysctl;
+    let h = &s.holder;
+    let peers = s
+        .top_peers
+        .iter()
+        .map(|(ip, n)| format!("{ip} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let locals = s
+        .locals
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let summary = format!(
+        "{} ESTABLISHED connections accepted on {locals} whose peers sent nothing since the \
+         handshake (top peers: {peers}), idle {} to {}; keepalive off: if a peer is gone, \
+         nothing will tell",
+        s.sockets,
+        format_age(f64::from(s.shortest_idle_ms) / 1000.0),
+        format_age(f64::from(s.longest_idle_ms) / 1000.0),
+    );
+    let mut remedy = format!(
+        "{} (pid {}) holds connections whose peers never sent a byte: a peer that gave up (a \
+         proxy's timeout, a client that vanished with its FIN or RST lost) leaves it blocked \
+         in read() forever. Give its reads a timeout (SO_RCVTIMEO, or its library's read or \
+         header timeout), or turn SO_KEEPALIVE on, so the kernel probes idle connections and \
+         resets dead ones (net.ipv4.tcp_keepalive_time = {} s, tcp_keepalive_intvl = {} s, \
+         tcp_keepalive_probes = {}: a dead peer is found after time + intvl × probes; \
+         TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT set them per socket).",
+        h.comm,
+        h.pid,
+        sysctl_text(sys.tcp_keepalive_time),
+        sysctl_text(sys.tcp_keepalive_intvl),
+        sysctl_text(sys.tcp_keepalive_probes)
+    );
+    if let Some((first, _)) = s.top_peers.first() {
+        // A dry run first: without --yes, kill lists what it would destroy.
+        let _ = write!(
+            remedy,
+            " To free them now, one peer at a time (check first that the peer is gone): \
+             sockscope kill --pid {} --state established --peer {first} (a dry run without \
+             --yes).",
+            h.pid
+        );
+    }
+    let evidence = Evidence::SilentPeer(ev::SilentPeer {
+        pid: h.pid,
+        comm: h.comm.clone(),
+        sockets: s.sockets,
+        top_peers: s
+            .top_peers
+            .iter()
+            .map(|&(address, sockets)| ev::PeerCount { address, sockets })
+            .collect(),
+        locals: s.locals.clone(),
+        longest_idle_ms: s.longest_idle_ms,
+        shortest_idle_ms: s.shortest_idle_ms,
+        keepalive: 0,
+        silent_peer_after_ms: u64::try_from(scope.t.silent_peer_after.as_millis())
+            .unwrap_or(u64::MAX),
+        tcp_keepalive_time: sys.tcp_keepalive_time,
+        tcp_keepalive_intvl: sys.tcp_keepalive_intvl,
+        tcp_keepalive_probes: sys.tcp_keepalive_probes,
+    });
+    finding(
+        scope,
+        Severity::Warning,
+        About::Process(&h.comm, h.pid),
+        process_subject(&h.comm, h.pid),
+        summary,
+        evidence,
+        remedy,
+    )
 }

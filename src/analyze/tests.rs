@@ -414,6 +414,8 @@ fn ghost(pid: u32, port: u16, dumps: u32) -> crate::model::PeerGone {
         idle_ms: Some(12_000),
         dumps,
         peer_netns: None,
+        role: crate::model::PeerRole::Accepted,
+        ghost: crate::model::Ghost::Gone,
     }
 }
 
@@ -691,4 +693,251 @@ fn ports_in_use_are_judged_against_the_usable_range_at_their_edges() {
         panic!("{f:?}")
     };
     assert_eq!(e.range_size, 90);
+}
+
+/// The healthy capture with each snapshot changed by `edit(index, namespace)`.
+fn healthy_with(edit: impl Fn(usize, &mut NetnsSnapshot)) -> Vec<Snapshot> {
+    let mut window = recording("healthy");
+    for (at, s) in window.iter_mut().enumerate() {
+        edit(at, &mut s.netns[0]);
+    }
+    window
+}
+
+fn the(window: &[Snapshot], id: FindingId) -> Option<Finding> {
+    analyze(window, &Settings::default())
+        .expect("a window")
+        .findings
+        .into_iter()
+        .find(|f| f.id == id)
+}
+
+#[test]
+fn a_conntrack_table_warns_from_its_threshold_and_is_critical_while_it_drops() {
+    let table = |count: u64, drops: [u64; 2]| {
+        healthy_with(move |at, ns| {
+            ns.sysctl.nf_conntrack_max = Some(100);
+            ns.sysctl.nf_conntrack_buckets = Some(1024);
+            ns.conntrack = Some(crate::model::Conntrack {
+                count,
+                drop: drops[usize::from(at > 0)],
+                ..crate::model::Conntrack::default()
+            });
+        })
+    };
+    assert!(the(&table(89, [0, 0]), FindingId::ConntrackFull).is_none());
+    let f = the(&table(90, [0, 0]), FindingId::ConntrackFull).expect("90 %");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(f.target.kind, TargetKind::Netns);
+    let f = the(&table(100, [2, 30]), FindingId::ConntrackFull).expect("dropping");
+    assert_eq!(f.severity, Severity::Critical);
+    let Evidence::ConntrackFull(e) = &f.evidence else {
+        panic!("{f:?}")
+    };
+    assert_eq!((e.count, e.max, e.buckets), (100, Some(100), Some(1024)));
+    assert!(e.drop_per_s.is_some_and(|r| r > 0.0), "{e:?}");
+    assert!(
+        f.remedy.contains("nf_conntrack_max (now 100"),
+        "{}",
+        f.remedy
+    );
+    assert!(
+        f.summary.contains("refusing new connections"),
+        "{}",
+        f.summary
+    );
+    // Dropping is critical however full the namespace's own share looks: the count may
+    // have fallen back by the time it is read.
+    let f = the(&table(10, [0, 5]), FindingId::ConntrackFull).expect("dropping");
+    assert_eq!(f.severity, Severity::Critical);
+}
+
+#[test]
+fn connections_skipping_time_wait_are_a_warning_naming_their_servers() {
+    let window = healthy_with(|at, ns| {
+        ns.sysctl.tcp_max_tw_buckets = Some(5);
+        ns.sysctl.tcp_tw_reuse = Some(2);
+        ns.tcp_ext.insert(
+            "TCPTimeWaitOverflow".to_owned(),
+            if at == 0 { 0 } else { 55 },
+        );
+        ns.time_wait_top = vec![crate::model::TimeWaitGroup {
+            address: "127.0.0.1:7001".parse().expect("addr"),
+            incoming: false,
+            sockets: 5,
+        }];
+    });
+    let f = the(&window, FindingId::TimeWaitOverflow).expect("overflowing");
+    assert_eq!(f.severity, Severity::Warning);
+    let Evidence::TimeWaitOverflow(e) = &f.evidence else {
+        panic!("{f:?}")
+    };
+    assert!(e.overflow_per_s > 0.0, "{e:?}");
+    assert_eq!(e.tcp_max_tw_buckets, Some(5));
+    assert_eq!(e.destinations.len(), 1);
+    assert!(f.summary.contains("5 to 127.0.0.1:7001"), "{}", f.summary);
+    assert!(f.remedy.contains("tcp_tw_reuse = 2"), "{}", f.remedy);
+    // A counter that did not move says nothing.
+    let still = healthy_with(|_, ns| {
+        ns.tcp_ext.insert("TCPTimeWaitOverflow".to_owned(), 55);
+    });
+    assert!(the(&still, FindingId::TimeWaitOverflow).is_none());
+}
+
+#[test]
+fn tcp_memory_pressure_from_counters_and_tcp_mem() {
+    let memory = |mem: u64, pressures: u64, aborts: u64| {
+        healthy_with(move |at, ns| {
+            ns.sysctl.tcp_mem = Some([100, 200, 300]);
+            ns.sockstat = Some(crate::model::SockStat {
+                mem,
+                ..ns.sockstat.unwrap_or_default()
+            });
+            let now = |n: u64| if at == 0 { 0 } else { n };
+            ns.tcp_ext
+                .insert("TCPMemoryPressures".to_owned(), now(pressures));
+            ns.tcp_ext
+                .insert("TCPAbortOnMemory".to_owned(), now(aborts));
+        })
+    };
+    let severity = |w: Vec<Snapshot>| the(&w, FindingId::TcpMemoryPressure).map(|f| f.severity);
+    assert_eq!(severity(memory(199, 0, 0)), None);
+    assert_eq!(severity(memory(200, 0, 0)), Some(Severity::Warning));
+    assert_eq!(severity(memory(10, 3, 0)), Some(Severity::Warning));
+    assert_eq!(severity(memory(300, 0, 0)), Some(Severity::Critical));
+    let f = the(&memory(10, 0, 4), FindingId::TcpMemoryPressure).expect("aborting");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(
+        f.summary.contains("consider tuning tcp_mem"),
+        "{}",
+        f.summary
+    );
+    let Evidence::TcpMemoryPressure(e) = &f.evidence else {
+        panic!("{f:?}")
+    };
+    assert_eq!(e.tcp_mem, Some([100, 200, 300]));
+    assert!(e.abort_on_memory_per_s.is_some_and(|r| r > 0.0), "{e:?}");
+}
+
+#[test]
+fn orphan_pressure_carries_the_aborts_when_orphans_are_the_cause() {
+    let window = healthy_with(|at, ns| {
+        ns.sysctl.tcp_max_orphans = Some(1000);
+        ns.sockstat = Some(crate::model::SockStat {
+            orphan: 990,
+            ..ns.sockstat.unwrap_or_default()
+        });
+        ns.tcp_ext
+            .insert("TCPAbortOnMemory".to_owned(), if at == 0 { 0 } else { 12 });
+    });
+    let f = the(&window, FindingId::OrphanPressure).expect("orphans");
+    assert_eq!(
+        f.severity,
+        Severity::Critical,
+        "the kernel is resetting connections"
+    );
+    let Evidence::OrphanPressure(e) = &f.evidence else {
+        panic!("{f:?}")
+    };
+    assert!(e.abort_on_memory_per_s.is_some_and(|r| r > 0.0), "{e:?}");
+    assert!(f.summary.contains("TCPAbortOnMemory"), "{}", f.summary);
+    // TCP's memory is not short: the aborts are the orphans', said once.
+    assert!(the(&window, FindingId::TcpMemoryPressure).is_none());
+}
+
+/// Issue #25: a client's connections to a local server that is gone, beside an accepted one:
+/// one finding for the process, its roles counted and worded.
+#[test]
+fn peers_gone_say_which_end_the_process_is() {
+    let (mut window, pid) = ghost_window(&[40001, 40002], &[40001, 40002]);
+    for snapshot in &mut window {
+        let g = &mut snapshot.netns[0].peer_gone[1];
+        g.role = crate::model::PeerRole::Connected;
+        std::mem::swap(&mut g.socket.local, &mut g.socket.peer);
+    }
+    let found = peer_gone(&window);
+    let Evidence::PeerGone(e) = &found[0].evidence else {
+        panic!("{found:#?}")
+    };
+    assert_eq!((e.sockets, e.accepted, e.connected), (2, 1, 1), "{e:#?}");
+    assert!(
+        found[0].summary.contains("(1 accepted, 1 connected)"),
+        "{}",
+        found[0].summary
+    );
+    assert!(found[0].remedy.contains("a pool"), "{}", found[0].remedy);
+    assert!(found[0].is_about_process(&window[1].netns[0].id, pid));
+}
+
+/// A connection accepted from a remote peer that never sent a byte, `idle_s` ago.
+fn silent(pid: u32, peer: &str, idle_s: u32) -> crate::model::PeerGone {
+    let mut g = ghost(pid, 40001, 1);
+    g.socket.local = "10.0.0.1:9000".parse().expect("addr");
+    g.socket.peer = peer.parse().expect("addr");
+    g.socket.inode = 800_000 + u64::from(g.socket.peer.port());
+    g.ghost = crate::model::Ghost::Silent;
+    g.idle_ms = Some(idle_s * 1000);
+    g
+}
+
+fn silent_peer(window: &[Snapshot], settings: &Settings) -> Vec<Finding> {
+    analyze(window, settings)
+        .expect("a window")
+        .findings
+        .into_iter()
+        .filter(|f| f.id == FindingId::SilentPeer)
+        .collect()
+}
+
+/// Issue #25: connections whose peers sent nothing for `silent_peer_after` are named, top
+/// peers first; younger ones are not; one sample is enough (the idle time is the window);
+/// none of them is a peer-gone.
+#[test]
+fn silent_peers_past_their_threshold_are_named_by_process() {
+    let (mut window, pid) = ghost_window(&[], &[]);
+    window[1].netns[0].peer_gone = vec![
+        silent(pid, "192.0.2.7:50001", 300),
+        silent(pid, "192.0.2.7:50002", 90),
+        silent(pid, "192.0.2.9:50003", 61),
+        silent(pid, "192.0.2.9:50004", 5),
+    ];
+    let found = silent_peer(&window[1..], &Settings::default());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let f = &found[0];
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.is_about_process(&window[1].netns[0].id, pid), "{f:#?}");
+    let Evidence::SilentPeer(e) = &f.evidence else {
+        panic!("{f:#?}")
+    };
+    assert_eq!(e.sockets, 3);
+    assert_eq!(
+        e.top_peers
+            .iter()
+            .map(|p| (p.address.to_string(), p.sockets))
+            .collect::<Vec<_>>(),
+        [("192.0.2.7".to_owned(), 2), ("192.0.2.9".to_owned(), 1)]
+    );
+    assert_eq!((e.longest_idle_ms, e.shortest_idle_ms), (300_000, 61_000));
+    assert_eq!(e.silent_peer_after_ms, 60_000);
+    assert!(f.remedy.contains("SO_KEEPALIVE"), "{}", f.remedy);
+    assert!(f.remedy.contains("tcp_keepalive_time"), "{}", f.remedy);
+    assert!(
+        f.remedy.contains(&format!(
+            "sockscope kill --pid {pid} --state established --peer 192.0.2.7"
+        )),
+        "{}",
+        f.remedy
+    );
+    assert!(peer_gone(&window[1..]).is_empty());
+    assert!(peer_gone(&window).is_empty());
+
+    let mut later = Settings::default();
+    later.thresholds.silent_peer_after = std::time::Duration::from_secs(600);
+    assert!(silent_peer(&window[1..], &later).is_empty());
+    let mut sooner = Settings::default();
+    sooner.thresholds.silent_peer_after = std::time::Duration::from_secs(2);
+    let Evidence::SilentPeer(e) = &silent_peer(&window[1..], &sooner)[0].evidence else {
+        panic!("silent-peer")
+    };
+    assert_eq!(e.sockets, 4);
 }

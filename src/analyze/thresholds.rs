@@ -157,6 +157,15 @@ thresholds! {
     /// ephemeral-port-exhaustion: critical at this % of the usable ephemeral range.
     port_use_crit: Percent = 90.0, EphemeralPortExhaustion,
         "critical at this %";
+    /// conntrack-full (warning) when a namespace's connection tracking entries reach this %
+    /// of net.netfilter.nf_conntrack_max; critical while the table drops new connections.
+    conntrack_warn: Percent = 90.0, ConntrackFull,
+        "warn at this % of net.netfilter.nf_conntrack_max";
+    /// silent-peer (warning): a connection accepted from a peer that has sent nothing since
+    /// the handshake, keepalive off, idle at least this long.
+    silent_peer_after: Duration = Duration::from_secs(60), SilentPeer,
+        "warn when an accepted connection's peer has sent nothing for this long, keepalive \
+         off";
 }
 
 impl Default for Thresholds {

@@ -19,7 +19,10 @@ use super::procnet::{NetTables, TableProblem};
 use super::procs::ProcessScan;
 use super::sockets::{Dumped, NsDump, Slot};
 use super::vocab::{FRESH_STATES, InodeMap, NsId, NsRead};
-use crate::model::{NetnsSnapshot, PeerGone, PortUse, StateCounts, Sysctls, TcpSocket, TcpState};
+use crate::model::{
+    ConntrackPorts, NetnsSnapshot, PeerGone, PortUse, StateCounts, Sysctls, TcpSocket, TcpState,
+    TimeWaitGroup,
+};
 
 /// What a pass may reuse of the passes before it: an incremental collector's memory,
 /// borrowed.
@@ -50,6 +53,7 @@ pub(super) struct FullDumpOnly {
     peer_gone: Vec<PeerGone>,
     peer_gone_left_out: u64,
     peer_unchecked: u64,
+    silent_unchecked: u64,
     unix_sockets: u64,
     sysctl: Sysctls,
     local_addrs: Vec<IpAddr>,
@@ -57,6 +61,10 @@ pub(super) struct FullDumpOnly {
     pub(super) port_use: Vec<PortUse>,
     /// What the full read of its tables could not read.
     problems: Vec<TableProblem>,
+    /// The addresses most TIME_WAIT sockets pointed to.
+    time_wait_top: Vec<TimeWaitGroup>,
+    /// Where the connection tracking table's entries went, when asked.
+    conntrack_ports: Option<ConntrackPorts>,
 }
 
 impl FullDumpOnly {
@@ -86,11 +94,14 @@ impl FullDumpOnly {
                 .collect(),
             peer_gone_left_out: dump.sockets.peer_gone_left_out,
             peer_unchecked: dump.sockets.peer_unchecked,
+            silent_unchecked: dump.sockets.silent_unchecked,
             unix_sockets: dump.sockets.unix_sockets,
             sysctl: dump.tables.sysctl.clone(),
             local_addrs: dump.tables.local_addrs.clone(),
             port_use: Vec::new(),
             problems: dump.tables.problems.clone(),
+            time_wait_top: dump.sockets.time_wait_top.clone(),
+            conntrack_ports: dump.tables.conntrack_ports.clone(),
         }
     }
 
@@ -111,10 +122,13 @@ impl FullDumpOnly {
         snapshot.troubled_left_out += self.troubled_left_out;
         snapshot.peer_gone_left_out = self.peer_gone_left_out;
         snapshot.peer_unchecked = self.peer_unchecked;
+        snapshot.silent_unchecked = self.silent_unchecked;
         snapshot.unix_sockets = self.unix_sockets;
         snapshot.sysctl = self.sysctl.clone();
         snapshot.local_addrs.clone_from(&self.local_addrs);
         snapshot.port_use.clone_from(&self.port_use);
+        snapshot.time_wait_top.clone_from(&self.time_wait_top);
+        snapshot.conntrack_ports.clone_from(&self.conntrack_ports);
         for note in notes::tables(&self.problems) {
             if !notes.contains(&note) {
                 notes.push(note);

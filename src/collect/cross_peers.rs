@@ -2,10 +2,9 @@
 //! by its exact 4-tuple, once every namespace is dumped.
 //!
 //! A full dump keeps, besides the sockets whose local peer's other end is missing (see
-//! `sockets::PeerCheck`), the quiet ESTABLISHED sockets a listener accepted from a peer
-//! address that is not the namespace's own ([`Sockets::foreign_candidates`], bounded): a
-//! client in another namespace (a container, a veth peer) connected to it, or a remote
-//! client. Only after the dumps are all the scanned namespaces' addresses known; then each
+//! `sockets::PeerCheck`), the quiet ESTABLISHED sockets — accepted or connected — whose peer
+//! address is not the namespace's own ([`Sockets::foreign_candidates`], bounded): a client or
+//! a server in another namespace (a container, a veth peer), or a remote one. Only after the dumps are all the scanned namespaces' addresses known; then each
 //! candidate whose peer address belongs to exactly one other scanned namespace is looked for
 //! there — one `sock_diag` lookup of the reversed 4-tuple (see
 //! [`DiagSocket::find_tcp`]), from a thread inside that namespace ([`netns::in_each`]),
@@ -277,6 +276,8 @@ mod tests {
             idle_ms: None,
             dumps: 1,
             peer_netns: None,
+            role: crate::model::PeerRole::Accepted,
+            ghost: crate::model::Ghost::Gone,
         }
     }
 

@@ -85,6 +85,9 @@ pub struct CollectOptions {
     pub netns_dir: PathBuf,
     /// Where the container runtimes keep the names of their containers.
     pub runtimes: RuntimeRoots,
+    /// Tally where each namespace's connection tracking entries go, in each full read
+    /// (`--conntrack-ports`).
+    pub conntrack_ports: bool,
     /// Where the owners of sockets are read: the /proc walk or the BPF iterator.
     pub owners: Owners,
 }
@@ -109,6 +112,7 @@ impl Default for CollectOptions {
             netns: NetnsScope::Own,
             netns_dir: PathBuf::from("/run/netns"),
             runtimes: RuntimeRoots::default(),
+            conntrack_ports: false,
             owners: Owners::default(),
         }
     }

@@ -55,9 +55,10 @@ fn dump_here(
     read: NsRead,
     last: Option<&Tracked>,
     others_scanned: bool,
+    conntrack_ports: bool,
 ) -> Result<NsDump, NetlinkError> {
     let settle = |read, tables: &_| read_plan::settle(read, last, tables);
-    sockets::read_namespace(read, settle, others_scanned)
+    sockets::read_namespace(read, settle, others_scanned, conntrack_ports)
 }
 
 /// One pass. With `prior` (and the join kept with it), an incremental one: `plan` says
@@ -101,7 +102,7 @@ pub(super) fn run(
         |t| {
             let last = prior.and_then(|p| p.tracked.get(&t.id));
             let read = plan.namespace(t.id, prior, monotonic_ns);
-            dump_here(read, last, others_scanned)
+            dump_here(read, last, others_scanned, opts.conntrack_ports)
         },
         opts.threads,
     )?;
@@ -111,7 +112,7 @@ pub(super) fn run(
     if let NetnsScope::One(_) = opts.netns
         && dumps.is_empty()
     {
-        dumps.push(instead_of_lost(&catalog, lost.pop(), &mut notes)?);
+        dumps.push(instead_of_lost(opts, &catalog, lost.pop(), &mut notes)?);
         walk_instead(opts, &mut scan, &dumps);
     }
     notes.extend(notes::lost(&lost));
@@ -426,10 +427,11 @@ type EarlyDump = std::thread::JoinHandle<Result<NsDump, NetlinkError>>;
 /// arenas for the life of the dashboard.
 fn start_early(opts: &CollectOptions, plan: &ReadPlan, keep: Keep) -> Option<EarlyDump> {
     let all = matches!(opts.netns, NetnsScope::All);
+    let ports = opts.conntrack_ports;
     (keep == Keep::Nothing
         && plan.dump_all
         && matches!(opts.netns, NetnsScope::Own | NetnsScope::All))
-    .then(|| std::thread::spawn(move || dump_here(NsRead::Full, None, all)))
+    .then(|| std::thread::spawn(move || dump_here(NsRead::Full, None, all, ports)))
 }
 
 /// Wait for an early dump that the pass turned out not to need.
@@ -452,6 +454,7 @@ fn walk_instead(opts: &CollectOptions, scan: &mut ProcessScan, dumps: &[Dumped])
 /// The one namespace asked for was lost: refused, the caller's own instead (as without the
 /// privilege, with a note); gone or unreadable, an error.
 fn instead_of_lost(
+    opts: &CollectOptions,
     catalog: &Catalog,
     lost: Option<(Target, Lost)>,
     notes: &mut Vec<String>,
@@ -461,7 +464,11 @@ fn instead_of_lost(
     match why {
         Lost::Enter(EnterError::Denied(_)) => {
             notes.push(notes::denied(&[target.label.as_str()]));
-            Ok((catalog.own_target(), dump_here(NsRead::Full, None, false)?))
+            let ports = opts.conntrack_ports;
+            Ok((
+                catalog.own_target(),
+                dump_here(NsRead::Full, None, false, ports)?,
+            ))
         }
         Lost::Enter(reason) => Err(CollectError::NetnsLost {
             label: target.label,
@@ -539,12 +546,16 @@ fn netns_snapshot(
         peer_gone: sockets.peer_gone,
         peer_gone_left_out,
         peer_unchecked: sockets.peer_unchecked,
+        silent_unchecked: sockets.silent_unchecked,
         udp: tables.udp,
         udp_sockets: sockets.udp,
         udp_socket_count: sockets.udp_count,
         udp_left_out: sockets.udp_left_out,
         port_use: port_use.unwrap_or_default(),
         holders: Vec::new(),
+        conntrack: tables.conntrack,
+        time_wait_top: sockets.time_wait_top,
+        conntrack_ports: tables.conntrack_ports,
     };
     if let (false, Some(prior)) = (read.is_full(), prior) {
         prior.complete(&mut snapshot, &mut notes);

@@ -59,13 +59,13 @@ pub struct Snapshot {
 /// | --- | --- | --- |
 /// | TCP and unix listeners, their queues and drops | yes | |
 /// | SYN_RECV and CLOSE_WAIT sockets, their owners | when a TCP counter moved | `tracked_age_ms` |
-/// | TcpExt / Tcp counters, sockstat | yes | |
+/// | TcpExt / Tcp counters, sockstat, connection tracking's count and drops | yes | |
 /// | `tcp_states`: LISTEN, SYN_RECV, CLOSE_WAIT; ESTABLISHED (from `Tcp: CurrEstab`) | yes | |
 /// | `tcp_states`: the other states | | `socket_dump_age_ms` |
 /// | ESTABLISHED children not yet accepted, the unix socket total | | `socket_dump_age_ms` |
 /// | sysctls, local addresses | | `socket_dump_age_ms` |
 /// | UDP sockets (with drops), `Udp`/`Udp6` counters | yes | |
-/// | ports in use by destination (`port_use`) | | `socket_dump_age_ms` |
+/// | ports in use by destination (`port_use`), TIME_WAIT by server (`time_wait_top`) | | `socket_dump_age_ms` |
 /// | which process holds which socket | new processes and those whose descriptor count changed | `fd_walk_age_ms` |
 /// | each process's descriptor limit | new processes | `fd_walk_age_ms` |
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,8 +135,9 @@ pub struct NetnsSnapshot {
     pub unix_sockets: u64,
     /// Addresses configured on this namespace's interfaces (for "is this peer local").
     pub local_addrs: Vec<IpAddr>,
-    /// ESTABLISHED sockets whose other end is gone (see [`PeerGone`]), from the last full
-    /// dump; at most [`PEER_GONE_LIMIT`]. Few and small, so a slim snapshot keeps them too.
+    /// ESTABLISHED sockets whose other end is gone, or whose peer is silent (see
+    /// [`PeerGone`]), from the last full dump; at most [`PEER_GONE_LIMIT`] of each kind.
+    /// Few and small, so a slim snapshot keeps them too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peer_gone: Vec<PeerGone>,
     /// Such sockets past the limit, counted, not kept.
@@ -148,6 +149,11 @@ pub struct NetnsSnapshot {
     /// tracks connections), the lookup failed, or they were past the bound of candidates.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub peer_unchecked: u64,
+    /// Quiet connections accepted from a peer that is not local, keepalive off, whose
+    /// `tcp_info` was not read (past the bound of candidates, or unreadable), or silent ones
+    /// past [`PEER_GONE_LIMIT`]: not judged for a silent peer.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub silent_unchecked: u64,
     /// `/proc/net/snmp` `Udp:` and `/proc/net/snmp6` `Udp6*` fields, by name (`Udp6`
     /// without its prefix). Absent from recordings made before sockscope read them.
     #[serde(default)]
@@ -171,6 +177,74 @@ pub struct NetnsSnapshot {
     /// Not read for the others. Absent from recordings made before sockscope read them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holders: Vec<ListenerHolders>,
+    /// The connection tracking table, when the module is loaded: its count is this
+    /// namespace's, its limits the host's. Read in every refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<Conntrack>,
+    /// The addresses most TIME_WAIT sockets point to, at most [`TIME_WAIT_TOP`], from the
+    /// last full TCP dump.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub time_wait_top: Vec<TimeWaitGroup>,
+    /// Where the connection tracking table's entries go, when asked (`--conntrack-ports`),
+    /// from the last full read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack_ports: Option<ConntrackPorts>,
+}
+
+/// The destination ports that hold most of a connection tracking table's entries, read
+/// (when asked) from the first entries of `/proc/net/nf_conntrack`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConntrackPorts {
+    /// Entries read: at most [`CONNTRACK_PORTS_SCAN`].
+    pub entries_read: u64,
+    /// Whether every entry of the namespace was read.
+    pub complete: bool,
+    /// The busiest, most entries first, at most [`CONNTRACK_PORTS_TOP`].
+    pub busiest: Vec<ConntrackPort>,
+}
+
+/// Entries of one protocol to one destination port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConntrackPort {
+    /// `tcp`, `udp`, … as the table names it.
+    pub proto: String,
+    pub port: u16,
+    pub entries: u64,
+}
+
+/// At most this many entries of `/proc/net/nf_conntrack` are read per namespace.
+pub const CONNTRACK_PORTS_SCAN: u64 = 20_000;
+
+/// At most this many ports are kept in [`ConntrackPorts::busiest`].
+pub const CONNTRACK_PORTS_TOP: usize = 5;
+
+/// At most this many groups are kept in [`NetnsSnapshot::time_wait_top`].
+pub const TIME_WAIT_TOP: usize = 5;
+
+/// TIME_WAIT sockets grouped by the address they point to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeWaitGroup {
+    /// The server's address: the destination of connections this namespace opened, or, when
+    /// `incoming`, its own listener's address.
+    pub address: SocketAddr,
+    /// The connections were accepted by a listener at `address` (this side closed first).
+    pub incoming: bool,
+    pub sockets: u64,
+}
+
+/// The connection tracking table (`nf_conntrack`) as one namespace sees it, from
+/// `/proc/net/stat/nf_conntrack`; its limits are the host's sysctls
+/// ([`Sysctls::nf_conntrack_max`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conntrack {
+    /// The entries of this namespace (`nf_conntrack_count`).
+    pub count: u64,
+    /// New connections refused because the table was full, summed over CPUs.
+    pub drop: u64,
+    /// Entries evicted to make room for new ones.
+    pub early_drop: u64,
+    /// Entries that could not be inserted.
+    pub insert_failed: u64,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -178,19 +252,29 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// At most this many [`PeerGone`] sockets are kept per namespace.
+/// At most this many [`PeerGone`] sockets of each [`Ghost`] kind are kept per namespace.
 pub const PEER_GONE_LIMIT: usize = 1_000;
 
-/// An ESTABLISHED socket accepted by a listener of its namespace, from a peer address of that
-/// namespace (loopback or one of its own addresses), whose other end — the socket with the
-/// reversed 4-tuple — was not in the same dump, and with nothing in flight (no unread or
-/// unacknowledged data, no retransmission or probe timer). Its peer's FIN or RST was lost:
-/// the connection exists on this side only. One dump decides nothing (a connection being
-/// torn down looks the same for a moment); the analysis judges it over its window.
+/// An ESTABLISHED socket, with nothing in flight (no unread or unacknowledged data, no
+/// retransmission or probe timer), whose peer is gone or silent ([`Ghost`]):
+///
+/// - [`Ghost::Gone`]: its peer is an address of its namespace (loopback or one of its own
+///   addresses) or of another scanned namespace, and its other end — the socket with the
+///   reversed 4-tuple — was not there. Its peer's FIN or RST was lost: the connection exists
+///   on this side only. Either end of a connection, accepted or connected, listener or not
+///   ([`PeerRole`]).
+/// - [`Ghost::Silent`]: accepted by a listener of its namespace from a peer that is not
+///   local, which has sent nothing since the handshake (`tcpi_bytes_received` 0), with
+///   keepalive off (no timer pending): whatever host the peer is on, the connection may have
+///   no other end.
+///
+/// One dump decides nothing (a connection being torn down looks the same for a moment); the
+/// analysis judges it over its window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerGone {
     pub socket: TcpSocket,
-    /// `tcpi_last_data_recv`: ms since data last arrived, when the dump brought `tcp_info`.
+    /// `tcpi_last_data_recv`: ms since data last arrived (for a silent peer: since the
+    /// handshake), when the dump brought `tcp_info`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_ms: Option<u32>,
     /// Consecutive full dumps that found it so, this one included (a live collector's; a
@@ -201,10 +285,48 @@ pub struct PeerGone {
     /// socket's own: its other end was looked for there, by its exact 4-tuple, and is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_netns: Option<String>,
+    /// Which end of its connection the socket is. Absent from recordings made before it was
+    /// read: those held accepted sockets only.
+    #[serde(default)]
+    pub role: PeerRole,
+    /// What was seen of the peer. Absent from recordings made before silent peers were kept.
+    #[serde(default, skip_serializing_if = "Ghost::is_gone")]
+    pub ghost: Ghost,
 }
 
 fn one() -> u32 {
     1
+}
+
+/// Which end of a connection a socket is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerRole {
+    /// Accepted: its local port is a listener's, or (the listener gone) its local port lies
+    /// outside the ephemeral range while its peer's lies inside.
+    #[default]
+    Accepted,
+    /// Made by `connect()`: every other socket.
+    Connected,
+}
+
+/// What the collector saw of a [`PeerGone`] socket's peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ghost {
+    /// Its other end is not where its peer address is (this namespace, or another scanned
+    /// one).
+    #[default]
+    Gone,
+    /// Its peer, not local, sent nothing since the handshake; keepalive is off.
+    Silent,
+}
+
+impl Ghost {
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+    fn is_gone(&self) -> bool {
+        *self == Ghost::Gone
+    }
 }
 
 /// At most this many UDP sockets are kept in full per namespace.
@@ -337,6 +459,20 @@ pub struct Sysctls {
     /// `net.ipv4.udp_mem`: min, pressure, max, in pages.
     #[serde(default)]
     pub udp_mem: Option<[u64; 3]>,
+    /// `net.ipv4.tcp_max_tw_buckets`: TIME_WAIT sockets past it are not kept (per namespace).
+    #[serde(default)]
+    pub tcp_max_tw_buckets: Option<u64>,
+    /// `net.ipv4.tcp_mem`: min, pressure, max, in pages; the host's, readable only from the
+    /// initial namespace.
+    #[serde(default)]
+    pub tcp_mem: Option<[u64; 3]>,
+    /// `net.netfilter.nf_conntrack_max` and `_buckets`: the host's connection tracking
+    /// limit and hash size (read-only outside the initial namespace); `None` without the
+    /// module.
+    #[serde(default)]
+    pub nf_conntrack_max: Option<u64>,
+    #[serde(default)]
+    pub nf_conntrack_buckets: Option<u64>,
 }
 
 impl Sysctls {

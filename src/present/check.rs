@@ -223,6 +223,7 @@ fn perfdata(a: &Analysis, t: &Thresholds) -> Vec<Perf> {
         ),
     ];
     out.extend(udp_and_port_perf(a, t));
+    out.extend(kernel_table_perf(a, t));
     // Sockets in each kind of trouble, over every namespace.
     for (i, label) in [
         "half_open",
@@ -230,6 +231,7 @@ fn perfdata(a: &Analysis, t: &Thresholds) -> Vec<Perf> {
         "receive_stalled",
         "send_stalled",
         "peer_gone",
+        "silent_peer",
     ]
     .into_iter()
     .enumerate()
@@ -293,6 +295,50 @@ fn udp_and_port_perf(a: &Analysis, t: &Thresholds) -> [Perf; 3] {
             Some(t.port_use_warn),
             Some(t.port_use_crit),
             Some(100.0),
+        ),
+    ]
+}
+
+/// The kernel's own tables: the fullest connection tracking table (%, `U` without one),
+/// its drops, connections that skipped TIME_WAIT and connections reset for memory.
+fn kernel_table_perf(a: &Analysis, t: &Thresholds) -> [Perf; 4] {
+    let perf = |label, value, uom, warn, max| Perf {
+        label,
+        value,
+        uom,
+        warn,
+        crit: None,
+        min: Some(0.0),
+        max,
+    };
+    let tables = || a.netns.iter().filter_map(|n| n.conntrack.as_ref());
+    let fill = tables().filter_map(|c| c.fill_pct).reduce(f64::max);
+    let drops = tables()
+        .filter_map(|c| Some(c.drop_per_s? + c.early_drop_per_s.unwrap_or(0.0)))
+        .reduce(|x, y| x + y);
+    let rate = |name: &str| a.counters.iter().find(|c| c.name == name)?.rate_per_s;
+    [
+        perf(
+            "conntrack_fill_max",
+            fill.map(round1),
+            "%",
+            Some(t.conntrack_warn),
+            Some(100.0),
+        ),
+        perf("conntrack_drops_per_s", drops.map(round1), "", None, None),
+        perf(
+            "time_wait_overflow_per_s",
+            rate("TCPTimeWaitOverflow").map(round1),
+            "",
+            None,
+            None,
+        ),
+        perf(
+            "tcp_abort_on_memory_per_s",
+            rate("TCPAbortOnMemory").map(round1),
+            "",
+            None,
+            None,
         ),
     ]
 }

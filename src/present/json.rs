@@ -69,6 +69,20 @@ pub struct NetnsDto {
     pub udp: UdpDto,
     /// Ephemeral ports in use towards the busiest destinations, most first.
     pub port_use: Vec<PortUseDto>,
+    /// The connection tracking table; null when nf_conntrack is not loaded.
+    pub conntrack: Option<ConntrackDto>,
+}
+
+/// The connection tracking table: the namespace's count against the host's limit.
+#[derive(Debug, Serialize)]
+pub struct ConntrackDto {
+    pub count: u64,
+    pub max: Option<u64>,
+    pub buckets: Option<u64>,
+    pub fill_pct: Option<f64>,
+    pub drop: CounterDto,
+    pub early_drop: CounterDto,
+    pub insert_failed: CounterDto,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +140,12 @@ pub struct SysctlDto {
     pub rmem_max: Option<u64>,
     /// Pages: min, pressure, max.
     pub udp_mem: Option<[u64; 3]>,
+    pub tcp_max_tw_buckets: Option<u64>,
+    /// Pages: min, pressure, max; the host's, readable in its own namespace only.
+    pub tcp_mem: Option<[u64; 3]>,
+    /// The host's connection tracking limit and hash size.
+    pub nf_conntrack_max: Option<u64>,
+    pub nf_conntrack_buckets: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -261,6 +281,7 @@ impl From<&NetnsView> for NetnsDto {
                 .chain([
                     ("left_out", ns.connections.left_out),
                     ("peer_unchecked", ns.connections.peer_unchecked),
+                    ("silent_unchecked", ns.connections.silent_unchecked),
                 ])
                 .collect(),
             udp: UdpDto {
@@ -304,6 +325,21 @@ impl From<&NetnsView> for NetnsDto {
                     owners: owners_dto(&u.owners),
                 })
                 .collect(),
+            conntrack: ns.conntrack.as_ref().map(|c| {
+                let counter = |total: u64, rate: Option<f64>| CounterDto {
+                    total: Some(total),
+                    rate_per_s: rate.map(round1),
+                };
+                ConntrackDto {
+                    count: c.count,
+                    max: c.max,
+                    buckets: c.buckets,
+                    fill_pct: c.fill_pct.map(round1),
+                    drop: counter(c.drop_total, c.drop_per_s),
+                    early_drop: counter(c.early_drop_total, c.early_drop_per_s),
+                    insert_failed: counter(c.insert_failed_total, c.insert_failed_per_s),
+                }
+            }),
         }
     }
 }
@@ -363,6 +399,10 @@ impl From<&Sysctls> for SysctlDto {
             rmem_default: s.rmem_default,
             rmem_max: s.rmem_max,
             udp_mem: s.udp_mem,
+            tcp_max_tw_buckets: s.tcp_max_tw_buckets,
+            tcp_mem: s.tcp_mem,
+            nf_conntrack_max: s.nf_conntrack_max,
+            nf_conntrack_buckets: s.nf_conntrack_buckets,
         }
     }
 }

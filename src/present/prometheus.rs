@@ -121,7 +121,8 @@ pub const CONNECTIONS_IN_TROUBLE: Family = Family {
            retransmitted), connecting (connects retrying their SYN), receive_stalled (unread \
            data that does not drain), send_stalled (writers blocked by a zero window or \
            retransmitting), peer_gone (ESTABLISHED sockets whose peer on this host or in a \
-           scanned namespace is gone).",
+           scanned namespace is gone), silent_peer (accepted connections whose peer sent \
+           nothing since the handshake, keepalive off, past silent_peer_after).",
 };
 pub const STALLED_DESTINATIONS: Family = Family {
     name: "sockscope_stalled_destination_sockets",
@@ -159,6 +160,29 @@ pub const EPHEMERAL_PORT_RANGE: Family = Family {
     labels: &["netns"],
     help: "Ports connect() can pick from: ip_local_port_range less ip_local_reserved_ports.",
 };
+pub const KERNEL_TABLE_ENTRIES: Family = Family {
+    name: "sockscope_kernel_table_entries",
+    kind: Kind::Gauge,
+    labels: &["netns", "table"],
+    help: "What fills a table of the kernel that refuses connections when full: conntrack \
+           (nf_conntrack_count, per namespace), time_wait (TIME_WAIT sockets, per namespace), \
+           orphans (orphaned sockets) and tcp_memory_pages (pages charged to TCP; the host's).",
+};
+pub const KERNEL_TABLE_LIMIT: Family = Family {
+    name: "sockscope_kernel_table_limit",
+    kind: Kind::Gauge,
+    labels: &["netns", "table"],
+    help: "The limit of each table of sockscope_kernel_table_entries: nf_conntrack_max (the \
+           host's), tcp_max_tw_buckets (per namespace), tcp_max_orphans, and tcp_mem's \
+           pressure threshold (the host's, readable in its own namespace only).",
+};
+pub const CONNTRACK_DROPS: Family = Family {
+    name: "sockscope_conntrack_drops_total",
+    kind: Kind::Counter,
+    labels: &["netns", "kind"],
+    help: "Connections the connection tracking table refused (kind drop), evicted entries for \
+           (early_drop) or failed to insert (insert_failed), summed over CPUs.",
+};
 pub const FINDINGS: Family = Family {
     name: "sockscope_findings",
     kind: Kind::Gauge,
@@ -180,7 +204,7 @@ pub const SCRAPE_PARTIAL: Family = Family {
 };
 
 /// Every family, in the order of the exposition.
-pub const FAMILIES: [Family; 19] = [
+pub const FAMILIES: [Family; 22] = [
     TCP_SOCKETS,
     LISTENER_ACCEPT_QUEUE,
     LISTENER_BACKLOG,
@@ -197,6 +221,9 @@ pub const FAMILIES: [Family; 19] = [
     KERNEL_UDP,
     EPHEMERAL_PORTS_IN_USE,
     EPHEMERAL_PORT_RANGE,
+    KERNEL_TABLE_ENTRIES,
+    KERNEL_TABLE_LIMIT,
+    CONNTRACK_DROPS,
     FINDINGS,
     SCRAPE_DURATION,
     SCRAPE_PARTIAL,
@@ -275,6 +302,8 @@ pub fn render_metrics(analysis: &Analysis, opts: &MetricsOptions) -> String {
     connection_families(&mut out, analysis, &netns);
 
     udp_and_ports(&mut out, analysis, &netns);
+
+    kernel_tables(&mut out, analysis, &netns);
 
     out.family(&FINDINGS);
     let label_of: HashMap<&str, &str> = analysis
@@ -392,6 +421,61 @@ fn udp_and_ports(out: &mut Exposition, analysis: &Analysis, netns: &[String]) {
     for (ns, label) in analysis.netns.iter().zip(netns) {
         if let Some(usable) = ns.sysctl.usable_ports() {
             out.sample(&EPHEMERAL_PORT_RANGE, &[label], usable.size());
+        }
+    }
+}
+
+/// The kernel's tables against their limits, and connection tracking's drops.
+fn kernel_tables(out: &mut Exposition, analysis: &Analysis, netns: &[String]) {
+    // Each table's entries and limit, where known.
+    let tables = |ns: &NetnsView| -> [(&'static str, Option<u64>, Option<u64>); 4] {
+        let sockstat = ns.sockstat;
+        [
+            (
+                "conntrack",
+                ns.conntrack.as_ref().map(|c| c.count),
+                ns.conntrack.as_ref().and_then(|c| c.max),
+            ),
+            (
+                "time_wait",
+                Some(sockstat.map_or_else(
+                    || ns.tcp_states.get(crate::model::TcpState::TimeWait),
+                    |s| s.tw,
+                )),
+                ns.sysctl.tcp_max_tw_buckets,
+            ),
+            (
+                "orphans",
+                sockstat.map(|s| s.orphan),
+                ns.sysctl.tcp_max_orphans,
+            ),
+            (
+                "tcp_memory_pages",
+                sockstat.map(|s| s.mem),
+                ns.sysctl.tcp_mem.map(|[_, pressure, _]| pressure),
+            ),
+        ]
+    };
+    for (family, limit) in [(&KERNEL_TABLE_ENTRIES, false), (&KERNEL_TABLE_LIMIT, true)] {
+        out.family(family);
+        for (ns, label) in analysis.netns.iter().zip(netns) {
+            for (table, entries, max) in tables(ns) {
+                if let Some(v) = if limit { max } else { entries } {
+                    out.sample(family, &[label, table], v);
+                }
+            }
+        }
+    }
+    out.family(&CONNTRACK_DROPS);
+    for (ns, label) in analysis.netns.iter().zip(netns) {
+        if let Some(c) = &ns.conntrack {
+            for (kind, n) in [
+                ("drop", c.drop_total),
+                ("early_drop", c.early_drop_total),
+                ("insert_failed", c.insert_failed_total),
+            ] {
+                out.sample(&CONNTRACK_DROPS, &[label, kind], n);
+            }
         }
     }
 }

@@ -227,7 +227,8 @@ fn render_sysctls(out: &mut String, ns: &NetnsView) {
         out,
         "\nSysctls: somaxconn {}  tcp_max_syn_backlog {}  tcp_syncookies {}  \
          tcp_abort_on_overflow {}\n         ip_local_port_range {range}  tcp_fin_timeout {}  \
-         tcp_max_orphans {}\n         tcp_tw_reuse {}  rmem_default {}  rmem_max {}",
+         tcp_max_orphans {}\n         tcp_tw_reuse {}  tcp_max_tw_buckets {}  tcp_mem {}  \
+         rmem_default {}  rmem_max {}",
         num(s.somaxconn),
         num(s.tcp_max_syn_backlog),
         num(s.tcp_syncookies),
@@ -235,6 +236,11 @@ fn render_sysctls(out: &mut String, ns: &NetnsView) {
         num(s.tcp_fin_timeout),
         num(s.tcp_max_orphans),
         num(s.tcp_tw_reuse),
+        num(s.tcp_max_tw_buckets),
+        s.tcp_mem.map_or_else(
+            || "?".to_owned(),
+            |[lo, mid, hi]| format!("{lo} {mid} {hi}")
+        ),
         num(s.rmem_default),
         num(s.rmem_max),
     );
@@ -244,6 +250,38 @@ fn render_sysctls(out: &mut String, ns: &NetnsView) {
             "Sockstat: inuse {}  orphan {}  time-wait {}  alloc {}  mem {} pages",
             ss.inuse, ss.orphan, ss.tw, ss.alloc, ss.mem
         );
+    }
+    if let Some(c) = &ns.conntrack {
+        let rate =
+            |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{:+}/s", round1(r)));
+        let _ = writeln!(
+            out,
+            "Conntrack: {} entries of nf_conntrack_max {}{}  buckets {}  drop {} ({})  \
+             early_drop {}  insert_failed {}",
+            c.count,
+            num(c.max),
+            c.fill_pct
+                .map_or_else(String::new, |f| format!(" ({f:.1} %)")),
+            num(c.buckets),
+            c.drop_total,
+            rate(c.drop_per_s),
+            rate(c.early_drop_per_s),
+            rate(c.insert_failed_per_s),
+        );
+        if let Some(ports) = c.busiest_ports.as_ref().filter(|p| !p.busiest.is_empty()) {
+            let named = ports
+                .busiest
+                .iter()
+                .map(|p| format!("{} {}/{}", p.entries, p.proto, p.port))
+                .collect::<Vec<_>>()
+                .join("  ");
+            let _ = writeln!(
+                out,
+                "Conntrack entries by destination port (of {}{}): {named}",
+                if ports.complete { "" } else { "the first " },
+                ports.entries_read
+            );
+        }
     }
 }
 

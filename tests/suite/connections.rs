@@ -618,3 +618,148 @@ fn peers_gone_in_the_last_sample_only_are_not_raised() {
     let live = ns.report_with(&["--samples", "2", "--interval", "300ms"]);
     assert!(finding(&live, "peer-gone", p.pid()).is_some(), "{live:?}");
 }
+
+/// A server that accepts `sys.argv[1]` connections from its own clients, closes its listener
+/// (a graceful restart, a draining old process), then its clients abort (SO_LINGER 0: a
+/// RST, which the test's nft rule drops).
+const LISTENER_CLOSED: &str = r#"
+import json, os, socket, struct, sys
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 5020))
+server.listen(64)
+n = int(sys.argv[1])
+clients = [socket.create_connection(("127.0.0.1", 5020)) for _ in range(n)]
+accepted = [server.accept()[0] for _ in range(n)]
+server.close()
+for c in clients:
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+print(json.dumps({"pid": os.getpid()}), flush=True)
+sys.stdin.read()
+"#;
+
+/// Issue #25: a server that closed its listener holds connections whose clients aborted
+/// with their RSTs dropped: `peer-gone` names it, its sockets accepted.
+#[test]
+fn a_server_whose_listener_is_closed_holds_peers_gone() {
+    let test = "a_server_whose_listener_is_closed_holds_peers_gone";
+    let Some(ns) = lossy_or_skip(test) else {
+        return;
+    };
+    nft(
+        &ns,
+        "table inet lossy {\n chain output {\n  type filter hook output priority 0;\n  \
+         tcp dport 5020 tcp flags & rst == rst drop\n }\n}\n",
+    );
+    let clients = 5;
+    let p = python::run_in(&ns, LISTENER_CLOSED, &[&clients.to_string()]);
+    let pid = p.pid();
+    assert_eq!(established_on_5020(&ns), clients);
+    assert!(
+        ns.ss(&["-tlnH"]).trim().is_empty(),
+        "no listener is left: {}",
+        ns.ss(&["-tlnH"])
+    );
+    let report = poll("peer-gone for the server", SEEN, || {
+        let report = ns.report_with(&["--samples", "2", "--interval", "300ms"]);
+        finding(&report, "peer-gone", pid)
+            .is_some()
+            .then_some(report)
+    });
+    let f = finding(&report, "peer-gone", pid).expect("polled for");
+    assert_eq!(f.target.pid, Some(pid), "{f:?}");
+    assert_eq!(f.evidence["sockets"], clients, "{f:?}");
+    assert_eq!(f.evidence["accepted"], clients, "{f:?}");
+    assert_eq!(f.evidence["connected"], 0, "{f:?}");
+    assert!(f.summary.contains("it accepted"), "{f:?}");
+}
+
+/// A local server on 127.0.0.1:5432 that accepts and never reads.
+const POOL_SERVER: &str = r#"
+import json, os, socket, sys, threading
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", 5432))
+server.listen(64)
+accepted = []
+def accept():
+    while True:
+        accepted.append(server.accept()[0])
+threading.Thread(target=accept, daemon=True).start()
+print(json.dumps({"pid": os.getpid()}), flush=True)
+sys.stdin.read()
+"#;
+
+/// A client holding a pool of `sys.argv[1]` connections to 127.0.0.1:5432, each with a query
+/// sent (the server never reads it: killed, its kernel answers with a RST).
+const POOL_CLIENT: &str = r#"
+import json, os, socket, sys
+pool = [socket.create_connection(("127.0.0.1", 5432)) for _ in range(int(sys.argv[1]))]
+for c in pool:
+    c.send(b"SELECT 1;")
+print(json.dumps({"pid": os.getpid()}), flush=True)
+sys.stdin.read()
+"#;
+
+/// Issue #25: a client holding pooled connections to a local server killed while its RSTs
+/// and FINs are dropped: `peer-gone` names the client process and the destination.
+#[test]
+fn a_client_pool_to_a_killed_local_server_is_peer_gone_naming_the_destination() {
+    let test = "a_client_pool_to_a_killed_local_server_is_peer_gone_naming_the_destination";
+    let Some(ns) = lossy_or_skip(test) else {
+        return;
+    };
+    nft(
+        &ns,
+        "table inet lossy {\n chain output {\n  type filter hook output priority 0;\n  \
+         tcp sport 5432 tcp flags & (fin | rst) != 0 drop\n }\n}\n",
+    );
+    let pooled = 5;
+    let server = python::run_in(&ns, POOL_SERVER, &[]);
+    let client = python::run_in(&ns, POOL_CLIENT, &[&pooled.to_string()]);
+    let pid = client.pid();
+    poll("the queries to be acknowledged", SEEN, || {
+        let quiet = ns
+            .ss(&["-tnH", "state", "established", "dport", "=", ":5432"])
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some("0"))
+            .count();
+        (quiet == pooled).then_some(())
+    });
+    ns.run("kill", &["-KILL", &server.pid().to_string()]);
+    poll("the server's ends to be gone", SEEN, || {
+        ns.ss(&["-tanH", "sport", "=", ":5432"])
+            .trim()
+            .is_empty()
+            .then_some(())
+    });
+    let report = poll("peer-gone for the client", SEEN, || {
+        let report = ns.report_with(&["--samples", "2", "--interval", "300ms"]);
+        finding(&report, "peer-gone", pid)
+            .is_some()
+            .then_some(report)
+    });
+    let f = finding(&report, "peer-gone", pid).expect("polled for");
+    assert_eq!(
+        (f.target.kind.as_str(), f.target.pid),
+        ("process", Some(pid)),
+        "{f:?}"
+    );
+    assert_eq!(f.evidence["sockets"], pooled, "{f:?}");
+    assert_eq!(f.evidence["connected"], pooled, "{f:?}");
+    assert_eq!(
+        f.evidence["peers"],
+        serde_json::json!(["127.0.0.1:5432"]),
+        "the destination: {f:?}"
+    );
+    assert!(f.summary.contains("127.0.0.1:5432"), "{f:?}");
+    assert!(f.summary.contains("it connected"), "{f:?}");
+    assert!(
+        f.remedy.contains(&format!(
+            "sockscope kill --pid {pid} --state established --peer 127.0.0.1:5432"
+        )),
+        "{f:?}"
+    );
+    drop(server);
+}

@@ -14,6 +14,7 @@ mod diagnosis;
 mod drop_counters;
 mod fds;
 mod hostile_names;
+mod kernel_limits;
 mod kill;
 mod lab;
 mod listeners;

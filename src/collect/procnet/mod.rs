@@ -29,7 +29,9 @@ use std::sync::Arc;
 
 use rustix::fs::{Mode, OFlags};
 
-use crate::model::{SockStat, Sysctls, UdpCounters};
+use crate::model::{
+    CONNTRACK_PORTS_SCAN, Conntrack, ConntrackPorts, SockStat, Sysctls, UdpCounters,
+};
 
 pub use parse::{ParseError, Section};
 
@@ -44,6 +46,10 @@ pub struct NetTables {
     pub sockstat: Option<SockStat>,
     /// `Udp:` of `snmp` and `Udp6*` of `snmp6`.
     pub udp: UdpCounters,
+    /// `stat/nf_conntrack`: `None` when connection tracking is not loaded.
+    pub conntrack: Option<Conntrack>,
+    /// Where the table's entries go, when asked ([`read_conntrack_ports`]).
+    pub conntrack_ports: Option<ConntrackPorts>,
     pub sysctl: Sysctls,
     /// Addresses of this namespace's interfaces, IPv4 then IPv6, sorted, without
     /// duplicates. Of the loopback range only `127.0.0.1` (and any other address
@@ -100,6 +106,7 @@ impl TableProblem {
 const NET: &str = "/proc/thread-self/net";
 const SYS_IPV4: &str = "/proc/sys/net/ipv4";
 const SYS_CORE: &str = "/proc/sys/net/core";
+const SYS_NETFILTER: &str = "/proc/sys/net/netfilter";
 
 /// Read the tables of the namespace the calling thread is in.
 pub fn read_net_tables() -> NetTables {
@@ -151,6 +158,17 @@ fn read_counters_into(tables: &mut NetTables, reader: &mut Reader, net: &Dir, pr
         tables.sockstat = Some(sockstat);
         tables.sockets_used = used;
     }
+    // Absent while nf_conntrack is not loaded: no table, nothing to say. Its `entries` is
+    // the namespace's count, so the one file is read, not `nf_conntrack_count` too: a file
+    // under `/proc/sys/net` costs a lookup through every namespace's directories.
+    tables.conntrack = reader
+        .optional(net, "stat/nf_conntrack", conntrack::parse_conntrack_stat)
+        .map(|stat| Conntrack {
+            count: stat.entries,
+            drop: stat.drop,
+            early_drop: stat.early_drop,
+            insert_failed: stat.insert_failed,
+        });
     if let Some(mut sections) = reader.load(net, "netstat", parse::parse_snmp) {
         tables.tcp_ext = reader.section(&mut sections, "TcpExt", "netstat");
     }
@@ -177,6 +195,14 @@ fn read_sysctls(reader: &mut Reader) -> Sysctls {
     let rmem_default = reader.optional(&core, "rmem_default", parse::parse_sysctl_u64);
     let rmem_max = reader.optional(&core, "rmem_max", parse::parse_sysctl_u64);
     let udp_mem = reader.optional(&ipv4, "udp_mem", parse::parse_three);
+    let tcp_max_tw_buckets = reader.load(&ipv4, "tcp_max_tw_buckets", parse::parse_sysctl_u64);
+    // The host's only: a namespace other than the initial one has no such file.
+    let tcp_mem = reader.optional(&ipv4, "tcp_mem", parse::parse_three);
+    // The host's, readable in every namespace; absent without the module.
+    let netfilter = Dir::open(SYS_NETFILTER);
+    let nf_conntrack_max = reader.optional(&netfilter, "nf_conntrack_max", parse::parse_sysctl_u64);
+    let nf_conntrack_buckets =
+        reader.optional(&netfilter, "nf_conntrack_buckets", parse::parse_sysctl_u64);
     Sysctls {
         somaxconn,
         tcp_max_syn_backlog,
@@ -201,6 +227,10 @@ fn read_sysctls(reader: &mut Reader) -> Sysctls {
         rmem_default,
         rmem_max,
         udp_mem,
+        tcp_max_tw_buckets,
+        tcp_mem,
+        nf_conntrack_max,
+        nf_conntrack_buckets,
     }
 }
 
@@ -216,6 +246,28 @@ fn read_local_addrs(reader: &mut Reader, net: &Dir) -> Vec<IpAddr> {
     addrs.sort_unstable();
     addrs.dedup();
     addrs
+}
+
+/// Where the calling thread's namespace's connection tracking entries go: the destination
+/// ports of its first [`CONNTRACK_PORTS_SCAN`] entries. Read only when asked (the kernel
+/// walks its table, shared by every namespace, to list them); `None` without the module.
+pub fn read_conntrack_ports() -> Result<Option<ConntrackPorts>, TableProblem> {
+    let path = format!("{NET}/nf_conntrack");
+    match std::fs::File::open(&path) {
+        Ok(file) => {
+            conntrack::tally_conntrack_ports(std::io::BufReader::new(file), CONNTRACK_PORTS_SCAN)
+                .map(Some)
+                .map_err(|err| TableProblem::Unread {
+                    path,
+                    err: Arc::new(err),
+                })
+        }
+        Err(err) if err.kind() == ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(TableProblem::Unread {
+            path,
+            err: Arc::new(err),
+        }),
+    }
 }
 
 /// Whether the calling thread's namespace may rewrite connections' addresses: NAT rewrites

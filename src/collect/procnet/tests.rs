@@ -96,6 +96,22 @@ fn reads_the_namespace_of_the_calling_thread() {
         );
     }
     assert_eq!(inside.problems.len(), 1, "{:?}", inside.problems);
+
+    // tcp_max_tw_buckets is per namespace; tcp_mem the host's, absent inside, no problem.
+    assert!(inside.sysctl.tcp_max_tw_buckets.is_some());
+    if host.sysctl.tcp_mem.is_some() {
+        assert_eq!(inside.sysctl.tcp_mem, None);
+    }
+    // Connection tracking: the count is the namespace's (none yet in a fresh one), the
+    // limit the host's. Without the module, neither is there and nothing is said.
+    if std::path::Path::new("/proc/net/stat/nf_conntrack").exists() {
+        assert_eq!(inside.conntrack.map(|c| c.count), Some(0));
+        assert!(inside.sysctl.nf_conntrack_max.is_some());
+        assert!(inside.sysctl.nf_conntrack_buckets.is_some());
+    } else {
+        assert_eq!(inside.conntrack, None);
+        assert_eq!(inside.sysctl.nf_conntrack_max, None);
+    }
 }
 
 #[test]

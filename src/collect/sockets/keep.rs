@@ -6,10 +6,11 @@
 use super::peer_check::PeerCheck;
 use super::port_tally::{PortTally, PortUseSampled};
 use super::slot_index::{Slot, SlotIndex};
+use super::time_wait::TimeWaitTally;
 use crate::collect::netlink::{InetSock, NetlinkError, UnixSock};
 use crate::model::{
-    PEER_GONE_LIMIT, PeerGone, StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState, TimerKind,
-    UDP_LIMIT, UdpSocket, UnixSocket, UnixState,
+    Ghost, PEER_GONE_LIMIT, PeerGone, StateCounts, TROUBLED_LIMIT, TcpSocket, TcpState,
+    TimeWaitGroup, TimerKind, UDP_LIMIT, UdpSocket, UnixSocket, UnixState,
 };
 
 /// The sockets of one namespace, before they are joined with processes.
@@ -45,6 +46,13 @@ pub struct Sockets {
     /// Candidates whose other end could not be looked for in another namespace without
     /// doubt (see [`crate::model::NetnsSnapshot::peer_unchecked`]).
     pub peer_unchecked: u64,
+    /// Quiet connections accepted from a peer that is not local, without keepalive, whose
+    /// `tcp_info` is to be read after the dump (silent peers, when it received nothing).
+    pub silent_candidates: Vec<PeerGone>,
+    /// Such connections past [`SILENT_CANDIDATE_LIMIT`](super::peer_check::SILENT_CANDIDATE_LIMIT)
+    /// or whose `tcp_info` could not be read, and silent ones past [`PEER_GONE_LIMIT`]: not
+    /// judged.
+    pub silent_unchecked: u64,
     /// UDP sockets kept in full (see [`crate::model::NetnsSnapshot::udp_sockets`]).
     pub udp: Vec<UdpSocket>,
     /// Every UDP socket dumped.
@@ -55,6 +63,10 @@ pub struct Sockets {
     pub udp_refused: Option<NetlinkError>,
     /// Ports in use by destination, counted by a full dump that knew the usable range.
     ports: Option<PortTally>,
+    /// TIME_WAIT sockets by address, counted by a full dump …
+    time_wait: Option<TimeWaitTally>,
+    /// … and the busiest addresses, once it is over.
+    pub time_wait_top: Vec<TimeWaitGroup>,
 }
 
 /// The two kinds of connection in trouble that a dump keeps, each up to [`TROUBLED_LIMIT`].
@@ -109,6 +121,9 @@ impl Sockets {
             check.add(&s);
         }
         if let Some(tally) = &mut self.ports {
+            tally.add(&s);
+        }
+        if let Some(tally) = &mut self.time_wait {
             tally.add(&s);
         }
         let keep_as = match s.state {
@@ -201,13 +216,45 @@ impl Sockets {
         }
         self.foreign_candidates = found.foreign;
         self.foreign_past = found.foreign_past;
+        for g in found.silent {
+            self.add_silent(g);
+        }
+        self.silent_candidates = found.silent_candidates;
+        self.silent_unchecked = found.silent_past;
+    }
+
+    /// How many of the sockets kept are of this kind.
+    fn kept(&self, ghost: Ghost) -> usize {
+        self.peer_gone.iter().filter(|g| g.ghost == ghost).count()
+    }
+
+    /// Add a connection whose peer, not local, sent nothing since the handshake: kept beside
+    /// those whose other end is gone, within [`PEER_GONE_LIMIT`] of its own.
+    pub(super) fn add_silent(&mut self, g: PeerGone) {
+        if self.kept(Ghost::Silent) >= PEER_GONE_LIMIT {
+            self.silent_unchecked += 1;
+            return;
+        }
+        self.index
+            .insert(g.socket.inode, Slot::PeerGone(self.peer_gone.len()));
+        self.peer_gone.push(g);
     }
 
     /// Add a socket whose other end the look into another namespace found gone: kept as the
-    /// dump's own are, within [`PEER_GONE_LIMIT`]. The index is to be finished again after
-    /// the last one.
+    /// dump's own are, within [`PEER_GONE_LIMIT`]; a silent one kept already becomes gone.
+    /// The index is to be finished again after the last one.
     pub fn add_peer_gone(&mut self, g: PeerGone) {
-        if self.peer_gone.len() >= PEER_GONE_LIMIT {
+        if let Some(kept) = self
+            .peer_gone
+            .iter_mut()
+            .find(|k| k.socket.inode == g.socket.inode && k.socket.local == g.socket.local)
+        {
+            kept.ghost = Ghost::Gone;
+            kept.role = g.role;
+            kept.peer_netns = g.peer_netns;
+            return;
+        }
+        if self.kept(Ghost::Gone) >= PEER_GONE_LIMIT {
             self.peer_gone_left_out += 1;
             return;
         }
@@ -227,13 +274,15 @@ impl Sockets {
     }
 
     /// Count each socket that the full dump before this one also found without its other
-    /// end (`before`): the same inode and 4-tuple, so the same connection.
+    /// end, or with its peer silent (`before`): the same inode and 4-tuple, so the same
+    /// connection, seen the same way.
     pub fn confirm_peer_gone(&mut self, before: &[PeerGone]) {
         for g in &mut self.peer_gone {
             if let Some(b) = before.iter().find(|b| {
                 b.socket.inode == g.socket.inode
                     && b.socket.local == g.socket.local
                     && b.socket.peer == g.socket.peer
+                    && b.ghost == g.ghost
             }) {
                 g.dumps = b.dumps.saturating_add(1);
             }
@@ -272,6 +321,18 @@ impl Sockets {
     /// sockets went uncounted past the limit of destinations.
     pub fn take_port_use(&mut self) -> Option<(PortUseSampled, u64)> {
         self.ports.take().map(PortTally::finish)
+    }
+
+    /// Count the TIME_WAIT sockets by address as they go by (a full dump).
+    pub(super) fn count_time_wait(&mut self) {
+        self.time_wait = Some(TimeWaitTally::default());
+    }
+
+    /// The dump is over: keep only the busiest TIME_WAIT addresses, if it counted them.
+    pub(super) fn finish_time_wait(&mut self) {
+        if let Some(tally) = self.time_wait.take() {
+            self.time_wait_top = tally.top();
+        }
     }
 
     /// Connections in trouble this dump counted but did not keep (past the limit).

@@ -21,8 +21,9 @@
 //! | --- | --- |
 //! | this one | one namespace's read: the counters, then the sequence of sock_diag requests |
 //! | `keep` | what of each socket is kept ([`Sockets`]) |
-//! | `peer_check` | the ESTABLISHED sockets whose other end is gone, found as the dump streams by |
+//! | `peer_check` | the ESTABLISHED sockets whose other end is gone, found as the dump streams by; the silent-peer candidates |
 //! | `port_tally` | the ports in use by destination |
+//! | `time_wait` | the TIME_WAIT sockets by the address they point to |
 //! | `slot_index` | what each socket inode is, for the join ([`Slot`]) |
 
 mod keep;
@@ -31,12 +32,15 @@ mod port_tally;
 pub(super) mod slot_index;
 #[cfg(test)]
 mod test_support;
+mod time_wait;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::clock;
-use super::netlink::{DiagSocket, Extensions, InetSock, NetlinkError, StateMask, UnixStates};
+use super::netlink::{
+    DiagSocket, Extensions, InetSock, NetlinkError, StateMask, TcpInfo, UnixStates,
+};
 use super::netns::{EnterError, Target};
 use super::procnet::{self, NetTables};
 use super::vocab::{InodeMap, NsRead};
@@ -74,11 +78,14 @@ pub enum Lost {
 /// sysctls and addresses), then its sockets. The counters are read just before the sockets,
 /// and [`dump`] dumps the listeners first: a listener's drop counter and ListenDrops are then
 /// read within moments. A read that is not full is settled by `settle` once the counters are
-/// in; `others_scanned`: whether other namespaces are dumped in this pass too.
+/// in; `others_scanned`: whether other namespaces are dumped in this pass too;
+/// `conntrack_ports`: whether a full read also tallies where the connection tracking
+/// table's entries go (after the sockets, to keep the counters and the listeners together).
 pub fn read_namespace(
     read: NsRead,
     settle: impl FnOnce(NsRead, &NetTables) -> NsRead,
     others_scanned: bool,
+    conntrack_ports: bool,
 ) -> Result<NsDump, NetlinkError> {
     let (dumped, cpu) = clock::thread_cpu_of(|| {
         let (tables, read) = if read.is_full() {
@@ -103,6 +110,15 @@ pub fn read_namespace(
             others_scanned,
         )
         .map(|sockets| (read, sockets, tables))
+        .map(|(read, sockets, mut tables)| {
+            if conntrack_ports && read.is_full() && tables.conntrack.is_some() {
+                match procnet::read_conntrack_ports() {
+                    Ok(ports) => tables.conntrack_ports = ports,
+                    Err(problem) => tables.problems.push(problem),
+                }
+            }
+            (read, sockets, tables)
+        })
     });
     let (read, sockets, tables) = dumped?;
     let cross = others_scanned && read.is_full();
@@ -156,7 +172,8 @@ fn look_up(
 /// [`PeerCheck`]), with `local_addrs` the namespace's own addresses; when `others_scanned`,
 /// it keeps the candidates from peers that are not local in
 /// [`Sockets::foreign_candidates`], for a look into the other namespaces once all are
-/// dumped.
+/// dumped; and it reads the `tcp_info` of the quiet connections accepted from a peer that is
+/// not local, keepalive off, to keep those whose peer sent nothing (see `read_silent`).
 ///
 /// Every read also dumps the UDP sockets: they live in a table of their own, so the walk
 /// costs what the UDP sockets cost, not the TCP ones (`bench/report-vs-ss --udp` and
@@ -177,9 +194,12 @@ pub fn dump(
             sockets_hint.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
         ),
         read.is_full()
-            .then(|| PeerCheck::new(local_addrs, others_scanned)),
+            .then(|| PeerCheck::new(local_addrs, others_scanned).with_ephemeral(usable.clone())),
         usable.filter(|_| read.is_full()).map(PortTally::new),
     );
+    if read.is_full() {
+        out.count_time_wait();
+    }
     let drops = Extensions {
         skmeminfo: true,
         ..Extensions::default()
@@ -220,6 +240,7 @@ pub fn dump(
     };
     diag.dump_unix(unix, |s| out.add_unix(s))?;
     out.settle_peer_check();
+    out.read_silent(&mut diag, info)?;
     out.read_peer_gone_idle(&mut diag, info)?;
     match diag.dump_udp(|s| out.add_udp(&s)) {
         Ok(()) => {}
@@ -227,6 +248,7 @@ pub fn dump(
         Err(err) if err.kernel_errno().is_some() => out.udp_refused = Some(err),
         Err(err) => return Err(err),
     }
+    out.finish_time_wait();
     out.index.finish();
     Ok(out)
 }
@@ -271,6 +293,54 @@ impl Sockets {
                 && found.inode == inode
             {
                 self.tracked[i].last_ack_recv_ms = found.tcp_info.and_then(|t| t.last_ack_recv);
+            }
+        }
+        Ok(())
+    }
+
+    /// Read the `tcp_info` of the silent-peer candidates the bare walk kept (quiet
+    /// connections accepted from a peer that is not local, keepalive off) and keep those that
+    /// received nothing since the handshake. One exact lookup each while they are few against
+    /// the sockets of the dump, else one walk of the ESTABLISHED sockets with `tcp_info`:
+    /// either way, only a namespace holding such connections pays.
+    fn read_silent(&mut self, diag: &mut DiagSocket, info: Extensions) -> Result<(), NetlinkError> {
+        let candidates = std::mem::take(&mut self.silent_candidates);
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let mut answers: Vec<Option<TcpInfo>> = vec![None; candidates.len()];
+        let sockets = self.tcp_states.total();
+        if (candidates.len() as u64).saturating_mul(SOCKETS_A_LOOKUP_COSTS) > sockets {
+            let at: InodeMap<usize> = candidates
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (g.socket.inode, i))
+                .collect();
+            let established = StateMask::only(&[TcpState::Established]);
+            diag.dump_tcp(established, info, |s| {
+                if let Some(&i) = at.get(&s.inode) {
+                    answers[i] = s.tcp_info;
+                }
+            })?;
+        } else {
+            for (g, answer) in candidates.iter().zip(&mut answers) {
+                *answer = look_up(diag, g.socket.local, g.socket.peer, info)?
+                    .filter(|found| found.inode == g.socket.inode)
+                    .and_then(|found| found.tcp_info);
+            }
+        }
+        for (mut g, answer) in candidates.into_iter().zip(answers) {
+            let Some(tcp_info) = answer else {
+                // Gone since the walk, or no `tcp_info`: nothing to judge.
+                continue;
+            };
+            match tcp_info.bytes_received {
+                Some(0) => {
+                    g.idle_ms = tcp_info.last_data_recv;
+                    self.add_silent(g);
+                }
+                Some(_) => {}
+                None => self.silent_unchecked += 1,
             }
         }
         Ok(())

@@ -923,3 +923,21 @@ fn the_members_of_a_reuseport_group_stay_together_whatever_the_sort() {
         }
     }
 }
+
+#[test]
+fn the_header_shows_a_full_conntrack_table_and_the_pane_its_finding() {
+    let mut snapshots = recording("healthy");
+    for (at, s) in snapshots.iter_mut().enumerate() {
+        let ns = &mut s.netns[0];
+        ns.sysctl.nf_conntrack_max = Some(30);
+        ns.conntrack = Some(crate::model::Conntrack {
+            count: 30,
+            drop: if at == 0 { 0 } else { 28 },
+            ..crate::model::Conntrack::default()
+        });
+    }
+    let view = live(snapshots);
+    let wide = draw(&view, 160, 45);
+    assert!(wide.contains("conntrack 30/30"), "{wide}");
+    assert!(wide.contains("conntrack-full"), "{wide}");
+}

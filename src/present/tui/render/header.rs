@@ -12,8 +12,8 @@ use ratatui::widgets::Paragraph;
 
 use super::cells::{Part, count, fit, rate, spark, width};
 use super::theme::Theme;
-use crate::analyze::Analysis;
 use crate::analyze::units::format_age;
+use crate::analyze::{Analysis, FindingId};
 use crate::model::TcpState;
 use crate::present::tui::history::HEADER_COUNTERS;
 use crate::present::tui::view::{Carried, Mode, View};
@@ -220,6 +220,7 @@ fn counters(view: &View, a: &Analysis, theme: Theme, w: usize) -> Line<'static> 
         }
         parts.push((priorities[i], spans));
     }
+    parts.extend(kernel_tables(a, theme));
     if let Some(ns) = a.netns.first() {
         let s = &ns.sysctl;
         let num = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
@@ -244,6 +245,64 @@ fn counters(view: &View, a: &Analysis, theme: Theme, w: usize) -> Line<'static> 
     let mut spans = vec![Span::raw(" ")];
     spans.extend(fit(parts, "  ", w.saturating_sub(1)));
     Line::from(spans)
+}
+
+/// The kernel's own tables, shown while they matter: the fullest connection tracking table
+/// (`conntrack 30/30`), connections skipping TIME_WAIT, connections reset for memory. Each
+/// is coloured by the finding about it, if any: the rules judge, not the header.
+fn kernel_tables(a: &Analysis, theme: Theme) -> Vec<Part<'static>> {
+    let judged = |id: FindingId| {
+        a.findings
+            .iter()
+            .filter(|f| f.id == id)
+            .map(|f| f.severity)
+            .max()
+    };
+    let mut parts: Vec<Part> = Vec::new();
+    let fullest = a
+        .netns
+        .iter()
+        .filter_map(|ns| ns.conntrack.as_ref())
+        .max_by(|x, y| {
+            x.fill_pct
+                .unwrap_or(0.0)
+                .total_cmp(&y.fill_pct.unwrap_or(0.0))
+        });
+    if let Some(c) = fullest {
+        let max = c.max.map_or_else(|| "?".to_owned(), count);
+        parts.push((
+            4,
+            labelled(
+                "conntrack",
+                format!("{}/{max}", count(c.count)),
+                theme.level(judged(FindingId::ConntrackFull)),
+            ),
+        ));
+    }
+    let rate_of = |name: &str| {
+        a.counters
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.rate_per_s)
+            .filter(|&r| r > 0.0)
+    };
+    for (name, label, id) in [
+        (
+            "TCPTimeWaitOverflow",
+            "tw-overflow",
+            FindingId::TimeWaitOverflow,
+        ),
+        (
+            "TCPAbortOnMemory",
+            "mem-aborts",
+            FindingId::TcpMemoryPressure,
+        ),
+    ] {
+        if let Some(r) = rate_of(name) {
+            parts.push((1, labelled(label, rate(Some(r)), theme.level(judged(id)))));
+        }
+    }
+    parts
 }
 
 #[cfg(test)]
