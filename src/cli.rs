@@ -50,6 +50,21 @@ pub struct Cli {
     /// entries per namespace, with each full read.
     #[arg(long, global = true)]
     pub conntrack_ports: bool,
+    /// Where the owners of sockets are read: `bpf`, a BPF iterator over every process's
+    /// descriptors in one pass (root, or CAP_BPF with CAP_PERFMON; a kernel with BTF);
+    /// `proc`, one readlink per descriptor under /proc; `auto` (the default), the iterator
+    /// where it loads and /proc elsewhere. Config key: `owners`.
+    #[arg(long, value_name = "auto|proc|bpf", global = true)]
+    pub owners: Option<OwnersArg>,
+}
+
+/// `--owners`, and the config key `owners`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnersArg {
+    Auto,
+    Proc,
+    Bpf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -531,7 +546,7 @@ mod tests {
     fn the_options_with_a_value_come_from_clap() {
         assert_eq!(
             options_with_a_value(&Cli::command()),
-            ["--config", "--netns"]
+            ["--config", "--netns", "--owners"]
         );
         let command = clap::Command::new("x")
             .arg(
@@ -578,10 +593,15 @@ mod tests {
                 continue;
             }
             let long = format!("--{long}");
+            // A subcommand's name as the value, where the option takes any (not `--owners`).
+            let value = arg
+                .get_possible_values()
+                .first()
+                .map_or("check".to_owned(), |v| v.get_name().to_owned());
             let spellings: Vec<Vec<String>> = if arg.get_action().takes_values() {
                 vec![
-                    vec![long.clone(), "check".to_owned()],
-                    vec![format!("{long}=check")],
+                    vec![long.clone(), value.clone()],
+                    vec![format!("{long}={value}")],
                 ]
             } else {
                 vec![vec![long]]

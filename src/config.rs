@@ -16,7 +16,7 @@ use crate::cli::{
     CheckArgs, Cli, Command, Generated, KillArgs, RecordArgs, ReportArgs, RuleArgs, SampleArgs,
     ServeArgs, TopArgs,
 };
-use crate::collect::{CollectOptions, NetnsScope};
+use crate::collect::{CollectOptions, NetnsScope, Owners};
 use crate::model::TcpState;
 use crate::model::kill::{KillFilter, PeerFilter};
 
@@ -179,6 +179,9 @@ pub enum ConfigError {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    /// Where the owners of sockets are read, as `--owners` (which wins).
+    #[serde(default)]
+    owners: Option<crate::cli::OwnersArg>,
     #[serde(default)]
     thresholds: Thresholds,
     #[serde(default)]
@@ -236,6 +239,11 @@ impl Config {
         let collect = CollectOptions {
             netns: netns_scope(cli.all_netns, cli.netns.as_deref(), &face)?,
             conntrack_ports: cli.conntrack_ports,
+            owners: match cli.owners.or(file.owners) {
+                None | Some(crate::cli::OwnersArg::Auto) => Owners::Auto,
+                Some(crate::cli::OwnersArg::Proc) => Owners::Proc,
+                Some(crate::cli::OwnersArg::Bpf) => Owners::Bpf,
+            },
             ..CollectOptions::default()
         };
         Ok(Config {

@@ -214,6 +214,15 @@ const CONFIG_HEADER: &str = "\
 # `sockscope generate config` writes this file: every key with its value in effect.
 ";
 
+/// The config file's `owners` key (`--owners`), before the tables.
+const OWNERS: &str = "\
+# Where the owners of sockets are read (as --owners): \"bpf\", a BPF iterator over every
+# process's descriptors in one pass (root, or CAP_BPF with CAP_PERFMON; a kernel with BTF);
+# \"proc\", one readlink per descriptor under /proc; \"auto\", the iterator where it loads and
+# /proc elsewhere.
+owners = \"auto\"
+";
+
 /// The config file's `[ignore]` table, before each of its four keys.
 const IGNORE_HEADER: &str = "\
 [ignore]
@@ -224,7 +233,7 @@ const IGNORE_HEADER: &str = "\
 /// The config file: every threshold with its description and its value in `settings`
 /// (a value other than the default says the default), then the ignore rules.
 pub fn config_file(settings: &Settings) -> io::Result<String> {
-    let mut out = format!("{CONFIG_HEADER}\n[thresholds]\n");
+    let mut out = format!("{CONFIG_HEADER}\n{OWNERS}\n[thresholds]\n");
     for row in Thresholds::ROWS {
         for line in wrap(&row.about_text(), 95 - "# ".len()) {
             let _ = writeln!(out, "# {line}");

@@ -24,8 +24,9 @@ use crate::recording::{self, ReadError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// Not the error's `source`: `{0}` already says it, and `{:#}` would say it twice.
     #[error("could not read socket state: {0}")]
-    Collect(#[from] CollectError),
+    Collect(CollectError),
     #[error(
         "cannot open recording {path}: {reason}; make one with `sockscope record --output {path}`"
     )]
@@ -35,6 +36,12 @@ pub enum SourceError {
     /// A scripted source (a test's) has no snapshot left.
     #[error("{0}")]
     Exhausted(String),
+}
+
+impl From<CollectError> for SourceError {
+    fn from(err: CollectError) -> Self {
+        SourceError::Collect(err)
+    }
 }
 
 /// Snapshots taken on demand, every `interval` or so: what a face that refreshes (`top`,

@@ -570,7 +570,7 @@ fn churn_server(addr: SocketAddr) -> anyhow::Result<()> {
         match listener.accept() {
             Ok(_) => {
                 accepted += 1;
-                if accepted % 1000 == 0 {
+                if accepted.is_multiple_of(1000) {
                     report(&format!("accepted={accepted}"));
                 }
             }

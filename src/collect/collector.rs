@@ -32,13 +32,14 @@ use std::time::Duration;
 use super::carry_over::{FullDumpOnly, Keep, Prior, Tracked};
 use super::clock::monotonic_ns;
 use super::join::Joined;
+use super::owner_source::OwnerSource;
 use super::owners::Lookout;
 use super::pass::Pass;
 use super::procs::ProcessScan;
 use super::read_plan::ReadPlan;
 use super::sockets::slot_index::SlotIndex;
 use super::vocab::NsId;
-use super::{CollectError, CollectOptions, collect, pass};
+use super::{CollectError, CollectOptions, pass};
 use crate::model::Snapshot;
 
 /// How a [`Collector`] refreshes.
@@ -93,6 +94,8 @@ pub struct Collector {
     opts: CollectOptions,
     refresh: Refresh,
     cache: Option<Cache>,
+    /// Loaded with the first snapshot, kept for the others.
+    owners: Option<OwnerSource>,
 }
 
 impl Collector {
@@ -106,25 +109,45 @@ impl Collector {
             opts,
             refresh,
             cache: None,
+            owners: None,
         }
     }
 
     /// Take a snapshot: a full pass the first time and whenever one is due, otherwise a
     /// refresh of what changed.
     pub fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
+        let owners = match &mut self.owners {
+            Some(owners) => owners,
+            None => self.owners.insert(OwnerSource::new(self.opts.owners)?),
+        };
         let Refresh::Incremental {
             full_dump_every,
             full_walk_every,
             quiet_tracked_for,
         } = self.refresh
         else {
-            return collect(&self.opts);
+            let pass = pass::run(
+                &self.opts,
+                None,
+                None,
+                ReadPlan::FULL,
+                Keep::Nothing,
+                owners,
+            )?;
+            return Ok(pass.snapshot);
         };
         let now = monotonic_ns();
         let due =
             |since: u64, every: Duration| u128::from(now.saturating_sub(since)) >= every.as_nanos();
         let pass = match &mut self.cache {
-            None => pass::run(&self.opts, None, None, ReadPlan::FULL, Keep::ForRefresh)?,
+            None => pass::run(
+                &self.opts,
+                None,
+                None,
+                ReadPlan::FULL,
+                Keep::ForRefresh,
+                owners,
+            )?,
             Some(c) => {
                 let dump_every = stretch(full_dump_every, c.full_dump_cpu, FULL_DUMP_AT_MOST_EVERY);
                 let walk_every = stretch(full_walk_every, c.full_walk_cpu, FULL_WALK_AT_MOST_EVERY);
@@ -143,6 +166,7 @@ impl Collector {
                     Some((joined, lookout)),
                     plan,
                     Keep::ForRefresh,
+                    owners,
                 )?
             }
         };

@@ -17,6 +17,7 @@
 //! | `pass` | one pass: its steps, in order, and the threads they run on |
 //! | `read_plan` | what a pass reads: all processes or the changed ones, each namespace in full or in its cheap states |
 //! | `carry_over` | what a refresh keeps from the passes before it, and how it puts it back |
+//! | `owner_source` | where a pass reads the owners of sockets: the /proc walk or the BPF iterator (`--owners`) |
 //! | `owners` | the second looks for owners: of listeners and CLOSE_WAIT sockets a refresh left unowned, and of sockets of the scanned namespaces held from other namespaces |
 //! | `cross_peers` | the other end of a connection from another scanned namespace, looked for there |
 //! | `join` | sockets joined with processes by inode |
@@ -30,12 +31,14 @@
 //! | `sockets` | one namespace's read: its counters, then its sockets (what is kept, the peer check, the port tally, the index by inode) |
 //! | [`acceptors`] | who holds a listener with something waiting, and what its threads are doing |
 //! | [`netlink`], [`procs`], [`procnet`], [`netns`] | sock_diag, /proc/PID, /proc/net and /proc/sys, network namespaces |
+//! | [`bpf`] | every process's socket descriptors from the kernel in one read (a BPF iterator) |
 //!
 //! Below them all, importing nothing of `collect/`: `vocab` (namespace ids, what pass 1 saw
 //! of a process, inode maps and their hasher, plain addresses, how deep a dump reads) and
 //! `clock` (the wall, monotonic and thread-CPU clocks).
 
 pub mod acceptors;
+pub mod bpf;
 mod carry_over;
 mod clock;
 mod collector;
@@ -45,6 +48,7 @@ pub mod kill;
 pub mod netlink;
 pub mod netns;
 mod notes;
+mod owner_source;
 mod owners;
 mod pass;
 pub mod procnet;
@@ -84,6 +88,20 @@ pub struct CollectOptions {
     /// Tally where each namespace's connection tracking entries go, in each full read
     /// (`--conntrack-ports`).
     pub conntrack_ports: bool,
+    /// Where the owners of sockets are read: the /proc walk or the BPF iterator.
+    pub owners: Owners,
+}
+
+/// Where the owners of sockets are read (`--owners`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Owners {
+    /// The BPF iterator where it loads, the /proc walk elsewhere.
+    #[default]
+    Auto,
+    /// The /proc walk: one readlink per descriptor.
+    Proc,
+    /// The BPF iterator; a host where it does not load is an error.
+    Bpf,
 }
 
 impl Default for CollectOptions {
@@ -95,6 +113,7 @@ impl Default for CollectOptions {
             netns_dir: PathBuf::from("/run/netns"),
             runtimes: RuntimeRoots::default(),
             conntrack_ports: false,
+            owners: Owners::default(),
         }
     }
 }
@@ -108,10 +127,25 @@ pub enum CollectError {
     /// The one namespace asked for could not be entered.
     #[error("network namespace {label}: {reason}")]
     NetnsLost { label: String, reason: EnterError },
+    /// `--owners bpf`, and the iterator does not load here.
+    #[error("--owners bpf: {0} (or use --owners auto)")]
+    Owners(bpf::LoadError),
+    /// `--owners bpf`, and the iterator failed to run.
+    #[error("--owners bpf: {0} (or use --owners auto)")]
+    OwnersRead(String),
 }
 
 /// Take one snapshot, reading everything: of the namespaces `opts` asks for and of every
 /// process.
 pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
-    pass::run(opts, None, None, ReadPlan::FULL, carry_over::Keep::Nothing).map(|pass| pass.snapshot)
+    let mut owners = owner_source::OwnerSource::new(opts.owners)?;
+    pass::run(
+        opts,
+        None,
+        None,
+        ReadPlan::FULL,
+        carry_over::Keep::Nothing,
+        &mut owners,
+    )
+    .map(|pass| pass.snapshot)
 }

@@ -264,6 +264,35 @@ pub(super) fn not_looked_elsewhere(unowned: usize, unwalked: usize, looked_for: 
     )
 }
 
+/// The owners of sockets were read by the BPF iterator.
+pub(super) fn owners_from_iterator() -> String {
+    "socket owners read by the BPF iterator (iter/task_file), in one pass over every \
+     process's descriptors; not the /proc walk"
+        .to_owned()
+}
+
+/// A refresh walked /proc: fewer descriptors to read than one run of the iterator costs.
+pub(super) fn owners_walked_cheaper() -> String {
+    "socket owners of the processes that changed read by the /proc walk: cheaper for so few \
+     descriptors than a run of the BPF iterator, which the full passes use"
+        .to_owned()
+}
+
+/// The iterator loaded but failed to run: the /proc walk instead.
+pub(super) fn owners_walked_after(why: &str) -> String {
+    format!("socket owners read by the /proc walk: the BPF iterator failed ({why})")
+}
+
+/// The iterator did not load: the /proc walk instead.
+pub(super) fn owners_walked_unloaded(why: &dyn std::fmt::Display) -> String {
+    format!("socket owners read by the /proc walk, not the BPF iterator: {why}")
+}
+
+/// `--owners proc`.
+pub(super) fn owners_walked_as_asked() -> String {
+    "socket owners read by the /proc walk, as --owners proc asks".to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;

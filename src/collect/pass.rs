@@ -30,6 +30,7 @@ use super::cross_peers;
 use super::join::{self, Joined, SocketIndex};
 use super::netlink::NetlinkError;
 use super::netns::{self, Catalog, EnterError, NetnsScope, Target};
+use super::owner_source::OwnerSource;
 use super::owners::{self, Lookout, OwnerSearch};
 use super::procs::{self, ProcessScan};
 use super::read_plan::{self, ReadPlan};
@@ -62,12 +63,14 @@ fn dump_here(
 
 /// One pass. With `prior` (and the join kept with it), an incremental one: `plan` says
 /// what is nonetheless read in full.
+#[allow(clippy::too_many_lines)] // the steps in order, read top to bottom
 pub(super) fn run(
     opts: &CollectOptions,
     prior: Option<Prior<'_>>,
     joined: Option<(&mut Joined, &mut Lookout)>,
-    plan: ReadPlan,
+    mut plan: ReadPlan,
     keep: Keep,
+    owners: &mut OwnerSource,
 ) -> Result<Pass, CollectError> {
     let started = Instant::now();
     let wall_time_ms = clock::wall_clock_ms();
@@ -92,8 +95,7 @@ pub(super) fn run(
         mut dumps,
         mut lost,
     } = dump_and_walk(
-        inspected,
-        &scope,
+        || inspected.walk_where_using(|p| scope.walks(p), |n| owners.table(n, previous.is_none())),
         own,
         early,
         foreign,
@@ -104,6 +106,9 @@ pub(super) fn run(
         },
         opts.threads,
     )?;
+    notes.push(owners.note()?);
+    // Every process's sockets were read afresh: as a full walk, nothing reused.
+    plan.walk_all |= scan.read_at_once;
     if let NetnsScope::One(_) = opts.netns
         && dumps.is_empty()
     {
@@ -360,12 +365,12 @@ struct ScanAndDumps {
     lost: Vec<(Target, Lost)>,
 }
 
-/// Walk the descriptors of the processes in `walk_scope`, dump the caller's namespace here
-/// and the others from threads inside them, all at once. An error dumping the caller's
+/// Walk the descriptors of the processes (`walk`: the second pass of the process scan, or
+/// the read of them all at once), dump the caller's namespace here and the others from
+/// threads inside them, all at once. An error dumping the caller's
 /// namespace is the pass's; another namespace that could not be read is returned as lost.
 fn dump_and_walk(
-    inspected: procs::Inspected<'_>,
-    walk_scope: &WalkScope,
+    walk: impl FnOnce() -> ProcessScan + Send,
     own: Option<Target>,
     early: Option<EarlyDump>,
     foreign: Vec<Target>,
@@ -373,7 +378,7 @@ fn dump_and_walk(
     threads: usize,
 ) -> Result<ScanAndDumps, CollectError> {
     let (scan, own_dump, foreign_dumps) = std::thread::scope(|scope| {
-        let walker = scope.spawn(move || inspected.walk_where(|p| walk_scope.walks(p)));
+        let walker = scope.spawn(walk);
         let others = (!foreign.is_empty())
             .then(|| scope.spawn(|| netns::in_each(&foreign, threads.max(2), &dump)));
         let own_dump = match (&own, early) {

@@ -1,5 +1,6 @@
 //! The words the readers and the engine of `collect/` share: which network namespace
-//! ([`NsId`]), what pass 1 of the /proc walk saw of a process ([`SeenProcess`]), maps and
+//! ([`NsId`]), what pass 1 of the /proc walk saw of a process ([`SeenProcess`]), every
+//! process's socket descriptors read at once ([`SocketsOfEach`]), maps and
 //! sets keyed by socket inode ([`InodeMap`], [`InodeSet`]) and their hasher, an address as
 //! both ends of a connection see it ([`plain`]), and how deep a dump reads ([`NsRead`]).
 //!
@@ -15,6 +16,11 @@ use std::path::Path;
 use rustix::io::Errno;
 
 use crate::model::TcpState;
+
+/// Every process's socket descriptors, read at once from the kernel (the BPF iterator, for
+/// the /proc walk to take instead of its links): (pid, the inodes of its socket descriptors
+/// in descriptor order, duplicates kept), sorted by pid.
+pub type SocketsOfEach = Vec<(u32, Vec<u64>)>;
 
 /// A network namespace, as the kernel names it: the device and inode of its nsfs file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -454,13 +454,22 @@ fn two_unowned_full_listeners_on_one_address_are_two_findings_by_namespace() {
     for ns in [&mut one, &mut two] {
         ns.lab(&["noaccept", "--addr", "127.0.0.1:5000"]);
     }
-    // As nobody with CAP_SYS_ADMIN alone: every namespace can be entered, no owner is seen,
-    // so both findings read "tcp 127.0.0.1:5000".
+    // As nobody with CAP_SYS_ADMIN alone: every namespace can be entered, no owner is seen
+    // in /proc, so both findings read "tcp 127.0.0.1:5000". (CAP_SYS_ADMIN would let the
+    // BPF iterator load and see the owners: the /proc walk is asked for.)
     let out = Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
         .args(["--inh-caps=+sys_admin", "--ambient-caps=+sys_admin", "--"])
         .arg(sockscope_bin())
-        .args(["report", "--json", "--all-netns", "--samples", "1"])
+        .args([
+            "report",
+            "--json",
+            "--all-netns",
+            "--samples",
+            "1",
+            "--owners",
+            "proc",
+        ])
         .output()
         .expect("running setpriv");
     let stdout = stdout_of("sockscope report --all-netns as nobody", &out);

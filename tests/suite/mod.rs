@@ -18,6 +18,7 @@ mod kernel_limits;
 mod kill;
 mod lab;
 mod listeners;
+mod owners;
 mod peers_across;
 mod pipes;
 mod privileges;

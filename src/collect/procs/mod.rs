@@ -48,7 +48,7 @@ use rustix::io::Errno;
 use rustix::path::DecInt;
 
 use super::clock::thread_cpu_of;
-pub use super::vocab::{NsId, SeenProcess};
+pub use super::vocab::{NsId, SeenProcess, SocketsOfEach};
 use crate::model::{FdLimit, FdScan, ProcessScanStats};
 
 pub use parse::{
@@ -91,6 +91,10 @@ pub struct ProcessScan {
     pub walked: u64,
     /// CPU time the descriptor walks took, all threads together.
     pub walk_cpu: std::time::Duration,
+    /// The socket descriptors came from one read of every process's table from the kernel
+    /// ([`Inspected::walk_where_using`]), not from /proc: fresh for every process, those of
+    /// [`ProcessScan::unwalked`] included (which then hold their socket inodes).
+    pub read_at_once: bool,
     /// Failures the counts in `stats` do not explain (the proc root not opening, an
     /// unexpected error on some file), grouped: the notes word them.
     pub problems: Vec<ScanProblem>,
@@ -252,6 +256,23 @@ impl Inspected<'_> {
     /// Pass 2 over the processes `wanted` picks out (of those pass 1 saw): the others are
     /// not walked, and go to [`ProcessScan::unwalked`].
     pub fn walk_where(self, wanted: impl Fn(&SeenProcess<'_>) -> bool) -> ProcessScan {
+        self.walk_where_using(wanted, |_| None)
+    }
+
+    /// Pass 2 as [`Inspected::walk_where`], or with every process's socket descriptors read
+    /// from the kernel at once: `at_once` is told how many descriptors the walk would read
+    /// (the counts of the processes to walk), and returns the table and the CPU time its
+    /// read took, or `None` for the walk.
+    ///
+    /// From the table, every process in scope gets its sockets afresh (none is reused) with
+    /// the descriptor count pass 1 read; a process with no count (a kernel before 6.2) is
+    /// walked, for its count. The processes out of scope keep theirs too, for
+    /// [`walk_unwalked`].
+    pub fn walk_where_using(
+        self,
+        wanted: impl Fn(&SeenProcess<'_>) -> bool,
+        at_once: impl FnOnce(u64) -> Option<(SocketsOfEach, std::time::Duration)>,
+    ) -> ProcessScan {
         let in_scope: Vec<bool> = self
             .inspected
             .iter()
@@ -280,7 +301,7 @@ impl Inspected<'_> {
                 ..ProcessScan::default()
             };
         };
-        let reuse: Vec<Option<&ScannedProcess>> = inspected
+        let mut reuse: Vec<Option<&ScannedProcess>> = inspected
             .iter()
             .map(|inspection| match inspection {
                 Inspection::Seen(seen) => previous
@@ -289,14 +310,61 @@ impl Inspected<'_> {
                 Inspection::Gone => None,
             })
             .collect();
-        let (walks, walk_cpu) =
-            walk_biggest_first(&root, &pids, &inspected, &reuse, &in_scope, threads);
+        let alive = |i: usize| matches!(&inspected[i], Inspection::Seen(p) if !p.vanished);
+        let to_walk: u64 = (0..pids.len())
+            .filter(|&i| reuse[i].is_none() && in_scope[i] && alive(i))
+            .map(|i| inspected[i].fd_count_hint())
+            .sum();
+        let mut table = at_once(to_walk);
+        let needs_walk: Vec<bool> = (0..pids.len())
+            .map(|i| {
+                in_scope[i]
+                    && alive(i)
+                    && match table {
+                        None => reuse[i].is_none(),
+                        // The table has the sockets, pass 1 the count; without a count, walk.
+                        Some(_) => inspected[i].fd_count_hint() == 0,
+                    }
+            })
+            .collect();
+        if table.is_some() {
+            reuse.fill(None);
+        }
+        let (mut walks, mut walk_cpu) =
+            walk_biggest_first(&root, &pids, &inspected, &needs_walk, threads);
+        if let Some((table, cpu)) = &mut table {
+            walk_cpu += *cpu;
+            for (i, walk) in walks.iter_mut().enumerate() {
+                if walk.is_none() && in_scope[i] && alive(i) {
+                    *walk = Some(FdWalk {
+                        scan: FdScan::Complete,
+                        listed: inspected[i].fd_count_hint(),
+                        socket_inodes: take_sockets(table, pids[i]),
+                        failure: None,
+                    });
+                }
+            }
+        }
         let mut scan = assemble(inspected, walks, &reuse, &in_scope);
+        if let Some((mut table, _)) = table {
+            for p in &mut scan.unwalked {
+                p.socket_inodes = take_sockets(&mut table, p.pid);
+            }
+            scan.read_at_once = true;
+        }
         scan.walk_cpu = walk_cpu;
         problems.append(&mut scan.problems);
         scan.problems = problems;
         scan
     }
+}
+
+/// The sockets of `pid` in `table`, taken out of it; none when it holds none.
+fn take_sockets(table: &mut SocketsOfEach, pid: u32) -> Vec<u64> {
+    table
+        .binary_search_by_key(&pid, |(p, _)| *p)
+        .map(|at| std::mem::take(&mut table[at].1))
+        .unwrap_or_default()
 }
 
 /// Walk the descriptors of `pids` of `scan` again, now, on this thread, for an incremental
@@ -343,6 +411,17 @@ pub fn walk_unwalked(
             .into_iter()
             .partition(pick);
     scan.unwalked = kept;
+    if scan.read_at_once {
+        // Read with everyone else's: nothing to walk.
+        let mut walked = Walked::default();
+        for mut p in picked {
+            p.fd_scan = FdScan::Complete;
+            p.socket_inodes.sort_unstable();
+            walked.processes.push(p);
+        }
+        scan.walked += walked.processes.len() as u64;
+        return walked;
+    }
     let Ok(root) = Root::open(proc_root) else {
         // Not walked after all: back where they were.
         scan.unwalked.extend(picked);
@@ -426,21 +505,17 @@ impl ProcessScan {
     }
 }
 
-/// Pass 2 over the processes pass 1 found alive, in scope, and that have no earlier walk to
-/// reuse, the most descriptors first. The result lines up with `pids` (`None` where there
+/// Pass 2 over the processes `needs_walk` marks (alive, in scope, and with no earlier walk to
+/// reuse), the most descriptors first. The result lines up with `pids` (`None` where there
 /// was no walk), with the CPU time the walks took.
 fn walk_biggest_first(
     root: &Root,
     pids: &[u32],
     inspected: &[Inspection],
-    reuse: &[Option<&ScannedProcess>],
-    in_scope: &[bool],
+    needs_walk: &[bool],
     threads: usize,
 ) -> (Vec<Option<FdWalk>>, std::time::Duration) {
-    let mut order: Vec<usize> = (0..pids.len())
-        .filter(|&i| reuse[i].is_none() && in_scope[i])
-        .filter(|&i| matches!(&inspected[i], Inspection::Seen(p) if !p.vanished))
-        .collect();
+    let mut order: Vec<usize> = (0..pids.len()).filter(|&i| needs_walk[i]).collect();
     order.sort_by_key(|&i| Reverse(inspected[i].fd_count_hint()));
     let walks = parallel_map(&order, threads, Scratch::new, |&i, scratch| {
         thread_cpu_of(|| root.walk_fds(pids[i], scratch))

@@ -42,7 +42,7 @@ pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -84,7 +84,7 @@ pub fn bar(frac: f64, cells: usize) -> String {
     )]
     let eighths = (frac * (cells * 8) as f64).round() as usize;
     let mut out: String = std::iter::repeat_n('█', eighths / 8).collect();
-    if eighths % 8 > 0 {
+    if !eighths.is_multiple_of(8) {
         out.push(EIGHTHS[eighths % 8 - 1]);
     }
     let pad = cells.saturating_sub(width(&out));
