@@ -831,11 +831,8 @@ fn orphan_pressure_carries_the_aborts_when_orphans_are_the_cause() {
             .insert("TCPAbortOnMemory".to_owned(), if at == 0 { 0 } else { 12 });
     });
     let f = the(&window, FindingId::OrphanPressure).expect("orphans");
-    assert_eq!(
-        f.severity,
-        Severity::Critical,
-        "the kernel is resetting connections"
-    );
+    // A warning, as the contract has it; the abort rate is in its evidence and summary.
+    assert_eq!(f.severity, Severity::Warning);
     let Evidence::OrphanPressure(e) = &f.evidence else {
         panic!("{f:?}")
     };
