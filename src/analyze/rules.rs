@@ -27,7 +27,7 @@ use super::{
     Evidence, Finding, Mentions, NetnsView, ProcessView, Severity, Target, TargetKind, pct,
     process_subject,
 };
-use crate::model::{NetnsSnapshot, Snapshot, TcpState};
+use crate::model::{NetnsSnapshot, Snapshot, Sysctls, TcpState};
 
 /// What every rule may read about one namespace.
 pub(super) struct Scope<'a> {
@@ -1302,6 +1302,18 @@ fn pool_text(g: &PeersGone) -> &'static str {
     }
 }
 
+/// The keepalive sysctls as remedies quote them: how long the kernel takes to find a dead
+/// peer of a socket with `SO_KEEPALIVE`.
+fn keepalive_sysctls(sys: &Sysctls) -> String {
+    format!(
+        "net.ipv4.tcp_keepalive_time = {} s, tcp_keepalive_intvl = {} s, \
+         tcp_keepalive_probes = {}",
+        sysctl_text(sys.tcp_keepalive_time),
+        sysctl_text(sys.tcp_keepalive_intvl),
+        sysctl_text(sys.tcp_keepalive_probes)
+    )
+}
+
 fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
     let sys = &scope.view.sysctl;
     let h = &g.holder;
@@ -1336,13 +1348,7 @@ fn peer_gone(scope: &Scope<'_>, g: &PeersGone) -> Finding {
         k => format!("{k} have keepalive on"),
     };
     let _ = write!(summary, "; {keepalive}");
-    let keepalive_text = format!(
-        "net.ipv4.tcp_keepalive_time = {} s, tcp_keepalive_intvl = {} s, \
-         tcp_keepalive_probes = {}",
-        sysctl_text(sys.tcp_keepalive_time),
-        sysctl_text(sys.tcp_keepalive_intvl),
-        sysctl_text(sys.tcp_keepalive_probes)
-    );
+    let keepalive_text = keepalive_sysctls(sys);
     let mut remedy = format!(
         "{} (pid {}) waits on connections whose other end is gone: a reader without a \
          timeout blocks in read() forever{}. Give its reads a timeout (SO_RCVTIMEO, or its \
@@ -1904,14 +1910,11 @@ fn silent_peer(scope: &Scope<'_>, s: &SilentPeers) -> Finding {
          proxy's timeout, a client that vanished with its FIN or RST lost) leaves it blocked \
          in read() forever. Give its reads a timeout (SO_RCVTIMEO, or its library's read or \
          header timeout), or turn SO_KEEPALIVE on, so the kernel probes idle connections and \
-         resets dead ones (net.ipv4.tcp_keepalive_time = {} s, tcp_keepalive_intvl = {} s, \
-         tcp_keepalive_probes = {}: a dead peer is found after time + intvl × probes; \
+         resets dead ones ({}: a dead peer is found after time + intvl × probes; \
          TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT set them per socket).",
         h.comm,
         h.pid,
-        sysctl_text(sys.tcp_keepalive_time),
-        sysctl_text(sys.tcp_keepalive_intvl),
-        sysctl_text(sys.tcp_keepalive_probes)
+        keepalive_sysctls(sys)
     );
     if let Some((first, _)) = s.top_peers.first() {
         // A dry run first: without --yes, kill lists what it would destroy.

@@ -7,28 +7,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::netns::{Netns, netns_or_skip};
-use crate::util::poll;
+use crate::util::netns::netns_or_skip;
 use crate::util::python;
 use crate::util::report::{Finding, Report};
 use crate::util::servers::{self, Listen, Nginx, stop, tools_or_skip};
-
-/// How long a test waits for the state it has set up to show in a report.
-const SETTLE: Duration = Duration::from_secs(30);
-
-/// `count` non-blocking connects to `host port`, all at once, held until stdin closes.
-const CLIENTS: &str = r#"
-import json, os, socket, sys
-host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-socks = []
-for _ in range(count):
-    s = socket.socket()
-    s.setblocking(False)
-    s.connect_ex((host, port))
-    socks.append(s)
-print(json.dumps({"pid": os.getpid()}), flush=True)
-sys.stdin.read()
-"#;
 
 /// A listener on port 7001 (backlog 4) with six connections of its own queued, whose main
 /// thread then spins on a CPU instead of accepting; a second thread waits for stdin to close.
@@ -99,14 +81,6 @@ fn about<'r>(report: &'r Report, id: &str, local: &str, inode: Option<u64>) -> V
         .collect()
 }
 
-/// Reports (of `args`) until `check` holds.
-fn report_until(ns: &Netns, args: &[&str], what: &str, check: impl Fn(&Report) -> bool) -> Report {
-    poll(what, SETTLE, || {
-        let report = ns.report_with(args);
-        check(&report).then_some(report)
-    })
-}
-
 /// A finding's acceptors: (pid, how, state) of each.
 fn acceptors(f: &Finding) -> Vec<(u64, String, String)> {
     f.evidence
@@ -148,9 +122,9 @@ fn nginx_reuseport_with_one_worker_stopped_starves_its_member() {
     let nginx = Nginx::start(&ns, test, 2, &[listen], "");
     let stopped = nginx.workers[0];
     stop(stopped);
-    let _clients = python::run_in(&ns, CLIENTS, &["127.0.0.1", "8081", "60"]);
+    let _clients = python::run_in(&ns, python::CONNECTS, &["127.0.0.1", "8081", "60"]);
 
-    let report = report_until(&ns, &["--samples", "1"], "reuseport-imbalance", |r| {
+    let report = ns.report_until(&["--samples", "1"], "reuseport-imbalance", |r| {
         !about(r, "reuseport-imbalance", local, None).is_empty()
     });
     let imbalance = about(&report, "reuseport-imbalance", local, None)[0];
@@ -235,9 +209,9 @@ fn nginx_shared_listener_both_workers_stopped_blames_the_workers() {
     for &worker in &nginx.workers {
         stop(worker);
     }
-    let _clients = python::run_in(&ns, CLIENTS, &["127.0.0.1", "8082", "60"]);
+    let _clients = python::run_in(&ns, python::CONNECTS, &["127.0.0.1", "8082", "60"]);
 
-    let report = report_until(&ns, &["--samples", "1"], "accept-queue-full", |r| {
+    let report = ns.report_until(&["--samples", "1"], "accept-queue-full", |r| {
         !about(r, "accept-queue-full", local, None).is_empty()
     });
     let full = about(&report, "accept-queue-full", local, None)[0];
@@ -288,10 +262,10 @@ fn redis_in_debug_sleep_sleeps_elsewhere_than_epoll() {
     );
     // The sleep has begun once redis no longer answers.
     std::thread::sleep(Duration::from_millis(500));
-    let _clients = python::run_in(&ns, CLIENTS, &["127.0.0.1", "6380", "40"]);
+    let _clients = python::run_in(&ns, python::CONNECTS, &["127.0.0.1", "6380", "40"]);
 
     let local = "127.0.0.1:6380";
-    let report = report_until(&ns, &["--samples", "1"], "accept-queue-full", |r| {
+    let report = ns.report_until(&["--samples", "1"], "accept-queue-full", |r| {
         !about(r, "accept-queue-full", local, None).is_empty()
     });
     let full = about(&report, "accept-queue-full", local, None)[0];
@@ -321,8 +295,7 @@ fn a_program_spinning_instead_of_accepting_is_running() {
     };
     let spinner = python::run_in(&ns, SPINNER, &[]);
     let local = "127.0.0.1:7001";
-    let report = report_until(
-        &ns,
+    let report = ns.report_until(
         &["--samples", "2", "--interval", "2s"],
         "accept-queue-full",
         |r| !about(r, "accept-queue-full", local, None).is_empty(),
@@ -354,7 +327,7 @@ fn a_thread_in_accept_on_another_listener_is_not_an_acceptor() {
     };
     let program = python::run_in(&ns, OTHER_LISTENER, &[]);
     let local = "127.0.0.1:7002";
-    let report = report_until(&ns, &["--samples", "1"], "accept-queue-full", |r| {
+    let report = ns.report_until(&["--samples", "1"], "accept-queue-full", |r| {
         !about(r, "accept-queue-full", local, None).is_empty()
     });
     let full = about(&report, "accept-queue-full", local, None)[0];

@@ -1,15 +1,10 @@
 //! The kernel's own tables that drop connections while no listener is full: connection
 //! tracking full, TIME_WAIT buckets exhausted. Each in the test's own namespace.
 
-use std::time::Duration;
-
-use crate::util::netns::{Netns, netns_or_skip};
+use crate::util::netns::netns_or_skip;
 use crate::util::python;
-use crate::util::report::Report;
 use crate::util::servers::tools_or_skip;
-use crate::util::{poll, stdout_of};
-
-const SETTLE: Duration = Duration::from_secs(30);
+use crate::util::stdout_of;
 
 /// The host's `nf_conntrack_max`, lowered for one test and put back on drop (also when the
 /// test fails). The limit is global; each namespace's count is compared with it on its own,
@@ -76,13 +71,6 @@ while time.time() < end:
 sys.stdin.read()
 "#;
 
-fn until(ns: &Netns, what: &str, args: &[&str], check: impl Fn(&Report) -> bool) -> Report {
-    poll(what, SETTLE, || {
-        let report = ns.report_with(args);
-        check(&report).then_some(report)
-    })
-}
-
 #[test]
 fn conntrack_table_full_drops_new_connections() {
     let test = "conntrack_table_full_drops_new_connections";
@@ -120,10 +108,9 @@ fn conntrack_table_full_drops_new_connections() {
     };
     let _clients = python::run_in(&ns, CONNECTS, &["60"]);
 
-    let report = until(
-        &ns,
-        "a critical conntrack-full",
+    let report = ns.report_until(
         &["--samples", "2", "--interval", "1s", "--conntrack-ports"],
+        "a critical conntrack-full",
         |r| {
             r.findings_with_id("conntrack-full")
                 .iter()
@@ -177,10 +164,9 @@ fn time_wait_buckets_overflow() {
     ns.run("sysctl", &["-q", "-w", "net.ipv4.tcp_max_tw_buckets=5"]);
     let _churn = python::run_in(&ns, SHORT_CONNECTIONS, &["20"]);
 
-    let report = until(
-        &ns,
-        "time-wait-overflow",
+    let report = ns.report_until(
         &["--samples", "2", "--interval", "1s"],
+        "time-wait-overflow",
         |r| !r.findings_with_id("time-wait-overflow").is_empty(),
     );
     let f = report.the_finding("time-wait-overflow");

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::util::netns::{Netns, netns_or_skip};
+use crate::util::netns::netns_or_skip;
 use crate::util::python;
 use crate::util::report::{Finding, Report};
 use crate::util::servers::{self, Listen, Nginx, stop, tools_or_skip};
@@ -14,32 +14,6 @@ use crate::util::{names_pid, poll, stdout_of};
 /// How long a test waits for the kernel state it has set up to show in a report.
 const SETTLE: Duration = Duration::from_secs(30);
 
-/// A pool of `count` connections to `addr`, as an application opens them: non-blocking
-/// connects all at once, each sending `PING` once connected. Ready (with its pid) once every
-/// connect was issued; holds them until stdin closes.
-const POOL: &str = r#"
-import json, os, select, socket, sys
-host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-socks = []
-for _ in range(count):
-    s = socket.socket()
-    s.setblocking(False)
-    s.connect_ex((host, port))
-    socks.append(s)
-print(json.dumps({"pid": os.getpid()}), flush=True)
-pending = set(socks)
-while True:
-    readable, writable, _ = select.select([sys.stdin], list(pending), [], 1.0)
-    if readable and not sys.stdin.read(1):
-        break
-    for s in writable:
-        try:
-            s.send(b"PING\r\n")
-        except OSError:
-            pass
-        pending.discard(s)
-"#;
-
 /// The findings whose target is the TCP listener `local`.
 fn about_listener<'r>(report: &'r Report, local: &str) -> Vec<&'r Finding> {
     report
@@ -47,14 +21,6 @@ fn about_listener<'r>(report: &'r Report, local: &str) -> Vec<&'r Finding> {
         .iter()
         .filter(|f| f.target.kind == "listener" && f.target.local.as_deref() == Some(local))
         .collect()
-}
-
-/// Poll reports until one holds a finding with `id` about the listener `local`.
-fn report_until(ns: &Netns, what: &str, check: impl Fn(&Report) -> bool) -> Report {
-    poll(what, SETTLE, || {
-        let report = ns.report();
-        check(&report).then_some(report)
-    })
 }
 
 /// A finding's words for a person: its subject, summary and remedy.
@@ -77,13 +43,21 @@ fn redis_stopped_while_clients_connect() {
     };
     let redis = servers::redis(&ns, test, 6379, 16);
     stop(redis.pid());
-    let pool = python::run_in(&ns, POOL, &["127.0.0.1", "6379", "40"]);
+    let pool = python::run_in(
+        &ns,
+        python::CONNECTS,
+        &["127.0.0.1", "6379", "40", "PING\r\n"],
+    );
 
     let local = "127.0.0.1:6379";
-    let report = report_until(&ns, "accept-queue-full and connect-stall", |r| {
-        names_listener(r, "accept-queue-full", local)
-            && !r.findings_with_id("connect-stall").is_empty()
-    });
+    let report = ns.report_until(
+        &["--samples", "1"],
+        "accept-queue-full and connect-stall",
+        |r| {
+            names_listener(r, "accept-queue-full", local)
+                && !r.findings_with_id("connect-stall").is_empty()
+        },
+    );
     let full = about_listener(&report, local)
         .into_iter()
         .find(|f| f.id == "accept-queue-full")
@@ -158,8 +132,8 @@ fn fcgiwrap_behind_nginx_fills_and_is_abandoned() {
     let url = format!("http://{web_local}/slow.cgi");
     let _curl = servers::curl_parallel(&ns, test, &url, 30, 6);
 
-    let report = report_until(
-        &ns,
+    let report = ns.report_until(
+        &["--samples", "1"],
         "accept-queue-full and abandoned-in-accept-queue on fcgiwrap",
         |r| {
             names_listener(r, "accept-queue-full", cgi_local)
@@ -213,9 +187,11 @@ fn nginx_with_both_workers_stopped_is_named() {
     let url = format!("http://{local}/");
     let _curl = servers::curl_parallel(&ns, test, &url, 60, 40);
 
-    let report = report_until(&ns, "accept-queue-full on nginx's listener", |r| {
-        names_listener(r, "accept-queue-full", local)
-    });
+    let report = ns.report_until(
+        &["--samples", "1"],
+        "accept-queue-full on nginx's listener",
+        |r| names_listener(r, "accept-queue-full", local),
+    );
     let listener = report.only_netns().listener("tcp", local);
     assert_eq!(
         (listener.accept_queue, listener.backlog, listener.full),
@@ -265,9 +241,11 @@ fn haproxy_names_the_stopped_backend_not_itself() {
     let url = "http://127.0.0.1:8000/".to_owned();
     let _curl = servers::curl_parallel(&ns, test, &url, 80, 40);
 
-    let report = report_until(&ns, "accept-queue-full on the stopped backend", |r| {
-        names_listener(r, "accept-queue-full", bad)
-    });
+    let report = ns.report_until(
+        &["--samples", "1"],
+        "accept-queue-full on the stopped backend",
+        |r| names_listener(r, "accept-queue-full", bad),
+    );
     let full = about_listener(&report, bad)
         .into_iter()
         .find(|f| f.id == "accept-queue-full")

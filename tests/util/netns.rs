@@ -18,6 +18,8 @@ use sockscope::testing::skip_or_fail;
 use super::report::{self, Report};
 use super::{lab_bin, on_path, oracle, sockscope_bin, stdout_of};
 
+/// How long [`Netns::report_until`] waits for the state a test set up to show in a report.
+const REPORT_SETTLE: Duration = Duration::from_secs(30);
 /// How long a lab scenario may take to report ready.
 const LAB_READY: Duration = Duration::from_secs(60);
 /// The lab gives up (and says what it was waiting for) a little before we do.
@@ -188,6 +190,21 @@ impl Netns {
         all.extend_from_slice(args);
         let what = format!("sockscope {}", all.join(" "));
         report::parse(&stdout_of(&what, &self.sockscope(&all)))
+    }
+
+    /// `sockscope report --json ARGS`, again and again until `check` holds of one (for state
+    /// that arrives on the kernel's schedule), for at most [`REPORT_SETTLE`]; panics naming
+    /// `what` when none does.
+    pub fn report_until(
+        &self,
+        args: &[&str],
+        what: &str,
+        check: impl Fn(&Report) -> bool,
+    ) -> Report {
+        super::poll(what, REPORT_SETTLE, || {
+            let report = self.report_with(args);
+            check(&report).then_some(report)
+        })
     }
 
     /// Start `lab ARGS` inside the namespace and wait for its ready line.

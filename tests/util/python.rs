@@ -20,6 +20,34 @@ pub struct Program {
     pub ready: serde_json::Value,
 }
 
+/// `count` non-blocking connects to `host port`, all issued at once as an application's pool
+/// opens them; ready (with its pid) once every connect was issued, then held until stdin
+/// closes. With a fourth argument, each connection sends that text once connected (`PING`
+/// to Redis, say).
+pub const CONNECTS: &str = r#"
+import json, os, select, socket, sys
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+payload = sys.argv[4].encode() if len(sys.argv) > 4 else None
+socks = []
+for _ in range(count):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex((host, port))
+    socks.append(s)
+print(json.dumps({"pid": os.getpid()}), flush=True)
+pending = set(socks) if payload else set()
+while True:
+    readable, writable, _ = select.select([sys.stdin], list(pending), [], 1.0)
+    if readable and not sys.stdin.read(1):
+        break
+    for s in writable:
+        try:
+            s.send(payload)
+        except OSError:
+            pass
+        pending.discard(s)
+"#;
+
 /// Whether the system's Python is there; the caller skips (or fails) through the one helper.
 pub fn available() -> bool {
     std::path::Path::new(PYTHON).exists()

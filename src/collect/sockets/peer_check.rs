@@ -86,36 +86,13 @@ pub const SILENT_CANDIDATE_LIMIT: usize = 10_000;
 /// outside chooses 4-tuples to collide here, and a collision could only hide a ghost.
 fn tuple_hash(local: SocketAddr, peer: SocketAddr) -> u64 {
     let mut h = InodeHasher::default();
-    for addr in [plain(local), plain(peer)] {
-        match addr.ip() {
-            IpAddr::V4(v4) => h.write_u64(u64::from(v4.to_bits())),
-            IpAddr::V6(v6) => {
-                let bits = v6.to_bits();
-                #[allow(clippy::cast_possible_truncation)] // the two halves, on purpose
-                {
-                    h.write_u64((bits >> 64) as u64);
-                    h.write_u64(bits as u64);
-                }
-            }
-        }
-        h.write_u64(u64::from(addr.port()));
-    }
+    write_endpoint(&mut h, plain(local));
+    write_endpoint(&mut h, plain(peer));
     h.finish()
 }
 
-/// Which end of a socket an endpoint hash is of.
-#[derive(Clone, Copy)]
-enum Side {
-    Local = 1,
-    Peer = 2,
-}
-
-/// A 64-bit hash of a client's endpoint (its address and ephemeral port) as one end of a
-/// socket, kept beside the tuple hashes in `seen`.
-fn endpoint_hash(side: Side, addr: SocketAddr) -> u64 {
-    let addr = plain(addr);
-    let mut h = InodeHasher::default();
-    h.write_u64(0x9e37_79b9_7f4a_7c15 ^ side as u64);
+/// Feed an address and port to `h`: an IPv4 address as one word, an IPv6 one as two.
+fn write_endpoint(h: &mut InodeHasher, addr: SocketAddr) {
     match addr.ip() {
         IpAddr::V4(v4) => h.write_u64(u64::from(v4.to_bits())),
         IpAddr::V6(v6) => {
@@ -128,6 +105,21 @@ fn endpoint_hash(side: Side, addr: SocketAddr) -> u64 {
         }
     }
     h.write_u64(u64::from(addr.port()));
+}
+
+/// Which end of a socket an endpoint hash is of.
+#[derive(Clone, Copy)]
+enum Side {
+    Local = 1,
+    Peer = 2,
+}
+
+/// A 64-bit hash of a client's endpoint (its address and ephemeral port) as one end of a
+/// socket, kept beside the tuple hashes in `seen`.
+fn endpoint_hash(side: Side, addr: SocketAddr) -> u64 {
+    let mut h = InodeHasher::default();
+    h.write_u64(0x9e37_79b9_7f4a_7c15 ^ side as u64);
+    write_endpoint(&mut h, plain(addr));
     h.finish()
 }
 
