@@ -118,7 +118,7 @@ impl Collector {
     pub fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
         let owners = match &mut self.owners {
             Some(owners) => owners,
-            None => self.owners.insert(OwnerSource::new(self.opts.owners)?),
+            None => self.owners.insert(OwnerSource::new(self.opts.owners)),
         };
         let Refresh::Incremental {
             full_dump_every,

@@ -27,8 +27,8 @@ const WALK_COST_PER_FD: Duration = Duration::from_micros(3);
 /// The source of owners of a one-shot pass or of a collector's passes.
 pub(super) struct OwnerSource {
     asked: Owners,
-    /// The loaded iterator, or why there is none (`None`: `--owners proc`).
-    iterator: Option<Result<SocketIterator, LoadError>>,
+    /// The iterator, loading or loaded, or why there is none (`None`: `--owners proc`).
+    iterator: Option<Loading>,
     /// CPU time of the iterator's last run.
     last_run: Option<Duration>,
     /// How the last pass read the owners.
@@ -47,26 +47,28 @@ enum Used {
 }
 
 impl OwnerSource {
-    /// Load the iterator unless `--owners proc`: with `--owners bpf`, one that does not load
-    /// is the error.
-    pub(super) fn new(asked: Owners) -> Result<OwnerSource, CollectError> {
+    /// Start loading the iterator unless `--owners proc`. The load (tens of milliseconds,
+    /// most of it the loader parsing the kernel's BTF) runs on a thread of its own beside the
+    /// pass's first steps, which read /proc on this one; the first pass that needs the
+    /// iterator waits for it. With `--owners bpf`, one that does not load is that pass's
+    /// error.
+    pub(super) fn new(asked: Owners) -> OwnerSource {
         let iterator = match asked {
             Owners::Proc => None,
-            Owners::Auto => Some(SocketIterator::load()),
-            Owners::Bpf => Some(Ok(SocketIterator::load().map_err(CollectError::Owners)?)),
+            Owners::Auto | Owners::Bpf => Some(Loading::start()),
         };
-        Ok(OwnerSource {
+        OwnerSource {
             asked,
             iterator,
             last_run: None,
             used: Used::Walk,
-        })
+        }
     }
 
     /// The socket table of every process for a pass whose /proc walk would read `to_walk`
     /// descriptors (`full`: every process's), or `None` for the walk.
     pub(super) fn table(&mut self, to_walk: u64, full: bool) -> Option<(SocketsOfEach, Duration)> {
-        let Some(Ok(iterator)) = &mut self.iterator else {
+        let Some(Ok(iterator)) = self.iterator.as_mut().map(Loading::wait) else {
             self.used = Used::Walk;
             return None;
         };
@@ -92,16 +94,57 @@ impl OwnerSource {
 
     /// The note that says which source the last pass used, and why not the other; or the
     /// iterator's failure to run, when `--owners bpf` makes it the pass's.
-    pub(super) fn note(&self) -> Result<String, CollectError> {
-        if let (Used::WalkAfter(why), Owners::Bpf) = (&self.used, self.asked) {
-            return Err(CollectError::OwnersRead(why.clone()));
+    pub(super) fn note(&mut self) -> Result<String, CollectError> {
+        let unloaded = match self.iterator.as_mut().map(Loading::wait) {
+            Some(Err(why)) => Some(why.clone()),
+            _ => None,
+        };
+        match (&self.used, self.asked, unloaded) {
+            (Used::WalkAfter(why), Owners::Bpf, _) => Err(CollectError::OwnersRead(why.clone())),
+            (_, Owners::Bpf, Some(why)) => Err(CollectError::Owners(why)),
+            (Used::Iterator, ..) => Ok(notes::owners_from_iterator()),
+            (Used::WalkCheaper, ..) => Ok(notes::owners_walked_cheaper()),
+            (Used::WalkAfter(why), ..) => Ok(notes::owners_walked_after(why)),
+            (Used::Walk, _, Some(why)) => Ok(notes::owners_walked_unloaded(&why)),
+            (Used::Walk, ..) => Ok(notes::owners_walked_as_asked()),
         }
-        Ok(match (&self.used, &self.iterator) {
-            (Used::Iterator, _) => notes::owners_from_iterator(),
-            (Used::WalkCheaper, _) => notes::owners_walked_cheaper(),
-            (Used::WalkAfter(why), _) => notes::owners_walked_after(why),
-            (Used::Walk, Some(Err(why))) => notes::owners_walked_unloaded(why),
-            (Used::Walk, _) => notes::owners_walked_as_asked(),
+    }
+}
+
+/// The iterator's load: under way on a thread of its own, or done. That thread's allocator
+/// arena gives back what the loader parsed when it is freed, instead of leaving it under what
+/// the pass allocates next.
+struct Loading {
+    thread: Option<std::thread::JoinHandle<Result<SocketIterator, LoadError>>>,
+    loaded: Option<Result<SocketIterator, LoadError>>,
+}
+
+impl Loading {
+    /// Start the load on a thread of its own, or load here if no thread can be started.
+    fn start() -> Loading {
+        match std::thread::Builder::new()
+            .name("bpf-load".to_owned())
+            .spawn(SocketIterator::load)
+        {
+            Ok(thread) => Loading {
+                thread: Some(thread),
+                loaded: None,
+            },
+            Err(_) => Loading {
+                thread: None,
+                loaded: Some(SocketIterator::load()),
+            },
+        }
+    }
+
+    /// The load's outcome, once it is done.
+    fn wait(&mut self) -> &mut Result<SocketIterator, LoadError> {
+        let thread = &mut self.thread;
+        self.loaded.get_or_insert_with(|| match thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            None => Err(LoadError::Refused("the load was not started".to_owned())),
         })
     }
 }
@@ -110,7 +153,13 @@ impl std::fmt::Debug for OwnerSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OwnerSource")
             .field("asked", &self.asked)
-            .field("loaded", &matches!(self.iterator, Some(Ok(_))))
+            .field(
+                "loaded",
+                &self
+                    .iterator
+                    .as_ref()
+                    .map(|l| l.loaded.as_ref().map(Result::is_ok)),
+            )
             .field("used", &self.used)
             .finish_non_exhaustive()
     }
