@@ -13,7 +13,8 @@
 //! the link, so that nothing stays attached between runs. The loader is aya, a pure-Rust
 //! crate that loads the object, relocates its field reads against the running kernel's BTF
 //! (CO-RE) and creates the iterator; the crate itself forbids `unsafe`, which a minimal
-//! bpf(2) layer of our own would need.
+//! bpf(2) layer of our own would need. It is handed the kernel's BTF cut to the few types the
+//! program reads ([`btf`]), so that relocating and attaching do not walk all of it.
 
 mod btf;
 mod parse;
