@@ -118,7 +118,14 @@ impl Collector {
     pub fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
         let owners = match &mut self.owners {
             Some(owners) => owners,
-            None => self.owners.insert(OwnerSource::new(self.opts.owners)),
+            // Loaded before the first pass, not beside it as a one-shot pass does: the
+            // faces that refresh gain nothing from saving its milliseconds once, and their
+            // first pass then reads this process as its later ones will.
+            None => {
+                let mut owners = OwnerSource::new(self.opts.owners);
+                owners.wait_loaded();
+                self.owners.insert(owners)
+            }
         };
         let Refresh::Incremental {
             full_dump_every,

@@ -65,6 +65,20 @@ impl OwnerSource {
         }
     }
 
+    /// Wait for the iterator's load, if it is under way.
+    pub(super) fn wait_loaded(&mut self) {
+        if let Some(loading) = &mut self.iterator {
+            loading.wait();
+        }
+    }
+
+    /// Whether the iterator's load is under way.
+    pub(super) fn is_loading(&self) -> bool {
+        self.iterator
+            .as_ref()
+            .is_some_and(|loading| loading.loaded.is_none())
+    }
+
     /// The socket table of every process for a pass whose /proc walk would read `to_walk`
     /// descriptors (`full`: every process's), or `None` for the walk.
     pub(super) fn table(&mut self, to_walk: u64, full: bool) -> Option<(SocketsOfEach, Duration)> {

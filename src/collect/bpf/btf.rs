@@ -288,13 +288,7 @@ impl<'a> Index<'a> {
         let len = |bytes: &[u8]| u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         blob.extend_from_slice(&MAGIC.to_ne_bytes());
         blob.extend_from_slice(&[1, 0]);
-        for word in [
-            HEADER_LEN,
-            0,
-            len(&types),
-            len(&types),
-            len(&strings),
-        ] {
+        for word in [HEADER_LEN, 0, len(&types), len(&types), len(&strings)] {
             blob.extend_from_slice(&word.to_ne_bytes());
         }
         blob.extend_from_slice(&types);

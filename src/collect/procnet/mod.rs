@@ -157,6 +157,18 @@ pub fn read_counters() -> NetTables {
     tables
 }
 
+/// The TCP sockets of the calling thread's namespace as the kernel counts them (`inuse` and
+/// `tw` of `sockstat`, `inuse` of `sockstat6`): about what a full dump of it hands over.
+/// `None` when `sockstat` cannot be read.
+pub fn tcp_sockets_here() -> Option<u64> {
+    let read = |name: &str| std::fs::read_to_string(format!("{NET}/{name}")).ok();
+    let v4 = parse::parse_sockstat(&read("sockstat")?).ok()?;
+    let v6 = read("sockstat6")
+        .and_then(|text| parse::parse_inuse(&text, "TCP6:").ok().flatten())
+        .unwrap_or(0);
+    Some(v4.inuse + v4.tw + v6)
+}
+
 /// `netstat` (ListenDrops) is read last, closest to the listener dump that follows;
 /// `protocols`, when asked for, just before `sockstat`, to be compared with it.
 fn read_counters_into(tables: &mut NetTables, reader: &mut Reader, net: &Dir, protocols: bool) {
