@@ -155,12 +155,13 @@ def timed(argv, measurer, scratch, stdout=os.devnull):
     return elapsed, peak, os.waitstatus_to_exitcode(status), cpu
 
 
-def rss_of(pid):
-    """Current resident set of a process, in bytes (VmRSS), or None once it is gone."""
+def rss_of(pid, field="VmRSS"):
+    """Current resident set of a process (VmRSS), or its peak so far (`field="VmHWM"`), in
+    bytes; None once it is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         return None

@@ -232,7 +232,10 @@ pub(super) fn carry_over(
         tracked: HashMap::new(),
         full_dump_cpu: Duration::ZERO,
     };
-    if keep == Keep::ForRefresh {
+    // With every dump full, the join takes their indexes and the pass keeps what the join
+    // is done with (see `pass::keep_index`): nothing is copied here.
+    let copy_index = keep == Keep::ForRefresh && dumps.iter().any(|(_, d)| !d.read.is_full());
+    if copy_index {
         // Sized once: grown by doubling, a million sockets' index would be copied as it goes.
         let full = dumps.iter().filter(|(_, d)| d.read.is_full());
         kept.base = SlotIndex::with_capacity(full.map(|(_, d)| d.sockets.index.len()).sum());
@@ -259,7 +262,7 @@ pub(super) fn carry_over(
                 if let Some(before) = prior.and_then(|p| p.namespaces.get(&target.id)) {
                     dump.sockets.confirm_peer_gone(&before.peer_gone);
                 }
-                if keep == Keep::ForRefresh {
+                if copy_index {
                     for (inode, slot) in dump.sockets.base_slots() {
                         kept.base.insert(inode, slot);
                     }

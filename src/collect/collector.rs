@@ -138,7 +138,7 @@ impl Collector {
                 None,
                 None,
                 ReadPlan::FULL,
-                Keep::Nothing,
+                (Keep::Nothing, SlotIndex::default()),
                 owners,
             )?;
             return Ok(pass.snapshot);
@@ -152,7 +152,7 @@ impl Collector {
                 None,
                 None,
                 ReadPlan::FULL,
-                Keep::ForRefresh,
+                (Keep::ForRefresh, SlotIndex::default()),
                 owners,
             )?,
             Some(c) => {
@@ -166,15 +166,34 @@ impl Collector {
                     tracked_busy_every: busy_every,
                     tracked_quiet_every: quiet_tracked_for.max(busy_every),
                 };
+                // A full dump reads the index afresh and needs nothing of the last one's:
+                // it fills that one again, so a million sockets' index is never held twice.
+                let index = if plan.dump_all {
+                    std::mem::take(&mut c.base)
+                } else {
+                    SlotIndex::default()
+                };
+                // Likewise a full walk reuses none of the last walk's lists; the join, which
+                // compares a refresh's lists with them, counts every process again instead.
+                if plan.walk_all {
+                    c.procs.drop_lists();
+                    c.joined = Joined::default();
+                }
                 let (prior, joined, lookout) = c.lend();
-                pass::run(
+                let pass = pass::run(
                     &self.opts,
                     Some(prior),
                     Some((joined, lookout)),
                     plan,
-                    Keep::ForRefresh,
+                    (Keep::ForRefresh, index),
                     owners,
-                )?
+                );
+                if pass.is_err() && (plan.dump_all || plan.walk_all) {
+                    // The last full dump's index or walk's lists went with it: start again
+                    // from a full pass.
+                    self.cache = None;
+                }
+                pass?
             }
         };
         let at = pass.snapshot.monotonic_ns;
@@ -284,8 +303,10 @@ impl Cache {
             .retain(|id, _| live.contains(id.model_id().as_str()));
         self.tracked
             .retain(|id, _| live.contains(id.model_id().as_str()));
-        self.procs = pass.scan;
-        self.procs.own_lists();
+        // Before the last scan goes: the lists this one shares with it are kept as they are.
+        let mut scan = pass.scan;
+        scan.own_lists();
+        self.procs = scan;
         if base_changed {
             self.joined = Joined::rebuild(&mut self.procs.processes, &self.base);
         }

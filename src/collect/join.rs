@@ -79,7 +79,7 @@ pub fn attribute(
     for p in scanned.iter_mut() {
         // The same socket behind two descriptors (dup, fork) is still one socket. Sorted
         // once, the list is sorted already when a collector reuses it.
-        p.socket_inodes.sort_unstable();
+        p.socket_inodes.sort();
         let mut tcp = Tally::default();
         let (mut unix_sockets, mut other_sockets) = (0, 0);
         for inode in unique(&p.socket_inodes) {
@@ -222,7 +222,7 @@ impl Joined {
         let mut joined = Joined::default();
         joined.counted.reserve(scanned.len());
         for p in scanned {
-            p.socket_inodes.sort_unstable();
+            p.socket_inodes.sort();
             joined.add(p, base);
         }
         joined
@@ -248,7 +248,7 @@ impl Joined {
             self.forget(pid);
         }
         for p in scanned {
-            p.socket_inodes.sort_unstable();
+            p.socket_inodes.sort();
             let same = previous.process(p.pid).is_some_and(|before| {
                 before.start_time == p.start_time && before.socket_inodes == p.socket_inodes
             });
@@ -473,7 +473,7 @@ mod tests {
             fds: Some(inodes.len() as u64),
             fd_limit: None,
             fd_scan: FdScan::Complete,
-            socket_inodes: inodes.to_vec(),
+            socket_inodes: inodes.to_vec().into(),
         }
     }
 

@@ -144,7 +144,10 @@ pub fn collect(opts: &CollectOptions) -> Result<Snapshot, CollectError> {
         None,
         None,
         ReadPlan::FULL,
-        carry_over::Keep::Nothing,
+        (
+            carry_over::Keep::Nothing,
+            sockets::slot_index::SlotIndex::default(),
+        ),
         &mut owners,
     )
     .map(|pass| pass.snapshot)

@@ -35,6 +35,7 @@ use super::owners::{self, Lookout, OwnerSearch};
 use super::procnet;
 use super::procs::{self, ProcessScan};
 use super::read_plan::{self, ReadPlan};
+use super::sockets::slot_index::SlotIndex;
 use super::sockets::{self, Dumped, Lost, NsDump, PortUseSampled, Sockets};
 use super::vocab::{InodeMap, NsId, NsRead};
 use super::{CollectError, CollectOptions, clock, notes};
@@ -61,20 +62,22 @@ fn dump_here(
     last: Option<&Tracked>,
     others_scanned: bool,
     conntrack_ports: bool,
+    index: SlotIndex,
 ) -> Result<NsDump, NetlinkError> {
     let settle = |read, tables: &_| read_plan::settle(read, last, tables);
-    sockets::read_namespace(read, settle, others_scanned, conntrack_ports)
+    sockets::read_namespace(read, settle, others_scanned, conntrack_ports, index)
 }
 
 /// One pass. With `prior` (and the join kept with it), an incremental one: `plan` says
-/// what is nonetheless read in full.
+/// what is nonetheless read in full. `index`: the index of an earlier full dump, no longer
+/// needed, for the caller's namespace's dump to fill again (or an empty one).
 #[allow(clippy::too_many_lines)] // the steps in order, read top to bottom
 pub(super) fn run(
     opts: &CollectOptions,
     prior: Option<Prior<'_>>,
     joined: Option<(&mut Joined, &mut Lookout)>,
     mut plan: ReadPlan,
-    keep: Keep,
+    (keep, index): (Keep, SlotIndex),
     owners: &mut OwnerSource,
 ) -> Result<Pass, CollectError> {
     let started = Instant::now();
@@ -113,12 +116,12 @@ pub(super) fn run(
         own,
         early,
         foreign,
-        |t| {
+        |t, index| {
             let last = prior.and_then(|p| p.tracked.get(&t.id));
             let read = plan.namespace(t.id, prior, monotonic_ns);
-            dump_here(read, last, others_scanned, opts.conntrack_ports)
+            dump_here(read, last, others_scanned, opts.conntrack_ports, index)
         },
-        opts.threads,
+        (index, opts.threads),
     )?;
     notes.push(owners.note()?);
     // Every process's sockets were read afresh: as a full walk, nothing reused.
@@ -134,7 +137,7 @@ pub(super) fn run(
     // names their owners.
     cross_peers::settle(&mut dumps, opts.threads);
 
-    let (kept, tracked_age_ms) = carry_over(&mut dumps, prior, monotonic_ns, keep);
+    let (mut kept, tracked_age_ms) = carry_over(&mut dumps, prior, monotonic_ns, keep);
 
     let any_fresh = dumps.iter().any(|(_, d)| !d.read.is_full());
     let ns_ids: Vec<NsId> = dumps.iter().map(|(t, _)| t.id).collect();
@@ -148,8 +151,11 @@ pub(super) fn run(
         now_ns: monotonic_ns,
     });
     let elsewhere = Elsewhere::new(opts, monotonic_ns);
-    let (processes, elsewhere_note) =
+    let (processes, elsewhere_note, index) =
         join_processes(search, joined, &elsewhere, &mut scan, &mut sockets);
+    if let (Keep::ForRefresh, Some(index)) = (keep, index) {
+        kept.base = keep_index(index, &sockets);
+    }
     let (port_use, untracked) = port_use(&mut sockets, &scan);
 
     let mut per_ns_notes = Vec::new();
@@ -243,6 +249,29 @@ fn name_port_users(port_use: &mut [Option<PortUseSampled>], scan: &ProcessScan) 
     }
 }
 
+/// The index a collector keeps of a pass whose every dump was full, made of the join's own
+/// (in place, for one namespace): what each inode was, without pointing into the dumps.
+fn keep_index(index: SocketIndex, sockets: &[&mut Sockets]) -> SlotIndex {
+    match index {
+        SocketIndex::One(mut index) => {
+            if let Some(dump) = sockets.first() {
+                index.map_slots(|slot| dump.plain_slot(slot));
+            }
+            index
+        }
+        SocketIndex::Several(merged) => {
+            let mut kept = SlotIndex::with_capacity(merged.len());
+            for (ns, inode, slot) in merged.iter() {
+                if let Some(plain) = sockets.get(ns).and_then(|d| d.plain_slot(slot)) {
+                    kept.insert(inode, plain);
+                }
+            }
+            kept.finish();
+            kept
+        }
+    }
+}
+
 /// Which processes a pass walks: those of the namespaces it dumps (every one with
 /// `--all-netns`), those whose namespace is not known, and those of other namespaces that the
 /// collector's last scan found holding their sockets (kept, so that a refresh does not lose
@@ -301,14 +330,15 @@ struct Elsewhere<'a> {
 /// incremental refresh (`search`, with the collector's join) brings the kept join up to date
 /// and looks for the owners of what it left unowned; any other pass joins afresh. Either
 /// then looks for owners among the processes of other namespaces, when sockets are still
-/// unowned ([`owners::look_elsewhere`]); its note is returned.
+/// unowned ([`owners::look_elsewhere`]); its note is returned, and the index a fresh join
+/// took of the dumps.
 fn join_processes(
     search: Option<OwnerSearch<'_>>,
     joined: Option<(&mut Joined, &mut Lookout)>,
     elsewhere: &Elsewhere<'_>,
     scan: &mut ProcessScan,
     sockets: &mut [&mut Sockets],
-) -> (Vec<Process>, Option<String>) {
+) -> (Vec<Process>, Option<String>, Option<SocketIndex>) {
     match (search, joined) {
         (Some(search), Some((joined, lookout))) => {
             let (base, previous) = (search.prior.base, search.prior.procs);
@@ -318,7 +348,7 @@ fn join_processes(
                 processes = joined.attribute(&scan.processes, sockets, base);
             }
             let Some(found) = elsewhere.look(scan, sockets, Some(lookout)) else {
-                return (processes, None);
+                return (processes, None, None);
             };
             if !found.processes.is_empty() {
                 for p in &found.processes {
@@ -326,21 +356,21 @@ fn join_processes(
                 }
                 processes = joined.attribute(&scan.processes, sockets, base);
             }
-            (processes, Some(found.note))
+            (processes, Some(found.note), None)
         }
         (_, joined) => {
             let index = SocketIndex::new(sockets);
             let mut processes = join::attribute(&mut scan.processes, &index, sockets);
             let lookout = joined.map(|(_, lookout)| lookout);
             let Some(mut found) = elsewhere.look(scan, sockets, lookout) else {
-                return (processes, None);
+                return (processes, None, Some(index));
             };
             if !found.processes.is_empty() {
                 processes.extend(join::attribute(&mut found.processes, &index, sockets));
                 processes.sort_by_key(|p| p.pid);
                 join::sort_owners(sockets);
             }
-            (processes, Some(found.note))
+            (processes, Some(found.note), Some(index))
         }
     }
 }
@@ -388,20 +418,23 @@ fn dump_and_walk(
     own: Option<Target>,
     early: Option<EarlyDump>,
     foreign: Vec<Target>,
-    dump: impl Fn(&Target) -> Result<NsDump, NetlinkError> + Sync,
-    threads: usize,
+    dump: impl Fn(&Target, SlotIndex) -> Result<NsDump, NetlinkError> + Sync,
+    (index, threads): (SlotIndex, usize),
 ) -> Result<ScanAndDumps, CollectError> {
     let (scan, own_dump, foreign_dumps) = std::thread::scope(|scope| {
         let walker = scope.spawn(walk);
-        let others = (!foreign.is_empty())
-            .then(|| scope.spawn(|| netns::in_each(&foreign, threads.max(2), &dump)));
+        let others = (!foreign.is_empty()).then(|| {
+            let (foreign, dump) = (&foreign, &dump);
+            let dump = move |t: &Target| dump(t, SlotIndex::default());
+            scope.spawn(move || netns::in_each(foreign, threads.max(2), dump))
+        });
         let own_dump = match (&own, early) {
             (Some(_), Some(early)) => Some(
                 early
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p)),
             ),
-            (Some(target), None) => Some(dump(target)),
+            (Some(target), None) => Some(dump(target, index)),
             (None, early) => {
                 finish_early(early);
                 None
@@ -445,7 +478,9 @@ fn start_early(opts: &CollectOptions, plan: &ReadPlan, keep: Keep) -> Option<Ear
     (keep == Keep::Nothing
         && plan.dump_all
         && matches!(opts.netns, NetnsScope::Own | NetnsScope::All))
-    .then(|| std::thread::spawn(move || dump_here(NsRead::Full, None, all, ports)))
+    .then(|| {
+        std::thread::spawn(move || dump_here(NsRead::Full, None, all, ports, SlotIndex::default()))
+    })
 }
 
 /// Wait for an early dump that the pass turned out not to need.
@@ -481,7 +516,7 @@ fn instead_of_lost(
             let ports = opts.conntrack_ports;
             Ok((
                 catalog.own_target(),
-                dump_here(NsRead::Full, None, false, ports)?,
+                dump_here(NsRead::Full, None, false, ports, SlotIndex::default())?,
             ))
         }
         Lost::Enter(reason) => Err(CollectError::NetnsLost {

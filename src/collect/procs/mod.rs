@@ -41,6 +41,7 @@ use std::io::Read;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustix::fs::{AtFlags, CWD, Mode, OFlags, RawDir};
@@ -73,8 +74,47 @@ pub struct ScannedProcess {
     pub fds: Option<u64>,
     pub fd_limit: Option<FdLimit>,
     pub fd_scan: FdScan,
-    /// One entry per socket descriptor, in descriptor-listing order (duplicates kept).
-    pub socket_inodes: Vec<u64>,
+    /// One entry per socket descriptor, in descriptor-listing order (duplicates kept), or
+    /// sorted once joined.
+    pub socket_inodes: SocketInodes,
+}
+
+/// A process's socket inodes, shared rather than copied by a scan that reuses an earlier
+/// walk of the process: at a million sockets a copy of every list is 8 MB made and dropped
+/// at each refresh, beside the lists the collector keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketInodes(Arc<Vec<u64>>);
+
+impl SocketInodes {
+    /// Sort the list, copying it first only when it is shared and not sorted yet.
+    pub fn sort(&mut self) {
+        if !self.0.is_sorted() {
+            Arc::make_mut(&mut self.0).sort_unstable();
+        }
+    }
+}
+
+impl std::ops::Deref for SocketInodes {
+    type Target = [u64];
+
+    fn deref(&self) -> &[u64] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a SocketInodes {
+    type Item = &'a u64;
+    type IntoIter = std::slice::Iter<'a, u64>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl From<Vec<u64>> for SocketInodes {
+    fn from(inodes: Vec<u64>) -> SocketInodes {
+        SocketInodes(Arc::new(inodes))
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -101,16 +141,27 @@ pub struct ProcessScan {
 }
 
 impl ProcessScan {
-    /// Copy every process's socket list into an allocation of the calling thread, sized to
-    /// fit, dropping the walkers' own. A collector keeps its scan for the life of the
-    /// dashboard; the lists were made on walker threads, each with an arena of the
-    /// allocator's, which a list kept there holds on to between refreshes (with the holes
-    /// around it). Copying them to the collector's one thread lets those arenas shrink once
-    /// a refresh is over: a copy of eight bytes a socket, a few ms at a million.
+    /// Let go of every process's socket list, keeping the rest of what was read of it: for a
+    /// collector whose next pass walks every process again, so that the lists it walks are
+    /// not held beside these.
+    pub fn drop_lists(&mut self) {
+        for p in self.processes.iter_mut().chain(&mut self.unwalked) {
+            drop(std::mem::take(&mut p.socket_inodes));
+        }
+    }
+
+    /// Copy every process's socket list that this scan alone holds into an allocation of
+    /// the calling thread, sized to fit, dropping the walkers' own. A collector keeps its
+    /// scan for the life of the dashboard; the lists were made on walker threads, each with
+    /// an arena of the allocator's, which a list kept there holds on to between refreshes
+    /// (with the holes around it). Copying them to the collector's one thread lets those
+    /// arenas shrink once a refresh is over: a copy of eight bytes a socket walked. Called
+    /// while the collector still holds its previous scan, a list shared with it (reused, not
+    /// walked) is the collector's copy already, and is left alone.
     pub fn own_lists(&mut self) {
         for p in &mut self.processes {
-            if !p.socket_inodes.is_empty() {
-                p.socket_inodes = p.socket_inodes.as_slice().to_vec();
+            if !p.socket_inodes.is_empty() && Arc::strong_count(&p.socket_inodes.0) == 1 {
+                p.socket_inodes = p.socket_inodes.to_vec().into();
             }
         }
     }
@@ -348,7 +399,7 @@ impl Inspected<'_> {
         let mut scan = assemble(inspected, walks, &reuse, &in_scope);
         if let Some((mut table, _)) = table {
             for p in &mut scan.unwalked {
-                p.socket_inodes = take_sockets(&mut table, p.pid);
+                p.socket_inodes = take_sockets(&mut table, p.pid).into();
             }
             scan.read_at_once = true;
         }
@@ -389,8 +440,8 @@ pub fn rewalk(proc_root: &Path, scan: &mut ProcessScan, pids: &[u32]) -> Vec<u32
         let p = &mut scan.processes[i];
         // The count that goes with this list, so that the next refresh compares with it.
         p.fds = Some(walk.listed);
-        p.socket_inodes = walk.socket_inodes;
-        p.socket_inodes.sort_unstable();
+        p.socket_inodes = walk.socket_inodes.into();
+        p.socket_inodes.sort();
         walked.push(pid);
     }
     scan.walked += walked.len() as u64;
@@ -416,7 +467,7 @@ pub fn walk_unwalked(
         let mut walked = Walked::default();
         for mut p in picked {
             p.fd_scan = FdScan::Complete;
-            p.socket_inodes.sort_unstable();
+            p.socket_inodes.sort();
             walked.processes.push(p);
         }
         scan.walked += walked.processes.len() as u64;
@@ -454,8 +505,8 @@ pub fn walk_unwalked(
         if walk.scan != FdScan::Complete {
             walked.unreadable += 1;
         }
-        p.socket_inodes = walk.socket_inodes;
-        p.socket_inodes.sort_unstable();
+        p.socket_inodes = walk.socket_inodes.into();
+        p.socket_inodes.sort();
         walked.processes.push(p);
     }
     scan.walked += walked.processes.len() as u64;
@@ -497,7 +548,7 @@ impl ProcessScan {
     /// without what their walk found.
     pub fn put_back(&mut self, processes: Vec<ScannedProcess>) {
         self.unwalked.extend(processes.into_iter().map(|mut p| {
-            p.socket_inodes = Vec::new();
+            p.socket_inodes = SocketInodes::default();
             p
         }));
         self.unwalked.sort_by_key(|p| p.pid);
@@ -917,7 +968,7 @@ impl Seen {
             fds: self.fds,
             fd_limit: self.fd_limit,
             fd_scan: FdScan::Vanished,
-            socket_inodes: Vec::new(),
+            socket_inodes: SocketInodes::default(),
         };
         let Some(walk) = walk else {
             return process;
@@ -929,7 +980,7 @@ impl Seen {
         if walk.scan == FdScan::Complete && process.fds.is_none() {
             process.fds = Some(walk.listed);
         }
-        process.socket_inodes = walk.socket_inodes;
+        process.socket_inodes = walk.socket_inodes.into();
         process
     }
 }

@@ -366,7 +366,7 @@ fn a_fake_proc_root_is_read_as_far_as_it_goes() {
         Some(4),
         "outside procfs the count is the listing's"
     );
-    let mut sockets = whole.socket_inodes.clone();
+    let mut sockets = whole.socket_inodes.to_vec();
     sockets.sort_unstable();
     assert_eq!(sockets, [42, 43]);
     assert_eq!(

@@ -366,16 +366,21 @@ impl Sockets {
     ///
     /// UDP sockets are left out: every refresh dumps them again.
     pub fn base_slots(&self) -> impl Iterator<Item = (u64, Slot)> + '_ {
-        self.index.iter().filter_map(|(inode, slot)| {
-            let plain = match slot {
-                Slot::TcpListener(_) => Slot::Tcp(TcpState::Listen),
-                Slot::Tracked(i) => Slot::Tcp(self.tracked[i].state),
-                Slot::PeerGone(_) => Slot::Tcp(TcpState::Established),
-                Slot::UnixListener(_) => Slot::Unix,
-                Slot::Udp(_) => return None,
-                plain @ (Slot::Tcp(_) | Slot::Unix) => plain,
-            };
-            Some((inode, plain))
+        self.index
+            .iter()
+            .filter_map(|(inode, slot)| self.plain_slot(slot).map(|plain| (inode, plain)))
+    }
+
+    /// What a slot of this dump's index is in the index a collector keeps: the state alone,
+    /// nothing for a UDP socket.
+    pub fn plain_slot(&self, slot: Slot) -> Option<Slot> {
+        Some(match slot {
+            Slot::TcpListener(_) => Slot::Tcp(TcpState::Listen),
+            Slot::Tracked(i) => Slot::Tcp(self.tracked[i].state),
+            Slot::PeerGone(_) => Slot::Tcp(TcpState::Established),
+            Slot::UnixListener(_) => Slot::Unix,
+            Slot::Udp(_) => return None,
+            plain @ (Slot::Tcp(_) | Slot::Unix) => plain,
         })
     }
 }

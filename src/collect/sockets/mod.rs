@@ -80,12 +80,15 @@ pub enum Lost {
 /// read within moments. A read that is not full is settled by `settle` once the counters are
 /// in; `others_scanned`: whether other namespaces are dumped in this pass too;
 /// `conntrack_ports`: whether a full read also tallies where the connection tracking
-/// table's entries go (after the sockets, to keep the counters and the listeners together).
+/// table's entries go (after the sockets, to keep the counters and the listeners together);
+/// `index`: where the dump indexes its sockets (an earlier dump's, handed back, or an
+/// empty one, sized here).
 pub fn read_namespace(
     read: NsRead,
     settle: impl FnOnce(NsRead, &NetTables) -> NsRead,
     others_scanned: bool,
     conntrack_ports: bool,
+    index: SlotIndex,
 ) -> Result<NsDump, NetlinkError> {
     let (dumped, cpu) = clock::thread_cpu_of(|| {
         let (tables, read) = if read.is_full() {
@@ -100,9 +103,11 @@ pub fn read_namespace(
         let established = tables.tcp.get("CurrEstab").copied().unwrap_or(0);
         let hint = tables.sockstat.map(|s| s.inuse + s.tw + established);
         let usable = tables.sysctl.usable_ports();
+        let index = index.reuse(hint.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)));
         dump(
             read,
             hint,
+            index,
             TcpHeld::of(read, &tables),
             !tables.holds_no_udp(),
             &tables.local_addrs,
@@ -206,10 +211,12 @@ fn look_up(
 /// costs what the UDP sockets cost, not the TCP ones (`bench/report-vs-ss --udp` and
 /// `bench/refresh-cost --udp` measure it); and their drop counters must be fresh for a
 /// rate. A full dump given the `usable` ephemeral ports counts the ports in use by
-/// destination as it goes.
+/// destination as it goes. The sockets are indexed in `index`.
+#[allow(clippy::too_many_arguments)] // what one namespace's read tells its dump, each once
 pub fn dump(
     read: NsRead,
     sockets_hint: Option<u64>,
+    index: SlotIndex,
     tcp: TcpHeld,
     udp: bool,
     local_addrs: &[IpAddr],
@@ -218,11 +225,12 @@ pub fn dump(
 ) -> Result<Sockets, NetlinkError> {
     let mut diag = DiagSocket::new()?;
     let mut out = Sockets::new(
-        SlotIndex::with_capacity(
-            sockets_hint.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
-        ),
-        read.is_full()
-            .then(|| PeerCheck::new(local_addrs, others_scanned).with_ephemeral(usable.clone())),
+        index,
+        read.is_full().then(|| {
+            PeerCheck::new(local_addrs, others_scanned)
+                .with_ephemeral(usable.clone())
+                .with_room(sockets_hint)
+        }),
         usable.filter(|_| read.is_full()).map(PortTally::new),
     );
     if read.is_full() {

@@ -35,7 +35,8 @@ use crate::model::{
 /// local address or port — is found by it (see [`Waiting::client_endpoint`]).
 ///
 /// Cost, for the length of the dump only: `seen` is a plain vector, 16 bytes a local socket
-/// (its tuple and its client's endpoint; at most a quarter more of capacity), sorted in
+/// (its tuple and its client's endpoint; room for two a socket of the namespace reserved
+/// at the start and touched only as it fills, at most a quarter more past that), sorted in
 /// place when the dump ends: 16 MB for a million loopback sockets; `pending` at most [`PEER_PENDING_LIMIT`] sockets (about 3 MB,
 /// about 100 bytes each in a table at least half full),
 /// and 8 bytes for each candidate past it.
@@ -194,6 +195,15 @@ impl PeerCheck {
         } else {
             PeerRole::Connected
         }
+    }
+
+    /// Room in `seen` for the tuple and the client's endpoint of `sockets` sockets (the
+    /// namespace's count, when its counters give one): reserved once, not touched, so that
+    /// the vector is not moved, copy after copy, as a large dump fills it.
+    pub(super) fn with_room(mut self, sockets: Option<u64>) -> PeerCheck {
+        let sockets = sockets.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        self.seen.reserve_exact(sockets.saturating_mul(2));
+        self
     }
 
     /// Append to `seen`, a quarter more capacity at a time: a vector doubled would leave up to
