@@ -42,7 +42,7 @@ use super::netlink::{
     DiagSocket, Extensions, InetSock, NetlinkError, StateMask, TcpInfo, UnixStates,
 };
 use super::netns::{EnterError, Target};
-use super::procnet::{self, NetTables};
+use super::procnet::{self, HostSysctls, NetTables};
 use super::vocab::{InodeMap, NsRead};
 use crate::model::{TcpState, UsablePorts};
 pub use keep::Sockets;
@@ -80,16 +80,18 @@ pub enum Lost {
 /// read within moments. A read that is not full is settled by `settle` once the counters are
 /// in; `others_scanned`: whether other namespaces are dumped in this pass too;
 /// `conntrack_ports`: whether a full read also tallies where the connection tracking
-/// table's entries go (after the sockets, to keep the counters and the listeners together).
+/// table's entries go (after the sockets, to keep the counters and the listeners together);
+/// `host`: the host's sysctls, read once for every namespace a pass reads.
 pub fn read_namespace(
     read: NsRead,
     settle: impl FnOnce(NsRead, &NetTables) -> NsRead,
     others_scanned: bool,
     conntrack_ports: bool,
+    host: &HostSysctls,
 ) -> Result<NsDump, NetlinkError> {
     let (dumped, cpu) = clock::thread_cpu_of(|| {
         let (tables, read) = if read.is_full() {
-            (procnet::read_net_tables(), read)
+            (procnet::read_net_tables(host), read)
         } else {
             let tables = procnet::read_counters();
             let read = settle(read, &tables);
@@ -125,9 +127,9 @@ pub fn read_namespace(
     Ok(NsDump {
         read,
         sockets,
+        tracks_connections: cross && tables.tracks_connections(),
         tables,
         cpu,
-        tracks_connections: cross && procnet::tracks_connections(),
     })
 }
 
