@@ -21,7 +21,7 @@ pub mod udp;
 pub mod units;
 pub mod window;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::model::{
     ContainerInfo, FdLimit, Freshness, Host, NetnsSnapshot, Process, Snapshot, SockStat,
@@ -373,15 +373,34 @@ fn netns_view(
 /// caller's namespace, its home is unknown, or it lives in a namespace that was not scanned
 /// yet holds sockets of a scanned one (a descriptor passed across namespaces). A process
 /// that merely lives in an unscanned namespace is not judged here: `--all-netns` sees it.
-fn lives_in(p: &Process, ns: &NetnsSnapshot, is_callers: bool, last: &Snapshot) -> bool {
-    let home = p.netns.map(|ino| ino.to_string());
-    match home {
-        Some(id) if id == ns.id => true,
-        Some(id) => {
+///
+/// `scanned` says whether the process's home is one of the snapshot's namespaces; it is
+/// asked only where the answer matters (the caller's namespace, a process of another).
+fn lives_in(p: &Process, ns: &Home, is_callers: bool, scanned: impl FnOnce() -> bool) -> bool {
+    match p.netns {
+        Some(ino) if Some(ino) == ns.ino => true,
+        Some(_) => {
             let holds_ours = p.tcp.total() + p.unix_sockets > 0;
-            is_callers && holds_ours && !last.netns.iter().any(|n| n.id == id)
+            is_callers && holds_ours && !scanned()
         }
         None => is_callers,
+    }
+}
+
+/// A namespace as [`lives_in`] matches processes' homes to it: the inode its id spells, when
+/// the id is one (`Process::netns` is an inode, [`NetnsSnapshot::id`] its decimal text).
+struct Home {
+    ino: Option<u64>,
+}
+
+impl Home {
+    fn of(ns: &NetnsSnapshot) -> Home {
+        let ino = ns
+            .id
+            .parse::<u64>()
+            .ok()
+            .filter(|ino| ino.to_string() == ns.id);
+        Home { ino }
     }
 }
 
@@ -420,10 +439,23 @@ fn process_views(
             }
         }
     }
+    let home = Home::of(ns);
+    // Looked up once per process of another namespace: a set, not a walk of the list, with
+    // 1,000 namespaces scanned.
+    let scanned: HashSet<&str> = if is_callers {
+        last.netns.iter().map(|n| n.id.as_str()).collect()
+    } else {
+        HashSet::new()
+    };
     let (mut views, others): (Vec<ProcessView>, Vec<ProcessView>) = last
         .processes
         .iter()
-        .filter(|p| lives_in(p, ns, is_callers, last))
+        .filter(|p| {
+            lives_in(p, &home, is_callers, || {
+                p.netns
+                    .is_some_and(|ino| scanned.contains(ino.to_string().as_str()))
+            })
+        })
         .map(|p| {
             let close_wait = p.tcp.get(TcpState::CloseWait);
             let growth = first

@@ -210,14 +210,15 @@ pub(super) struct KeptReads {
 /// Whether a pass keeps the index of its full dumps for the refreshes after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Keep {
-    /// A one-shot pass: the index would cost eight bytes a socket for nothing.
+    /// A one-shot pass: nothing is kept (the index would cost eight bytes a socket, and
+    /// each namespace's reads a copy of its counters, for nothing).
     Nothing,
     /// A collector's pass, which the next refresh joins against.
     ForRefresh,
 }
 
-/// Take what an incremental collector keeps of `dumps` (the index of each full dump only
-/// when `keep` says a refresh follows), before the join takes their indexes; and put back
+/// Take what an incremental collector keeps of `dumps` (nothing of a full dump unless `keep`
+/// says a refresh follows), before the join takes their indexes; and put back
 /// what it kept where this pass did not read it again. Also returns the age of the oldest
 /// SYN_RECV / CLOSE_WAIT read carried over, in milliseconds.
 pub(super) fn carry_over(
@@ -262,13 +263,16 @@ pub(super) fn carry_over(
                 if let Some(before) = prior.and_then(|p| p.namespaces.get(&target.id)) {
                     dump.sockets.confirm_peer_gone(&before.peer_gone);
                 }
+                kept.full_dump_cpu += dump.cpu;
+                if keep == Keep::Nothing {
+                    continue;
+                }
                 if copy_index {
                     for (inode, slot) in dump.sockets.base_slots() {
                         kept.base.insert(inode, slot);
                     }
                 }
                 kept.namespaces.insert(target.id, FullDumpOnly::of(dump));
-                kept.full_dump_cpu += dump.cpu;
             }
             NsRead::Listeners => {
                 if let Some(last) = prior.and_then(|p| p.tracked.get(&target.id)) {

@@ -116,17 +116,14 @@ impl Collector {
     /// Take a snapshot: a full pass the first time and whenever one is due, otherwise a
     /// refresh of what changed.
     pub fn snapshot(&mut self) -> Result<Snapshot, CollectError> {
-        let owners = match &mut self.owners {
-            Some(owners) => owners,
-            // Loaded before the first pass, not beside it as a one-shot pass does: the
-            // faces that refresh gain nothing from saving its milliseconds once, and their
-            // first pass then reads this process as its later ones will.
-            None => {
-                let mut owners = OwnerSource::new(self.opts.owners);
-                owners.wait_loaded();
-                self.owners.insert(owners)
-            }
-        };
+        // Loaded before the first pass, not beside it as a one-shot pass does: the faces that
+        // refresh gain nothing from saving its milliseconds once, and their first pass then
+        // reads this process as its later ones will.
+        let owners = self.owners.get_or_insert_with(|| {
+            let mut owners = OwnerSource::new(self.opts.owners);
+            owners.wait_loaded();
+            owners
+        });
         let Refresh::Incremental {
             full_dump_every,
             full_walk_every,

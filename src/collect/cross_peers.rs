@@ -24,7 +24,7 @@
 //! - the peer address belongs to two or more scanned namespaces (the same private address
 //!   in two containers): which one the client was in cannot be told;
 //! - some scanned namespace tracks connections (`nf_conntrack_count` above 0, see
-//!   [`procnet::tracks_connections`](super::procnet::tracks_connections)): NAT may have
+//!   [`NetTables::tracks_connections`](super::procnet::NetTables::tracks_connections)): NAT may have
 //!   rewritten the connection on its way (a published container port), and then the
 //!   client's 4-tuple does not reverse the server's. A host where nothing tracks connections rewrites no address with netfilter
 //!   (eBPF programs that rewrite addresses are not seen);

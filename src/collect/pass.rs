@@ -32,7 +32,7 @@ use super::netlink::NetlinkError;
 use super::netns::{self, Catalog, EnterError, NetnsScope, Target};
 use super::owner_source::OwnerSource;
 use super::owners::{self, Lookout, OwnerSearch};
-use super::procnet;
+use super::procnet::{self, HostSysctls};
 use super::procs::{self, ProcessScan};
 use super::read_plan::{self, ReadPlan};
 use super::sockets::slot_index::SlotIndex;
@@ -56,16 +56,17 @@ pub(super) struct Pass {
 /// Read the namespace the calling thread is in ([`sockets::read_namespace`]). `last` is the
 /// namespace's last read of its SYN_RECV and CLOSE_WAIT sockets, by which a read that is
 /// not full is settled; `others_scanned`, whether other namespaces are dumped in this pass
-/// too.
+/// too; `host`, the host's sysctls, read once for the pass.
 fn dump_here(
     read: NsRead,
     last: Option<&Tracked>,
     others_scanned: bool,
     conntrack_ports: bool,
     index: SlotIndex,
+    host: &HostSysctls,
 ) -> Result<NsDump, NetlinkError> {
     let settle = |read, tables: &_| read_plan::settle(read, last, tables);
-    sockets::read_namespace(read, settle, others_scanned, conntrack_ports, index)
+    sockets::read_namespace(read, settle, others_scanned, conntrack_ports, index, host)
 }
 
 /// One pass. With `prior` (and the join kept with it), an incremental one: `plan` says
@@ -93,7 +94,9 @@ pub(super) fn run(
     {
         owners.wait_loaded();
     }
-    let mut early = start_early(opts, &plan, keep);
+    // Once for every namespace: the same in each, and costly to look up in each.
+    let host_sysctls = procnet::read_host_sysctls();
+    let mut early = start_early(opts, &plan, keep, &host_sysctls);
     let previous = plan.walks_to_reuse(prior);
     let inspected = procs::inspect(&opts.proc_root, opts.threads, previous);
     let catalog = Catalog::new(
@@ -119,7 +122,14 @@ pub(super) fn run(
         |t, index| {
             let last = prior.and_then(|p| p.tracked.get(&t.id));
             let read = plan.namespace(t.id, prior, monotonic_ns);
-            dump_here(read, last, others_scanned, opts.conntrack_ports, index)
+            dump_here(
+                read,
+                last,
+                others_scanned,
+                opts.conntrack_ports,
+                index,
+                &host_sysctls,
+            )
         },
         (index, opts.threads),
     )?;
@@ -129,7 +139,14 @@ pub(super) fn run(
     if let NetnsScope::One(_) = opts.netns
         && dumps.is_empty()
     {
-        dumps.push(instead_of_lost(opts, &catalog, lost.pop(), &mut notes)?);
+        let lost = lost.pop();
+        dumps.push(instead_of_lost(
+            opts,
+            &catalog,
+            lost,
+            &host_sysctls,
+            &mut notes,
+        )?);
         walk_instead(opts, &mut scan, &dumps);
     }
     notes.extend(notes::lost(&lost));
@@ -170,9 +187,7 @@ pub(super) fn run(
         per_ns_notes.push((target.label, ns_notes));
         netns.push(snapshot);
     }
-    for ns in &mut netns {
-        ns.holders = acceptors::read(&opts.proc_root, &acceptors::candidates(ns));
-    }
+    read_holders(&opts.proc_root, &mut netns, opts.threads);
     notes.extend(notes::grouped(per_ns_notes));
     notes.extend(notes::scan(&scan));
     notes.extend(elsewhere_note);
@@ -202,6 +217,27 @@ pub(super) fn run(
         scan,
         kept,
     })
+}
+
+/// Who holds the listeners whose facts ask for an explanation ([`acceptors::read`]), the
+/// namespaces that have any spread over `threads`: with 1,000 namespaces, each may have one.
+fn read_holders(proc_root: &std::path::Path, netns: &mut [NetnsSnapshot], threads: usize) {
+    let wanted: Vec<(usize, Vec<acceptors::Wanted>)> = netns
+        .iter()
+        .map(acceptors::candidates)
+        .enumerate()
+        .filter(|(_, wanted)| !wanted.is_empty())
+        .collect();
+    let threads = threads.clamp(1, wanted.len().max(1));
+    let holders = procs::parallel_map(
+        &wanted,
+        threads,
+        || (),
+        |(_, wanted), ()| acceptors::read(proc_root, wanted),
+    );
+    for ((at, _), holders) in wanted.iter().zip(holders) {
+        netns[*at].holders = holders;
+    }
 }
 
 /// The busiest destinations of each dump that counted them, their owners named; and how
@@ -472,14 +508,22 @@ type EarlyDump = std::thread::JoinHandle<Result<NsDump, NetlinkError>>;
 /// keeps for them are dropped unlooked-at). One-shot passes only: a collector's would give
 /// each full dump a thread of its own, spreading its memory over the allocator's per-thread
 /// arenas for the life of the dashboard.
-fn start_early(opts: &CollectOptions, plan: &ReadPlan, keep: Keep) -> Option<EarlyDump> {
+fn start_early(
+    opts: &CollectOptions,
+    plan: &ReadPlan,
+    keep: Keep,
+    host: &HostSysctls,
+) -> Option<EarlyDump> {
     let all = matches!(opts.netns, NetnsScope::All);
     let ports = opts.conntrack_ports;
     (keep == Keep::Nothing
         && plan.dump_all
         && matches!(opts.netns, NetnsScope::Own | NetnsScope::All))
     .then(|| {
-        std::thread::spawn(move || dump_here(NsRead::Full, None, all, ports, SlotIndex::default()))
+        let host = host.clone();
+        std::thread::spawn(move || {
+            dump_here(NsRead::Full, None, all, ports, SlotIndex::default(), &host)
+        })
     })
 }
 
@@ -506,6 +550,7 @@ fn instead_of_lost(
     opts: &CollectOptions,
     catalog: &Catalog,
     lost: Option<(Target, Lost)>,
+    host: &HostSysctls,
     notes: &mut Vec<String>,
 ) -> Result<Dumped, CollectError> {
     let (target, why) =
@@ -516,7 +561,7 @@ fn instead_of_lost(
             let ports = opts.conntrack_ports;
             Ok((
                 catalog.own_target(),
-                dump_here(NsRead::Full, None, false, ports, SlotIndex::default())?,
+                dump_here(NsRead::Full, None, false, ports, SlotIndex::default(), host)?,
             ))
         }
         Lost::Enter(reason) => Err(CollectError::NetnsLost {

@@ -635,8 +635,10 @@ fn a_bound_inactive_socket_is_counted_and_without_one_the_pass_may_leave_the_bin
         rustix::net::bind(&fd, &any_port).expect("bind");
         fd
     });
-    assert!(inside(&holder, || procnet::read_net_tables()
-        .bound_inactive_possible()));
+    assert!(inside(&holder, || procnet::read_net_tables(
+        &procnet::read_host_sysctls()
+    )
+    .bound_inactive_possible()));
     let snapshot = collect(&in_holder(&holder)).expect("a pass");
     assert_eq!(snapshot.netns[0].tcp_states.get(TcpState::BoundInactive), 1);
 
@@ -645,7 +647,7 @@ fn a_bound_inactive_socket_is_counted_and_without_one_the_pass_may_leave_the_bin
     // the kernel frees them, after a grace period.
     let deadline = Instant::now() + Duration::from_secs(5);
     while inside(&holder, || {
-        procnet::read_net_tables().bound_inactive_possible()
+        procnet::read_net_tables(&procnet::read_host_sysctls()).bound_inactive_possible()
     }) {
         assert!(Instant::now() < deadline, "the counts never agreed");
         std::thread::sleep(Duration::from_millis(10));

@@ -13,7 +13,11 @@
 //! with 1,000 namespaces). A file under one of them is found at once. So each directory is
 //! opened once per read of a namespace and its files relative to it, and one buffer holds
 //! each file in turn: with 1,000 namespaces, reading the sysctls by full path took 2 s of
-//! kernel time, relative to the two directories 0.6 s.
+//! kernel time, relative to the two directories 0.6 s. Threads look the two up one at a
+//! time (see `SYSCTL_DIRS`). For the same reason the host's own
+//! sysctls under `/proc/sys/net/netfilter`, the same in every namespace, are read once for
+//! all ([`HostSysctls`]), and whether a namespace tracks connections is read from
+//! `stat/nf_conntrack` under `/proc/thread-self/net`, not from `nf_conntrack_count`.
 //!
 //! What cannot be read or parsed becomes a [`TableProblem`] (which the notes word), never a
 //! panic and never silence.
@@ -101,6 +105,22 @@ impl NetTables {
     pub fn holds_no_udp(&self) -> bool {
         self.udp_inuse == Some(0)
     }
+
+    /// Whether the namespace may rewrite connections' addresses: NAT rewrites only tracked
+    /// connections, so a namespace that tracks none (`entries` of `stat/nf_conntrack` is 0,
+    /// or connection tracking is not loaded: no such file) rewrites none. A file that could
+    /// not be read or parsed is taken as tracking: the caller then doubts, rather than
+    /// trusts, a 4-tuple. Read from the counters, not from `nf_conntrack_count`: a file under
+    /// `/proc/sys/net` costs a lookup through every namespace's directories.
+    pub fn tracks_connections(&self) -> bool {
+        match &self.conntrack {
+            Some(conntrack) => conntrack.count > 0,
+            None => self
+                .problems
+                .iter()
+                .any(|p| p.path().ends_with(CONNTRACK_STAT)),
+        }
+    }
 }
 
 /// A file of the tables that could not be read or parsed.
@@ -129,13 +149,43 @@ const NET: &str = "/proc/thread-self/net";
 const SYS_IPV4: &str = "/proc/sys/net/ipv4";
 const SYS_CORE: &str = "/proc/sys/net/core";
 const SYS_NETFILTER: &str = "/proc/sys/net/netfilter";
+/// Connection tracking's statistics, under [`NET`].
+const CONNTRACK_STAT: &str = "stat/nf_conntrack";
 
-/// Read the tables of the namespace the calling thread is in.
-pub fn read_net_tables() -> NetTables {
+/// The sysctls that are the host's: the same file, with the same value, in every namespace
+/// (`net.netfilter.nf_conntrack_max` and `_buckets`, read-only outside the initial one).
+/// Read once for all the namespaces of a pass ([`read_host_sysctls`]): opening
+/// `/proc/sys/net/netfilter` costs a lookup through every namespace's directories.
+#[derive(Debug, Clone, Default)]
+pub struct HostSysctls {
+    nf_conntrack_max: Option<u64>,
+    nf_conntrack_buckets: Option<u64>,
+    /// Files that could not be read or parsed, told with every namespace's tables.
+    problems: Vec<TableProblem>,
+}
+
+/// Read the host's sysctls (see [`HostSysctls`]), from the calling thread's namespace.
+pub fn read_host_sysctls() -> HostSysctls {
+    let mut reader = Reader::default();
+    // Absent without the module.
+    let netfilter = Dir::open(SYS_NETFILTER);
+    let nf_conntrack_max = reader.optional(&netfilter, "nf_conntrack_max", parse::parse_sysctl_u64);
+    let nf_conntrack_buckets =
+        reader.optional(&netfilter, "nf_conntrack_buckets", parse::parse_sysctl_u64);
+    HostSysctls {
+        nf_conntrack_max,
+        nf_conntrack_buckets,
+        problems: reader.problems,
+    }
+}
+
+/// Read the tables of the namespace the calling thread is in; `host` is what the host's
+/// sysctls said (read once for every namespace, see [`HostSysctls`]).
+pub fn read_net_tables(host: &HostSysctls) -> NetTables {
     let mut reader = Reader::default();
     let net = Dir::open(NET);
     let mut tables = NetTables {
-        sysctl: read_sysctls(&mut reader),
+        sysctl: read_sysctls(&mut reader, host),
         local_addrs: read_local_addrs(&mut reader, &net),
         ..NetTables::default()
     };
@@ -198,7 +248,7 @@ fn read_counters_into(tables: &mut NetTables, reader: &mut Reader, net: &Dir, pr
     // the namespace's count, so the one file is read, not `nf_conntrack_count` too: a file
     // under `/proc/sys/net` costs a lookup through every namespace's directories.
     tables.conntrack = reader
-        .optional(net, "stat/nf_conntrack", conntrack::parse_conntrack_stat)
+        .optional(net, CONNTRACK_STAT, conntrack::parse_conntrack_stat)
         .map(|stat| Conntrack {
             count: stat.entries,
             drop: stat.drop,
@@ -225,9 +275,19 @@ fn read_counters_into(tables: &mut NetTables, reader: &mut Reader, net: &Dir, pr
     }
 }
 
-fn read_sysctls(reader: &mut Reader) -> Sysctls {
-    let ipv4 = Dir::open(SYS_IPV4);
-    let core = Dir::open(SYS_CORE);
+/// Held while a thread looks up a namespace's `ipv4` and `core` under `/proc/sys/net`. The
+/// kernel compares the name with every namespace's entry in turn, each comparison under one
+/// spinlock of its own (`sysctl_lock`): two threads doing it at once contend for it through
+/// the whole walk, and on a virtual machine spin while its holder waits for a CPU. One
+/// thread at a time, the others meanwhile dump their namespaces: with 1,000 namespaces on
+/// two cores the report's CPU fell by a sixth. It guards no data.
+static SYSCTL_DIRS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn read_sysctls(reader: &mut Reader, host: &HostSysctls) -> Sysctls {
+    let (ipv4, core) = {
+        let _one_thread_at_a_time = SYSCTL_DIRS.lock();
+        (Dir::open(SYS_IPV4), Dir::open(SYS_CORE))
+    };
     let mut number = |dir: &Dir, name: &str| reader.load(dir, name, parse::parse_sysctl_u64);
     let somaxconn = number(&core, "somaxconn");
     let tcp_max_syn_backlog = number(&ipv4, "tcp_max_syn_backlog");
@@ -249,11 +309,10 @@ fn read_sysctls(reader: &mut Reader) -> Sysctls {
     let tcp_max_tw_buckets = reader.load(&ipv4, "tcp_max_tw_buckets", parse::parse_sysctl_u64);
     // The host's only: a namespace other than the initial one has no such file.
     let tcp_mem = reader.optional(&ipv4, "tcp_mem", parse::parse_three);
-    // The host's, readable in every namespace; absent without the module.
-    let netfilter = Dir::open(SYS_NETFILTER);
-    let nf_conntrack_max = reader.optional(&netfilter, "nf_conntrack_max", parse::parse_sysctl_u64);
-    let nf_conntrack_buckets =
-        reader.optional(&netfilter, "nf_conntrack_buckets", parse::parse_sysctl_u64);
+    // The host's, readable in every namespace: read once for all of them.
+    reader.problems.extend(host.problems.iter().cloned());
+    let (nf_conntrack_max, nf_conntrack_buckets) =
+        (host.nf_conntrack_max, host.nf_conntrack_buckets);
     Sysctls {
         somaxconn,
         tcp_max_syn_backlog,
@@ -321,22 +380,13 @@ pub fn read_conntrack_ports() -> Result<Option<ConntrackPorts>, TableProblem> {
     }
 }
 
-/// Whether the calling thread's namespace may rewrite connections' addresses: NAT rewrites
-/// only tracked connections, so a namespace that tracks none (`nf_conntrack_count` is 0, or
-/// connection tracking is not loaded) rewrites none. A count that cannot be read is taken
-/// as tracking: the caller then doubts, rather than trusts, a 4-tuple.
-pub fn tracks_connections() -> bool {
-    match std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count") {
-        Ok(text) => text.trim().parse::<u64>().map_or(true, |n| n > 0),
-        Err(err) => err.kind() != ErrorKind::NotFound,
-    }
-}
-
 /// A directory of one namespace's files, opened once for all of them (see the module docs).
 struct Dir {
     /// Its path, for the notes.
     path: &'static str,
     fd: Result<OwnedFd, rustix::io::Errno>,
+    /// A directory of sysctls (under `/proc/sys`), whose files a short read reads whole.
+    sysctls: bool,
 }
 
 impl Dir {
@@ -345,6 +395,7 @@ impl Dir {
         Dir {
             path,
             fd: rustix::fs::open(path, how, Mode::empty()),
+            sysctls: path.starts_with("/proc/sys/"),
         }
     }
 
@@ -357,8 +408,12 @@ impl Dir {
         // a /proc file does not know, two more system calls per file.
         loop {
             buf.reserve(4096);
+            let room = buf.capacity() - buf.len();
             let read = rustix::io::read(&fd, rustix::buffer::spare_capacity(buf))?;
-            if read == 0 {
+            // A sysctl's handler writes all it has at the first read with room for it; the
+            // next read only finds the end, after the kernel zeroed a buffer as large as the
+            // one asked for.
+            if read == 0 || (self.sysctls && read < room) {
                 return Ok(());
             }
         }

@@ -8,7 +8,7 @@ use crate::collect::test_support::Holder;
 
 #[test]
 fn reads_this_hosts_tables() {
-    let tables = read_net_tables();
+    let tables = read_net_tables(&read_host_sysctls());
 
     assert!(tables.tcp_ext.contains_key("ListenOverflows"));
     assert!(tables.tcp_ext.contains_key("TCPReqQFullDrop"));
@@ -53,13 +53,13 @@ fn reads_the_namespace_of_the_calling_thread() {
         .expect("setns");
         let self_net = std::fs::read_to_string("/proc/self/net/fib_trie").expect("self fib_trie");
         (
-            read_net_tables(),
+            read_net_tables(&read_host_sysctls()),
             parse::parse_fib_trie_local(&self_net).expect("parses"),
         )
     })
     .join()
     .expect("setns thread");
-    let host = read_net_tables();
+    let host = read_net_tables(&read_host_sysctls());
 
     assert_eq!(
         inside.local_addrs,
@@ -112,10 +112,49 @@ fn reads_the_namespace_of_the_calling_thread() {
         assert_eq!(inside.conntrack.map(|c| c.count), Some(0));
         assert!(inside.sysctl.nf_conntrack_max.is_some());
         assert!(inside.sysctl.nf_conntrack_buckets.is_some());
+        // What lets a pass read them once for every namespace.
+        assert_eq!(inside.sysctl.nf_conntrack_max, host.sysctl.nf_conntrack_max);
+        assert_eq!(
+            inside.sysctl.nf_conntrack_buckets,
+            host.sysctl.nf_conntrack_buckets
+        );
+        assert!(
+            !inside.tracks_connections(),
+            "a fresh namespace tracks nothing"
+        );
     } else {
         assert_eq!(inside.conntrack, None);
         assert_eq!(inside.sysctl.nf_conntrack_max, None);
     }
+}
+
+#[test]
+fn tracking_is_told_by_the_conntrack_statistics() {
+    let with = |conntrack: Option<u64>, problems: Vec<TableProblem>| NetTables {
+        conntrack: conntrack.map(|count| Conntrack {
+            count,
+            drop: 0,
+            early_drop: 0,
+            insert_failed: 0,
+        }),
+        problems,
+        ..NetTables::default()
+    };
+    assert!(!with(Some(0), Vec::new()).tracks_connections());
+    assert!(with(Some(3), Vec::new()).tracks_connections());
+    // No module, no file: nothing tracked.
+    assert!(!with(None, Vec::new()).tracks_connections());
+    // A file that could not be read is doubted, not trusted.
+    let unread = TableProblem::Unread {
+        path: format!("{NET}/{CONNTRACK_STAT}"),
+        err: Arc::new(io::Error::from(ErrorKind::PermissionDenied)),
+    };
+    assert!(with(None, vec![unread]).tracks_connections());
+    let elsewhere = TableProblem::Unread {
+        path: format!("{NET}/snmp"),
+        err: Arc::new(io::Error::from(ErrorKind::PermissionDenied)),
+    };
+    assert!(!with(None, vec![elsewhere]).tracks_connections());
 }
 
 #[test]

@@ -1105,7 +1105,7 @@ fn read_file<'b>(dir: &OwnedFd, name: &CStr, buf: &'b mut Vec<u8>) -> Result<&'b
 
 /// Runs `work` over `items` on `threads` threads (the caller's among them), handing out
 /// items one at a time; results come back in the order of `items`.
-fn parallel_map<T: Sync, R: Send, S>(
+pub(super) fn parallel_map<T: Sync, R: Send, S>(
     items: &[T],
     threads: usize,
     scratch: impl Fn() -> S + Sync,

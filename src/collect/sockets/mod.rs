@@ -42,7 +42,7 @@ use super::netlink::{
     DiagSocket, Extensions, InetSock, NetlinkError, StateMask, TcpInfo, UnixStates,
 };
 use super::netns::{EnterError, Target};
-use super::procnet::{self, NetTables};
+use super::procnet::{self, HostSysctls, NetTables};
 use super::vocab::{InodeMap, NsRead};
 use crate::model::{TcpState, UsablePorts};
 pub use keep::Sockets;
@@ -81,18 +81,19 @@ pub enum Lost {
 /// in; `others_scanned`: whether other namespaces are dumped in this pass too;
 /// `conntrack_ports`: whether a full read also tallies where the connection tracking
 /// table's entries go (after the sockets, to keep the counters and the listeners together);
-/// `index`: where the dump indexes its sockets (an earlier dump's, handed back, or an
-/// empty one, sized here).
+/// `host`: the host's sysctls, read once for every namespace a pass reads; `index`: where the
+/// dump indexes its sockets (an earlier dump's, handed back, or an empty one, sized here).
 pub fn read_namespace(
     read: NsRead,
     settle: impl FnOnce(NsRead, &NetTables) -> NsRead,
     others_scanned: bool,
     conntrack_ports: bool,
     index: SlotIndex,
+    host: &HostSysctls,
 ) -> Result<NsDump, NetlinkError> {
     let (dumped, cpu) = clock::thread_cpu_of(|| {
         let (tables, read) = if read.is_full() {
-            (procnet::read_net_tables(), read)
+            (procnet::read_net_tables(host), read)
         } else {
             let tables = procnet::read_counters();
             let read = settle(read, &tables);
@@ -130,9 +131,9 @@ pub fn read_namespace(
     Ok(NsDump {
         read,
         sockets,
+        tracks_connections: cross && tables.tracks_connections(),
         tables,
         cpu,
-        tracks_connections: cross && procnet::tracks_connections(),
     })
 }
 
