@@ -278,6 +278,14 @@ pub(super) fn owners_walked_cheaper() -> String {
         .to_owned()
 }
 
+/// A first full pass walked: its processes hold few of the host's descriptors.
+pub(super) fn owners_walked_fewer() -> String {
+    "socket owners read by the /proc walk: the processes in scope hold so few of the host's \
+     descriptors that walking them costs less than a run of the BPF iterator, which visits \
+     every process's"
+        .to_owned()
+}
+
 /// The iterator loaded but failed to run: the /proc walk instead.
 pub(super) fn owners_walked_after(why: &str) -> String {
     format!("socket owners read by the /proc walk: the BPF iterator failed ({why})")

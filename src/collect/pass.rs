@@ -115,7 +115,12 @@ pub(super) fn run(
         mut dumps,
         mut lost,
     } = dump_and_walk(
-        || inspected.walk_where_using(|p| scope.walks(p), |n| owners.table(n, previous.is_none())),
+        || {
+            inspected.walk_where_using(
+                |p| scope.walks(p),
+                |n, held| owners.table(n, held, previous.is_none()),
+            )
+        },
         own,
         early,
         foreign,

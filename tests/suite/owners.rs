@@ -317,3 +317,26 @@ fn in_a_pid_namespace_the_iterator_names_the_pids_seen_there() {
     assert!(*pid < 100, "pid {pid} is the namespace's, not the host's");
     note_of(iterated, "socket owners read by the BPF iterator");
 }
+
+/// A report of a namespace of few processes, beside a process of the host holding 4,000
+/// descriptors: `auto` walks /proc (a few readlinks) instead of running the iterator over
+/// every descriptor of the host, and says so; `bpf` runs the iterator as asked.
+#[test]
+fn auto_walks_a_namespace_of_few_descriptors_beside_a_busy_host() {
+    let test = "auto_walks_a_namespace_of_few_descriptors_beside_a_busy_host";
+    let Some(ns) = netns_or_skip(test) else {
+        return;
+    };
+    // This test's own process is the busy neighbour: it is not in the namespace.
+    let files: Vec<std::fs::File> = (0..4000)
+        .map(|_| std::fs::File::open("/dev/null").expect("opening /dev/null"))
+        .collect();
+    let auto = ns.report_with(&["--samples", "1", "--owners", "auto"]);
+    note_of(
+        &auto,
+        "socket owners read by the /proc walk: the processes in scope hold so few",
+    );
+    let bpf = ns.report_with(&["--samples", "1", "--owners", "bpf"]);
+    note_of(&bpf, "socket owners read by the BPF iterator");
+    drop(files);
+}

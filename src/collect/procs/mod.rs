@@ -307,13 +307,14 @@ impl Inspected<'_> {
     /// Pass 2 over the processes `wanted` picks out (of those pass 1 saw): the others are
     /// not walked, and go to [`ProcessScan::unwalked`].
     pub fn walk_where(self, wanted: impl Fn(&SeenProcess<'_>) -> bool) -> ProcessScan {
-        self.walk_where_using(wanted, |_| None)
+        self.walk_where_using(wanted, |_, _| None)
     }
 
     /// Pass 2 as [`Inspected::walk_where`], or with every process's socket descriptors read
     /// from the kernel at once: `at_once` is told how many descriptors the walk would read
-    /// (the counts of the processes to walk), and returns the table and the CPU time its
-    /// read took, or `None` for the walk.
+    /// (the counts of the processes to walk) and how many every process holds (what a read of
+    /// the kernel's whole table visits), and returns the table and the CPU time its read
+    /// took, or `None` for the walk.
     ///
     /// From the table, every process in scope gets its sockets afresh (none is reused) with
     /// the descriptor count pass 1 read; a process with no count (a kernel before 6.2) is
@@ -322,7 +323,7 @@ impl Inspected<'_> {
     pub fn walk_where_using(
         self,
         wanted: impl Fn(&SeenProcess<'_>) -> bool,
-        at_once: impl FnOnce(u64) -> Option<(SocketsOfEach, std::time::Duration)>,
+        at_once: impl FnOnce(u64, u64) -> Option<(SocketsOfEach, std::time::Duration)>,
     ) -> ProcessScan {
         let in_scope: Vec<bool> = self
             .inspected
@@ -366,7 +367,11 @@ impl Inspected<'_> {
             .filter(|&i| reuse[i].is_none() && in_scope[i] && alive(i))
             .map(|i| inspected[i].fd_count_hint())
             .sum();
-        let mut table = at_once(to_walk);
+        let held: u64 = (0..pids.len())
+            .filter(|&i| alive(i))
+            .map(|i| inspected[i].fd_count_hint())
+            .sum();
+        let mut table = at_once(to_walk, held);
         let needs_walk: Vec<bool> = (0..pids.len())
             .map(|i| {
                 in_scope[i]
