@@ -53,7 +53,8 @@ pub struct Cli {
     /// Where the owners of sockets are read: `bpf`, a BPF iterator over every process's
     /// descriptors in one pass (root, or CAP_BPF with CAP_PERFMON; a kernel with BTF);
     /// `proc`, one readlink per descriptor under /proc; `auto` (the default), the iterator
-    /// where it loads and /proc elsewhere. Config key: `owners`.
+    /// where it loads and /proc elsewhere, or where the processes in scope hold few of the
+    /// host's descriptors. Config key: `owners`.
     #[arg(long, value_name = "auto|proc|bpf", global = true)]
     pub owners: Option<OwnersArg>,
 }

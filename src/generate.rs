@@ -219,7 +219,7 @@ const OWNERS: &str = "\
 # Where the owners of sockets are read (as --owners): \"bpf\", a BPF iterator over every
 # process's descriptors in one pass (root, or CAP_BPF with CAP_PERFMON; a kernel with BTF);
 # \"proc\", one readlink per descriptor under /proc; \"auto\", the iterator where it loads and
-# /proc elsewhere.
+# /proc elsewhere, or where the processes in scope hold few of the host's descriptors.
 owners = \"auto\"
 ";
 

@@ -95,7 +95,8 @@ pub struct CollectOptions {
 /// Where the owners of sockets are read (`--owners`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Owners {
-    /// The BPF iterator where it loads, the /proc walk elsewhere.
+    /// The BPF iterator where it loads, the /proc walk elsewhere (and where the processes in
+    /// scope hold few of the host's descriptors).
     #[default]
     Auto,
     /// The /proc walk: one readlink per descriptor.

@@ -9,7 +9,8 @@
 //! a refresh that would walk only a few processes (those new or whose descriptor count
 //! changed) walks them when that is cheaper than one run of the iterator over the whole
 //! host: at 1,000,000 sockets a run costs about as much as the rest of a refresh many times
-//! over, and the dashboard refreshes every second.
+//! over, and the dashboard refreshes every second. With `auto`, a first full pass does the
+//! same when the processes in scope hold few of the host's descriptors.
 
 use std::time::Duration;
 
