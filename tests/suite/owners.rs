@@ -66,21 +66,6 @@ sys.stdin.read()
 os.waitpid(child, 0)
 "#;
 
-/// Makes a listener here, then moves into the namespace at argv[1] (setns), still holding it.
-const MOVER: &str = r#"
-import ctypes, json, os, socket, sys
-listener = socket.socket()
-listener.bind(("127.0.0.1", 0))
-listener.listen(8)
-libc = ctypes.CDLL(None, use_errno=True)
-fd = os.open(sys.argv[1], os.O_RDONLY)
-if libc.setns(fd, 0x40000000) != 0:
-    raise OSError(ctypes.get_errno(), "setns")
-os.close(fd)
-print(json.dumps({"pid": os.getpid(), "port": listener.getsockname()[1]}), flush=True)
-sys.stdin.read()
-"#;
-
 fn report(args: &[&str]) -> Report {
     let mut all = vec!["report", "--json", "--samples", "1"];
     all.extend_from_slice(args);
@@ -162,7 +147,7 @@ fn the_iterator_and_the_proc_walk_name_the_same_owners() {
         return;
     };
     let state = python::run_in(&a, STATE, &[]);
-    let mover = python::run_in(&a, MOVER, &[&b.path()]);
+    let mover = python::run_in(&a, python::LISTEN_THEN_MOVE, &[&b.path()]);
     let path = a.path();
 
     for scope in [&["--netns", path.as_str()][..], &["--all-netns"][..]] {

@@ -17,24 +17,6 @@ use crate::util::report::{self, Report};
 use crate::util::scratch::{Scratch, as_str};
 use crate::util::{sockscope, stdout_of};
 
-/// Holds a TCP listener made in the namespace it starts in; with a namespace's path as its
-/// argument (not `-`), then moves into that namespace (setns), the listener staying where it
-/// was made.
-const HOLDER: &str = r#"
-import ctypes, json, os, socket, sys
-listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-listener.bind(("127.0.0.1", 0))
-listener.listen(8)
-if sys.argv[1] != "-":
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(sys.argv[1], os.O_RDONLY)
-    if libc.setns(fd, 0x40000000) != 0:
-        raise OSError(ctypes.get_errno(), "setns")
-    os.close(fd)
-print(json.dumps({"pid": os.getpid(), "port": listener.getsockname()[1]}), flush=True)
-sys.stdin.read()
-"#;
-
 /// Two namespaces, with Python; or `None` after the one helper said why not.
 fn two_or_skip(test: &str) -> Option<(Netns, Netns)> {
     if !python::available() {
@@ -61,8 +43,8 @@ fn a_listener_held_from_another_namespace_names_its_owner_and_says_where_it_was_
     let Some((a, b)) = two_or_skip(test) else {
         return;
     };
-    let home = python::run_in(&a, HOLDER, &["-"]);
-    let moved = python::run_in(&a, HOLDER, &[&b.path()]);
+    let home = python::run_in(&a, python::LISTEN_THEN_MOVE, &["-"]);
+    let moved = python::run_in(&a, python::LISTEN_THEN_MOVE, &[&b.path()]);
 
     let report = report_of(&a);
     let owners = |local: &str| -> Vec<(u32, String)> {
@@ -109,9 +91,9 @@ fn a_one_namespace_report_lists_only_the_processes_of_that_namespace() {
     let Some((a, b)) = two_or_skip(test) else {
         return;
     };
-    let home = python::run_in(&a, HOLDER, &["-"]);
+    let home = python::run_in(&a, python::LISTEN_THEN_MOVE, &["-"]);
     // A neighbour with a listener of its own: not walked, not listed.
-    let neighbour = python::run_in(&b, HOLDER, &["-"]);
+    let neighbour = python::run_in(&b, python::LISTEN_THEN_MOVE, &["-"]);
 
     let report = report_of(&a);
     let l = report.only_netns().listener("tcp", &port(&home));

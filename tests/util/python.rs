@@ -102,3 +102,21 @@ impl Drop for Program {
         }
     }
 }
+
+/// Holds a TCP listener made in the namespace it starts in; with a namespace's path as its
+/// argument (not `-`), then moves into that namespace (setns), the listener staying where it
+/// was made.
+pub const LISTEN_THEN_MOVE: &str = r#"
+import ctypes, json, os, socket, sys
+listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+listener.bind(("127.0.0.1", 0))
+listener.listen(8)
+if sys.argv[1] != "-":
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    if libc.setns(fd, 0x40000000) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+    os.close(fd)
+print(json.dumps({"pid": os.getpid(), "port": listener.getsockname()[1]}), flush=True)
+sys.stdin.read()
+"#;
