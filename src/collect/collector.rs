@@ -12,15 +12,20 @@
 //! | descriptors of new processes and of those whose count changed | their size |
 //! | once per listener or CLOSE_WAIT socket found with no owner: the descriptors of the processes of its namespace whose walks were reused (at most every 100× the last such look's CPU time) | their size |
 //! | once per socket kept in full still found with no owner: the descriptors of the processes of the namespaces not scanned (at most every 100× the last such look's CPU time) | their size |
-//! | SYN_RECV and CLOSE_WAIT sockets, when a TCP counter moved (else carried over, 5 s at most); stretched to 40× their CPU time | 20–70 ms: a walk of every TCP socket of the host, per namespace |
+//! | SYN_RECV and CLOSE_WAIT sockets, when a TCP counter moved (else carried over, 5 s at most, stretched to 300× their CPU time); stretched to 100× their CPU time | 20–70 ms at 100,000 sockets, 150 ms at 1,000,000: a walk of every TCP socket of the host, per namespace |
 //!
 //! | less often | cost | period |
 //! | --- | --- | --- |
-//! | full socket dump: every state, unix sockets, sysctls | ~0.3 s | 5 s, stretched to 100× its CPU time, 60 s at most |
-//! | every process's descriptors walked | ~0.5 s | 30 s, stretched to 100× its CPU time, 300 s at most |
+//! | full socket dump: every state, unix sockets, sysctls | ~0.15 s; 1.5 s at 1,000,000 | 5 s, stretched to 300× its CPU time, 10 min at most |
+//! | every process's descriptors walked | ~0.05 s (iterator) to 0.5 s (/proc); 0.4 s at 1,000,000 | 30 s, stretched to 300× its CPU time, 10 min at most |
 //!
-//! Stretching keeps each full part at about 1 % of one core whatever the host's size; the
-//! snapshot's [`Freshness`](crate::model::Freshness) says how old each carried-over part is.
+//! Stretching keeps each full part, and the walks of a quiet namespace's SYN_RECV and
+//! CLOSE_WAIT sockets, at about a third of 1 % of one core whatever the host's size, and the
+//! walks of a busy one at 1 %: at a million sockets the reads of every refresh cost about
+//! 0.7 % of a core, and the dashboard's whole budget there is 2 %. A quiet namespace's walk
+//! is only a safety net: no socket there entered or left those states without a counter
+//! moving. The snapshot's [`Freshness`](crate::model::Freshness) says how old each
+//! carried-over part is.
 //!
 //! Between refreshes the collector keeps a [`Cache`]: the last process scan and the join with
 //! it, the unowned sockets already looked for, and what [`carry_over`](super::carry_over)
@@ -50,18 +55,19 @@ pub enum Refresh {
     /// Between full passes, re-read only what is cheap and what a diagnosis turns on.
     Incremental {
         /// A full socket dump (every TCP state, every unix socket, sysctls) at least this
-        /// often, unless one costs more than 1 % of a core at this rate: the period then
-        /// stretches to 100× the CPU time of the last one, up to a minute.
+        /// often, unless one costs more than a third of 1 % of a core at this rate: the
+        /// period then stretches to 300× the CPU time of the last one, up to ten minutes.
         full_dump_every: Duration,
         /// Every process's descriptors walked at least this often (in between, only new
         /// processes and those whose descriptor count or start time changed), stretched in
-        /// the same way up to five minutes.
+        /// the same way up to ten minutes.
         full_walk_every: Duration,
         /// A namespace where no TCP counter moved may keep its SYN_RECV and CLOSE_WAIT
-        /// sockets from an earlier read for this long. Where counters move, they are read
-        /// again in every refresh, unless those reads (a walk of every TCP socket of the
-        /// host for each namespace) cost more than 2.5 % of a core at that rate: the period
-        /// then stretches to 40× their CPU time, up to a minute.
+        /// sockets from an earlier read for this long, or for 300× the CPU time of that
+        /// read when longer (up to a minute). Where counters move, they are read again in
+        /// every refresh, unless those reads (a walk of every TCP socket of the host for
+        /// each namespace) cost more than 1 % of a core at that rate: the period then
+        /// stretches to 100× their CPU time, up to a minute.
         quiet_tracked_for: Duration,
     },
 }
@@ -75,13 +81,15 @@ impl Refresh {
     };
 }
 
-/// How far a full part's period stretches: its CPU time, times this.
-const STRETCH: u32 = 100;
-/// How far the period of SYN_RECV / CLOSE_WAIT walks stretches: their CPU time, times this.
-const TRACKED_STRETCH: u32 = 40;
+/// How far a full part's period stretches, and that of the SYN_RECV / CLOSE_WAIT walks of
+/// a quiet namespace: its CPU time, times this.
+const STRETCH: u32 = 300;
+/// How far the period of SYN_RECV / CLOSE_WAIT walks stretches where counters move: their
+/// CPU time, times this.
+const TRACKED_STRETCH: u32 = 100;
 const TRACKED_AT_MOST_EVERY: Duration = Duration::from_secs(60);
-const FULL_DUMP_AT_MOST_EVERY: Duration = Duration::from_secs(60);
-const FULL_WALK_AT_MOST_EVERY: Duration = Duration::from_secs(300);
+const FULL_DUMP_AT_MOST_EVERY: Duration = Duration::from_secs(600);
+const FULL_WALK_AT_MOST_EVERY: Duration = Duration::from_secs(600);
 
 /// A collector that lives across refreshes, so that repeated snapshots (the dashboard, the
 /// exporter) reuse what has not changed since the last one.
@@ -155,13 +163,17 @@ impl Collector {
             Some(c) => {
                 let dump_every = stretch(full_dump_every, c.full_dump_cpu, FULL_DUMP_AT_MOST_EVERY);
                 let walk_every = stretch(full_walk_every, c.full_walk_cpu, FULL_WALK_AT_MOST_EVERY);
-                let busy_every =
-                    (c.tracked_walks_cpu() * TRACKED_STRETCH).min(TRACKED_AT_MOST_EVERY);
+                let tracked_cpu = c.tracked_walks_cpu();
+                let busy_every = (tracked_cpu * TRACKED_STRETCH).min(TRACKED_AT_MOST_EVERY);
                 let plan = ReadPlan {
                     dump_all: due(c.full_dump_ns, dump_every),
                     walk_all: due(c.full_walk_ns, walk_every),
                     tracked_busy_every: busy_every,
-                    tracked_quiet_every: quiet_tracked_for.max(busy_every),
+                    tracked_quiet_every: stretch(
+                        quiet_tracked_for,
+                        tracked_cpu,
+                        TRACKED_AT_MOST_EVERY,
+                    ),
                 };
                 // A full dump reads the index afresh and needs nothing of the last one's:
                 // it fills that one again, so a million sockets' index is never held twice.
@@ -311,7 +323,7 @@ impl Cache {
     }
 }
 
-/// `every`, or 100× `cost` when that is longer, up to `at_most`.
+/// `every`, or [`STRETCH`]× `cost` when that is longer, up to `at_most`.
 fn stretch(every: Duration, cost: Duration, at_most: Duration) -> Duration {
     every.max((cost * STRETCH).min(at_most))
 }
@@ -321,11 +333,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_costly_full_part_is_spread_out_to_about_one_percent() {
+    fn a_costly_full_part_is_spread_out_to_a_third_of_one_percent() {
         let s = Duration::from_secs;
         let ms = Duration::from_millis;
         assert_eq!(stretch(s(5), ms(10), s(60)), s(5), "cheap: as configured");
-        assert_eq!(stretch(s(5), ms(300), s(60)), s(30), "100x its cost");
+        assert_eq!(stretch(s(5), ms(100), s(60)), s(30), "300x its cost");
         assert_eq!(stretch(s(5), s(2), s(60)), s(60), "at most a minute");
         assert_eq!(
             stretch(s(90), s(2), s(60)),

@@ -81,24 +81,45 @@ pub struct ScannedProcess {
 
 /// A process's socket inodes, shared rather than copied by a scan that reuses an earlier
 /// walk of the process: at a million sockets a copy of every list is 8 MB made and dropped
-/// at each refresh, beside the lists the collector keeps.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SocketInodes(Arc<Vec<u64>>);
+/// at each refresh, beside the lists the collector keeps. It remembers that it was sorted:
+/// the collector's refresh sorts and searches every process's list, and looking again at a
+/// million inodes that did not change is most of what it does in user space.
+#[derive(Debug, Clone, Default)]
+pub struct SocketInodes {
+    list: Arc<Vec<u64>>,
+    sorted: bool,
+}
 
 impl SocketInodes {
     /// Sort the list, copying it first only when it is shared and not sorted yet.
     pub fn sort(&mut self) {
-        if !self.0.is_sorted() {
-            Arc::make_mut(&mut self.0).sort_unstable();
+        if !self.sorted {
+            if !self.list.is_sorted() {
+                Arc::make_mut(&mut self.list).sort_unstable();
+            }
+            self.sorted = true;
         }
     }
+
+    /// Whether [`SocketInodes::sort`] sorted it (a list just walked is in descriptor order).
+    pub fn known_sorted(&self) -> bool {
+        self.sorted
+    }
 }
+
+impl PartialEq for SocketInodes {
+    fn eq(&self, other: &SocketInodes) -> bool {
+        Arc::ptr_eq(&self.list, &other.list) || self.list == other.list
+    }
+}
+
+impl Eq for SocketInodes {}
 
 impl std::ops::Deref for SocketInodes {
     type Target = [u64];
 
     fn deref(&self) -> &[u64] {
-        &self.0
+        &self.list
     }
 }
 
@@ -107,13 +128,16 @@ impl<'a> IntoIterator for &'a SocketInodes {
     type IntoIter = std::slice::Iter<'a, u64>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.list.iter()
     }
 }
 
 impl From<Vec<u64>> for SocketInodes {
     fn from(inodes: Vec<u64>) -> SocketInodes {
-        SocketInodes(Arc::new(inodes))
+        SocketInodes {
+            list: Arc::new(inodes),
+            sorted: false,
+        }
     }
 }
 
@@ -160,8 +184,9 @@ impl ProcessScan {
     /// walked) is the collector's copy already, and is left alone.
     pub fn own_lists(&mut self) {
         for p in &mut self.processes {
-            if !p.socket_inodes.is_empty() && Arc::strong_count(&p.socket_inodes.0) == 1 {
-                p.socket_inodes = p.socket_inodes.to_vec().into();
+            let inodes = &mut p.socket_inodes;
+            if !inodes.is_empty() && Arc::strong_count(&inodes.list) == 1 {
+                inodes.list = Arc::new(inodes.list.to_vec());
             }
         }
     }
