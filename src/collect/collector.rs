@@ -12,18 +12,18 @@
 //! | descriptors of new processes and of those whose count changed | their size |
 //! | once per listener or CLOSE_WAIT socket found with no owner: the descriptors of the processes of its namespace whose walks were reused (at most every 100× the last such look's CPU time) | their size |
 //! | once per socket kept in full still found with no owner: the descriptors of the processes of the namespaces not scanned (at most every 100× the last such look's CPU time) | their size |
-//! | SYN_RECV and CLOSE_WAIT sockets, when a TCP counter moved (else carried over, 5 s at most, stretched to 300× their CPU time); stretched to 100× their CPU time | 20–70 ms at 100,000 sockets, 150 ms at 1,000,000: a walk of every TCP socket of the host, per namespace |
+//! | SYN_RECV and CLOSE_WAIT sockets, when a TCP counter moved (else carried over, 5 s at most, stretched to 1000× their CPU time, 5 min at most); stretched to 100× their CPU time | 20–70 ms at 100,000 sockets, 150 ms at 1,000,000: a walk of every TCP socket of the host, per namespace |
 //!
 //! | less often | cost | period |
 //! | --- | --- | --- |
 //! | full socket dump: every state, unix sockets, sysctls | ~0.15 s; 1.5 s at 1,000,000 | 5 s, stretched to 300× its CPU time, 10 min at most |
 //! | every process's descriptors walked | ~0.05 s (iterator) to 0.5 s (/proc); 0.4 s at 1,000,000 | 30 s, stretched to 300× its CPU time, 10 min at most |
 //!
-//! Stretching keeps each full part, and the walks of a quiet namespace's SYN_RECV and
-//! CLOSE_WAIT sockets, at about a third of 1 % of one core whatever the host's size, and the
-//! walks of a busy one at 1 %: at a million sockets the reads of every refresh cost about
-//! 0.7 % of a core, and the dashboard's whole budget there is 2 %. A quiet namespace's walk
-//! is only a safety net: no socket there entered or left those states without a counter
+//! Stretching keeps each full part at about a third of 1 % of one core whatever the host's
+//! size, the walks of a busy namespace's SYN_RECV and CLOSE_WAIT sockets at 1 %, and those
+//! of a quiet one at 0.1 %: at a million sockets the reads of every refresh cost about 0.8 %
+//! of a core, and the dashboard's whole budget there is 2 %. A quiet namespace's walk is
+//! only a safety net: no socket there entered or left those states without a counter
 //! moving. The snapshot's [`Freshness`](crate::model::Freshness) says how old each
 //! carried-over part is.
 //!
@@ -63,11 +63,13 @@ pub enum Refresh {
         /// the same way up to ten minutes.
         full_walk_every: Duration,
         /// A namespace where no TCP counter moved may keep its SYN_RECV and CLOSE_WAIT
-        /// sockets from an earlier read for this long, or for 300× the CPU time of that
-        /// read when longer (up to a minute). Where counters move, they are read again in
-        /// every refresh, unless those reads (a walk of every TCP socket of the host for
-        /// each namespace) cost more than 1 % of a core at that rate: the period then
-        /// stretches to 100× their CPU time, up to a minute.
+        /// sockets from an earlier read for this long, or for 1000× the CPU time of that
+        /// read when longer (up to five minutes): nothing but an application reading the
+        /// last bytes of a CLOSE_WAIT socket, or a request socket expiring after its last
+        /// retransmission, changes them without a counter moving. Where counters move, they
+        /// are read again in every refresh, unless those reads (a walk of every TCP socket
+        /// of the host for each namespace) cost more than 1 % of a core at that rate: the
+        /// period then stretches to 100× their CPU time, up to a minute.
         quiet_tracked_for: Duration,
     },
 }
@@ -81,13 +83,17 @@ impl Refresh {
     };
 }
 
-/// How far a full part's period stretches, and that of the SYN_RECV / CLOSE_WAIT walks of
-/// a quiet namespace: its CPU time, times this.
+/// How far a full part's period stretches: its CPU time, times this.
 const STRETCH: u32 = 300;
 /// How far the period of SYN_RECV / CLOSE_WAIT walks stretches where counters move: their
 /// CPU time, times this.
 const TRACKED_STRETCH: u32 = 100;
 const TRACKED_AT_MOST_EVERY: Duration = Duration::from_secs(60);
+/// Likewise where no counter moved: the walk is only a safety net there (see
+/// [`Refresh::Incremental::quiet_tracked_for`]), and at a million sockets it costs as much
+/// as a full walk of the descriptors with the iterator.
+const QUIET_STRETCH: u32 = 1000;
+const QUIET_AT_MOST_EVERY: Duration = Duration::from_secs(300);
 const FULL_DUMP_AT_MOST_EVERY: Duration = Duration::from_secs(600);
 const FULL_WALK_AT_MOST_EVERY: Duration = Duration::from_secs(600);
 
@@ -165,15 +171,12 @@ impl Collector {
                 let walk_every = stretch(full_walk_every, c.full_walk_cpu, FULL_WALK_AT_MOST_EVERY);
                 let tracked_cpu = c.tracked_walks_cpu();
                 let busy_every = (tracked_cpu * TRACKED_STRETCH).min(TRACKED_AT_MOST_EVERY);
+                let quiet_every = (tracked_cpu * QUIET_STRETCH).min(QUIET_AT_MOST_EVERY);
                 let plan = ReadPlan {
                     dump_all: due(c.full_dump_ns, dump_every),
                     walk_all: due(c.full_walk_ns, walk_every),
                     tracked_busy_every: busy_every,
-                    tracked_quiet_every: stretch(
-                        quiet_tracked_for,
-                        tracked_cpu,
-                        TRACKED_AT_MOST_EVERY,
-                    ),
+                    tracked_quiet_every: quiet_tracked_for.max(quiet_every).max(busy_every),
                 };
                 // A full dump reads the index afresh and needs nothing of the last one's:
                 // it fills that one again, so a million sockets' index is never held twice.
