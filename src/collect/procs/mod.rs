@@ -83,7 +83,7 @@ pub struct ScannedProcess {
 /// walk of the process: at a million sockets a copy of every list is 8 MB made and dropped
 /// at each refresh, beside the lists the collector keeps. It remembers that it was sorted:
 /// the collector's refresh sorts and searches every process's list, and looking again at a
-/// million inodes that did not change is most of what it does in user space.
+/// million inodes that did not change was a tenth of a refresh at a million sockets.
 #[derive(Debug, Clone, Default)]
 pub struct SocketInodes {
     list: Arc<Vec<u64>>,
