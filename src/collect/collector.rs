@@ -167,16 +167,30 @@ impl Collector {
                 owners,
             )?,
             Some(c) => {
-                let dump_every = stretch(full_dump_every, c.full_dump_cpu, FULL_DUMP_AT_MOST_EVERY);
-                let walk_every = stretch(full_walk_every, c.full_walk_cpu, FULL_WALK_AT_MOST_EVERY);
+                let dump_every = stretch(
+                    full_dump_every,
+                    c.full_dump_cpu * STRETCH,
+                    FULL_DUMP_AT_MOST_EVERY,
+                );
+                let walk_every = stretch(
+                    full_walk_every,
+                    c.full_walk_cpu * STRETCH,
+                    FULL_WALK_AT_MOST_EVERY,
+                );
                 let tracked_cpu = c.tracked_walks_cpu();
-                let busy_every = (tracked_cpu * TRACKED_STRETCH).min(TRACKED_AT_MOST_EVERY);
-                let quiet_every = (tracked_cpu * QUIET_STRETCH).min(QUIET_AT_MOST_EVERY);
                 let plan = ReadPlan {
                     dump_all: due(c.full_dump_ns, dump_every),
                     walk_all: due(c.full_walk_ns, walk_every),
-                    tracked_busy_every: busy_every,
-                    tracked_quiet_every: quiet_tracked_for.max(quiet_every).max(busy_every),
+                    tracked_busy_every: stretch(
+                        Duration::ZERO,
+                        tracked_cpu * TRACKED_STRETCH,
+                        TRACKED_AT_MOST_EVERY,
+                    ),
+                    tracked_quiet_every: stretch(
+                        quiet_tracked_for,
+                        tracked_cpu * QUIET_STRETCH,
+                        QUIET_AT_MOST_EVERY,
+                    ),
                 };
                 // A full dump reads the index afresh and needs nothing of the last one's:
                 // it fills that one again, so a million sockets' index is never held twice.
@@ -326,9 +340,10 @@ impl Cache {
     }
 }
 
-/// `every`, or [`STRETCH`]× `cost` when that is longer, up to `at_most`.
-fn stretch(every: Duration, cost: Duration, at_most: Duration) -> Duration {
-    every.max((cost * STRETCH).min(at_most))
+/// `every`, or `stretched` (a part's CPU time, times how far it stretches) when that is
+/// longer, up to `at_most`.
+fn stretch(every: Duration, stretched: Duration, at_most: Duration) -> Duration {
+    every.max(stretched.min(at_most))
 }
 
 #[cfg(test)]
@@ -339,11 +354,23 @@ mod tests {
     fn a_costly_full_part_is_spread_out_to_a_third_of_one_percent() {
         let s = Duration::from_secs;
         let ms = Duration::from_millis;
-        assert_eq!(stretch(s(5), ms(10), s(60)), s(5), "cheap: as configured");
-        assert_eq!(stretch(s(5), ms(100), s(60)), s(30), "300x its cost");
-        assert_eq!(stretch(s(5), s(2), s(60)), s(60), "at most a minute");
         assert_eq!(
-            stretch(s(90), s(2), s(60)),
+            stretch(s(5), ms(10) * STRETCH, s(60)),
+            s(5),
+            "cheap: as configured"
+        );
+        assert_eq!(
+            stretch(s(5), ms(100) * STRETCH, s(60)),
+            s(30),
+            "300x its cost"
+        );
+        assert_eq!(
+            stretch(s(5), s(2) * STRETCH, s(60)),
+            s(60),
+            "at most a minute"
+        );
+        assert_eq!(
+            stretch(s(90), s(2) * STRETCH, s(60)),
             s(90),
             "never below what was asked"
         );
